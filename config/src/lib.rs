@@ -1,0 +1,405 @@
+//! The flashroot configuration: one TOML schema read by the builder on the host and by
+//! the /init at boot. Parsing is pure (text in, typed value or an error naming file,
+//! line and key out), so both sides and the tests share every rule.
+
+mod device;
+mod error;
+pub mod load_order;
+mod size;
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+use serde::Deserialize;
+
+pub use device::DeviceRef;
+pub use error::ConfigError;
+pub use size::{format_size, parse_size, Size};
+
+/// The annotated example, which is also the embedded default.
+pub const DEFAULT_TOML: &str = include_str!("../flashroot.toml");
+/// The name errors use for the embedded default.
+pub const DEFAULT_NAME: &str = "<embedded default>";
+/// Where the builder puts the configuration inside the initramfs.
+pub const CONFIG_PATH: &str = "/etc/flashroot/flashroot.toml";
+
+/// JFFS2 erase blocks below this are refused: the kernel's own minimum is a page, but no
+/// flash worth using has smaller blocks and mkfs.jffs2 refuses less than 8 KiB.
+pub const MIN_ERASE_SIZE: u64 = 8 << 10;
+
+#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// The bare kernel command-line word that selects the flash boot.
+    pub trigger: String,
+    pub card: Card,
+    /// `[[container]]`: the JFFS2 images on the card; exactly one is mounted at `/`.
+    #[serde(rename = "container")]
+    pub containers: Vec<Container>,
+    /// `[[tmpfs]]`: directories of the real root put on tmpfs.
+    #[serde(default)]
+    pub tmpfs: Vec<Tmpfs>,
+    /// `[[overlay]]`: directories of the real root overlaid with a tmpfs upper layer.
+    #[serde(default, rename = "overlay")]
+    pub overlays: Vec<Overlay>,
+    pub modules: Modules,
+    pub failure: Failure,
+    pub initramfs: Initramfs,
+}
+
+#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Card {
+    pub device: DeviceRef,
+    pub fstype: String,
+    pub mountpoint: AbsPath,
+    pub iocharset: Option<String>,
+    pub codepage: Option<u16>,
+    /// Seconds to wait for the card.
+    pub timeout: u32,
+    pub keep: KeepCard,
+    pub keep_at: AbsPath,
+}
+
+/// What becomes of the card mount after switch_root.
+#[derive(Clone, Copy, Debug, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum KeepCard {
+    /// Moved into the new root at `keep_at`.
+    Move,
+    /// Lazily detached (`MNT_DETACH`), as the classic recipe did.
+    Detach,
+}
+
+#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Container {
+    /// Path of the image on the card, relative to its root.
+    pub file: RelPath,
+    pub mountpoint: AbsPath,
+    pub erase_size: EraseSize,
+    label: Option<String>,
+    #[serde(default)]
+    pub options: Vec<String>,
+}
+
+impl Container {
+    /// The MTD name block2mtd gives the device: the configured label, else "rootfs" for
+    /// `/` and the mountpoint's last component otherwise (`/usr` → "usr").
+    pub fn label(&self) -> String {
+        if let Some(l) = &self.label {
+            return l.clone();
+        }
+        match self.mountpoint.0.rsplit('/').next() {
+            Some(last) if !last.is_empty() => last.to_string(),
+            _ => "rootfs".to_string(),
+        }
+    }
+}
+
+#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Tmpfs {
+    pub path: AbsPath,
+    /// tmpfs `size=`: bytes, a suffixed size or `N%` of RAM; unlimited tmpfs default when absent.
+    pub size: Option<String>,
+    /// tmpfs `mode=`, octal.
+    pub mode: Option<String>,
+}
+
+#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Overlay {
+    pub path: AbsPath,
+    /// Size of the tmpfs holding the upper and work directories.
+    pub size: Option<String>,
+}
+
+#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Modules {
+    pub load: Vec<String>,
+    #[serde(default)]
+    pub extra: Vec<String>,
+    #[serde(default)]
+    pub params: BTreeMap<String, String>,
+}
+
+impl Modules {
+    /// Every module asked for, `load` then `extra`, without repeats.
+    pub fn wanted(&self) -> Vec<String> {
+        let mut out: Vec<String> = Vec::new();
+        for m in self.load.iter().chain(&self.extra) {
+            if !out.contains(m) {
+                out.push(m.clone());
+            }
+        }
+        out
+    }
+}
+
+#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Failure {
+    pub action: FailureAction,
+    /// Seconds to wait (showing the error) before the action.
+    pub delay: u32,
+}
+
+#[derive(Clone, Copy, Debug, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum FailureAction {
+    Reboot,
+    Halt,
+    Poweroff,
+}
+
+#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Initramfs {
+    pub compression: Compression,
+    /// Host path of a static shell to pack as /bin/sh; empty for none.
+    #[serde(default)]
+    pub shell: String,
+    #[serde(default)]
+    pub files: Vec<ExtraFile>,
+    #[serde(default)]
+    pub gen_init_cpio: Vec<String>,
+}
+
+#[derive(Clone, Copy, Debug, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum Compression {
+    Gzip,
+    Zstd,
+    Xz,
+    None,
+}
+
+#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct ExtraFile {
+    pub source: String,
+    pub target: AbsPath,
+}
+
+/// An absolute path ("/var/log"): refused at parse time when relative.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct AbsPath(pub String);
+
+impl<'de> Deserialize<'de> for AbsPath {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        if !s.starts_with('/') {
+            return Err(serde::de::Error::custom(format!(
+                "expected an absolute path (starting with /), but got {s:?}"
+            )));
+        }
+        // "/var/log/" and "/var/log" are the same mountpoint; keep "/" itself.
+        let trimmed = s.trim_end_matches('/');
+        Ok(Self(if trimmed.is_empty() { "/".into() } else { trimmed.into() }))
+    }
+}
+
+impl fmt::Display for AbsPath {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// A path relative to the card's root ("rootfs.img", "images/usr.img").
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RelPath(pub String);
+
+impl<'de> Deserialize<'de> for RelPath {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        let s = s.trim_start_matches('/');
+        if s.is_empty() || s.split('/').any(|c| c == "..") {
+            return Err(serde::de::Error::custom(format!(
+                "expected a file path on the card such as \"rootfs.img\", but got {s:?}"
+            )));
+        }
+        Ok(Self(s.to_string()))
+    }
+}
+
+impl fmt::Display for RelPath {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// A JFFS2 erase block size: a power of two, at least [`MIN_ERASE_SIZE`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct EraseSize(pub u32);
+
+impl EraseSize {
+    pub fn check(bytes: u64) -> Result<Self, String> {
+        if bytes < MIN_ERASE_SIZE {
+            return Err(format!(
+                "erase size must be at least {} but got {}",
+                format_size(MIN_ERASE_SIZE),
+                format_size(bytes)
+            ));
+        }
+        if !bytes.is_power_of_two() {
+            return Err(format!(
+                "erase size must be a power of two (such as 64KiB), but got {}",
+                format_size(bytes)
+            ));
+        }
+        u32::try_from(bytes)
+            .map(Self)
+            .map_err(|_| format!("erase size {} is too large", format_size(bytes)))
+    }
+}
+
+impl fmt::Display for EraseSize {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&format_size(self.0.into()))
+    }
+}
+
+impl<'de> Deserialize<'de> for EraseSize {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let Size(bytes) = Size::deserialize(d)?;
+        Self::check(bytes).map_err(serde::de::Error::custom)
+    }
+}
+
+impl Config {
+    /// The embedded default. It is tested to parse, so this never fails.
+    pub fn embedded_default() -> Self {
+        Self::parse(DEFAULT_NAME, DEFAULT_TOML).expect("the embedded default config is valid")
+    }
+
+    /// Reads a configuration file; errors name the file.
+    pub fn load(path: &std::path::Path) -> Result<Self, ConfigError> {
+        let name = path.display().to_string();
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| ConfigError::at(&name, "", None, "", &format!("cannot read: {e}")))?;
+        Self::parse(&name, &text)
+    }
+
+    /// Parses and validates `text`; `file` names it in errors.
+    pub fn parse(file: &str, text: &str) -> Result<Self, ConfigError> {
+        let de = toml::Deserializer::parse(text)
+            .map_err(|e| ConfigError::at(file, text, e.span().map(|s| s.start), "", e.message()))?;
+        let config: Config = serde_path_to_error::deserialize(de).map_err(|e| {
+            let key = e.path().to_string();
+            let inner = e.into_inner();
+            let key = unknown_key(&key, inner.message()).unwrap_or(key);
+            let key = if key == "." { String::new() } else { key };
+            ConfigError::at(
+                file,
+                text,
+                inner.span().map(|s| s.start),
+                &key,
+                inner.message(),
+            )
+        })?;
+        config.validate(file, text)?;
+        Ok(config)
+    }
+
+    /// Rules that span several keys; per-value rules live in the types' deserializers.
+    fn validate(&self, file: &str, text: &str) -> Result<(), ConfigError> {
+        let spans = MountSpans::read(text);
+        let at = |key: String, offset: Option<usize>, msg: String| {
+            Err(ConfigError::at(file, text, offset, &key, &msg))
+        };
+        let mut seen: BTreeMap<&str, usize> = BTreeMap::new();
+        for (i, c) in self.containers.iter().enumerate() {
+            if let Some(first) = seen.insert(&c.mountpoint.0, i) {
+                return at(
+                    format!("container[{i}].mountpoint"),
+                    spans.container(i),
+                    format!(
+                        "{} is already the mountpoint of container[{first}]; each container needs its own",
+                        c.mountpoint
+                    ),
+                );
+            }
+        }
+        match self.containers.iter().filter(|c| c.mountpoint.0 == "/").count() {
+            1 => {}
+            0 => {
+                return at(
+                    "container".into(),
+                    None,
+                    "no container is mounted at \"/\"; one [[container]] must have mountpoint = \"/\"".into(),
+                )
+            }
+            _ => unreachable!("duplicates were refused above"),
+        }
+        let mut labels: BTreeMap<String, usize> = BTreeMap::new();
+        for (i, c) in self.containers.iter().enumerate() {
+            if let Some(first) = labels.insert(c.label(), i) {
+                return at(
+                    format!("container[{i}].label"),
+                    spans.container(i),
+                    format!(
+                        "MTD label {:?} is already used by container[{first}]; set distinct labels",
+                        c.label()
+                    ),
+                );
+            }
+        }
+        if self.trigger.is_empty() || self.trigger.contains(char::is_whitespace) {
+            return at(
+                "trigger".into(),
+                spans.trigger,
+                format!("the trigger must be one word, but got {:?}", self.trigger),
+            );
+        }
+        Ok(())
+    }
+}
+
+/// For `unknown field `x``, serde_path_to_error's path stops at the parent table; add the key.
+fn unknown_key(path: &str, message: &str) -> Option<String> {
+    let rest = message.strip_prefix("unknown field `")?;
+    let name = &rest[..rest.find('`')?];
+    Some(if path == "." || path.is_empty() {
+        name.to_string()
+    } else {
+        format!("{path}.{name}")
+    })
+}
+
+/// Byte offsets of values that cross-key rules point at, read by a second lenient pass.
+#[derive(Default)]
+struct MountSpans {
+    containers: Vec<usize>,
+    trigger: Option<usize>,
+}
+
+impl MountSpans {
+    fn read(text: &str) -> Self {
+        #[derive(Deserialize)]
+        struct C {
+            mountpoint: toml::Spanned<String>,
+        }
+        #[derive(Deserialize)]
+        struct Doc {
+            #[serde(default)]
+            container: Vec<C>,
+            trigger: Option<toml::Spanned<String>>,
+        }
+        match toml::from_str::<Doc>(text) {
+            Ok(d) => Self {
+                containers: d.container.iter().map(|c| c.mountpoint.span().start).collect(),
+                trigger: d.trigger.map(|t| t.span().start),
+            },
+            Err(_) => Self::default(),
+        }
+    }
+
+    fn container(&self, i: usize) -> Option<usize> {
+        self.containers.get(i).copied()
+    }
+}
+
+#[cfg(test)]
+mod tests;
