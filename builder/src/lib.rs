@@ -1,1 +1,17 @@
-//! flashroot library: the initramfs builder and the JFFS2 writer behind the CLI.
+//! flashroot library: everything behind the `flashroot` CLI.
+//!
+//! - [`jffs2`]: the JFFS2 image writer (with erase block summary) and reader.
+//! - [`cpio`]: the newc archive writer and reader.
+//! - [`modules`]: kernel module resolution (modules.dep, softdeps, aliases, builtins).
+//! - [`initramfs`]: the `flashroot build` pipeline that ties config, init and modules together.
+//! - [`disk`]: MBR disk images with a FAT32 partition.
+
+pub mod cpio;
+pub mod disk;
+pub mod initramfs;
+pub mod jffs2;
+pub mod modules;
+pub mod cmd;
+
+/// The static flashroot /init (x86_64 musl), built by build.rs from the `init/` crate.
+pub const EMBEDDED_INIT: &[u8] = include_bytes!(env!("FLASHROOT_INIT_BIN"));

@@ -1,1 +1,59 @@
-fn main() {}
+//! The `flashroot` command. Errors become one message and exit code 1 here, and only here.
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use flashroot::cmd;
+
+/// Boot Debian from a FAT-formatted flash card with a JFFS2 root.
+///
+/// flashroot builds the initramfs (a static /init, the kernel modules it needs and the
+/// configuration) and writes the JFFS2 container images that the card carries.
+#[derive(Parser, Debug)]
+#[command(name = "flashroot", version, propagate_version = true)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Build the flash-boot initramfs from a config and a kernel's modules.
+    Build(cmd::build::Args),
+    /// List the contents of an initramfs (like lsinitramfs).
+    Ls(cmd::ls::Args),
+    /// Write a JFFS2 image with erase block summary (mkfs.jffs2 + sumtool in one pass).
+    #[command(name = "mkfs.jffs2")]
+    MkfsJffs2(cmd::mkfs_jffs2::Args),
+    /// Check, list or extract a JFFS2 image.
+    Jffs2(cmd::jffs2::Args),
+    /// Print the steps the /init would take for a kernel command line.
+    Plan(cmd::plan::Args),
+}
+
+fn main() -> ExitCode {
+    // Invoked through a symlink named mkfs.jffs2, behave as that subcommand.
+    let mut args: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    let invoked_as = args
+        .first()
+        .and_then(|a| std::path::Path::new(a).file_name())
+        .map(|n| n.to_os_string());
+    if invoked_as.as_deref() == Some(std::ffi::OsStr::new("mkfs.jffs2")) {
+        args.insert(1, "mkfs.jffs2".into());
+    }
+    let cli = Cli::parse_from(args);
+    let result = match cli.command {
+        Command::Build(a) => cmd::build::run(a),
+        Command::Ls(a) => cmd::ls::run(a),
+        Command::MkfsJffs2(a) => cmd::mkfs_jffs2::run(a),
+        Command::Jffs2(a) => cmd::jffs2::run(a),
+        Command::Plan(a) => cmd::plan::run(a),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("flashroot: error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

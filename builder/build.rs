@@ -1,0 +1,57 @@
+//! Builds the static /init (crate `init/`, x86_64 musl, profile `init`) so that the
+//! `flashroot` binary carries it: one file to install, and `flashroot build` never
+//! packs an init built from other sources than itself.
+//!
+//! `FLASHROOT_INIT_BIN=/path/to/init` at build time embeds that file instead.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+const INIT_TARGET: &str = "x86_64-unknown-linux-musl";
+
+fn main() {
+    println!("cargo:rerun-if-env-changed=FLASHROOT_INIT_BIN");
+    if let Ok(path) = std::env::var("FLASHROOT_INIT_BIN") {
+        println!("cargo:rerun-if-changed={path}");
+        println!("cargo:rustc-env=FLASHROOT_INIT_BIN={path}");
+        return;
+    }
+    let manifest_dir = PathBuf::from(std::env::var("CARGO_MANIFEST_DIR").unwrap());
+    let workspace = manifest_dir.parent().unwrap().to_path_buf();
+    for watched in ["init/src", "init/Cargo.toml", "config/src", "config/flashroot.toml", "config/Cargo.toml", "Cargo.lock"] {
+        println!("cargo:rerun-if-changed={}", workspace.join(watched).display());
+    }
+    // A target dir of its own: the outer build holds the lock on its own.
+    let outer_target = std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| workspace.join("target"));
+    let target_dir = outer_target.join("flashroot-init");
+    build_init(&workspace, &target_dir);
+    let bin = target_dir.join(INIT_TARGET).join("init").join("init");
+    assert!(bin.exists(), "the init build produced no {}", bin.display());
+    println!("cargo:rustc-env=FLASHROOT_INIT_BIN={}", bin.display());
+}
+
+fn build_init(workspace: &Path, target_dir: &Path) {
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let mut cmd = Command::new(cargo);
+    cmd.args(["build", "--quiet", "-p", "flashroot-init", "--profile", "init", "--target", INIT_TARGET])
+        .arg("--manifest-path")
+        .arg(workspace.join("Cargo.toml"))
+        .env("CARGO_TARGET_DIR", target_dir);
+    // The outer build's flags and wrappers (clippy-driver, host RUSTFLAGS) are not the init's.
+    for (key, _) in std::env::vars_os() {
+        let key = key.to_string_lossy().into_owned();
+        let keep = key == "CARGO_HOME" || key == "CARGO_MAKEFLAGS";
+        if (key.starts_with("CARGO_") && !keep) || key.starts_with("RUSTC_") || key == "RUSTFLAGS" {
+            cmd.env_remove(&key);
+        }
+    }
+    let status = cmd.status().expect("cannot run cargo to build the init");
+    if !status.success() {
+        panic!(
+            "building the static init failed ({status}); is the {INIT_TARGET} target installed? \
+             (rustup target add {INIT_TARGET})"
+        );
+    }
+}

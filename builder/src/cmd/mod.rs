@@ -1,0 +1,7 @@
+//! One module per subcommand: its clap `Args` and a `run` that returns an error to print.
+
+pub mod build;
+pub mod jffs2;
+pub mod ls;
+pub mod mkfs_jffs2;
+pub mod plan;
