@@ -69,7 +69,10 @@ mod tests {
     fn parses_every_form() {
         assert_eq!("/dev/sda1".parse(), Ok(DeviceRef::Path("/dev/sda1".into())));
         assert_eq!("LABEL=CARD".parse(), Ok(DeviceRef::Label("CARD".into())));
-        assert_eq!("UUID=1234-ABCD".parse(), Ok(DeviceRef::Uuid("1234-ABCD".into())));
+        assert_eq!(
+            "UUID=1234-ABCD".parse(),
+            Ok(DeviceRef::Uuid("1234-ABCD".into()))
+        );
         assert_eq!(
             "PARTUUID=0badcafe-01".parse(),
             Ok(DeviceRef::PartUuid("0badcafe-01".into()))
@@ -78,8 +81,14 @@ mod tests {
 
     #[test]
     fn rejects_what_is_not_a_device() {
-        assert!("sda1".parse::<DeviceRef>().unwrap_err().contains("\"sda1\""));
-        assert!("LABEL=".parse::<DeviceRef>().unwrap_err().contains("LABEL="));
+        assert!("sda1"
+            .parse::<DeviceRef>()
+            .unwrap_err()
+            .contains("\"sda1\""));
+        assert!("LABEL="
+            .parse::<DeviceRef>()
+            .unwrap_err()
+            .contains("LABEL="));
     }
 
     #[test]

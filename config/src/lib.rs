@@ -197,7 +197,11 @@ impl<'de> Deserialize<'de> for AbsPath {
         }
         // "/var/log/" and "/var/log" are the same mountpoint; keep "/" itself.
         let trimmed = s.trim_end_matches('/');
-        Ok(Self(if trimmed.is_empty() { "/".into() } else { trimmed.into() }))
+        Ok(Self(if trimmed.is_empty() {
+            "/".into()
+        } else {
+            trimmed.into()
+        }))
     }
 }
 
@@ -287,10 +291,10 @@ impl Config {
         let de = toml::Deserializer::parse(text)
             .map_err(|e| ConfigError::at(file, text, e.span().map(|s| s.start), "", e.message()))?;
         let config: Config = serde_path_to_error::deserialize(de).map_err(|e| {
+            // The path names the failing key, unknown keys included: `container[1].erase_size`.
             let key = e.path().to_string();
-            let inner = e.into_inner();
-            let key = unknown_key(&key, inner.message()).unwrap_or(key);
             let key = if key == "." { String::new() } else { key };
+            let inner = e.into_inner();
             ConfigError::at(
                 file,
                 text,
@@ -322,15 +326,19 @@ impl Config {
                 );
             }
         }
-        match self.containers.iter().filter(|c| c.mountpoint.0 == "/").count() {
+        match self
+            .containers
+            .iter()
+            .filter(|c| c.mountpoint.0 == "/")
+            .count()
+        {
             1 => {}
-            0 => {
-                return at(
-                    "container".into(),
-                    None,
-                    "no container is mounted at \"/\"; one [[container]] must have mountpoint = \"/\"".into(),
-                )
-            }
+            0 => return at(
+                "container".into(),
+                None,
+                "no container is mounted at \"/\"; one [[container]] must have mountpoint = \"/\""
+                    .into(),
+            ),
             _ => unreachable!("duplicates were refused above"),
         }
         let mut labels: BTreeMap<String, usize> = BTreeMap::new();
@@ -357,17 +365,6 @@ impl Config {
     }
 }
 
-/// For `unknown field `x``, serde_path_to_error's path stops at the parent table; add the key.
-fn unknown_key(path: &str, message: &str) -> Option<String> {
-    let rest = message.strip_prefix("unknown field `")?;
-    let name = &rest[..rest.find('`')?];
-    Some(if path == "." || path.is_empty() {
-        name.to_string()
-    } else {
-        format!("{path}.{name}")
-    })
-}
-
 /// Byte offsets of values that cross-key rules point at, read by a second lenient pass.
 #[derive(Default)]
 struct MountSpans {
@@ -389,7 +386,11 @@ impl MountSpans {
         }
         match toml::from_str::<Doc>(text) {
             Ok(d) => Self {
-                containers: d.container.iter().map(|c| c.mountpoint.span().start).collect(),
+                containers: d
+                    .container
+                    .iter()
+                    .map(|c| c.mountpoint.span().start)
+                    .collect(),
                 trigger: d.trigger.map(|t| t.span().start),
             },
             Err(_) => Self::default(),

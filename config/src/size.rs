@@ -9,7 +9,9 @@ pub fn parse_size(text: &str) -> Result<u64, String> {
     let digits_end = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
     let (num, suffix) = t.split_at(digits_end);
     if num.is_empty() {
-        return Err(format!("expected a size such as 65536 or 64KiB, but got {text:?}"));
+        return Err(format!(
+            "expected a size such as 65536 or 64KiB, but got {text:?}"
+        ));
     }
     let value: u64 = num
         .parse()
@@ -92,7 +94,9 @@ mod tests {
         assert!(parse_size("").unwrap_err().contains("expected a size"));
         assert!(parse_size("64Q").unwrap_err().contains("\"64Q\""));
         assert!(parse_size("99999999999999999999").is_err());
-        assert!(parse_size("17179869184G").unwrap_err().contains("too large"));
+        assert!(parse_size("17179869184G")
+            .unwrap_err()
+            .contains("too large"));
     }
 
     #[test]

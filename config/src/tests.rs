@@ -1,7 +1,275 @@
 use super::*;
 
+/// The embedded default with `from` replaced by `to` (exactly once), parsed as `test.toml`.
+fn parse_edited(from: &str, to: &str) -> Result<Config, ConfigError> {
+    assert_eq!(
+        DEFAULT_TOML.matches(from).count(),
+        1,
+        "fixture edit {from:?} is ambiguous"
+    );
+    Config::parse("test.toml", &DEFAULT_TOML.replacen(from, to, 1))
+}
+
+/// The 1-based line of the first occurrence of `needle` in the edited default.
+fn line_of(from: &str, to: &str, needle: &str) -> usize {
+    let text = DEFAULT_TOML.replacen(from, to, 1);
+    let offset = text.find(needle).expect("needle in fixture");
+    text[..offset].matches('\n').count() + 1
+}
+
+fn assert_error(err: &ConfigError, line: usize, key: &str, message_part: &str) {
+    let shown = err.to_string();
+    assert_eq!(err.file, "test.toml", "{shown}");
+    assert_eq!(err.line, Some(line), "{shown}");
+    assert_eq!(err.key, key, "{shown}");
+    assert!(err.message.contains(message_part), "{shown}");
+    assert!(
+        shown.starts_with(&format!("test.toml:{line}:")) && shown.contains(&format!("`{key}`")),
+        "{shown}"
+    );
+}
+
 #[test]
-fn embedded_default_parses() {
+fn embedded_default_is_the_classic_layout() {
     let c = Config::embedded_default();
     assert_eq!(c.trigger, "mtd");
+    assert_eq!(c.card.device, DeviceRef::Path("/dev/sda1".into()));
+    assert_eq!(c.card.fstype, "vfat");
+    assert_eq!(c.card.keep, KeepCard::Move);
+    assert_eq!(c.containers.len(), 1);
+    let root = &c.containers[0];
+    assert_eq!(root.file.0, "rootfs.img");
+    assert_eq!(root.mountpoint.0, "/");
+    assert_eq!(root.erase_size, EraseSize(65536));
+    assert_eq!(root.label(), "rootfs");
+    assert_eq!(root.options, ["noatime"]);
+    let tmpfs: Vec<&str> = c.tmpfs.iter().map(|t| t.path.0.as_str()).collect();
+    assert_eq!(tmpfs, ["/tmp", "/var/log", "/var/lock", "/var/run"]);
+    assert_eq!(c.overlays[0].path.0, "/var/cache/apt");
+    assert_eq!(c.failure.action, FailureAction::Reboot);
+    assert_eq!(c.initramfs.compression, Compression::Gzip);
+    for m in [
+        "sd_mod",
+        "vfat",
+        "nls_ascii",
+        "loop",
+        "block2mtd",
+        "jffs2",
+        "overlay",
+    ] {
+        assert!(c.modules.wanted().iter().any(|w| w == m), "{m} missing");
+    }
+}
+
+#[test]
+fn card_accepts_every_device_form() {
+    for dev in [
+        "/dev/mmcblk0p1",
+        "LABEL=FLASH",
+        "UUID=1234-ABCD",
+        "PARTUUID=0badcafe-01",
+    ] {
+        let c = parse_edited("device = \"/dev/sda1\"", &format!("device = \"{dev}\"")).unwrap();
+        assert_eq!(c.card.device.to_string(), dev);
+    }
+}
+
+#[test]
+fn several_containers_each_with_its_own_erase_size() {
+    let extra = "[[container]]\nfile = \"usr.img\"\nmountpoint = \"/usr\"\nerase_size = \"128KiB\"\n\n[[tmpfs]]\npath = \"/tmp\"";
+    let c = parse_edited("[[tmpfs]]\npath = \"/tmp\"", extra).unwrap();
+    assert_eq!(c.containers.len(), 2);
+    assert_eq!(c.containers[1].erase_size, EraseSize(128 << 10));
+    assert_eq!(c.containers[1].label(), "usr");
+}
+
+#[test]
+fn erase_size_accepts_integers_and_suffixes() {
+    let c = parse_edited("erase_size = \"64KiB\"", "erase_size = 131072").unwrap();
+    assert_eq!(c.containers[0].erase_size, EraseSize(131072));
+    let c = parse_edited("erase_size = \"64KiB\"", "erase_size = \"256k\"").unwrap();
+    assert_eq!(c.containers[0].erase_size, EraseSize(256 << 10));
+}
+
+#[test]
+fn unknown_key_is_refused_with_line_and_key() {
+    let err = parse_edited("keep = \"move\"", "keep = \"move\"\nkeeep = 1").unwrap_err();
+    assert_error(
+        &err,
+        line_of("keep = \"move\"", "keep = \"move\"\nkeeep = 1", "keeep"),
+        "card.keeep",
+        "unknown field `keeep`",
+    );
+}
+
+#[test]
+fn unknown_top_level_key_is_refused() {
+    let err = parse_edited("trigger = \"mtd\"", "trigger = \"mtd\"\ntriger = \"x\"").unwrap_err();
+    assert_eq!(err.key, "triger", "{err}");
+    assert_eq!(
+        err.line,
+        Some(line_of(
+            "trigger = \"mtd\"",
+            "trigger = \"mtd\"\ntriger = \"x\"",
+            "triger ="
+        ))
+    );
+}
+
+#[test]
+fn wrong_type_is_refused_with_line_and_key() {
+    let err = parse_edited("timeout = 10", "timeout = \"ten\"").unwrap_err();
+    assert_error(
+        &err,
+        line_of("timeout = 10", "timeout = \"ten\"", "timeout ="),
+        "card.timeout",
+        "invalid type",
+    );
+}
+
+#[test]
+fn erase_size_not_a_power_of_two_is_refused() {
+    let err = parse_edited("erase_size = \"64KiB\"", "erase_size = 100000").unwrap_err();
+    assert_error(
+        &err,
+        line_of(
+            "erase_size = \"64KiB\"",
+            "erase_size = 100000",
+            "erase_size = 1",
+        ),
+        "container[0].erase_size",
+        "power of two",
+    );
+}
+
+#[test]
+fn erase_size_under_8k_is_refused() {
+    let err = parse_edited("erase_size = \"64KiB\"", "erase_size = \"4KiB\"").unwrap_err();
+    assert_error(
+        &err,
+        line_of(
+            "erase_size = \"64KiB\"",
+            "erase_size = \"4KiB\"",
+            "erase_size = \"4",
+        ),
+        "container[0].erase_size",
+        "at least 8KiB",
+    );
+}
+
+#[test]
+fn two_containers_on_one_mountpoint_are_refused() {
+    let extra = "[[container]]\nfile = \"other.img\"\nmountpoint = \"/\"\nerase_size = 65536\n\n[[tmpfs]]\npath = \"/tmp\"";
+    let err = parse_edited("[[tmpfs]]\npath = \"/tmp\"", extra).unwrap_err();
+    let line = line_of(
+        "[[tmpfs]]\npath = \"/tmp\"",
+        extra,
+        "mountpoint = \"/\"\nerase_size = 65536",
+    );
+    assert_error(
+        &err,
+        line,
+        "container[1].mountpoint",
+        "already the mountpoint of container[0]",
+    );
+}
+
+#[test]
+fn trailing_slash_does_not_hide_a_duplicate_mountpoint() {
+    let extra = "[[container]]\nfile = \"a.img\"\nmountpoint = \"/usr\"\nerase_size = 65536\n\n[[container]]\nfile = \"b.img\"\nmountpoint = \"/usr/\"\nerase_size = 65536\n\n[[tmpfs]]\npath = \"/tmp\"";
+    let err = parse_edited("[[tmpfs]]\npath = \"/tmp\"", extra).unwrap_err();
+    assert_eq!(err.key, "container[2].mountpoint", "{err}");
+}
+
+#[test]
+fn relative_mountpoint_is_refused() {
+    let err = parse_edited("mountpoint = \"/\"", "mountpoint = \"root\"").unwrap_err();
+    assert_error(
+        &err,
+        line_of(
+            "mountpoint = \"/\"",
+            "mountpoint = \"root\"",
+            "mountpoint = \"root",
+        ),
+        "container[0].mountpoint",
+        "absolute path",
+    );
+}
+
+#[test]
+fn relative_tmpfs_path_is_refused() {
+    let err = parse_edited("path = \"/var/log\"", "path = \"var/log\"").unwrap_err();
+    assert_error(
+        &err,
+        line_of(
+            "path = \"/var/log\"",
+            "path = \"var/log\"",
+            "path = \"var/log",
+        ),
+        "tmpfs[1].path",
+        "absolute path",
+    );
+}
+
+#[test]
+fn missing_root_container_is_refused() {
+    let err = parse_edited("mountpoint = \"/\"", "mountpoint = \"/data\"").unwrap_err();
+    assert_eq!(err.key, "container", "{err}");
+    assert!(err.message.contains("mountpoint = \"/\""), "{err}");
+}
+
+#[test]
+fn bad_device_names_the_card_key() {
+    let err = parse_edited("device = \"/dev/sda1\"", "device = \"sda1\"").unwrap_err();
+    assert_error(
+        &err,
+        line_of(
+            "device = \"/dev/sda1\"",
+            "device = \"sda1\"",
+            "device = \"sda1",
+        ),
+        "card.device",
+        "LABEL=",
+    );
+}
+
+#[test]
+fn unknown_enum_value_names_the_choices() {
+    let err = parse_edited("action = \"reboot\"", "action = \"explode\"").unwrap_err();
+    assert_eq!(err.key, "failure.action", "{err}");
+    assert!(err.message.contains("reboot"), "{err}");
+}
+
+#[test]
+fn toml_syntax_error_names_the_line() {
+    let err = Config::parse("broken.toml", "trigger = \"mtd\"\n[card\n").unwrap_err();
+    assert_eq!(err.file, "broken.toml");
+    assert_eq!(err.line, Some(2), "{err}");
+}
+
+#[test]
+fn container_on_card_must_not_escape_it() {
+    let err = parse_edited("file = \"rootfs.img\"", "file = \"../rootfs.img\"").unwrap_err();
+    assert_eq!(err.key, "container[0].file", "{err}");
+}
+
+#[test]
+fn load_reads_a_file_and_names_it() {
+    let dir = std::env::temp_dir().join(format!("flashroot-config-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("bad.toml");
+    std::fs::write(
+        &path,
+        DEFAULT_TOML.replacen("erase_size = \"64KiB\"", "erase_size = 3000", 1),
+    )
+    .unwrap();
+    let err = Config::load(&path).unwrap_err();
+    assert_eq!(err.file, path.display().to_string());
+    assert!(err.to_string().contains("container[0].erase_size"), "{err}");
+    let missing = Config::load(&dir.join("nope.toml")).unwrap_err();
+    assert!(
+        missing.to_string().contains("nope.toml: cannot read"),
+        "{missing}"
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
 }
