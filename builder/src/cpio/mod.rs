@@ -1,1 +1,6 @@
-//! (being written)
+//! newc cpio archives: the header format ([`newc`]), a streaming writer ([`writer`]).
+
+pub mod newc;
+pub mod writer;
+
+pub use writer::{NewcWriter, WriterOptions};
