@@ -18,27 +18,57 @@ fn main() {
     }
     let manifest_dir = PathBuf::from(std::env::var("CARGO_MANIFEST_DIR").unwrap());
     let workspace = manifest_dir.parent().unwrap().to_path_buf();
-    for watched in ["init/src", "init/Cargo.toml", "config/src", "config/flashroot.toml", "config/Cargo.toml", "Cargo.lock"] {
-        println!("cargo:rerun-if-changed={}", workspace.join(watched).display());
+    for watched in [
+        "init/src",
+        "init/Cargo.toml",
+        "config/src",
+        "config/flashroot.toml",
+        "config/Cargo.toml",
+        "Cargo.lock",
+    ] {
+        println!(
+            "cargo:rerun-if-changed={}",
+            workspace.join(watched).display()
+        );
     }
     // A target dir of its own: the outer build holds the lock on its own.
     let outer_target = std::env::var_os("CARGO_TARGET_DIR")
         .map(PathBuf::from)
         .unwrap_or_else(|| workspace.join("target"));
     let target_dir = outer_target.join("flashroot-init");
-    build_init(&workspace, &target_dir);
     let bin = target_dir.join(INIT_TARGET).join("init").join("init");
+    if let Err(why) = build_init(&workspace, &target_dir) {
+        // While init/ is being edited, keep the builder buildable with the last good init;
+        // a fresh checkout has none, so there the failure stops the build.
+        if bin.exists() {
+            println!(
+                "cargo:warning=the init does not build ({why}); embedding the previous build {}",
+                bin.display()
+            );
+        } else {
+            panic!("{why}");
+        }
+    }
     assert!(bin.exists(), "the init build produced no {}", bin.display());
     println!("cargo:rustc-env=FLASHROOT_INIT_BIN={}", bin.display());
 }
 
-fn build_init(workspace: &Path, target_dir: &Path) {
+fn build_init(workspace: &Path, target_dir: &Path) -> Result<(), String> {
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     let mut cmd = Command::new(cargo);
-    cmd.args(["build", "--quiet", "-p", "flashroot-init", "--profile", "init", "--target", INIT_TARGET])
-        .arg("--manifest-path")
-        .arg(workspace.join("Cargo.toml"))
-        .env("CARGO_TARGET_DIR", target_dir);
+    cmd.args([
+        "build",
+        "--quiet",
+        "-p",
+        "flashroot-init",
+        "--profile",
+        "init",
+        "--target",
+        INIT_TARGET,
+    ])
+    .arg("--manifest-path")
+    .arg(workspace.join("Cargo.toml"))
+    .env("CARGO_TARGET_DIR", target_dir);
     // The outer build's flags and wrappers (clippy-driver, host RUSTFLAGS) are not the init's.
     for (key, _) in std::env::vars_os() {
         let key = key.to_string_lossy().into_owned();
@@ -47,11 +77,15 @@ fn build_init(workspace: &Path, target_dir: &Path) {
             cmd.env_remove(&key);
         }
     }
-    let status = cmd.status().expect("cannot run cargo to build the init");
-    if !status.success() {
-        panic!(
-            "building the static init failed ({status}); is the {INIT_TARGET} target installed? \
-             (rustup target add {INIT_TARGET})"
-        );
+    let status = cmd
+        .status()
+        .map_err(|e| format!("cannot run cargo to build the init: {e}"))?;
+    if status.success() {
+        Ok(())
+    } else {
+        Err(format!(
+            "`cargo build -p flashroot-init --profile init --target {INIT_TARGET}` failed ({status}); \
+             run it to see why (is the target installed? rustup target add {INIT_TARGET})"
+        ))
     }
 }

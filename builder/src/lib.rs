@@ -5,13 +5,17 @@
 //! - [`modules`]: kernel module resolution (modules.dep, softdeps, aliases, builtins).
 //! - [`initramfs`]: the `flashroot build` pipeline that ties config, init and modules together.
 //! - [`disk`]: MBR disk images with a FAT32 partition.
+//! - [`card`]: populating a boot card (kernel, initramfs, containers, syslinux).
+//! - [`rootprep`]: turning a root directory into a flash-ready one.
 
+pub mod card;
+pub mod cmd;
 pub mod cpio;
 pub mod disk;
 pub mod initramfs;
 pub mod jffs2;
 pub mod modules;
-pub mod cmd;
+pub mod rootprep;
 
 /// The static flashroot /init (x86_64 musl), built by build.rs from the `init/` crate.
 pub const EMBEDDED_INIT: &[u8] = include_bytes!(env!("FLASHROOT_INIT_BIN"));

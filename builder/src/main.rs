@@ -29,6 +29,12 @@ enum Command {
     Jffs2(cmd::jffs2::Args),
     /// Print the steps the /init would take for a kernel command line.
     Plan(cmd::plan::Args),
+    /// Populate a boot card (a mounted FAT directory or a new whole-disk image).
+    Card(cmd::card::Args),
+    /// Turn a root directory (e.g. a debootstrap target) into a flash-ready root.
+    ImportRoot(cmd::import_root::Args),
+    /// Install a Debian kernel hook that keeps the card's kernel and initramfs current.
+    InstallHook(cmd::install_hook::Args),
 }
 
 fn main() -> ExitCode {
@@ -48,6 +54,9 @@ fn main() -> ExitCode {
         Command::MkfsJffs2(a) => cmd::mkfs_jffs2::run(a),
         Command::Jffs2(a) => cmd::jffs2::run(a),
         Command::Plan(a) => cmd::plan::run(a),
+        Command::Card(a) => cmd::card::run(a),
+        Command::ImportRoot(a) => cmd::import_root::run(a),
+        Command::InstallHook(a) => cmd::install_hook::run(a),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
