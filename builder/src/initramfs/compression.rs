@@ -1,0 +1,188 @@
+//! The archive compressions `flashroot build` writes and `flashroot ls` reads, all
+//! pure Rust: gzip (flate2), zstd (ruzstd), xz (lzma-rust2, with the CRC32 check the
+//! kernel's decoder requires), or none.
+
+use std::io::{self, Read, Write};
+
+pub use flashroot_config::Compression;
+
+/// gzip member magic (RFC 1952).
+const GZIP_MAGIC: &[u8] = &[0x1f, 0x8b];
+/// zstd frame magic (RFC 8878), little-endian 0xFD2FB528.
+const ZSTD_MAGIC: &[u8] = &[0x28, 0xb5, 0x2f, 0xfd];
+/// xz stream header magic.
+const XZ_MAGIC: &[u8] = &[0xfd, b'7', b'z', b'X', b'Z', 0x00];
+/// The xz preset: 6 is xz's own default.
+const XZ_PRESET: u32 = 6;
+/// The gzip level: 9, as mkinitramfs's `gzip -9`.
+const GZIP_LEVEL: u32 = 9;
+
+/// The name used in messages and by the CLI.
+pub fn name(c: Compression) -> &'static str {
+    match c {
+        Compression::Gzip => "gzip",
+        Compression::Zstd => "zstd",
+        Compression::Xz => "xz",
+        Compression::None => "none",
+    }
+}
+
+/// The kernel option that lets the kernel unpack an initramfs in this compression.
+pub fn kernel_option(c: Compression) -> Option<&'static str> {
+    match c {
+        Compression::Gzip => Some("CONFIG_RD_GZIP"),
+        Compression::Zstd => Some("CONFIG_RD_ZSTD"),
+        Compression::Xz => Some("CONFIG_RD_XZ"),
+        Compression::None => None,
+    }
+}
+
+/// Checks a kernel `.config` text (`/boot/config-VER`) for the option `c` needs.
+pub fn check_kernel_config(
+    c: Compression,
+    config_name: &str,
+    config_text: &str,
+) -> Result<(), String> {
+    let Some(option) = kernel_option(c) else {
+        return Ok(());
+    };
+    let wanted = format!("{option}=y");
+    if config_text.lines().any(|l| l.trim() == wanted) {
+        return Ok(());
+    }
+    Err(format!(
+        "{config_name} does not set {wanted}: this kernel cannot unpack a {} initramfs; choose another compression",
+        name(c)
+    ))
+}
+
+/// The compression a stream starts with, by magic; `None` when it is none of ours.
+pub fn detect(bytes: &[u8]) -> Option<Compression> {
+    if bytes.starts_with(GZIP_MAGIC) {
+        Some(Compression::Gzip)
+    } else if bytes.starts_with(ZSTD_MAGIC) {
+        Some(Compression::Zstd)
+    } else if bytes.starts_with(XZ_MAGIC) {
+        Some(Compression::Xz)
+    } else {
+        None
+    }
+}
+
+/// Compresses `data`; the same input always gives the same bytes (no timestamps).
+pub fn compress(c: Compression, data: &[u8]) -> io::Result<Vec<u8>> {
+    match c {
+        Compression::None => Ok(data.to_vec()),
+        Compression::Gzip => {
+            // flate2 writes mtime 0 and no file name: reproducible.
+            let mut enc =
+                flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::new(GZIP_LEVEL));
+            enc.write_all(data)?;
+            enc.finish()
+        }
+        Compression::Zstd => Ok(ruzstd::encoding::compress_to_vec(
+            data,
+            ruzstd::encoding::CompressionLevel::Fastest,
+        )),
+        Compression::Xz => {
+            let mut options = lzma_rust2::XzOptions::with_preset(XZ_PRESET);
+            options.set_check_sum_type(lzma_rust2::CheckType::Crc32);
+            let mut w = lzma_rust2::XzWriter::new(Vec::new(), options)?;
+            w.write_all(data)?;
+            w.finish()
+        }
+    }
+}
+
+/// Decompresses one stream at the start of `bytes`. Returns the data and how many input
+/// bytes were consumed (exact for gzip; the whole input for zstd and xz, whose decoders
+/// read on to the end, which is where a compressed initramfs part sits).
+pub fn decompress(c: Compression, bytes: &[u8]) -> io::Result<(Vec<u8>, usize)> {
+    let mut out = Vec::new();
+    match c {
+        Compression::None => return Ok((bytes.to_vec(), bytes.len())),
+        Compression::Gzip => {
+            let mut dec = flate2::bufread::GzDecoder::new(bytes);
+            dec.read_to_end(&mut out)?;
+            let rest = dec.into_inner().len();
+            return Ok((out, bytes.len() - rest));
+        }
+        Compression::Zstd => {
+            let mut rest = bytes;
+            while !rest.is_empty() && rest.starts_with(ZSTD_MAGIC) {
+                let mut dec = ruzstd::decoding::StreamingDecoder::new(&mut rest).map_err(|e| {
+                    io::Error::new(io::ErrorKind::InvalidData, format!("zstd: {e}"))
+                })?;
+                dec.read_to_end(&mut out)?;
+            }
+        }
+        Compression::Xz => {
+            lzma_rust2::XzReader::new(bytes, true).read_to_end(&mut out)?;
+        }
+    }
+    Ok((out, bytes.len()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const ALL: [Compression; 4] = [
+        Compression::Gzip,
+        Compression::Zstd,
+        Compression::Xz,
+        Compression::None,
+    ];
+
+    #[test]
+    fn round_trips_and_is_detected() {
+        let data: Vec<u8> = (0..100_000u32)
+            .flat_map(|i| (i % 251).to_le_bytes())
+            .collect();
+        for c in ALL {
+            let packed = compress(c, &data).unwrap();
+            assert_eq!(
+                packed,
+                compress(c, &data).unwrap(),
+                "{} is not reproducible",
+                name(c)
+            );
+            if c != Compression::None {
+                assert_eq!(detect(&packed), Some(c), "{}", name(c));
+                assert!(packed.len() < data.len(), "{} did not compress", name(c));
+            }
+            let (unpacked, used) = decompress(c, &packed).unwrap();
+            assert_eq!(unpacked, data, "{}", name(c));
+            assert_eq!(used, packed.len(), "{}", name(c));
+        }
+    }
+
+    #[test]
+    fn gzip_reports_what_it_consumed() {
+        let mut packed = compress(Compression::Gzip, b"hello").unwrap();
+        let len = packed.len();
+        packed.extend_from_slice(b"070701");
+        assert_eq!(
+            decompress(Compression::Gzip, &packed).unwrap(),
+            (b"hello".to_vec(), len)
+        );
+    }
+
+    #[test]
+    fn xz_uses_the_crc32_check() {
+        // Stream flags (bytes 6..8): 0x00, check type; the kernel only knows none and CRC32.
+        let packed = compress(Compression::Xz, b"x").unwrap();
+        assert_eq!(packed[7], 0x01);
+    }
+
+    #[test]
+    fn kernel_config_is_checked() {
+        let config = "CONFIG_RD_GZIP=y\n# CONFIG_RD_ZSTD is not set\n";
+        assert!(check_kernel_config(Compression::Gzip, "/boot/config-6.1", config).is_ok());
+        assert!(check_kernel_config(Compression::None, "/boot/config-6.1", config).is_ok());
+        assert_eq!(
+            check_kernel_config(Compression::Zstd, "/boot/config-6.1", config).unwrap_err(),
+            "/boot/config-6.1 does not set CONFIG_RD_ZSTD=y: this kernel cannot unpack a zstd initramfs; choose another compression"
+        );
+    }
+}

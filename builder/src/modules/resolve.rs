@@ -1,0 +1,141 @@
+//! The closure of the modules asked for, in load order: a module's `pre:` softdeps and
+//! its dependencies before it, its `post:` softdeps after it. Missing required modules
+//! are errors naming module and kernel version; missing optional softdeps are skipped
+//! with a note; builtins are skipped.
+
+use std::collections::BTreeSet;
+
+use super::modinfo;
+use super::tree::{IndexSource, Lookup, ModuleTree};
+use super::uncompressed_path;
+
+/// One module to pack and load.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ResolvedModule {
+    /// Normalized name (`crc_t10dif`).
+    pub name: String,
+    /// Path in the tree as found (`kernel/lib/crc-t10dif.ko.xz`).
+    pub source_path: String,
+    /// Path relative to the module directory once uncompressed (`kernel/lib/crc-t10dif.ko`).
+    pub path: String,
+    /// The uncompressed module object.
+    pub data: Vec<u8>,
+}
+
+/// The resolved set in load order, and what was skipped on the way.
+#[derive(Clone, Debug, Default)]
+pub struct Resolution {
+    pub modules: Vec<ResolvedModule>,
+    /// Human-readable notes: builtins skipped, optional softdeps missing.
+    pub notes: Vec<String>,
+}
+
+impl Resolution {
+    pub fn names(&self) -> Vec<&str> {
+        self.modules.iter().map(|m| m.name.as_str()).collect()
+    }
+}
+
+struct Walk<'a> {
+    tree: &'a ModuleTree,
+    done: BTreeSet<String>,
+    in_progress: BTreeSet<String>,
+    out: Resolution,
+}
+
+/// Resolves `wanted` (names or aliases, in the order given) against `tree`.
+pub fn resolve(tree: &ModuleTree, wanted: &[String]) -> Result<Resolution, String> {
+    let mut walk = Walk {
+        tree,
+        done: BTreeSet::new(),
+        in_progress: BTreeSet::new(),
+        out: Resolution::default(),
+    };
+    for name in wanted {
+        match tree.lookup(name) {
+            Lookup::Modules(found) => {
+                for m in found {
+                    walk.visit(&m)?;
+                }
+            }
+            Lookup::Builtin => walk
+                .out
+                .notes
+                .push(format!("{name}: built into kernel {}, skipped", tree.kver)),
+            Lookup::NotFound => {
+                return Err(format!(
+                    "module {name} not found for kernel {} (not a module, alias or builtin in {})",
+                    tree.kver,
+                    tree.dir.display()
+                ))
+            }
+        }
+    }
+    Ok(walk.out)
+}
+
+impl Walk<'_> {
+    fn visit(&mut self, name: &str) -> Result<(), String> {
+        // A module met again while its own dependencies are being visited is a softdep
+        // cycle; the first visit will place it.
+        if self.done.contains(name) || !self.in_progress.insert(name.to_string()) {
+            return Ok(());
+        }
+        let file = self
+            .tree
+            .module(name)
+            .expect("visit is only called for indexed modules");
+        let data = self.tree.read_module_file(&file.path)?;
+        let mut softdeps = self
+            .tree
+            .indexed_softdeps(name)
+            .cloned()
+            .unwrap_or_default();
+        if self.tree.source == IndexSource::ModulesDep {
+            let info = modinfo::read(&data)
+                .map_err(|e| format!("{}: {e}", self.tree.dir.join(&file.path).display()))?;
+            softdeps.merge(&info.softdeps);
+        }
+        for pre in &softdeps.pre {
+            self.visit_optional(name, "pre", pre)?;
+        }
+        for dep in &file.depends {
+            if self.tree.module(dep).is_none() {
+                return Err(format!(
+                    "module {name} needs {dep}, which is not in the modules of kernel {} ({})",
+                    self.tree.kver,
+                    self.tree.dir.display()
+                ));
+            }
+            self.visit(dep)?;
+        }
+        self.in_progress.remove(name);
+        self.done.insert(name.to_string());
+        self.out.modules.push(ResolvedModule {
+            name: name.to_string(),
+            source_path: file.path.clone(),
+            path: uncompressed_path(&file.path),
+            data,
+        });
+        for post in &softdeps.post {
+            self.visit_optional(name, "post", post)?;
+        }
+        Ok(())
+    }
+
+    fn visit_optional(&mut self, of: &str, kind: &str, wanted: &str) -> Result<(), String> {
+        match self.tree.lookup(wanted) {
+            Lookup::Modules(found) => {
+                for m in found {
+                    self.visit(&m)?;
+                }
+            }
+            Lookup::Builtin => {}
+            Lookup::NotFound => self.out.notes.push(format!(
+                "{of}: optional {kind}: softdep {wanted} not found for kernel {}, skipped",
+                self.tree.kver
+            )),
+        }
+        Ok(())
+    }
+}

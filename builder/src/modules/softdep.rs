@@ -1,0 +1,120 @@
+//! Soft dependencies: modules loaded before (`pre:`) or after (`post:`) a module although
+//! it does not link against them. They come from `modules.softdep` (lines
+//! `softdep crc-t10dif pre: crct10dif`, the modprobe.d syntax) and from the `softdep=`
+//! field of a module's `.modinfo` (`pre: crct10dif`). Names may be aliases.
+
+use std::collections::BTreeMap;
+
+/// The soft dependencies of one module, in the order given.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct SoftDeps {
+    pub pre: Vec<String>,
+    pub post: Vec<String>,
+}
+
+impl SoftDeps {
+    /// Appends `other`'s entries that are not already listed.
+    pub fn merge(&mut self, other: &SoftDeps) {
+        for (mine, theirs) in [(&mut self.pre, &other.pre), (&mut self.post, &other.post)] {
+            for name in theirs {
+                if !mine.contains(name) {
+                    mine.push(name.clone());
+                }
+            }
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.pre.is_empty() && self.post.is_empty()
+    }
+}
+
+/// Parses a spec such as `pre: a b post: c` (several `pre:`/`post:` groups allowed).
+pub fn parse_spec(spec: &str) -> Result<SoftDeps, String> {
+    let mut deps = SoftDeps::default();
+    let mut current: Option<&mut Vec<String>> = None;
+    for word in spec.split_whitespace() {
+        match word {
+            "pre:" => current = Some(&mut deps.pre),
+            "post:" => current = Some(&mut deps.post),
+            name => match current.as_mut() {
+                Some(list) => list.push(name.to_string()),
+                None => {
+                    return Err(format!(
+                        "expected \"pre:\" or \"post:\" before module {name:?} in softdep {spec:?}"
+                    ))
+                }
+            },
+        }
+    }
+    Ok(deps)
+}
+
+/// Parses `modules.softdep` into normalized module name → soft dependencies. Lines other
+/// than `softdep` (the file is in modprobe.d syntax) are ignored.
+pub fn parse_file(file: &str, text: &str) -> Result<BTreeMap<String, SoftDeps>, String> {
+    let mut out: BTreeMap<String, SoftDeps> = BTreeMap::new();
+    for (i, line) in text.lines().enumerate() {
+        let mut words = line.split_whitespace();
+        if words.next() != Some("softdep") {
+            continue;
+        }
+        let Some(module) = words.next() else {
+            return Err(format!(
+                "{file} line {}: \"softdep\" without a module name",
+                i + 1
+            ));
+        };
+        let rest: Vec<&str> = words.collect();
+        let deps =
+            parse_spec(&rest.join(" ")).map_err(|e| format!("{file} line {}: {e}", i + 1))?;
+        out.entry(super::normalize_name(module))
+            .or_default()
+            .merge(&deps);
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_pre_and_post_groups() {
+        let d = parse_spec("pre: crct10dif  post: a b pre: c").unwrap();
+        assert_eq!(d.pre, ["crct10dif", "c"]);
+        assert_eq!(d.post, ["a", "b"]);
+        assert!(parse_spec("").unwrap().is_empty());
+    }
+
+    #[test]
+    fn names_a_name_without_group() {
+        assert_eq!(
+            parse_spec("crct10dif").unwrap_err(),
+            "expected \"pre:\" or \"post:\" before module \"crct10dif\" in softdep \"crct10dif\""
+        );
+    }
+
+    #[test]
+    fn parses_the_file_and_normalizes_names() {
+        let text = "# Soft dependencies extracted from modules themselves.\n\
+                    softdep crc-t10dif pre: crct10dif\n\
+                    softdep ext4 pre: crc32c\n\
+                    options loop max_loop=8\n\
+                    softdep crc_t10dif post: extra\n";
+        let map = parse_file("modules.softdep", text).unwrap();
+        assert_eq!(map.len(), 2);
+        assert_eq!(
+            map["crc_t10dif"],
+            SoftDeps {
+                pre: vec!["crct10dif".into()],
+                post: vec!["extra".into()]
+            }
+        );
+        let err = parse_file("modules.softdep", "softdep\n").unwrap_err();
+        assert_eq!(
+            err,
+            "modules.softdep line 1: \"softdep\" without a module name"
+        );
+    }
+}
