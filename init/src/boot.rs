@@ -1,0 +1,85 @@
+//! The boot, as the list of its phases. Each phase logs what it does; any error ends in
+//! the failure policy ([`crate::failure`]), never in a kernel panic.
+
+use std::path::Path;
+
+use flashroot_config::{Config, Failure, CONFIG_PATH};
+
+use crate::cmdline::{Cmdline, PROC_CMDLINE};
+use crate::error::BootError;
+use crate::failure::{self, RESCUE_SHELL};
+use crate::plan::{plan, Plan};
+use crate::{early, execute, kmsg};
+
+/// PID 1's entry point. Never returns: it execs the real init or runs the failure policy.
+pub fn run() -> ! {
+    failure::install_panic_hook();
+    let started = kmsg::now();
+    let result = early::setup()
+        .and_then(|()| read_cmdline())
+        .and_then(|cmdline| {
+            let config = read_config(&cmdline);
+            let plan = plan(&config, &cmdline).map_err(BootError::from)?;
+            apply_policy(&plan);
+            for w in &plan.warnings {
+                info!("warning: {w}");
+            }
+            execute::run(&plan, started)
+        });
+    match result {
+        Ok(never) => match never {},
+        Err(e) => failure::fail(&e),
+    }
+}
+
+fn read_cmdline() -> Result<Cmdline, BootError> {
+    let text = std::fs::read_to_string(PROC_CMDLINE)
+        .map_err(|e| BootError::io("read the kernel command line", PROC_CMDLINE, &e))?;
+    info!("command line: {}", text.trim_end());
+    let cmdline = Cmdline::parse(&text);
+    // Until the config is read, the command line's failure overrides already apply.
+    failure::set(with_shell(early_policy(&cmdline)));
+    Ok(cmdline)
+}
+
+/// The packed config, or the embedded default if none is packed. A config that is packed
+/// but broken is an error worth stopping for; the command line's failure policy applies.
+fn read_config(cmdline: &Cmdline) -> Config {
+    let path = Path::new(CONFIG_PATH);
+    if !path.exists() {
+        info!("no {CONFIG_PATH} in the initramfs; using the embedded default config");
+        return Config::embedded_default();
+    }
+    match Config::load(path) {
+        Ok(c) => {
+            info!("config read from {CONFIG_PATH}");
+            c
+        }
+        Err(e) => {
+            let (policy, _) =
+                failure::Policy::resolve(&Config::embedded_default().failure, cmdline);
+            failure::set(with_shell(policy));
+            failure::fail(&BootError::new("read config", CONFIG_PATH, e.to_string()))
+        }
+    }
+}
+
+/// The built-in policy with the command line's overrides, for failures before the config
+/// is read (parsing the embedded default just for this would cost time at every boot).
+fn early_policy(cmdline: &Cmdline) -> failure::Policy {
+    let builtin = failure::current();
+    let config = Failure {
+        action: builtin.action,
+        delay: builtin.delay,
+    };
+    failure::Policy::resolve(&config, cmdline).0
+}
+
+fn apply_policy(plan: &Plan) {
+    failure::set(with_shell(plan.failure.clone()));
+}
+
+fn with_shell(mut policy: failure::Policy) -> failure::Policy {
+    policy.shell = Path::new(RESCUE_SHELL).exists();
+    policy
+}

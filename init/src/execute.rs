@@ -1,0 +1,332 @@
+//! Runs a [`Plan`] step by step: the same list `flashroot plan` prints.
+
+use std::convert::Infallible;
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use flashroot_config::load_order;
+use flashroot_config::DeviceRef;
+use nix::mount::MsFlags;
+
+use crate::error::BootError;
+use crate::failure::RESCUE_SHELL;
+use crate::plan::{
+    ContainerSetup, Mode, Mount, Plan, Source, Step, Target, MOVED_MOUNTS, NEW_ROOT, OVERLAY_UPPER,
+    OVERLAY_WORK,
+};
+use crate::sys::{self, kmod::Loaded};
+use crate::{device, jffs2check, rootpath, switch};
+
+/// block2mtd takes new devices through this module parameter, one per write.
+pub const BLOCK2MTD_PARAM: &str = "/sys/module/block2mtd/parameters/block2mtd";
+const SYS_MTD: &str = "/sys/class/mtd";
+/// block2mtd registers the MTD device before the write returns; allow a little slack.
+const MTD_WAIT: Duration = Duration::from_secs(2);
+const MTD_POLL: Duration = Duration::from_millis(5);
+const PROC_FILESYSTEMS: &str = "/proc/filesystems";
+
+/// Where the boot's time went, for the summary before the switch.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Timing {
+    /// CLOCK_MONOTONIC when the init started.
+    pub started: Duration,
+    /// Waiting for devices, `rootdelay` and the rescue shell.
+    pub waits: Duration,
+    /// Inside finit_module (mostly the kernel's own work).
+    pub modules: Duration,
+    /// Inside the JFFS2 mount(2) calls (the kernel's scan).
+    pub jffs2: Duration,
+}
+
+struct Executor<'a> {
+    plan: &'a Plan,
+    /// Devices found by WaitDevice, for the mounts that follow.
+    found: Vec<(DeviceRef, String)>,
+    timing: Timing,
+}
+
+/// Executes the plan; returns only with the error that stopped it.
+pub fn run(plan: &Plan, started: Duration) -> Result<Infallible, BootError> {
+    let mut ex = Executor {
+        plan,
+        found: Vec::new(),
+        timing: Timing {
+            started,
+            ..Timing::default()
+        },
+    };
+    for step in &plan.steps {
+        info!("{step}");
+        ex.step(step)?;
+    }
+    Err(BootError::new("boot", "plan", "ended without switch_root"))
+}
+
+fn timed<T>(slot: &mut Duration, f: impl FnOnce() -> T) -> T {
+    let start = Instant::now();
+    let out = f();
+    *slot += start.elapsed();
+    out
+}
+
+impl Executor<'_> {
+    fn step(&mut self, step: &Step) -> Result<(), BootError> {
+        match step {
+            Step::Break(_) => {
+                timed(&mut self.timing.waits, rescue_shell);
+                Ok(())
+            }
+            Step::LoadModules { list } => {
+                let mut spent = Duration::ZERO;
+                let r = timed(&mut spent, || load_modules(list));
+                self.timing.modules += spent;
+                r
+            }
+            Step::Sleep { seconds } => {
+                timed(&mut self.timing.waits, || {
+                    std::thread::sleep(Duration::from_secs((*seconds).into()))
+                });
+                Ok(())
+            }
+            Step::WaitDevice { device, timeout } => {
+                let what = match self.plan.mode {
+                    Mode::Flash => "the card",
+                    Mode::Normal => "the root device",
+                };
+                let dev = timed(&mut self.timing.waits, || {
+                    device::wait(device, *timeout, what)
+                })?;
+                info!("found {device} at {dev}");
+                self.found.push((device.clone(), dev));
+                Ok(())
+            }
+            Step::Mount(m) => self.mount(m),
+            Step::Container(c) => setup_container(c),
+            Step::Overlay {
+                target,
+                tmpfs_dir,
+                size,
+            } => overlay(target, tmpfs_dir, size.as_deref()),
+            Step::SwitchRoot(s) => Err(switch::switch_root(s, &self.timing)),
+        }
+    }
+
+    fn mount(&mut self, m: &Mount) -> Result<(), BootError> {
+        let source = match &m.source {
+            Source::Name(n) => n.clone(),
+            Source::Device(d) => match self.found.iter().find(|(r, _)| r == d) {
+                Some((_, dev)) => dev.clone(),
+                None => device::find(d)
+                    .ok_or_else(|| BootError::new("mount", d.to_string(), "device not found"))?,
+            },
+        };
+        let Some(target) = target_path(&m.target)? else {
+            return Ok(());
+        };
+        match m.fstype.as_deref() {
+            Some(fstype) => {
+                let mut spent = Duration::ZERO;
+                let r = timed(&mut spent, || {
+                    sys::mount::mount(&source, &target, Some(fstype), m.flags, &m.data)
+                });
+                if fstype == "jffs2" {
+                    self.timing.jffs2 += spent;
+                    info!("mounted {source} in {} ms", spent.as_millis());
+                }
+                r
+            }
+            None => probe_mount(&source, &target, m.flags, &m.data),
+        }
+    }
+}
+
+/// The directory to mount on, created if missing; None when the mount is to be skipped.
+fn target_path(target: &Target) -> Result<Option<String>, BootError> {
+    let path = match target {
+        Target::Initramfs(p) => p.clone(),
+        Target::InRoot(p) => {
+            let root = Path::new(NEW_ROOT);
+            let resolved = rootpath::resolve(root, p)
+                .map_err(|e| BootError::new("resolve mountpoint", p, e))?;
+            let inside = rootpath::inside(root, &resolved);
+            if p != "/" && MOVED_MOUNTS.contains(&inside.as_str()) {
+                info!(
+                    "skipping {p}: it is {inside} in the root, which gets the initramfs' {inside}"
+                );
+                return Ok(None);
+            }
+            resolved.display().to_string()
+        }
+    };
+    std::fs::create_dir_all(&path).map_err(|e| BootError::io("create mountpoint", &path, &e))?;
+    Ok(Some(path))
+}
+
+/// Tries each block filesystem the kernel knows, as the kernel does for `root=` without
+/// `rootfstype=`.
+fn probe_mount(source: &str, target: &str, flags: MsFlags, data: &str) -> Result<(), BootError> {
+    let list = std::fs::read_to_string(PROC_FILESYSTEMS)
+        .map_err(|e| BootError::io("probe filesystem", PROC_FILESYSTEMS, &e))?;
+    let candidates: Vec<&str> = list
+        .lines()
+        .filter(|l| !l.starts_with("nodev"))
+        .map(str::trim)
+        .collect();
+    for fstype in &candidates {
+        if sys::mount::mount(source, target, Some(fstype), flags, data).is_ok() {
+            info!("{source} is {fstype}");
+            return Ok(());
+        }
+    }
+    Err(BootError::new(
+        "mount",
+        sys::mount::describe(source, target, None, flags, data),
+        format!(
+            "no filesystem accepted it (tried {}); give rootfstype=",
+            candidates.join(", ")
+        ),
+    ))
+}
+
+fn rescue_shell() {
+    if Path::new(RESCUE_SHELL).exists() {
+        info!("starting {RESCUE_SHELL}; exit it to go on booting");
+        if let Err(e) = sys::process::run_shell(RESCUE_SHELL) {
+            error!("error: rescue shell: {RESCUE_SHELL}: {e}");
+        }
+    } else {
+        info!("no rescue shell packed ({RESCUE_SHELL}); going on");
+    }
+}
+
+fn load_modules(list: &str) -> Result<(), BootError> {
+    let text = match std::fs::read_to_string(list) {
+        Ok(t) => t,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            info!("no {list}: loading no modules (drivers built into the kernel)");
+            return Ok(());
+        }
+        Err(e) => return Err(BootError::io("read module list", list, &e)),
+    };
+    let entries =
+        load_order::parse(&text).map_err(|e| BootError::new("read module list", list, e))?;
+    let (mut loaded, mut already) = (Vec::new(), Vec::new());
+    for m in &entries {
+        match sys::kmod::load(&m.name, &m.path, &m.params)? {
+            Loaded::Now => loaded.push(m.name.as_str()),
+            Loaded::Already => already.push(m.name.as_str()),
+        }
+    }
+    info!("loaded {} modules: {}", loaded.len(), loaded.join(" "));
+    if !already.is_empty() {
+        info!("already loaded: {}", already.join(" "));
+    }
+    Ok(())
+}
+
+fn setup_container(c: &ContainerSetup) -> Result<(), BootError> {
+    check_container(c)?;
+    let dev = sys::loopdev::attach(&c.file)?;
+    let param = format!("{dev},{},{}", c.erase_size.0, c.label);
+    std::fs::write(BLOCK2MTD_PARAM, &param).map_err(|e| {
+        let mut err = BootError::io("block2mtd", format!("{param} > {BLOCK2MTD_PARAM}"), &e);
+        if !Path::new(BLOCK2MTD_PARAM).exists() {
+            err.reason = format!("{} (is the block2mtd module loaded?)", err.reason);
+        }
+        err
+    })?;
+    let mtd = wait_mtd(&c.label).ok_or_else(|| {
+        BootError::new(
+            "block2mtd",
+            format!("{dev},{},{}", c.erase_size, c.label),
+            format!(
+                "no MTD device named {:?} appeared (see the kernel's block2mtd messages above)",
+                c.label
+            ),
+        )
+    })?;
+    info!("{} is {mtd} (mtd:{}) on {dev}", c.file, c.label);
+    Ok(())
+}
+
+/// Reads the head of the container and checks it before the kernel sees it.
+fn check_container(c: &ContainerSetup) -> Result<(), BootError> {
+    use std::io::Read;
+    let step = "open container";
+    let mut file = std::fs::File::open(&c.file).map_err(|e| BootError::io(step, &c.file, &e))?;
+    let len = file
+        .metadata()
+        .map_err(|e| BootError::io(step, &c.file, &e))?
+        .len();
+    let mut prefix = Vec::new();
+    (&mut file)
+        .take(jffs2check::prefix_len(c.erase_size.0, len) as u64)
+        .read_to_end(&mut prefix)
+        .map_err(|e| BootError::io(step, &c.file, &e))?;
+    jffs2check::check(&prefix, len, c.erase_size.0)
+        .map_err(|reason| BootError::new("check container", &c.file, reason))
+}
+
+/// The `mtdN` whose name is `label`.
+fn wait_mtd(label: &str) -> Option<String> {
+    let start = Instant::now();
+    loop {
+        if let Ok(entries) = std::fs::read_dir(SYS_MTD) {
+            for e in entries.flatten() {
+                let name = e.file_name().to_string_lossy().into_owned();
+                let is_char_dev = name
+                    .strip_prefix("mtd")
+                    .is_some_and(|n| n.bytes().all(|b| b.is_ascii_digit()));
+                if is_char_dev
+                    && std::fs::read_to_string(e.path().join("name"))
+                        .is_ok_and(|n| n.trim_end() == label)
+                {
+                    return Some(name);
+                }
+            }
+        }
+        if start.elapsed() >= MTD_WAIT {
+            return None;
+        }
+        std::thread::sleep(MTD_POLL);
+    }
+}
+
+/// An overlay whose lower layer is the directory itself and whose upper and work
+/// directories live on their own tmpfs.
+fn overlay(target: &Target, tmpfs_dir: &str, size: Option<&str>) -> Result<(), BootError> {
+    let Some(lower) = target_path(target)? else {
+        return Ok(());
+    };
+    std::fs::create_dir_all(tmpfs_dir)
+        .map_err(|e| BootError::io("create overlay tmpfs dir", tmpfs_dir, &e))?;
+    let mut data = String::from("mode=0755");
+    if let Some(s) = size {
+        data.push_str(&format!(",size={s}"));
+    }
+    sys::mount::mount(
+        "tmpfs",
+        tmpfs_dir,
+        Some("tmpfs"),
+        MsFlags::MS_NOSUID | MsFlags::MS_NODEV,
+        &data,
+    )?;
+    let upper = format!("{tmpfs_dir}/{OVERLAY_UPPER}");
+    let work = format!("{tmpfs_dir}/{OVERLAY_WORK}");
+    for d in [&upper, &work] {
+        std::fs::create_dir(d).map_err(|e| BootError::io("create overlay dir", d, &e))?;
+    }
+    // The merged directory shows the upper directory's owner and mode: copy the lower's.
+    let meta =
+        std::fs::metadata(&lower).map_err(|e| BootError::io("overlay lower dir", &lower, &e))?;
+    std::os::unix::fs::chown(&upper, Some(meta.uid()), Some(meta.gid()))
+        .map_err(|e| BootError::io("chown overlay upper dir", &upper, &e))?;
+    std::fs::set_permissions(
+        &upper,
+        std::fs::Permissions::from_mode(meta.mode() & 0o7777),
+    )
+    .map_err(|e| BootError::io("chmod overlay upper dir", &upper, &e))?;
+    let data = format!("lowerdir={lower},upperdir={upper},workdir={work}");
+    sys::mount::mount("overlay", &lower, Some("overlay"), MsFlags::empty(), &data)
+}

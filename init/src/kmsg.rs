@@ -1,0 +1,110 @@
+//! Logging for PID 1: every record is formatted first, then written in one `write` to
+//! `/dev/kmsg` (so the kernel keeps it as one record) and mirrored to the console with a
+//! monotonic timestamp, so a serial log alone shows what the init did and when.
+
+use std::fmt;
+use std::fs::{File, OpenOptions};
+use std::io::Write;
+use std::sync::Mutex;
+use std::time::Duration;
+
+use nix::time::{clock_gettime, ClockId};
+
+/// Every line the init prints starts with this.
+pub const PREFIX: &str = "flashroot: ";
+pub const KMSG_PATH: &str = "/dev/kmsg";
+
+/// syslog priorities as `/dev/kmsg` reads them from a `<N>` prefix.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Level {
+    /// KERN_ERR: failures, shown by `dmesg --level=err`.
+    Error = 3,
+    /// KERN_DEBUG: progress. The console already gets our own copy, and the kernel only
+    /// echoes records below its console loglevel (7 on Debian), so debug level avoids
+    /// printing every step twice on a slow serial line.
+    Debug = 7,
+}
+
+/// The kmsg record: `<level>flashroot: message` (the kernel adds its own timestamp).
+pub fn format_kmsg(level: Level, message: &str) -> String {
+    format!("<{}>{PREFIX}{message}", level as u8)
+}
+
+/// The console line, timestamped like the kernel's own lines: `[    1.234567] flashroot: message`.
+pub fn format_console(since_boot: Duration, message: &str) -> String {
+    format!(
+        "[{:5}.{:06}] {PREFIX}{message}\n",
+        since_boot.as_secs(),
+        since_boot.subsec_micros()
+    )
+}
+
+/// Time since boot (CLOCK_MONOTONIC), the same clock as the kernel's log timestamps.
+pub fn now() -> Duration {
+    clock_gettime(ClockId::CLOCK_MONOTONIC)
+        .map(Duration::from)
+        .unwrap_or_default()
+}
+
+static KMSG: Mutex<Option<File>> = Mutex::new(None);
+
+/// Opens `/dev/kmsg` once devtmpfs is mounted; before that, records go to the console only.
+pub fn open() -> std::io::Result<()> {
+    let file = OpenOptions::new().write(true).open(KMSG_PATH)?;
+    *KMSG.lock().unwrap_or_else(|p| p.into_inner()) = Some(file);
+    Ok(())
+}
+
+/// Drops the `/dev/kmsg` handle, e.g. before exec'ing the real init.
+pub fn close() {
+    *KMSG.lock().unwrap_or_else(|p| p.into_inner()) = None;
+}
+
+pub fn log(level: Level, args: fmt::Arguments<'_>) {
+    let message = args.to_string();
+    let console = format_console(now(), &message);
+    // The console is fd 2, which the kernel opened on /dev/console for us. Errors are
+    // ignored: PID 1 has nowhere better to report a broken console.
+    let _ = std::io::stderr().write_all(console.as_bytes());
+    let mut kmsg = KMSG.lock().unwrap_or_else(|p| p.into_inner());
+    if let Some(file) = kmsg.as_mut() {
+        let _ = file.write_all(format_kmsg(level, &message).as_bytes());
+    }
+}
+
+/// Logs a progress line.
+#[macro_export]
+macro_rules! info {
+    ($($arg:tt)*) => { $crate::kmsg::log($crate::kmsg::Level::Debug, format_args!($($arg)*)) };
+}
+
+/// Logs a failure line.
+#[macro_export]
+macro_rules! error {
+    ($($arg:tt)*) => { $crate::kmsg::log($crate::kmsg::Level::Error, format_args!($($arg)*)) };
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn kmsg_record_has_level_and_prefix() {
+        assert_eq!(format_kmsg(Level::Error, "boom"), "<3>flashroot: boom");
+        assert_eq!(format_kmsg(Level::Debug, "step"), "<7>flashroot: step");
+    }
+
+    #[test]
+    fn console_line_is_timestamped_like_the_kernel() {
+        let line = format_console(Duration::new(3, 25_000_000), "init 1 running as PID 1");
+        assert_eq!(line, "[    3.025000] flashroot: init 1 running as PID 1\n");
+    }
+
+    #[test]
+    fn clock_is_monotonic() {
+        let a = now();
+        let b = now();
+        assert!(b >= a, "{a:?} then {b:?}");
+        assert!(a > Duration::ZERO);
+    }
+}

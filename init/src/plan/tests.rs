@@ -1,0 +1,250 @@
+use super::*;
+
+fn default_plan(cmdline: &str) -> Result<Plan, PlanError> {
+    plan(&Config::embedded_default(), &Cmdline::parse(cmdline))
+}
+
+#[test]
+fn smoke_boot_without_root_or_trigger_is_an_error_naming_both() {
+    let err =
+        default_plan("console=ttyS0 flashroot.failure=poweroff flashroot.delay=0").unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "root=: no root= on the kernel command line and no `mtd`"
+    );
+    let boot: BootError = err.into();
+    assert_eq!(
+        boot.to_string(),
+        "kernel command line: root=: no root= on the kernel command line and no `mtd`"
+    );
+}
+
+#[test]
+fn flash_boot_with_the_default_config() {
+    let p = default_plan("console=ttyS0 mtd").unwrap();
+    assert_eq!(p.mode, Mode::Flash);
+    let text: Vec<String> = p.steps.iter().map(|s| s.to_string()).collect();
+    let want = [
+        "load the modules listed in /etc/flashroot/modules.order",
+        "wait up to 10s for /dev/sda1",
+        "mount -t vfat -o rw,iocharset=ascii,codepage=437 /dev/sda1 /flash",
+        "container /flash/rootfs.img: check it is JFFS2 with 64KiB erase blocks, attach it to a free loop device, block2mtd <loop>,65536,rootfs -> mtd:rootfs",
+        "mount -t jffs2 -o rw,noatime mtd:rootfs /root",
+        "mount -t tmpfs -o rw,nosuid,nodev,mode=1777 tmpfs /root/tmp",
+        "mount -t tmpfs -o rw,nosuid,nodev,mode=0755 tmpfs /root/var/log",
+        "mount -t tmpfs -o rw,nosuid,nodev,mode=1777 tmpfs /root/var/lock",
+        "mount -t tmpfs -o rw,nosuid,nodev,mode=0755 tmpfs /root/var/run",
+        "overlay on /root/var/cache/apt: tmpfs at /run/flashroot/overlay/0 holding upper/ and work/, lowerdir=/root/var/cache/apt",
+        "switch_root /root: move /dev /proc /sys /run, move /flash to /run/flashroot/card, free the initramfs, exec /sbin/init",
+    ];
+    assert_eq!(text, want);
+}
+
+#[test]
+fn overrides_from_the_command_line() {
+    let p = default_plan(
+        "mtd flashroot.card=LABEL=CARD flashroot.container=img/root.jffs2 flashroot.erasesize=128KiB flashroot.timeout=3 ro init=/bin/sh -- single",
+    )
+    .unwrap();
+    assert!(p.steps.contains(&Step::WaitDevice {
+        device: DeviceRef::Label("CARD".into()),
+        timeout: Some(Duration::from_secs(3))
+    }));
+    assert!(p.steps.contains(&Step::Container(ContainerSetup {
+        file: "/flash/img/root.jffs2".into(),
+        erase_size: EraseSize(128 << 10),
+        label: "rootfs".into()
+    })));
+    let root_mount = p
+        .steps
+        .iter()
+        .find_map(|s| match s {
+            Step::Mount(m) if m.fstype.as_deref() == Some("jffs2") => Some(m),
+            _ => None,
+        })
+        .unwrap();
+    assert!(root_mount
+        .flags
+        .contains(MsFlags::MS_RDONLY | MsFlags::MS_NOATIME));
+    let Some(Step::SwitchRoot(s)) = p.steps.last() else {
+        panic!("no switch_root: {p}")
+    };
+    assert_eq!(
+        (s.init.as_str(), s.args.as_slice()),
+        ("/bin/sh", &["single".to_string()][..])
+    );
+}
+
+#[test]
+fn two_containers_mount_root_first() {
+    let toml = Config::embedded_default_toml_with(
+        "[[container]]\nfile = \"usr.img\"\nmountpoint = \"/usr\"\nerase_size = \"128KiB\"\n",
+    );
+    let config = Config::parse("test.toml", &toml).unwrap();
+    let p = plan(&config, &Cmdline::parse("mtd")).unwrap();
+    let mounts: Vec<String> = p
+        .steps
+        .iter()
+        .filter_map(|s| match s {
+            Step::Mount(m) if m.fstype.as_deref() == Some("jffs2") => {
+                Some(format!("{} {}", m.source, m.target))
+            }
+            _ => None,
+        })
+        .collect();
+    assert_eq!(mounts, ["mtd:rootfs /root", "mtd:usr /root/usr"]);
+}
+
+#[test]
+fn normal_boot_waits_and_mounts_root_read_only_by_default() {
+    let p =
+        default_plan("root=UUID=0f5e-aa rootfstype=ext4 rootflags=data=journal,noatime").unwrap();
+    assert_eq!(p.mode, Mode::Normal);
+    assert_eq!(
+        p.steps[1],
+        Step::WaitDevice {
+            device: DeviceRef::Uuid("0f5e-aa".into()),
+            timeout: Some(Duration::from_secs(10))
+        }
+    );
+    assert_eq!(
+        p.steps[2].to_string(),
+        "mount -t ext4 -o ro,noatime,data=journal UUID=0f5e-aa /root"
+    );
+    let Step::SwitchRoot(s) = &p.steps[3] else {
+        panic!("{p}")
+    };
+    assert_eq!(s.card, None);
+    assert_eq!(s.init, DEFAULT_INIT);
+}
+
+#[test]
+fn normal_boot_forms_of_root() {
+    let p = default_plan("root=/dev/vda2 rw rootwait rootdelay=2").unwrap();
+    assert_eq!(p.steps[1], Step::Sleep { seconds: 2 });
+    assert_eq!(
+        p.steps[2],
+        Step::WaitDevice {
+            device: DeviceRef::Path("/dev/vda2".into()),
+            timeout: None
+        }
+    );
+    assert_eq!(
+        p.steps[3].to_string(),
+        "mount -t <probe> -o rw /dev/vda2 /root"
+    );
+    for (root, shown) in [("mtd:rootfs", "mtd:rootfs"), ("mtd0", "mtd0")] {
+        let p = default_plan(&format!("root={root}")).unwrap();
+        assert_eq!(
+            p.steps[1].to_string(),
+            format!("mount -t jffs2 -o ro {shown} /root")
+        );
+    }
+    let p = default_plan("root=PARTUUID=0badcafe-01").unwrap();
+    assert_eq!(
+        p.steps[1],
+        Step::WaitDevice {
+            device: DeviceRef::PartUuid("0badcafe-01".into()),
+            timeout: Some(Duration::from_secs(10))
+        }
+    );
+}
+
+#[test]
+fn bad_values_name_the_parameter() {
+    let cases = [
+        ("root=sda1", "root=sda1: expected a device path"),
+        (
+            "root=/dev/sda1 rootdelay=soon",
+            "rootdelay=soon: expected a number of seconds",
+        ),
+        (
+            "root=/dev/sda1 init=sbin/init",
+            "init=sbin/init: expected an absolute path",
+        ),
+        (
+            "mtd flashroot.erasesize=1000",
+            "flashroot.erasesize=1000: erase size must be at least 8KiB",
+        ),
+        (
+            "mtd flashroot.card=sda1",
+            "flashroot.card=sda1: expected a device path",
+        ),
+        (
+            "mtd flashroot.timeout=x",
+            "flashroot.timeout=x: expected a number",
+        ),
+        (
+            "mtd flashroot.container=../x",
+            "flashroot.container=../x: expected a file path",
+        ),
+        (
+            "mtd flashroot.break=never",
+            "flashroot.break=never: expected top, premount or bottom",
+        ),
+    ];
+    for (cmdline, want) in cases {
+        let err = default_plan(cmdline).unwrap_err().to_string();
+        assert!(err.starts_with(want), "{cmdline}: {err}");
+    }
+}
+
+#[test]
+fn break_points_and_warnings() {
+    let p = default_plan("mtd flashroot.break flashroot.colour=blue").unwrap();
+    assert_eq!(p.steps[1], Step::Break(BreakPoint::Premount));
+    assert_eq!(p.warnings.len(), 1);
+    assert!(
+        p.warnings[0].starts_with("unknown parameter flashroot.colour ignored"),
+        "{}",
+        p.warnings[0]
+    );
+    let p = default_plan("mtd flashroot.break=bottom").unwrap();
+    assert_eq!(p.steps[p.steps.len() - 2], Step::Break(BreakPoint::Bottom));
+    let p = default_plan("mtd flashroot.break=top").unwrap();
+    assert_eq!(p.steps[0], Step::Break(BreakPoint::Top));
+}
+
+#[test]
+fn the_trigger_word_is_configurable() {
+    let toml = flashroot_config::DEFAULT_TOML.replace("trigger = \"mtd\"", "trigger = \"flash\"");
+    let config = Config::parse("t.toml", &toml).unwrap();
+    assert_eq!(
+        plan(&config, &Cmdline::parse("flash")).unwrap().mode,
+        Mode::Flash
+    );
+    let err = plan(&config, &Cmdline::parse("mtd")).unwrap_err();
+    assert!(err.reason.contains("no `flash`"), "{err}");
+}
+
+#[test]
+fn detach_keeps_the_card_lazily() {
+    let toml = flashroot_config::DEFAULT_TOML.replace("keep = \"move\"", "keep = \"detach\"");
+    let config = Config::parse("t.toml", &toml).unwrap();
+    let p = plan(&config, &Cmdline::parse("mtd")).unwrap();
+    let text = p.steps.last().unwrap().to_string();
+    assert!(text.contains("detach /flash lazily"), "{text}");
+}
+
+#[test]
+fn plan_prints_mode_steps_and_policy() {
+    let p = default_plan("mtd flashroot.failure=halt flashroot.delay=5").unwrap();
+    let text = p.to_string();
+    assert!(
+        text.starts_with("flash boot (JFFS2 containers on the card)\n 1. load the modules"),
+        "{text}"
+    );
+    assert!(text.ends_with("on failure: halt after 5s\n"), "{text}");
+}
+
+trait WithExtra {
+    fn embedded_default_toml_with(extra: &str) -> String;
+}
+
+impl WithExtra for Config {
+    /// The default config with more TOML inserted before `[[tmpfs]]` (arrays of tables
+    /// must stay before the tables that follow them).
+    fn embedded_default_toml_with(extra: &str) -> String {
+        flashroot_config::DEFAULT_TOML.replacen("[[tmpfs]]", &format!("{extra}\n[[tmpfs]]"), 1)
+    }
+}

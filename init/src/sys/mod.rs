@@ -1,0 +1,9 @@
+//! The only module that talks to the kernel below nix's safe wrappers, and the only
+//! place allowed `unsafe` (the loop ioctls). Every error names what it acted on.
+
+pub mod kmod;
+pub mod loopdev;
+pub mod mount;
+pub mod power;
+pub mod process;
+pub mod switch_root;

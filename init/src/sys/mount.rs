@@ -1,0 +1,51 @@
+//! mount(2) and umount(2) whose errors carry source, target, type, flags and data.
+
+use nix::mount::{umount2, MntFlags, MsFlags};
+
+use crate::error::BootError;
+use crate::options;
+
+/// `source on target (type, options)` as errors and logs show a mount.
+pub fn describe(
+    source: &str,
+    target: &str,
+    fstype: Option<&str>,
+    flags: MsFlags,
+    data: &str,
+) -> String {
+    format!(
+        "{source} on {target} ({}, {})",
+        fstype.unwrap_or("no type"),
+        options::describe(flags, data)
+    )
+}
+
+pub fn mount(
+    source: &str,
+    target: &str,
+    fstype: Option<&str>,
+    flags: MsFlags,
+    data: &str,
+) -> Result<(), BootError> {
+    let data_arg = if data.is_empty() { None } else { Some(data) };
+    nix::mount::mount(Some(source), target, fstype, flags, data_arg)
+        .map_err(|e| BootError::errno("mount", describe(source, target, fstype, flags, data), e))
+}
+
+/// `mount --move from to`.
+pub fn move_mount(from: &str, to: &str) -> Result<(), BootError> {
+    nix::mount::mount(Some(from), to, None::<&str>, MsFlags::MS_MOVE, None::<&str>)
+        .map_err(|e| BootError::errno("move mount", format!("{from} to {to}"), e))
+}
+
+/// `mount --make-rprivate path`: MS_MOVE refuses to move out of a shared parent.
+pub fn make_private(path: &str) -> Result<(), BootError> {
+    let flags = MsFlags::MS_REC | MsFlags::MS_PRIVATE;
+    nix::mount::mount(None::<&str>, path, None::<&str>, flags, None::<&str>)
+        .map_err(|e| BootError::errno("make mount private", path, e))
+}
+
+/// `umount -l path`.
+pub fn detach(path: &str) -> Result<(), BootError> {
+    umount2(path, MntFlags::MNT_DETACH).map_err(|e| BootError::errno("detach mount", path, e))
+}
