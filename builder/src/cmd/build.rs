@@ -1,8 +1,163 @@
-//! (being written)
+//! `flashroot build`: the flash-boot initramfs from a config and a kernel's modules.
+
+use std::path::PathBuf;
+
+use anyhow::{anyhow, Context};
+use flashroot_config::{Compression, Config, DEFAULT_TOML};
+
+use crate::cpio::WriterOptions;
+use crate::initramfs::{self, compression, kernel, output, BuildInputs};
+use crate::modules::ModuleTree;
 
 #[derive(clap::Args, Debug)]
-pub struct Args {}
+pub struct Args {
+    /// The configuration to build from and pack [default: the embedded default].
+    #[arg(short, long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Where to write the initramfs (replaced atomically).
+    #[arg(short, long, value_name = "FILE", default_value = "initrd.img")]
+    pub output: PathBuf,
+    /// Kernel release whose modules to pack, from /lib/modules/VER [default: the running kernel's].
+    #[arg(long, value_name = "VER")]
+    pub kver: Option<String>,
+    /// A module directory to pack from instead of /lib/modules/VER (its name is the release unless --kver is given).
+    #[arg(long, value_name = "DIR")]
+    pub modules_dir: Option<PathBuf>,
+    /// Compression, overriding the config's [initramfs] compression.
+    #[arg(long, value_enum)]
+    pub compression: Option<CompressionArg>,
+    /// Pack this file as /init instead of the embedded static init.
+    #[arg(long, value_name = "PATH")]
+    pub init: Option<PathBuf>,
+    /// A further spec in the kernel's gen_init_cpio format (repeatable).
+    #[arg(long = "gen-init-cpio", value_name = "FILE")]
+    pub gen_init_cpio: Vec<PathBuf>,
+    /// The kernel's build config for the CONFIG_RD_* check [default: /boot/config-VER if it exists].
+    #[arg(long, value_name = "FILE")]
+    pub kernel_config: Option<PathBuf>,
+    /// Print nothing but errors.
+    #[arg(short, long)]
+    pub quiet: bool,
+}
 
-pub fn run(_args: Args) -> anyhow::Result<()> {
-    anyhow::bail!("not implemented yet")
+#[derive(clap::ValueEnum, Clone, Copy, Debug)]
+pub enum CompressionArg {
+    Gzip,
+    Zstd,
+    Xz,
+    None,
+}
+
+impl From<CompressionArg> for Compression {
+    fn from(c: CompressionArg) -> Self {
+        match c {
+            CompressionArg::Gzip => Compression::Gzip,
+            CompressionArg::Zstd => Compression::Zstd,
+            CompressionArg::Xz => Compression::Xz,
+            CompressionArg::None => Compression::None,
+        }
+    }
+}
+
+pub fn run(args: Args) -> anyhow::Result<()> {
+    let (config, config_text) = match &args.config {
+        Some(path) => {
+            let text = std::fs::read_to_string(path)
+                .with_context(|| format!("{}: cannot read", path.display()))?;
+            (Config::parse(&path.display().to_string(), &text)?, text)
+        }
+        None => (Config::embedded_default(), DEFAULT_TOML.to_string()),
+    };
+    let init = match &args.init {
+        Some(path) => std::fs::read(path)
+            .with_context(|| format!("--init {}: cannot read", path.display()))?,
+        None => crate::EMBEDDED_INIT.to_vec(),
+    };
+    let compression = args
+        .compression
+        .map(Compression::from)
+        .unwrap_or(config.initramfs.compression);
+    let options = WriterOptions::from_env()?;
+    let say = |msg: &str| {
+        if !args.quiet {
+            eprintln!("flashroot: {msg}");
+        }
+    };
+
+    let needs_modules =
+        !config.modules.wanted().is_empty() || args.kver.is_some() || args.modules_dir.is_some();
+    let tree = if needs_modules {
+        let running = kernel::running_kernel();
+        let choice = kernel::choose(
+            args.kver.as_deref(),
+            args.modules_dir.as_deref(),
+            std::path::Path::new(kernel::MODULES_ROOT),
+            running.as_deref(),
+        )
+        .map_err(|e| anyhow!(e))?;
+        if let Some(note) = &choice.note {
+            eprintln!("flashroot: note: {note}");
+        }
+        check_kernel_config(&args, compression, &choice)?;
+        Some(ModuleTree::load(&choice.modules_dir, &choice.kver).map_err(|e| anyhow!(e))?)
+    } else {
+        None
+    };
+
+    let built = initramfs::build_archive(&BuildInputs {
+        config: &config,
+        config_text: &config_text,
+        init: &init,
+        modules: tree.as_ref(),
+        extra_specs: &args.gen_init_cpio,
+        options,
+    })
+    .map_err(|e| anyhow!(e))?;
+    for note in &built.notes {
+        say(&format!("note: {note}"));
+    }
+    let image =
+        compression::compress(compression, &built.archive).context("compressing the archive")?;
+    output::write_atomically(&args.output, &image)?;
+    say(&format!(
+        "wrote {} ({}, {} bytes; {} bytes uncompressed, {} entries, {} modules{})",
+        args.output.display(),
+        compression::name(compression),
+        image.len(),
+        built.archive.len(),
+        built.entries,
+        built.load_order.len(),
+        tree.as_ref()
+            .map(|t| format!(" for {}", t.kver))
+            .unwrap_or_default(),
+    ));
+    Ok(())
+}
+
+/// Refuses a compression the kernel cannot unpack, when its build config is at hand.
+fn check_kernel_config(
+    args: &Args,
+    c: Compression,
+    choice: &kernel::KernelChoice,
+) -> anyhow::Result<()> {
+    let candidates = match &args.kernel_config {
+        Some(p) => vec![p.clone()],
+        None => kernel::config_candidates(&choice.kver, &choice.modules_dir),
+    };
+    for path in candidates {
+        match std::fs::read_to_string(&path) {
+            Ok(text) => {
+                return compression::check_kernel_config(c, &path.display().to_string(), &text)
+                    .map_err(|e| anyhow!(e))
+            }
+            Err(e) if args.kernel_config.is_some() => {
+                return Err(anyhow!(
+                    "--kernel-config {}: cannot read: {e}",
+                    path.display()
+                ))
+            }
+            Err(_) => continue,
+        }
+    }
+    Ok(())
 }

@@ -166,7 +166,7 @@ pub struct ModInfo {
 }
 
 /// Parses the `.modinfo` section bytes.
-pub fn parse(section: &[u8]) -> Result<ModInfo, String> {
+pub fn parse(section: &[u8]) -> ModInfo {
     let mut info = ModInfo::default();
     for field in section.split(|&b| b == 0).filter(|f| !f.is_empty()) {
         let field = String::from_utf8_lossy(field);
@@ -182,19 +182,19 @@ pub fn parse(section: &[u8]) -> Result<ModInfo, String> {
                     .filter(|d| !d.is_empty())
                     .map(super::normalize_name),
             ),
-            "softdep" => info.softdeps.merge(&softdep::parse_spec(value)?),
+            "softdep" => info.softdeps.merge(&softdep::parse_spec(value)),
             "alias" => info.aliases.push(value.to_string()),
             _ => {}
         }
     }
-    Ok(info)
+    info
 }
 
 /// Reads the `.modinfo` of an (uncompressed) module object; a module without one is
 /// treated as having no dependencies.
 pub fn read(elf: &[u8]) -> Result<ModInfo, String> {
     match section(elf, MODINFO_SECTION)? {
-        Some(bytes) => parse(bytes),
+        Some(bytes) => Ok(parse(bytes)),
         None => Ok(ModInfo::default()),
     }
 }
@@ -249,12 +249,12 @@ mod tests {
 
     #[test]
     fn parses_fields() {
-        let info = parse(b"license=GPL\0depends=fat,nls-base\0softdep=pre: crct10dif\0alias=fs-vfat\0alias=fs-msdos\0name=vfat\0").unwrap();
+        let info = parse(b"license=GPL\0depends=fat,nls-base\0softdep=pre: crct10dif\0alias=fs-vfat\0alias=fs-msdos\0name=vfat\0");
         assert_eq!(info.name.as_deref(), Some("vfat"));
         assert_eq!(info.depends, ["fat", "nls_base"]);
         assert_eq!(info.softdeps.pre, ["crct10dif"]);
         assert_eq!(info.aliases, ["fs-vfat", "fs-msdos"]);
-        assert_eq!(parse(b"depends=\0").unwrap().depends, Vec::<String>::new());
+        assert_eq!(parse(b"depends=\0").depends, Vec::<String>::new());
     }
 
     #[test]

@@ -30,24 +30,23 @@ impl SoftDeps {
 }
 
 /// Parses a spec such as `pre: a b post: c` (several `pre:`/`post:` groups allowed).
-pub fn parse_spec(spec: &str) -> Result<SoftDeps, String> {
+/// Names before the first group are ignored, as kmod ignores them: Debian's 6.1
+/// `modules.softdep` has `softdep cifs gcm` (from `MODULE_SOFTDEP("gcm")`).
+pub fn parse_spec(spec: &str) -> SoftDeps {
     let mut deps = SoftDeps::default();
     let mut current: Option<&mut Vec<String>> = None;
     for word in spec.split_whitespace() {
         match word {
             "pre:" => current = Some(&mut deps.pre),
             "post:" => current = Some(&mut deps.post),
-            name => match current.as_mut() {
-                Some(list) => list.push(name.to_string()),
-                None => {
-                    return Err(format!(
-                        "expected \"pre:\" or \"post:\" before module {name:?} in softdep {spec:?}"
-                    ))
+            name => {
+                if let Some(list) = current.as_mut() {
+                    list.push(name.to_string());
                 }
-            },
+            }
         }
     }
-    Ok(deps)
+    deps
 }
 
 /// Parses `modules.softdep` into normalized module name → soft dependencies. Lines other
@@ -66,8 +65,7 @@ pub fn parse_file(file: &str, text: &str) -> Result<BTreeMap<String, SoftDeps>, 
             ));
         };
         let rest: Vec<&str> = words.collect();
-        let deps =
-            parse_spec(&rest.join(" ")).map_err(|e| format!("{file} line {}: {e}", i + 1))?;
+        let deps = parse_spec(&rest.join(" "));
         out.entry(super::normalize_name(module))
             .or_default()
             .merge(&deps);
@@ -81,18 +79,16 @@ mod tests {
 
     #[test]
     fn parses_pre_and_post_groups() {
-        let d = parse_spec("pre: crct10dif  post: a b pre: c").unwrap();
+        let d = parse_spec("pre: crct10dif  post: a b pre: c");
         assert_eq!(d.pre, ["crct10dif", "c"]);
         assert_eq!(d.post, ["a", "b"]);
-        assert!(parse_spec("").unwrap().is_empty());
+        assert!(parse_spec("").is_empty());
     }
 
     #[test]
-    fn names_a_name_without_group() {
-        assert_eq!(
-            parse_spec("crct10dif").unwrap_err(),
-            "expected \"pre:\" or \"post:\" before module \"crct10dif\" in softdep \"crct10dif\""
-        );
+    fn ignores_names_without_group_like_kmod() {
+        assert_eq!(parse_spec("gcm"), SoftDeps::default());
+        assert_eq!(parse_spec("gcm pre: aes").pre, ["aes"]);
     }
 
     #[test]

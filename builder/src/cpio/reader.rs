@@ -1,0 +1,101 @@
+//! Reads newc archives back: for `flashroot ls` and for tests that check what the
+//! writer produced. Pure: bytes in, entries out; errors give the byte offset.
+
+use super::newc::{pad_len, Header, HEADER_LEN, S_IFLNK, TRAILER};
+
+/// One archive member.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Entry {
+    pub name: String,
+    pub header: Header,
+    pub data: Vec<u8>,
+}
+
+impl Entry {
+    /// The target of a symlink entry.
+    pub fn link_target(&self) -> Option<String> {
+        (self.header.file_type() == S_IFLNK)
+            .then(|| String::from_utf8_lossy(&self.data).into_owned())
+    }
+}
+
+/// Reads one archive at the start of `bytes`, up to and including its trailer (and the
+/// trailer's padding). Returns the entries (without the trailer) and the bytes consumed.
+/// `base` is the offset of `bytes` in the file, for error messages.
+pub fn read_archive(bytes: &[u8], base: usize) -> Result<(Vec<Entry>, usize), String> {
+    let mut entries = Vec::new();
+    let mut pos = 0;
+    loop {
+        let at = base + pos;
+        let raw: &[u8; HEADER_LEN] = bytes
+            .get(pos..pos + HEADER_LEN)
+            .and_then(|b| b.try_into().ok())
+            .ok_or_else(|| {
+                format!("offset {at}: truncated newc header (archive ends without {TRAILER})")
+            })?;
+        let header = Header::decode(raw).map_err(|e| format!("offset {at}: {e}"))?;
+        let name_start = pos + HEADER_LEN;
+        let name_end = name_start + header.namesize as usize;
+        let name_bytes = bytes.get(name_start..name_end).ok_or_else(|| {
+            format!(
+                "offset {at}: name of {} bytes runs past the end",
+                header.namesize
+            )
+        })?;
+        let Some((&0, name)) = name_bytes.split_last() else {
+            return Err(format!("offset {at}: name is not NUL-terminated"));
+        };
+        let name = String::from_utf8_lossy(name).into_owned();
+        let data_start = name_end + pad_len(name_end);
+        let data_end = data_start + header.filesize as usize;
+        let data = bytes.get(data_start..data_end).ok_or_else(|| {
+            format!(
+                "offset {at}: {name}: {} bytes of data run past the end",
+                header.filesize
+            )
+        })?;
+        pos = (data_end + pad_len(data_end)).min(bytes.len());
+        if name == TRAILER {
+            return Ok((entries, pos));
+        }
+        entries.push(Entry {
+            name,
+            header,
+            data: data.to_vec(),
+        });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::writer::{NewcWriter, WriterOptions};
+    use super::*;
+
+    #[test]
+    fn reads_back_what_the_writer_wrote() {
+        let mut w = NewcWriter::new(Vec::new(), WriterOptions { mtime: 5 });
+        w.file("etc/a", 0o600, b"hello").unwrap();
+        w.symlink("bin/sh", "busybox").unwrap();
+        let bytes = w.finish().unwrap();
+        let (entries, used) = read_archive(&bytes, 0).unwrap();
+        assert_eq!(used, bytes.len());
+        let names: Vec<&str> = entries.iter().map(|e| e.name.as_str()).collect();
+        assert_eq!(names, ["etc", "etc/a", "bin", "bin/sh"]);
+        assert_eq!(entries[1].data, b"hello");
+        assert_eq!(entries[3].link_target().as_deref(), Some("busybox"));
+    }
+
+    #[test]
+    fn names_the_offset_of_a_truncated_archive() {
+        let mut w = NewcWriter::new(Vec::new(), WriterOptions::default());
+        w.file("a", 0o644, b"12345678").unwrap();
+        let bytes = w.finish().unwrap();
+        let err = read_archive(&bytes[..115], 1000).unwrap_err();
+        assert_eq!(err, "offset 1000: a: 8 bytes of data run past the end");
+        let err = read_archive(&bytes[..120], 0).unwrap_err();
+        assert_eq!(
+            err,
+            "offset 120: truncated newc header (archive ends without TRAILER!!!)"
+        );
+    }
+}
