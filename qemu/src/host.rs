@@ -24,6 +24,10 @@ pub const DPKG_DEB: Tool = Tool {
     program: "dpkg-deb",
     package: "dpkg",
 };
+pub const QEMU_X86_64: Tool = Tool {
+    program: "qemu-system-x86_64",
+    package: "qemu-system-x86",
+};
 pub const DEPMOD: Tool = Tool {
     program: "depmod",
     package: "kmod",

@@ -1,0 +1,318 @@
+//! Runs `qemu-system-x86_64` (TCG, no KVM) and watches the serial console until the guest ends.
+
+use std::fs::{self, File};
+use std::io::{Read, Write};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use crate::host::{describe, QEMU_X86_64};
+use crate::options::{BootOptions, DiskInterface};
+use crate::outcome::{self, Ending, Outcome};
+use crate::{output_disk, Error};
+
+/// How often the console is checked for an ending while QEMU runs.
+const POLL_INTERVAL: Duration = Duration::from_millis(50);
+/// Name of the console capture in the run directory.
+const CONSOLE_LOG: &str = "console.log";
+/// Name of the output disk in the run directory.
+const OUTPUT_DISK: &str = "output.img";
+/// Console reads happen in chunks of this size.
+const READ_CHUNK: usize = 4096;
+
+/// Boots once and returns how it ended. Each call works in its own temporary directory, so
+/// parallel tests do not collide. `Err` only for harness problems (QEMU missing, files
+/// unreadable); a guest that panics or hangs is an `Ok` outcome.
+pub fn boot(options: &BootOptions) -> Result<Outcome, Error> {
+    let run_dir = tempfile::Builder::new()
+        .prefix("flashroot-qemu-")
+        .tempdir()
+        .map_err(|e| Error::io("create run directory in", std::env::temp_dir(), e))?;
+    boot_in(options, run_dir.path())
+}
+
+/// Like [`boot`], in a caller-chosen directory that is kept (console log, output disk).
+pub fn boot_in(options: &BootOptions, run_dir: &Path) -> Result<Outcome, Error> {
+    check_inputs(options)?;
+    let output_path = run_dir.join(OUTPUT_DISK);
+    if let Some(size) = options.output_disk {
+        let file = File::create(&output_path).map_err(|e| Error::io("create", &output_path, e))?;
+        file.set_len(size)
+            .map_err(|e| Error::io("size", &output_path, e))?;
+    }
+    let mut command = qemu_command(options, options.output_disk.map(|_| output_path.as_path()));
+    let command_text = describe(&command);
+    let console_path = run_dir.join(CONSOLE_LOG);
+    let console_file =
+        File::create(&console_path).map_err(|e| Error::io("create", &console_path, e))?;
+
+    let started = Instant::now();
+    let mut child = command
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .map_err(|e| QEMU_X86_64.spawn_error(&command, e))?;
+    let console = Arc::new(Mutex::new(Vec::new()));
+    let console_reader = spawn_copier(
+        child.stdout.take().expect("stdout is piped"),
+        Some(console_file),
+        Arc::clone(&console),
+    );
+    let stderr = Arc::new(Mutex::new(Vec::new()));
+    let stderr_reader = spawn_copier(
+        child.stderr.take().expect("stderr is piped"),
+        None,
+        Arc::clone(&stderr),
+    );
+
+    let (exit_status, timed_out) = watch(&mut child, &console, started, options.timeout)?;
+    let elapsed = started.elapsed();
+    // The pipes close when QEMU is gone; the readers then finish.
+    let _ = console_reader.join();
+    let _ = stderr_reader.join();
+
+    let console = clean_console(&console.lock().expect("console buffer"));
+    let ending = match outcome::classify(&console) {
+        Some(ending) => ending,
+        None if timed_out => Ending::TimedOut,
+        None => Ending::QemuExited(exit_status),
+    };
+    let output = match options.output_disk {
+        Some(_) => read_output(&output_path)?,
+        None => None,
+    };
+    let qemu_stderr = String::from_utf8_lossy(&stderr.lock().expect("stderr buffer")).into_owned();
+    Ok(Outcome {
+        ending,
+        console,
+        elapsed,
+        output,
+        qemu_stderr,
+        command: command_text,
+    })
+}
+
+/// Fails early, naming the file, rather than letting QEMU print a terse error.
+fn check_inputs(options: &BootOptions) -> Result<(), Error> {
+    let files = std::iter::once(&options.kernel)
+        .chain(options.initrd.as_ref())
+        .chain(options.disks.iter().map(|disk| &disk.path));
+    for path in files {
+        fs::metadata(path).map_err(|e| Error::io("read", path, e))?;
+    }
+    if options.memory_mib == 0 || options.cpus == 0 {
+        return Err(Error::InvalidParameter {
+            name: "memory_mib/cpus",
+            detail: format!(
+                "need at least 1 MiB and 1 CPU, got {} MiB and {} CPUs",
+                options.memory_mib, options.cpus
+            ),
+        });
+    }
+    Ok(())
+}
+
+/// The QEMU invocation: `pc` machine, TCG, no default devices, serial console on stdout.
+fn qemu_command(options: &BootOptions, output_disk: Option<&Path>) -> Command {
+    let mut command = QEMU_X86_64.command();
+    command
+        .args(["-machine", "pc,accel=tcg"])
+        .args(["-nodefaults", "-display", "none", "-no-reboot"])
+        .args(["-serial", "stdio", "-monitor", "none"])
+        .args(["-m", &options.memory_mib.to_string()])
+        .args(["-smp", &options.cpus.to_string()])
+        .arg("-kernel")
+        .arg(&options.kernel)
+        .args(["-append", &options.full_cmdline()]);
+    if let Some(initrd) = &options.initrd {
+        command.arg("-initrd").arg(initrd);
+    }
+    let needs = |interface| options.disks.iter().any(|d| d.interface == interface);
+    if needs(DiskInterface::Ahci) {
+        command.args(["-device", "ahci,id=ahci"]);
+    }
+    if needs(DiskInterface::Usb) {
+        command.args(["-device", "qemu-xhci,id=xhci"]);
+    }
+    let mut ide_index = 0;
+    let mut ahci_port = 0;
+    let disks = options
+        .disks
+        .iter()
+        .map(|d| (d.path.as_path(), d.interface, d.read_only))
+        .chain(output_disk.map(|path| (path, DiskInterface::Virtio, false)));
+    for (index, (path, interface, read_only)) in disks.enumerate() {
+        let id = format!("disk{index}");
+        let mut drive = format!("file={},format=raw,id={id}", qemu_escape(path));
+        if read_only {
+            drive.push_str(",readonly=on");
+        }
+        match interface {
+            DiskInterface::Virtio => drive.push_str(",if=virtio"),
+            DiskInterface::Ide => {
+                drive.push_str(&format!(",if=ide,index={ide_index}"));
+                ide_index += 1;
+            }
+            DiskInterface::Ahci | DiskInterface::Usb => drive.push_str(",if=none"),
+        }
+        command.arg("-drive").arg(drive);
+        match interface {
+            DiskInterface::Ahci => {
+                command.args([
+                    "-device",
+                    &format!("ide-hd,drive={id},bus=ahci.{ahci_port}"),
+                ]);
+                ahci_port += 1;
+            }
+            DiskInterface::Usb => {
+                command.args(["-device", &format!("usb-storage,drive={id},bus=xhci.0")]);
+            }
+            DiskInterface::Virtio | DiskInterface::Ide => {}
+        }
+    }
+    command.args(&options.extra_qemu_args);
+    command
+}
+
+/// QEMU option values escape a comma by doubling it.
+fn qemu_escape(path: &Path) -> String {
+    path.to_string_lossy().replace(',', ",,")
+}
+
+/// Copies a pipe into a shared buffer (and optionally a file) until it closes.
+fn spawn_copier(
+    mut from: impl Read + Send + 'static,
+    mut file: Option<File>,
+    into: Arc<Mutex<Vec<u8>>>,
+) -> thread::JoinHandle<()> {
+    thread::spawn(move || {
+        let mut chunk = [0u8; READ_CHUNK];
+        while let Ok(n) = from.read(&mut chunk) {
+            if n == 0 {
+                break;
+            }
+            if let Some(file) = file.as_mut() {
+                // The log file is a convenience; the buffer is what the outcome uses.
+                let _ = file.write_all(&chunk[..n]);
+            }
+            into.lock()
+                .expect("capture buffer")
+                .extend_from_slice(&chunk[..n]);
+        }
+    })
+}
+
+/// Waits for QEMU to exit, for a console line after which it would not (halt, panic), or
+/// for the timeout. Returns the exit code (if it exited) and whether it timed out.
+fn watch(
+    child: &mut Child,
+    console: &Mutex<Vec<u8>>,
+    started: Instant,
+    timeout: Duration,
+) -> Result<(Option<i32>, bool), Error> {
+    let mut scanned: usize = 0;
+    loop {
+        if let Some(status) = child
+            .try_wait()
+            .map_err(|e| Error::io("wait for", "qemu-system-x86_64", e))?
+        {
+            return Ok((status.code(), false));
+        }
+        let final_line_seen = {
+            let bytes = console.lock().expect("console buffer");
+            // Rescan a little before the new bytes: a marker may straddle two reads.
+            let from = scanned.saturating_sub(64);
+            scanned = bytes.len();
+            outcome::is_final(&String::from_utf8_lossy(&bytes[from..]))
+        };
+        let timed_out = started.elapsed() >= timeout;
+        if final_line_seen || timed_out {
+            // A panic with panic=-1 reboots and QEMU exits by itself; give it a moment.
+            if final_line_seen && wait_briefly(child)? {
+                return Ok((
+                    child.try_wait().ok().flatten().and_then(|s| s.code()),
+                    false,
+                ));
+            }
+            let _ = child.kill();
+            let status = child
+                .wait()
+                .map_err(|e| Error::io("wait for", "qemu-system-x86_64", e))?;
+            return Ok((status.code(), timed_out && !final_line_seen));
+        }
+        thread::sleep(POLL_INTERVAL);
+    }
+}
+
+/// True if QEMU exits within a short grace period.
+fn wait_briefly(child: &mut Child) -> Result<bool, Error> {
+    const GRACE: Duration = Duration::from_millis(500);
+    let until = Instant::now() + GRACE;
+    while Instant::now() < until {
+        if child
+            .try_wait()
+            .map_err(|e| Error::io("wait for", "qemu-system-x86_64", e))?
+            .is_some()
+        {
+            return Ok(true);
+        }
+        thread::sleep(POLL_INTERVAL);
+    }
+    Ok(false)
+}
+
+/// Serial output uses CRLF; tests want plain lines.
+fn clean_console(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).replace('\r', "")
+}
+
+fn read_output(path: &Path) -> Result<Option<Vec<u8>>, Error> {
+    let disk = fs::read(path).map_err(|e| Error::io("read output disk", path, e))?;
+    output_disk::decode(&disk)
+        .map(|payload| payload.map(<[u8]>::to_vec))
+        .map_err(|detail| Error::unexpected(format!("output disk {}", path.display()), detail))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::options::Disk;
+
+    #[test]
+    fn command_attaches_each_interface_and_the_output_disk() {
+        let mut options = BootOptions::new("/k/vmlinuz");
+        options.initrd = Some("/k/initrd".into());
+        options.cmdline = "flashroot.failure=poweroff".into();
+        options.disks = vec![
+            Disk::new("/d/card,1.img", DiskInterface::Usb),
+            Disk::new("/d/sata.img", DiskInterface::Ahci),
+            Disk::new("/d/ide.img", DiskInterface::Ide),
+        ];
+        let text = describe(&qemu_command(&options, Some(Path::new("/run/output.img"))));
+        for expected in [
+            "-machine pc,accel=tcg",
+            "-append console=ttyS0,115200 panic=-1 flashroot.failure=poweroff",
+            "-initrd /k/initrd",
+            "-device qemu-xhci,id=xhci",
+            "-drive file=/d/card,,1.img,format=raw,id=disk0,if=none -device usb-storage,drive=disk0,bus=xhci.0",
+            "-device ahci,id=ahci",
+            "-drive file=/d/sata.img,format=raw,id=disk1,if=none -device ide-hd,drive=disk1,bus=ahci.0",
+            "-drive file=/d/ide.img,format=raw,id=disk2,if=ide,index=0",
+            "-drive file=/run/output.img,format=raw,id=disk3,if=virtio",
+        ] {
+            assert!(text.contains(expected), "missing {expected:?} in {text}");
+        }
+        assert!(!text.contains("kvm"), "{text}");
+    }
+
+    #[test]
+    fn missing_kernel_is_named() {
+        let error = boot(&BootOptions::new("/nonexistent/vmlinuz"))
+            .unwrap_err()
+            .to_string();
+        assert!(error.contains("/nonexistent/vmlinuz"), "{error}");
+    }
+}
