@@ -1,0 +1,92 @@
+//! A whole-disk card image: MBR with syslinux's boot code, one active FAT32 partition at
+//! 1 MiB holding the payload, and syslinux installed on it. Written to a temporary file
+//! next to the target and renamed when complete.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::Context;
+
+use super::bootloader::Tools;
+use super::layout::{
+    INITRD, INITRD_OLD, KVER, KVER_OLD, PARTIAL_SUFFIX, SYSLINUX_CFG, VMLINUZ, VMLINUZ_OLD,
+};
+use super::payload::Payload;
+use crate::disk::{self, FatContents, FatDiskOptions, FatDiskReport, FatKind, VolumeOptions};
+
+/// The default FAT volume label (what `LABEL=` matches at boot).
+pub const DEFAULT_LABEL: &str = "FLASHROOT";
+
+/// The disk's identity and size.
+#[derive(Clone, Debug)]
+pub struct ImageOptions {
+    /// Whole image size in bytes.
+    pub size: u64,
+    pub label: String,
+    /// FAT volume serial (`UUID=`); also used as the MBR disk signature (`PARTUUID=`).
+    pub serial: u32,
+}
+
+/// Writes the card image at `image`; the payload's files go on the FAT partition.
+pub fn write_image(
+    image: &Path,
+    options: &ImageOptions,
+    payload: &Payload,
+) -> anyhow::Result<FatDiskReport> {
+    payload.check_inputs()?;
+    let tools = Tools::find()?;
+    let partial = PathBuf::from(format!("{}{PARTIAL_SUFFIX}", image.display()));
+    let result = write_partial(&partial, &tools, options, payload).and_then(|report| {
+        std::fs::rename(&partial, image).with_context(|| {
+            format!("cannot rename {} to {}", partial.display(), image.display())
+        })?;
+        Ok(report)
+    });
+    if result.is_err() {
+        let _ = std::fs::remove_file(&partial);
+    }
+    result
+}
+
+fn write_partial(
+    partial: &Path,
+    tools: &Tools,
+    options: &ImageOptions,
+    payload: &Payload,
+) -> anyhow::Result<FatDiskReport> {
+    let contents = contents(payload)?;
+    let disk_options = FatDiskOptions {
+        size: options.size,
+        disk_signature: options.serial,
+        bootable: true,
+        volume: VolumeOptions {
+            label: options.label.clone(),
+            volume_id: options.serial,
+            kind: FatKind::Fat32,
+        },
+    };
+    let report = disk::write_fat_disk(partial, &disk_options, &contents)?;
+    tools
+        .install(partial, report.partition_offset)
+        .with_context(|| format!("installing syslinux into {}", partial.display()))?;
+    Ok(report)
+}
+
+/// The FAT volume's files: a fresh card's previous pair is the new pair itself.
+fn contents(payload: &Payload) -> anyhow::Result<FatContents> {
+    let mut contents = FatContents::new();
+    contents
+        .host_file(VMLINUZ, &payload.kernel)?
+        .host_file(INITRD, &payload.initrd)?
+        .host_file(VMLINUZ_OLD, &payload.kernel)?
+        .host_file(INITRD_OLD, &payload.initrd)?
+        .bytes(SYSLINUX_CFG, payload.syslinux_cfg())?;
+    if let Some(kver) = &payload.kver {
+        contents
+            .bytes(KVER, format!("{kver}\n"))?
+            .bytes(KVER_OLD, format!("{kver}\n"))?;
+    }
+    for (name, host) in &payload.containers {
+        contents.host_file(name, host)?;
+    }
+    Ok(contents)
+}

@@ -1,0 +1,160 @@
+//! What goes on a card, and how it is laid down in a mounted FAT directory.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use anyhow::{bail, Context};
+
+use super::layout::{
+    INITRD, INITRD_OLD, KVER, KVER_OLD, PARTIAL_SUFFIX, SYSLINUX_CFG, VMLINUZ, VMLINUZ_OLD,
+};
+use super::syslinux_cfg::{self, BootConfig};
+
+/// The files of one card.
+#[derive(Clone, Debug)]
+pub struct Payload {
+    pub kernel: PathBuf,
+    pub initrd: PathBuf,
+    /// The kernel release, recorded on the card for the kernel hook.
+    pub kver: Option<String>,
+    /// `(path on the card, host file)` for each JFFS2 container.
+    pub containers: Vec<(String, PathBuf)>,
+    pub boot: BootConfig,
+}
+
+impl Payload {
+    /// Fails naming the first input file that is missing.
+    pub fn check_inputs(&self) -> anyhow::Result<()> {
+        let inputs = [("kernel", &self.kernel), ("initramfs", &self.initrd)]
+            .into_iter()
+            .chain(self.containers.iter().map(|(_, host)| ("container", host)));
+        for (what, path) in inputs {
+            if !path.is_file() {
+                bail!("{what} {} is not a file", path.display());
+            }
+        }
+        Ok(())
+    }
+
+    /// The syslinux configuration text.
+    pub fn syslinux_cfg(&self) -> String {
+        syslinux_cfg::render(&self.boot)
+    }
+}
+
+/// What [`populate_dir`] did, one line per action.
+pub type Actions = Vec<String>;
+
+/// Lays the payload into the mounted card `dir`. Each file is written under a temporary
+/// name and renamed, so an interrupted run never leaves a half-written kernel. The kernel
+/// and initramfs already there become the previous pair when they differ from the new
+/// ones; a card without a previous pair gets the new pair as its previous one too, so the
+/// fallback entry always boots.
+pub fn populate_dir(dir: &Path, payload: &Payload) -> anyhow::Result<Actions> {
+    payload.check_inputs()?;
+    if !dir.is_dir() {
+        bail!("card directory {} does not exist", dir.display());
+    }
+    let mut actions = Actions::new();
+    for (name, host) in &payload.containers {
+        copy_atomic(host, &dir.join(name))?;
+        actions.push(format!("copied {} to {name}", host.display()));
+    }
+    install_pair(dir, payload, &mut actions)?;
+    write_atomic(&dir.join(SYSLINUX_CFG), payload.syslinux_cfg().as_bytes())?;
+    actions.push(format!("wrote {SYSLINUX_CFG}"));
+    Ok(actions)
+}
+
+fn install_pair(dir: &Path, payload: &Payload, actions: &mut Actions) -> anyhow::Result<()> {
+    let current = (dir.join(VMLINUZ), dir.join(INITRD));
+    let present = current.0.is_file() && current.1.is_file();
+    let unchanged = present
+        && same_content(&current.0, &payload.kernel)?
+        && same_content(&current.1, &payload.initrd)?;
+    if unchanged {
+        actions.push(format!("kept {VMLINUZ} and {INITRD}: unchanged"));
+    } else {
+        if present {
+            rename(&current.0, &dir.join(VMLINUZ_OLD))?;
+            rename(&current.1, &dir.join(INITRD_OLD))?;
+            let old_kver =
+                fs::read_to_string(dir.join(KVER)).unwrap_or_else(|_| "unknown\n".into());
+            write_atomic(&dir.join(KVER_OLD), old_kver.as_bytes())?;
+            actions.push(format!(
+                "kept the previous pair as {VMLINUZ_OLD} and {INITRD_OLD}"
+            ));
+        }
+        copy_atomic(&payload.kernel, &current.0)?;
+        copy_atomic(&payload.initrd, &current.1)?;
+        actions.push(format!(
+            "copied {} to {VMLINUZ} and {} to {INITRD}",
+            payload.kernel.display(),
+            payload.initrd.display()
+        ));
+    }
+    match &payload.kver {
+        Some(kver) => write_atomic(&dir.join(KVER), format!("{kver}\n").as_bytes())?,
+        None => {
+            let _ = fs::remove_file(dir.join(KVER));
+        }
+    }
+    if !(dir.join(VMLINUZ_OLD).is_file() && dir.join(INITRD_OLD).is_file()) {
+        copy_atomic(&payload.kernel, &dir.join(VMLINUZ_OLD))?;
+        copy_atomic(&payload.initrd, &dir.join(INITRD_OLD))?;
+        if let Some(kver) = &payload.kver {
+            write_atomic(&dir.join(KVER_OLD), format!("{kver}\n").as_bytes())?;
+        }
+        actions.push(format!(
+            "no previous pair yet: copied the new one as {VMLINUZ_OLD} and {INITRD_OLD}"
+        ));
+    }
+    Ok(())
+}
+
+fn same_content(a: &Path, b: &Path) -> anyhow::Result<bool> {
+    let meta = |p: &Path| fs::metadata(p).with_context(|| format!("cannot stat {}", p.display()));
+    if meta(a)?.len() != meta(b)?.len() {
+        return Ok(false);
+    }
+    let read = |p: &Path| fs::read(p).with_context(|| format!("cannot read {}", p.display()));
+    Ok(read(a)? == read(b)?)
+}
+
+fn partial_of(dest: &Path) -> PathBuf {
+    let mut name = dest.as_os_str().to_os_string();
+    name.push(PARTIAL_SUFFIX);
+    PathBuf::from(name)
+}
+
+fn rename(from: &Path, to: &Path) -> anyhow::Result<()> {
+    fs::rename(from, to)
+        .with_context(|| format!("cannot rename {} to {}", from.display(), to.display()))
+}
+
+/// Copies `source` to `dest` through a temporary name, synced before the rename.
+pub fn copy_atomic(source: &Path, dest: &Path) -> anyhow::Result<()> {
+    let partial = partial_of(dest);
+    if let Some(parent) = dest.parent() {
+        fs::create_dir_all(parent)
+            .with_context(|| format!("cannot create {}", parent.display()))?;
+    }
+    fs::copy(source, &partial)
+        .with_context(|| format!("cannot copy {} to {}", source.display(), partial.display()))?;
+    sync_file(&partial)?;
+    rename(&partial, dest)
+}
+
+/// Writes `bytes` to `dest` through a temporary name, synced before the rename.
+pub fn write_atomic(dest: &Path, bytes: &[u8]) -> anyhow::Result<()> {
+    let partial = partial_of(dest);
+    fs::write(&partial, bytes).with_context(|| format!("cannot write {}", partial.display()))?;
+    sync_file(&partial)?;
+    rename(&partial, dest)
+}
+
+fn sync_file(path: &Path) -> anyhow::Result<()> {
+    fs::File::open(path)
+        .and_then(|f| f.sync_all())
+        .with_context(|| format!("cannot sync {}", path.display()))
+}
