@@ -1,8 +1,158 @@
-//! (being written)
+//! `flashroot jffs2 check|ls|extract IMAGE`: read back a JFFS2 image, ours or
+//! mkfs.jffs2 + sumtool's.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{bail, Context, Result};
+use flashroot_config::parse_size;
+
+use crate::jffs2::tree::{S_IFBLK, S_IFCHR, S_IFLNK, S_IFMT};
+use crate::jffs2::{extract, scan, Fs, Scan};
+
+/// Check, list or extract a JFFS2 image.
+#[derive(clap::Args, Debug)]
+pub struct Args {
+    #[command(subcommand)]
+    pub action: Action,
+}
+
+#[derive(clap::Subcommand, Debug)]
+pub enum Action {
+    /// Verify every node CRC and every erase block summary; name the offset of anything wrong.
+    Check(ImageArgs),
+    /// List the files.
+    Ls(ImageArgs),
+    /// Extract the files into DIR (which must not exist or be empty).
+    Extract {
+        #[command(flatten)]
+        image: ImageArgs,
+        dir: PathBuf,
+    },
+}
 
 #[derive(clap::Args, Debug)]
-pub struct Args {}
+pub struct ImageArgs {
+    pub image: PathBuf,
+    /// Erase block size; found from the summaries when absent.
+    #[arg(short = 'e', long = "eraseblock", value_name = "SIZE")]
+    pub eraseblock: Option<String>,
+}
 
-pub fn run(_args: Args) -> anyhow::Result<()> {
-    anyhow::bail!("not implemented yet")
+/// `check` lists at most this many problems; the count says how many there are.
+const MAX_PROBLEMS_SHOWN: usize = 50;
+
+fn load(a: &ImageArgs) -> Result<(Vec<u8>, Scan)> {
+    let bytes =
+        std::fs::read(&a.image).with_context(|| format!("cannot read {}", a.image.display()))?;
+    let erase = match &a.eraseblock {
+        None => None,
+        Some(t) => Some(
+            u32::try_from(parse_size(t).map_err(|e| anyhow::anyhow!("-e/--eraseblock: {e}"))?)
+                .context("-e/--eraseblock: too large")?,
+        ),
+    };
+    let s = scan(&bytes, erase).map_err(|e| anyhow::anyhow!("{}: {e}", a.image.display()))?;
+    Ok((bytes, s))
+}
+
+pub fn run(a: Args) -> Result<()> {
+    match a.action {
+        Action::Check(i) => check(&i),
+        Action::Ls(i) => ls(&i),
+        Action::Extract { image, dir } => extract_to(&image, &dir),
+    }
+}
+
+fn check(a: &ImageArgs) -> Result<()> {
+    let (bytes, s) = load(a)?;
+    let fs = Fs::new(&bytes, &s);
+    let mut problems: Vec<String> = s.problems.iter().map(|p| p.to_string()).collect();
+    match fs.walk() {
+        Err(e) => problems.push(e),
+        Ok(entries) => {
+            for e in entries
+                .iter()
+                .filter(|e| e.mode & S_IFMT != crate::jffs2::tree::S_IFDIR)
+            {
+                if let Err(err) = fs.data(e.ino) {
+                    problems.push(format!("{}: {err}", e.path.escape_ascii()));
+                }
+            }
+        }
+    }
+    let name = a.image.display();
+    if !problems.is_empty() {
+        for p in problems.iter().take(MAX_PROBLEMS_SHOWN) {
+            println!("{name}: {p}");
+        }
+        if problems.len() > MAX_PROBLEMS_SHOWN {
+            println!(
+                "{name}: ... and {} more",
+                problems.len() - MAX_PROBLEMS_SHOWN
+            );
+        }
+        bail!("{name}: {} problems found", problems.len());
+    }
+    println!(
+        "{name}: OK: {} erase blocks of {} bytes ({} with summary, {} empty), {} nodes, {:?}",
+        s.blocks,
+        s.erase_size,
+        s.blocks_with_summary,
+        s.blocks_empty,
+        s.nodes.len(),
+        s.endian
+    );
+    Ok(())
+}
+
+fn ls(a: &ImageArgs) -> Result<()> {
+    let (bytes, s) = load(a)?;
+    for p in &s.problems {
+        eprintln!("flashroot: warning: {}: {p}", a.image.display());
+    }
+    let fs = Fs::new(&bytes, &s);
+    for e in fs.walk().map_err(anyhow::Error::msg)? {
+        let extra = match e.mode & S_IFMT {
+            S_IFLNK => format!(
+                " -> {}",
+                fs.data(e.ino).map_err(anyhow::Error::msg)?.escape_ascii()
+            ),
+            S_IFCHR | S_IFBLK => {
+                let (ma, mi) = fs.device(e.ino).map_err(anyhow::Error::msg)?;
+                format!(" [{ma}:{mi}]")
+            }
+            _ => String::new(),
+        };
+        println!(
+            "{:07o} {:>5} {:>5} {:>10} /{}{extra}",
+            e.mode,
+            e.uid,
+            e.gid,
+            e.size,
+            e.path.escape_ascii()
+        );
+    }
+    Ok(())
+}
+
+fn extract_to(a: &ImageArgs, dir: &Path) -> Result<()> {
+    let (bytes, s) = load(a)?;
+    if let Err(e) = s.check() {
+        bail!(
+            "{}: refusing to extract a damaged image:\n{e}",
+            a.image.display()
+        );
+    }
+    let fs = Fs::new(&bytes, &s);
+    let skipped = extract::extract(&fs, dir)?;
+    if skipped.owners > 0 {
+        eprintln!(
+            "flashroot: note: owners of {} entries not set (not root)",
+            skipped.owners
+        );
+    }
+    for s in &skipped.sockets {
+        eprintln!("flashroot: note: socket {s} extracted as an empty file");
+    }
+    Ok(())
 }

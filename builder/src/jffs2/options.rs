@@ -1,0 +1,129 @@
+//! Everything that decides an image's bytes, in one struct: geometry, byte order,
+//! compression, owners and times. Same tree + same `Options` = same image.
+
+use std::path::PathBuf;
+
+use super::compress::Compression;
+use super::endian::Endian;
+use super::node::cleanmarker::CLEANMARKER_SIZE;
+
+/// mkfs.jffs2's default erase block size.
+pub const DEFAULT_ERASE_SIZE: u32 = 64 << 10;
+/// The kernel's page size on x86 and most ARM: data nodes never cross a page.
+pub const DEFAULT_PAGE_SIZE: u32 = 4096;
+
+/// How erase blocks past the data are written (padding up to `pad_to`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum EmptyBlocks {
+    /// A cleanmarker, then 0xFF. The kernel's scan sees the cleanmarker and 32 bytes of
+    /// 0xFF and takes the block as free at once (scan.c, BLK_STATE_CLEANMARKER): nothing is
+    /// erased or written on the card after the first mount.
+    #[default]
+    Cleanmarker,
+    /// Bare 0xFF, as `mkfs.jffs2 --pad` and sumtool leave them. Scanning is as cheap, but
+    /// the kernel queues each such block for erase (BLK_STATE_ALLFF), then writes a
+    /// cleanmarker into it: one small write per free block on the card after mount.
+    Erased,
+}
+
+/// How owners are recorded (mkfs.jffs2 `-U`/`-q`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Squash {
+    /// All files owned by root:root.
+    pub owners: bool,
+    /// Group and other write permission removed (mkfs.jffs2 `-P`).
+    pub perms: bool,
+}
+
+/// What the timestamps become.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Times {
+    /// As in the source tree.
+    #[default]
+    Keep,
+    /// No later than this (`SOURCE_DATE_EPOCH`).
+    ClampTo(u32),
+    /// All zero (mkfs.jffs2 `-f`).
+    Zero,
+}
+
+impl Times {
+    /// A source time (seconds since the epoch) as JFFS2 stores it: u32, clamped.
+    pub fn apply(self, secs: i64) -> u32 {
+        let t = secs.clamp(0, u32::MAX as i64) as u32;
+        match self {
+            Times::Keep => t,
+            Times::ClampTo(max) => t.min(max),
+            Times::Zero => 0,
+        }
+    }
+
+    /// `SOURCE_DATE_EPOCH` from the environment, when set: Err names a bad value.
+    pub fn from_env() -> Result<Times, String> {
+        match std::env::var("SOURCE_DATE_EPOCH") {
+            Err(_) => Ok(Times::Keep),
+            Ok(v) => v
+                .trim()
+                .parse::<u32>()
+                .map(Times::ClampTo)
+                .map_err(|_| format!("SOURCE_DATE_EPOCH must be seconds since 1970, got {v:?}")),
+        }
+    }
+}
+
+/// Options of one image.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Options {
+    /// Erase block size in bytes: must equal block2mtd's `erasesize`.
+    pub erase_size: u32,
+    /// Data node granularity: the target kernel's page size.
+    pub page_size: u32,
+    pub endian: Endian,
+    /// Cleanmarker size at the start of each block; None for `-n` (no cleanmarkers).
+    pub cleanmarker: Option<u32>,
+    /// Write an erase block summary at the end of every used block.
+    pub summary: bool,
+    /// Total image size: the image is padded to it with free erase blocks.
+    pub pad_to: Option<u64>,
+    pub empty_blocks: EmptyBlocks,
+    pub compression: Compression,
+    pub squash: Squash,
+    pub times: Times,
+    /// mkfs.jffs2 device table (`-D`): devices, fifos, dirs and owners added to the tree.
+    pub devtable: Option<PathBuf>,
+    /// Show a progress bar on stderr.
+    pub progress: bool,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Self {
+            erase_size: DEFAULT_ERASE_SIZE,
+            page_size: DEFAULT_PAGE_SIZE,
+            endian: Endian::Little,
+            cleanmarker: Some(CLEANMARKER_SIZE),
+            summary: true,
+            pad_to: None,
+            empty_blocks: EmptyBlocks::Cleanmarker,
+            compression: Compression::default(),
+            squash: Squash::default(),
+            times: Times::Keep,
+            devtable: None,
+            progress: false,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn times_are_clamped_into_u32() {
+        assert_eq!(Times::Keep.apply(-5), 0);
+        assert_eq!(Times::Keep.apply(1 << 40), u32::MAX);
+        assert_eq!(Times::ClampTo(100).apply(150), 100);
+        assert_eq!(Times::ClampTo(100).apply(50), 50);
+        assert_eq!(Times::Zero.apply(50), 0);
+    }
+}

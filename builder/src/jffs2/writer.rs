@@ -1,0 +1,497 @@
+//! Writes an image: collect the tree, then one pass emits nodes in inode order into the
+//! block filler. File pages are compressed in parallel in bounded batches, then laid out
+//! in their fixed order, so the bytes never depend on thread timing and memory does not
+//! grow with the image.
+
+use std::fs::{self, File};
+use std::io::{self, BufWriter, IsTerminal, Read, Write};
+use std::path::{Path, PathBuf};
+
+use anyhow::{bail, Context, Result};
+use rayon::prelude::*;
+
+use super::compress::code;
+use super::layout::{BlockFiller, Filled, Geometry};
+use super::node::dirent::RawDirent;
+use super::node::inode::RawInode;
+use super::node::summary::Record;
+use super::options::Options;
+use super::report::{write_reserve_blocks, Report};
+use super::tree::{Inode, Kind, Tree};
+
+/// The kernel refuses a JFFS2 flash with fewer erase blocks.
+pub const MIN_BLOCKS: u64 = 5;
+/// JFFS2 addresses flash with u32 offsets: images must stay below 4 GiB.
+pub const MAX_IMAGE_BYTES: u64 = 1 << 32;
+/// Raw file bytes read and compressed per batch.
+const BATCH_BYTES: usize = 8 << 20;
+/// Trees with less data than this get no progress bar.
+const PROGRESS_MIN_BYTES: u64 = 32 << 20;
+/// The old 16-bit device encoding holds majors and minors below this.
+const OLD_DEV_LIMIT: u32 = 256;
+
+/// Writes the image of `src` to `out`, through a temporary file in the same directory that
+/// is renamed over `out` only when the image is complete.
+pub fn write_image(src: &Path, out: &Path, opts: &Options) -> Result<Report> {
+    let tree = Tree::collect(src, opts).map_err(anyhow::Error::msg)?;
+    let dir = match out.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    let name = out
+        .file_name()
+        .with_context(|| format!("output {} has no file name", out.display()))?;
+    let tmp = TempPath(dir.join(format!(
+        ".{}.tmp{}",
+        name.to_string_lossy(),
+        std::process::id()
+    )));
+    let file =
+        File::create(&tmp.0).with_context(|| format!("cannot create {}", tmp.0.display()))?;
+    let report = write_tree(&tree, BufWriter::with_capacity(1 << 20, file), opts)
+        .with_context(|| format!("writing {}", out.display()))?;
+    fs::rename(&tmp.0, out)
+        .with_context(|| format!("cannot rename {} to {}", tmp.0.display(), out.display()))?;
+    std::mem::forget(tmp);
+    Ok(report)
+}
+
+/// Removes a temporary file unless forgotten.
+struct TempPath(PathBuf);
+
+impl Drop for TempPath {
+    fn drop(&mut self) {
+        let _ = fs::remove_file(&self.0);
+    }
+}
+
+/// Checks the options that do not depend on the tree; returns the block limit.
+fn check_geometry(opts: &Options) -> Result<u64> {
+    let erase = opts.erase_size as u64;
+    if erase < 2 * opts.page_size as u64 || !erase.is_power_of_two() {
+        bail!(
+            "erase block size {erase} must be a power of two of at least twice the page size {}",
+            opts.page_size
+        );
+    }
+    if let Some(cm) = opts.cleanmarker {
+        if cm < 12 || cm % 4 != 0 || cm as u64 >= erase / 2 {
+            bail!("cleanmarker size {cm} must be a multiple of 4, at least 12 and well below the erase block size");
+        }
+    }
+    let max_blocks = (MAX_IMAGE_BYTES - 1) / erase;
+    match opts.pad_to {
+        None => Ok(max_blocks),
+        Some(pad) => {
+            if pad % erase != 0 {
+                bail!("--pad {pad} is not a multiple of the erase block size {erase} (block2mtd needs whole blocks)");
+            }
+            if pad >= MAX_IMAGE_BYTES {
+                bail!("--pad {pad} reaches 4 GiB; JFFS2 images must be smaller than {MAX_IMAGE_BYTES} bytes");
+            }
+            if pad / erase < MIN_BLOCKS {
+                bail!(
+                    "--pad {pad} gives {} erase blocks of {erase} bytes; the kernel needs at least {MIN_BLOCKS}",
+                    pad / erase
+                );
+            }
+            Ok(pad / erase)
+        }
+    }
+}
+
+/// Writes the image of an already collected tree to `out`.
+pub fn write_tree<W: Write>(tree: &Tree, out: W, opts: &Options) -> Result<Report> {
+    let max_blocks = check_geometry(opts)?;
+    let geo = Geometry {
+        erase_size: opts.erase_size,
+        endian: opts.endian,
+        cleanmarker: opts.cleanmarker,
+        summary: opts.summary,
+        max_blocks,
+    };
+    let mut e = Emitter {
+        opts,
+        filler: BlockFiller::new(out, geo),
+        batch: Vec::new(),
+        batch_bytes: 0,
+        stats: Report::default(),
+        progress: Progress::new(opts.progress, tree.data_bytes()),
+    };
+    for inode in &tree.inodes {
+        e.inode(tree, inode)?;
+    }
+    e.flush()?;
+    e.progress.done();
+    let total = opts.pad_to.map_or(0, |p| p / opts.erase_size as u64);
+    let (_, filled) = e.filler.finish(total, opts.empty_blocks)?;
+    let mut r = e.stats;
+    finish_report(&mut r, filled, opts, tree)?;
+    Ok(r)
+}
+
+fn finish_report(r: &mut Report, f: Filled, opts: &Options, tree: &Tree) -> Result<()> {
+    let erase = opts.erase_size as u64;
+    if let Some(pad) = opts.pad_to {
+        if f.blocks_used > pad / erase {
+            bail!(
+                "the tree needs {} erase blocks ({} bytes) but --pad {pad} holds only {}",
+                f.blocks_used,
+                f.blocks_used * erase,
+                pad / erase
+            );
+        }
+    } else if f.blocks_used * erase >= MAX_IMAGE_BYTES {
+        bail!(
+            "the image would reach 4 GiB ({} erase blocks); JFFS2 images must be smaller",
+            f.blocks_used
+        );
+    }
+    if f.blocks_written < MIN_BLOCKS {
+        bail!(
+            "the image has {} erase blocks of {erase} bytes; the kernel needs at least {MIN_BLOCKS} (use --pad={})",
+            f.blocks_written,
+            MIN_BLOCKS * erase
+        );
+    }
+    r.erase_size = opts.erase_size;
+    r.blocks_total = f.blocks_written;
+    r.blocks_used = f.blocks_used;
+    r.blocks_free = f.blocks_written - f.blocks_used;
+    r.reserve_blocks = write_reserve_blocks(f.blocks_written, opts.erase_size);
+    r.image_bytes = f.blocks_written * erase;
+    r.inodes = tree.inodes.len() as u64;
+    r.nodes = f.nodes;
+    r.summary_bytes = f.summary_bytes;
+    Ok(())
+}
+
+/// A node waiting in the batch: encoded, or a page to compress first.
+enum Pending {
+    Encoded(Vec<u8>, Record),
+    Page(RawInode, Vec<u8>),
+}
+
+struct Emitter<'a, W: Write> {
+    opts: &'a Options,
+    filler: BlockFiller<W>,
+    batch: Vec<Pending>,
+    batch_bytes: usize,
+    stats: Report,
+    progress: Progress,
+}
+
+fn inode_record(ri: &RawInode, totlen: usize) -> Record {
+    Record::Inode {
+        ino: ri.ino,
+        version: ri.version,
+        offset: 0,
+        totlen: totlen as u32,
+    }
+}
+
+impl<W: Write> Emitter<'_, W> {
+    fn push_inode(&mut self, ri: RawInode, data: &[u8]) {
+        let mut node = Vec::with_capacity(68 + data.len());
+        ri.encode(data, self.opts.endian, &mut node);
+        let rec = inode_record(&ri, node.len());
+        self.batch.push(Pending::Encoded(node, rec));
+    }
+
+    fn inode(&mut self, tree: &Tree, inode: &Inode) -> Result<()> {
+        let base = RawInode {
+            ino: inode.ino,
+            version: 1,
+            mode: inode.mode,
+            uid: inode.uid,
+            gid: inode.gid,
+            atime: inode.atime,
+            mtime: inode.mtime,
+            ctime: inode.ctime,
+            ..RawInode::default()
+        };
+        match &inode.kind {
+            Kind::Dir { children } => {
+                self.push_inode(base, &[]);
+                for (i, child) in children.iter().enumerate() {
+                    let target = tree.get(child.ino);
+                    let d = RawDirent {
+                        pino: inode.ino,
+                        // The directory's inode node is version 1; its dirents follow.
+                        version: 2 + i as u32,
+                        ino: child.ino,
+                        mctime: target.mtime,
+                        dtype: target.dtype(),
+                        name: child.name.clone(),
+                    };
+                    let mut node = Vec::with_capacity(40 + d.name.len());
+                    d.encode(self.opts.endian, &mut node);
+                    let rec = Record::Dirent {
+                        totlen: node.len() as u32,
+                        offset: 0,
+                        pino: d.pino,
+                        version: d.version,
+                        ino: d.ino,
+                        dtype: d.dtype,
+                        name: d.name,
+                    };
+                    self.batch.push(Pending::Encoded(node, rec));
+                }
+            }
+            Kind::Symlink { target } => {
+                let len = target.len() as u32;
+                self.push_inode(
+                    RawInode {
+                        isize: len,
+                        dsize: len,
+                        ..base
+                    },
+                    target,
+                );
+            }
+            Kind::Device { major, minor } => {
+                let data = encode_dev(*major, *minor, self.opts.endian);
+                self.push_inode(
+                    RawInode {
+                        dsize: data.len() as u32,
+                        ..base
+                    },
+                    &data,
+                );
+            }
+            Kind::Fifo | Kind::Socket => self.push_inode(base, &[]),
+            Kind::File { source, size } => self.file(base, source, *size)?,
+        }
+        if self.batch_bytes >= BATCH_BYTES || self.batch.len() >= BATCH_BYTES / 64 {
+            self.flush()?;
+        }
+        Ok(())
+    }
+
+    /// Queues a regular file's nodes: one per page of data, one ZERO node per run of
+    /// all-zero pages, a single empty node for an empty file.
+    fn file(&mut self, base: RawInode, source: &Path, size: u64) -> Result<()> {
+        let isize = size as u32;
+        let base = RawInode { isize, ..base };
+        if size == 0 {
+            self.push_inode(base, &[]);
+            return Ok(());
+        }
+        let mut f =
+            File::open(source).with_context(|| format!("cannot open {}", source.display()))?;
+        let page = self.opts.page_size as usize;
+        let mut version = 1;
+        let mut hole: Option<(u32, u32)> = None; // (offset, length)
+        let mut offset: u64 = 0;
+        while offset < size {
+            let want = page.min((size - offset) as usize);
+            let mut buf = vec![0u8; want];
+            f.read_exact(&mut buf).with_context(|| {
+                format!(
+                    "cannot read {} at offset {offset} (did it shrink while being read?)",
+                    source.display()
+                )
+            })?;
+            if buf.iter().all(|&b| b == 0) {
+                let h = hole.get_or_insert((offset as u32, 0));
+                h.1 += want as u32;
+            } else {
+                if let Some((hofs, hlen)) = hole.take() {
+                    self.hole(base.clone(), &mut version, hofs, hlen);
+                }
+                self.batch_bytes += want;
+                self.batch.push(Pending::Page(
+                    RawInode {
+                        version,
+                        offset: offset as u32,
+                        dsize: want as u32,
+                        ..base.clone()
+                    },
+                    buf,
+                ));
+                version += 1;
+                if self.batch_bytes >= BATCH_BYTES {
+                    self.flush()?;
+                }
+            }
+            offset += want as u64;
+        }
+        if let Some((hofs, hlen)) = hole {
+            self.hole(base, &mut version, hofs, hlen);
+        }
+        let mut probe = [0u8; 1];
+        if f.read(&mut probe)? != 0 {
+            bail!("{} grew while being read", source.display());
+        }
+        Ok(())
+    }
+
+    fn hole(&mut self, base: RawInode, version: &mut u32, offset: u32, len: u32) {
+        self.stats.hole_bytes += len as u64;
+        self.push_inode(
+            RawInode {
+                version: *version,
+                offset,
+                dsize: len,
+                compr: code::ZERO,
+                ..base
+            },
+            &[],
+        );
+        *version += 1;
+    }
+
+    /// Compresses the batch's pages on all cores, then lays everything out in order.
+    fn flush(&mut self) -> Result<()> {
+        let endian = self.opts.endian;
+        let compression = &self.opts.compression;
+        let encoded: Vec<(Vec<u8>, Record, u64, u64)> = std::mem::take(&mut self.batch)
+            .into_par_iter()
+            .map(|p| match p {
+                Pending::Encoded(node, rec) => (node, rec, 0, 0),
+                Pending::Page(ri, page) => {
+                    let (compr, stored) = compression.compress_page(&page);
+                    let ri = RawInode { compr, ..ri };
+                    let mut node = Vec::with_capacity(68 + stored.len());
+                    ri.encode(&stored, endian, &mut node);
+                    let rec = inode_record(&ri, node.len());
+                    (node, rec, page.len() as u64, stored.len() as u64)
+                }
+            })
+            .collect();
+        for (node, rec, raw, stored) in encoded {
+            self.filler.add(&node, Some(rec))?;
+            self.stats.data_bytes += raw;
+            self.stats.stored_bytes += stored;
+            self.progress.advance(raw);
+        }
+        self.batch_bytes = 0;
+        Ok(())
+    }
+}
+
+/// A device number as the kernel stores it: the old 16-bit form when major and minor both
+/// fit a byte, else the new 32-bit form (`new_encode_dev`).
+pub fn encode_dev(major: u32, minor: u32, endian: super::endian::Endian) -> Vec<u8> {
+    if major < OLD_DEV_LIMIT && minor < OLD_DEV_LIMIT {
+        endian.u16_bytes(((major << 8) | minor) as u16).to_vec()
+    } else {
+        let v = (minor & 0xff) | ((major & 0xfff) << 8) | ((minor & !0xff) << 12);
+        endian.u32_bytes(v).to_vec()
+    }
+}
+
+/// The inverse of [`encode_dev`]; None for lengths other than 2 and 4.
+pub fn decode_dev(data: &[u8], endian: super::endian::Endian) -> Option<(u32, u32)> {
+    match data.len() {
+        2 => {
+            let v = endian.u16_at(data, 0)? as u32;
+            Some((v >> 8, v & 0xff))
+        }
+        4 => {
+            let v = endian.u32_at(data, 0)?;
+            Some(((v & 0xfff00) >> 8, (v & 0xff) | ((v >> 12) & 0xfff00)))
+        }
+        _ => None,
+    }
+}
+
+/// A one-line progress bar on stderr, only on a terminal and for large trees.
+struct Progress {
+    total: u64,
+    done: u64,
+    shown_percent: Option<u64>,
+    enabled: bool,
+}
+
+impl Progress {
+    fn new(wanted: bool, total: u64) -> Self {
+        Self {
+            total,
+            done: 0,
+            shown_percent: None,
+            enabled: wanted && total >= PROGRESS_MIN_BYTES && io::stderr().is_terminal(),
+        }
+    }
+
+    fn advance(&mut self, bytes: u64) {
+        self.done += bytes;
+        if !self.enabled {
+            return;
+        }
+        let pct = self.done * 100 / self.total.max(1);
+        if self.shown_percent != Some(pct) {
+            self.shown_percent = Some(pct);
+            const WIDTH: u64 = 40;
+            let filled = (pct * WIDTH / 100) as usize;
+            eprint!(
+                "\r[{}{}] {pct:3}% {} / {} MiB",
+                "#".repeat(filled),
+                " ".repeat(WIDTH as usize - filled),
+                self.done >> 20,
+                self.total >> 20
+            );
+        }
+    }
+
+    fn done(&mut self) {
+        if self.enabled && self.shown_percent.is_some() {
+            eprintln!();
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::jffs2::endian::Endian;
+
+    #[test]
+    fn device_encodings() {
+        assert_eq!(encode_dev(3, 5, Endian::Little), [5, 3]);
+        // 259:5 needs the new form: mkfs.jffs2 truncates it to 3:5.
+        assert_eq!(encode_dev(259, 5, Endian::Little), 0x10305u32.to_le_bytes());
+        assert_eq!(
+            encode_dev(8, 256, Endian::Big),
+            0x0010_0800u32.to_be_bytes()
+        );
+        for (ma, mi) in [(0, 0), (255, 255), (259, 5), (4095, 1_048_575), (1, 300)] {
+            for e in [Endian::Little, Endian::Big] {
+                assert_eq!(
+                    decode_dev(&encode_dev(ma, mi, e), e),
+                    Some((ma, mi)),
+                    "{ma}:{mi}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn geometry_errors_name_the_parameter() {
+        let o = Options {
+            pad_to: Some(4 * 65536),
+            ..Options::default()
+        };
+        let e = check_geometry(&o).unwrap_err().to_string();
+        assert_eq!(
+            e,
+            "--pad 262144 gives 4 erase blocks of 65536 bytes; the kernel needs at least 5"
+        );
+        let o = Options {
+            pad_to: Some(100_000),
+            ..Options::default()
+        };
+        assert!(check_geometry(&o)
+            .unwrap_err()
+            .to_string()
+            .contains("not a multiple"));
+        let o = Options {
+            pad_to: Some(1 << 32),
+            ..Options::default()
+        };
+        assert!(check_geometry(&o)
+            .unwrap_err()
+            .to_string()
+            .contains("4 GiB"));
+    }
+}
