@@ -72,7 +72,7 @@ fn build_init(workspace: &Path, target_dir: &Path) -> Result<(), String> {
     // The outer build's flags and wrappers (clippy-driver, host RUSTFLAGS) are not the init's.
     for (key, _) in std::env::vars_os() {
         let key = key.to_string_lossy().into_owned();
-        let keep = key == "CARGO_HOME" || key == "CARGO_MAKEFLAGS";
+        let keep = key == "CARGO_HOME" || key == "CARGO_MAKEFLAGS" || key == "CARGO_TARGET_DIR";
         if (key.starts_with("CARGO_") && !keep) || key.starts_with("RUSTC_") || key == "RUSTFLAGS" {
             cmd.env_remove(&key);
         }
