@@ -211,12 +211,19 @@ fn load_modules(list: &str) -> Result<(), BootError> {
     };
     let entries =
         load_order::parse(&text).map_err(|e| BootError::new("read module list", list, e))?;
-    let (mut loaded, mut already) = (Vec::new(), Vec::new());
+    let (mut loaded, mut already, mut absent) = (Vec::new(), Vec::new(), Vec::new());
     for m in &entries {
         match sys::kmod::load(&m.name, &m.path, &m.params)? {
             Loaded::Now => loaded.push(m.name.as_str()),
             Loaded::Already => already.push(m.name.as_str()),
+            Loaded::NoDevice => absent.push(m.name.as_str()),
         }
+    }
+    if !absent.is_empty() {
+        info!(
+            "not loaded, their device or CPU feature is absent: {}",
+            absent.join(" ")
+        );
     }
     info!("loaded {} modules: {}", loaded.len(), loaded.join(" "));
     if !already.is_empty() {

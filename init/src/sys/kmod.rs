@@ -13,6 +13,9 @@ pub enum Loaded {
     Now,
     /// EEXIST: loaded before us (or built in); not an error.
     Already,
+    /// ENODEV: the module refused to load because its hardware or CPU feature is absent
+    /// (e.g. crct10dif-pclmul without PCLMULQDQ); as with modprobe, alternatives follow.
+    NoDevice,
 }
 
 /// Loads the uncompressed module at `path` with `params` (`max_loop=8 ...`).
@@ -29,6 +32,7 @@ pub fn load(name: &str, path: &str, params: &str) -> Result<Loaded, BootError> {
     match finit_module(&file, &params, ModuleInitFlags::empty()) {
         Ok(()) => Ok(Loaded::Now),
         Err(Errno::EEXIST) => Ok(Loaded::Already),
+        Err(Errno::ENODEV) => Ok(Loaded::NoDevice),
         Err(e) => Err(BootError::errno("load module", object(), e)),
     }
 }

@@ -1,0 +1,246 @@
+//! Shared by the boot_flash, boot_normal and boot_failure tests: the pieces of a boot
+//! built with flashroot's own code (initramfs pipeline, JFFS2 writer, card images), a
+//! busybox "real init" that reports what it sees, and a parser for its report.
+
+#![allow(dead_code)] // each test binary uses its own subset
+
+use std::os::unix::fs::{symlink, PermissionsExt};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use flashroot::cpio::WriterOptions;
+use flashroot::disk::{
+    write_fat_disk, FatContents, FatDiskOptions, FatDiskReport, FatKind, VolumeOptions,
+};
+use flashroot::initramfs::{build_archive, BuildInputs};
+use flashroot::modules::ModuleTree;
+use flashroot_config::Config;
+use flashroot_qemu::{boot, debian_kernel, BootOptions, Disk, DiskInterface, Kernel, Outcome};
+
+/// The static busybox of Debian's busybox-static: the report init's shell and tools.
+pub const BUSYBOX: &str = "/bin/busybox";
+/// Applets the report init calls, linked into /bin of the test root.
+const APPLETS: &[&str] = &[
+    "sh", "cat", "echo", "ls", "tr", "env", "sort", "printf", "wc", "sync", "poweroff", "mkdir",
+    "grep", "mount",
+];
+/// The card: one disk on the IDE controller (so `/dev/sda1` as in the default config).
+pub const CARD_BYTES: u64 = 48 << 20;
+pub const CARD_LABEL: &str = "FLASHROOT";
+pub const CARD_VOLUME_ID: u32 = 0x1234_ABCD;
+pub const CARD_UUID: &str = "1234-ABCD";
+pub const DISK_SIGNATURE: u32 = 0xCAFE_0001;
+/// Room for the report the guest writes back.
+pub const OUTPUT_BYTES: u64 = 1 << 20;
+/// Each container is padded to this, leaving the kernel free blocks to write into.
+pub const CONTAINER_BYTES: u64 = 8 << 20;
+/// Debian's kernel under TCG with module loading and a JFFS2 mount takes well under this.
+pub const BOOT_TIMEOUT: Duration = Duration::from_secs(180);
+/// Always on the command line of these tests: fail fast and visibly.
+pub const FAIL_FAST: &str = "flashroot.failure=poweroff flashroot.delay=0";
+
+/// The report init, run as the real /sbin/init: it prints and hands back
+/// /proc/self/mountinfo and a few facts, counts boots in the JFFS2 root, leaves a file on
+/// the /tmp tmpfs, then syncs and powers off.
+pub const REPORT_INIT: &str = r#"#!/bin/sh
+export PATH=/bin
+{
+  echo "pid=$$"
+  echo "argv=$0 $*"
+  echo "env=$(env | sort | tr '\n' ' ')"
+  echo "boots_before=$(cat /var/lib/boots 2>/dev/null || echo 0)"
+  if [ -e /tmp/volatile ]; then echo "volatile=present"; else echo "volatile=absent"; fi
+  echo "card=$(ls /run/flashroot/card 2>&1 | tr '\n' ' ')"
+  echo "--- mountinfo"
+  cat /proc/self/mountinfo
+  echo "--- end"
+} > /tmp/report
+mkdir -p /var/lib
+echo $(( $(cat /var/lib/boots 2>/dev/null || echo 0) + 1 )) > /var/lib/boots
+echo written > /tmp/volatile
+echo "report-init: begin"
+cat /tmp/report
+echo "report-init: end"
+{ printf 'FLASHROOT-OUTPUT %d\n' "$(wc -c < /tmp/report)"; cat /tmp/report; } > /dev/vda
+sync
+sync
+poweroff -f
+"#;
+
+pub fn kernel() -> Kernel {
+    debian_kernel().expect("Debian kernel (apt-get download linux-image-amd64)")
+}
+
+/// The flash-boot initramfs for `config_text`, built by flashroot's own pipeline with
+/// the kernel's modules, uncompressed.
+pub fn initramfs(kernel: &Kernel, config_text: &str, out: &Path) {
+    let config = Config::parse("test config", config_text).expect("test config parses");
+    let tree = ModuleTree::load(&kernel.modules_dir, &kernel.version).expect("module tree");
+    let built = build_archive(&BuildInputs {
+        config: &config,
+        config_text,
+        init: flashroot::EMBEDDED_INIT,
+        modules: Some(&tree),
+        extra_specs: &[],
+        options: WriterOptions::default(),
+    })
+    .expect("initramfs builds");
+    std::fs::write(out, built.archive).unwrap();
+}
+
+/// A minimal root tree: busybox with its applets, the directories the init mounts on,
+/// Debian's /var/run -> /run, and `init` (script text) as /sbin/init unless None.
+pub fn root_tree(dir: &Path, init: Option<&str>) -> PathBuf {
+    let root = dir.join("root-tree");
+    for d in [
+        "bin",
+        "sbin",
+        "dev",
+        "proc",
+        "sys",
+        "run",
+        "tmp",
+        "var/log",
+        "var/lock",
+        "var/cache/apt",
+        "var/lib",
+        "etc",
+        "usr",
+    ] {
+        std::fs::create_dir_all(root.join(d)).unwrap();
+    }
+    std::fs::write(
+        root.join("var/cache/apt/lower.txt"),
+        "from the JFFS2 root\n",
+    )
+    .unwrap();
+    std::fs::copy(BUSYBOX, root.join("bin/busybox")).expect("busybox-static is installed");
+    for a in APPLETS {
+        symlink("busybox", root.join("bin").join(a)).unwrap();
+    }
+    symlink("/run", root.join("var/run")).unwrap();
+    if let Some(script) = init {
+        let path = root.join("sbin/init");
+        std::fs::write(&path, script).unwrap();
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+    }
+    root
+}
+
+/// A JFFS2 image of `tree` by flashroot's writer, padded to [`CONTAINER_BYTES`].
+pub fn jffs2_image(tree: &Path, out: &Path, erase_size: u32) {
+    let opts = flashroot::jffs2::Options {
+        erase_size,
+        pad_to: Some(CONTAINER_BYTES),
+        ..Default::default()
+    };
+    flashroot::jffs2::write_image(tree, out, &opts).expect("JFFS2 image");
+}
+
+/// An MBR disk with one FAT32 partition holding `files` (name on the card, host path).
+pub fn card(out: &Path, files: &[(&str, &Path)]) -> FatDiskReport {
+    let mut contents = FatContents::new();
+    for (name, host) in files {
+        contents.host_file(name, host.to_path_buf()).unwrap();
+    }
+    let options = FatDiskOptions {
+        size: CARD_BYTES,
+        disk_signature: DISK_SIGNATURE,
+        bootable: false,
+        volume: VolumeOptions {
+            label: CARD_LABEL.into(),
+            volume_id: CARD_VOLUME_ID,
+            kind: FatKind::Fat32,
+        },
+    };
+    write_fat_disk(out, &options, &contents).expect("card image")
+}
+
+/// Boots `initrd` with the disks (the output disk comes last, as /dev/vda).
+pub fn run(kernel: &Kernel, initrd: &Path, disks: Vec<Disk>, cmdline: &str) -> Outcome {
+    let mut options = BootOptions::new(&kernel.vmlinuz);
+    options.initrd = Some(initrd.to_path_buf());
+    options.cmdline = cmdline.into();
+    options.disks = disks;
+    options.output_disk = Some(OUTPUT_BYTES);
+    options.timeout = BOOT_TIMEOUT;
+    boot(&options).expect("QEMU runs")
+}
+
+pub fn ide(path: &Path) -> Disk {
+    Disk::new(path, DiskInterface::Ide)
+}
+
+/// One line of /proc/self/mountinfo.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Mount {
+    pub mount_point: String,
+    pub options: String,
+    pub fstype: String,
+    pub source: String,
+    pub super_options: String,
+}
+
+/// What the report init handed back.
+#[derive(Clone, Debug)]
+pub struct Report {
+    pub text: String,
+    pub mounts: Vec<Mount>,
+}
+
+impl Report {
+    pub fn from_outcome(outcome: &Outcome) -> Self {
+        let bytes = outcome.expect_output();
+        let text = String::from_utf8_lossy(bytes).into_owned();
+        let mounts = text
+            .split("--- mountinfo\n")
+            .nth(1)
+            .and_then(|rest| rest.split("--- end").next())
+            .unwrap_or_default()
+            .lines()
+            .filter_map(parse_mountinfo_line)
+            .collect();
+        Self { text, mounts }
+    }
+
+    pub fn field(&self, key: &str) -> Option<&str> {
+        self.text
+            .lines()
+            .find_map(|l| l.strip_prefix(key)?.strip_prefix('='))
+    }
+
+    /// The mount visible at `path` (the last one mounted there).
+    pub fn mount_at(&self, path: &str) -> Option<&Mount> {
+        self.mounts.iter().rev().find(|m| m.mount_point == path)
+    }
+
+    pub fn expect_mount(&self, path: &str, fstype: &str) -> &Mount {
+        let m = self
+            .mount_at(path)
+            .unwrap_or_else(|| panic!("nothing mounted at {path}; report:\n{}", self.text));
+        assert_eq!(m.fstype, fstype, "{path}: {m:?}\nreport:\n{}", self.text);
+        m
+    }
+}
+
+/// `36 35 98:0 / /mnt rw,noatime master:1 - ext3 /dev/root rw,errors=continue`
+pub fn parse_mountinfo_line(line: &str) -> Option<Mount> {
+    let (left, right) = line.split_once(" - ")?;
+    let left: Vec<&str> = left.split(' ').collect();
+    let right: Vec<&str> = right.split(' ').collect();
+    Some(Mount {
+        mount_point: left.get(4)?.to_string(),
+        options: left.get(5)?.to_string(),
+        fstype: right.first()?.to_string(),
+        source: right.get(1)?.to_string(),
+        super_options: right.get(2).unwrap_or(&"").to_string(),
+    })
+}
+
+/// The init's own summary line: total, waits, JFFS2 and module milliseconds.
+pub fn init_timing(console: &str) -> Option<String> {
+    console
+        .lines()
+        .find(|l| l.contains("flashroot: init done in"))
+        .map(|l| l.to_string())
+}
