@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 
 use crate::apt::{self, KERNEL_META_PACKAGE};
 use crate::host::{APT_CACHE, APT_GET, DEPMOD, DPKG_DEB};
-use crate::Error;
+use crate::{vmlinux, Error};
 
 /// Written last into a cache entry; its presence means the entry is complete.
 const COMPLETE_MARKER: &str = ".flashroot-complete";
@@ -43,8 +43,18 @@ pub struct Kernel {
     pub modules_dir: PathBuf,
     /// The kernel's build configuration (`boot/config-<kver>`), if the package ships one.
     pub config: Option<PathBuf>,
+    /// The uncompressed ELF kernel (`boot/vmlinux-<kver>`, made by the cache) when the kernel
+    /// supports PVH boot: QEMU starts it without the slow decompression under TCG.
+    pub vmlinux: Option<PathBuf>,
     /// The cache entry: the root of the unpacked package.
     pub root: PathBuf,
+}
+
+impl Kernel {
+    /// What QEMU should boot: the PVH-capable `vmlinux` if there is one, else `vmlinuz`.
+    pub fn boot_image(&self) -> &Path {
+        self.vmlinux.as_deref().unwrap_or(&self.vmlinuz)
+    }
 }
 
 /// A versioned kernel image package, as apt resolves it.
@@ -116,6 +126,8 @@ pub fn cached_kernel(cache: &Path, package: &KernelPackage) -> Result<Kernel, Er
     if !entry.join(COMPLETE_MARKER).is_file() {
         fill_entry(&entry, package)?;
     }
+    // Entries made before the PVH shortcut existed get their vmlinux here, still locked.
+    ensure_vmlinux(&entry, release_of(package)?)?;
     locate(&entry, package)
     // `lock` is released when dropped here.
 }
@@ -145,6 +157,7 @@ fn fill_entry(entry: &Path, package: &KernelPackage) -> Result<(), Error> {
             .expect("modules dir is <base>/…/lib/modules/<kver>");
         DEPMOD.run(DEPMOD.command().arg("-b").arg(base).arg(release))?;
     }
+    ensure_vmlinux(entry, release)?;
     let marker = entry.join(COMPLETE_MARKER);
     fs::write(&marker, format!("{} {}\n", package.name, package.version))
         .map_err(|e| Error::io("write", &marker, e))
@@ -175,6 +188,32 @@ fn download_deb(dir: &Path, package: &KernelPackage) -> Result<PathBuf, Error> {
         format!("result of `apt-get download {spec}`"),
         format!("no .deb file in {}", dir.display()),
     ))
+}
+
+/// Writes `boot/vmlinux-<kver>` (via a temporary name, so it is whole or absent) if the
+/// kernel supports PVH and its payload is xz. Kernels without either just keep booting
+/// from `vmlinuz`.
+fn ensure_vmlinux(entry: &Path, release: &str) -> Result<(), Error> {
+    let boot = entry.join("boot");
+    let target = boot.join(format!("vmlinux-{release}"));
+    if target.is_file() {
+        return Ok(());
+    }
+    let config = boot.join(format!("config-{release}"));
+    let has_pvh = fs::read_to_string(&config)
+        .map(|text| text.lines().any(|line| line == vmlinux::PVH_CONFIG))
+        .unwrap_or(false);
+    if !has_pvh {
+        return Ok(());
+    }
+    let vmlinuz = boot.join(format!("vmlinuz-{release}"));
+    let bzimage = fs::read(&vmlinuz).map_err(|e| Error::io("read", &vmlinuz, e))?;
+    let Ok(elf) = vmlinux::extract(&bzimage) else {
+        return Ok(());
+    };
+    let partial = boot.join(format!(".vmlinux-{release}.partial"));
+    fs::write(&partial, elf).map_err(|e| Error::io("write", &partial, e))?;
+    fs::rename(&partial, &target).map_err(|e| Error::io("rename into place", &target, e))
 }
 
 fn release_of(package: &KernelPackage) -> Result<&str, Error> {
@@ -211,6 +250,7 @@ fn locate(entry: &Path, package: &KernelPackage) -> Result<Kernel, Error> {
         ));
     }
     let config = entry.join("boot").join(format!("config-{release}"));
+    let vmlinux = entry.join("boot").join(format!("vmlinux-{release}"));
     Ok(Kernel {
         version: release.to_owned(),
         package: package.name.clone(),
@@ -218,6 +258,7 @@ fn locate(entry: &Path, package: &KernelPackage) -> Result<Kernel, Error> {
         vmlinuz,
         modules_dir: find_modules_dir(entry, release)?,
         config: config.is_file().then_some(config),
+        vmlinux: vmlinux.is_file().then_some(vmlinux),
         root: entry.to_owned(),
     })
 }
@@ -285,5 +326,9 @@ mod tests {
         assert_eq!(kernel.version, "6.1.0-1-amd64");
         assert_eq!(kernel.modules_dir, entry.join("lib/modules/6.1.0-1-amd64"));
         assert_eq!(kernel.config, None);
+        assert_eq!(
+            kernel.boot_image(),
+            entry.join("boot/vmlinuz-6.1.0-1-amd64")
+        );
     }
 }

@@ -6,11 +6,12 @@
 //! - [`outcome`]: [`Outcome`] and [`Ending`] (powered off, rebooted, halted, panicked, timed out)
 //!   with assertion helpers that print the last console lines.
 //! - [`output_disk`]: the framing a guest uses to hand results back on a raw disk.
+//! - [`vmlinux`]: the ELF kernel inside the bzImage, for fast PVH boots under TCG.
 //!
 //! ```no_run
 //! use flashroot_qemu::{boot, debian_kernel, BootOptions};
 //! let kernel = debian_kernel()?;
-//! let mut options = BootOptions::new(&kernel.vmlinuz);
+//! let mut options = BootOptions::for_kernel(&kernel);
 //! options.initrd = Some("initrd.img".into());
 //! options.cmdline = "rdinit=/init".into();
 //! boot(&options)?.expect_powered_off().expect_console("running as PID 1");
@@ -25,6 +26,7 @@ pub mod options;
 pub mod outcome;
 pub mod output_disk;
 pub mod runner;
+pub mod vmlinux;
 
 pub use error::Error;
 pub use kernel::{debian_kernel, Kernel};

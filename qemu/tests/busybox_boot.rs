@@ -92,7 +92,7 @@ fn busybox_initramfs(kernel: &Kernel, dir: &Path, modules: &[&str], script: &str
 }
 
 fn options(kernel: &Kernel, initrd: PathBuf) -> BootOptions {
-    let mut options = BootOptions::new(&kernel.vmlinuz);
+    let mut options = BootOptions::for_kernel(kernel);
     options.initrd = Some(initrd);
     options.cmdline = "quiet loglevel=4".into();
     options
@@ -116,6 +116,8 @@ fn powers_off_and_hands_back_the_output_disk() {
         output_disk::decode(&output_disk::encode(b"guest says hello\n")).unwrap(),
         Some(&b"guest says hello\n"[..])
     );
+    // Debian's 6.1 kernel has CONFIG_PVH=y and an xz payload: the cache must extract it.
+    assert_eq!(kernel.boot_image(), kernel.vmlinux.as_deref().unwrap());
     let init_at = outcome.kernel_time_of(RUN_INIT);
     assert!(init_at.is_some(), "no {RUN_INIT:?} line\n{outcome}");
     eprintln!(

@@ -31,7 +31,7 @@ fn init_without_root_reports_and_powers_off() {
     let initrd = dir.path().join("initrd.cpio");
     std::fs::write(&initrd, init_only_initramfs()).unwrap();
 
-    let mut options = BootOptions::new(&kernel.vmlinuz);
+    let mut options = BootOptions::for_kernel(&kernel);
     options.initrd = Some(initrd);
     options.cmdline = "flashroot.failure=poweroff flashroot.delay=0".into();
     let outcome = boot(&options).unwrap();
