@@ -39,6 +39,27 @@ pub struct Timing {
     pub jffs2: Duration,
 }
 
+impl Timing {
+    /// One line for the log: where the time since the init started went. "Own" is what
+    /// remains outside waits, module loading and JFFS2 mounts; the CPU figures split the
+    /// whole run into our user-space code and the kernel's work on our behalf.
+    pub fn summary(&self, now: Duration) -> String {
+        let total = now.saturating_sub(self.started);
+        let own = total.saturating_sub(self.waits + self.modules + self.jffs2);
+        let (user, system) = sys::process::cpu_times();
+        format!(
+            "init done in {} ms: waits {} ms, modules {} ms, JFFS2 mounts {} ms, own {} ms (CPU: user {} ms, kernel {} ms)",
+            total.as_millis(),
+            self.waits.as_millis(),
+            self.modules.as_millis(),
+            self.jffs2.as_millis(),
+            own.as_millis(),
+            user.as_millis(),
+            system.as_millis()
+        )
+    }
+}
+
 struct Executor<'a> {
     plan: &'a Plan,
     /// Devices found by WaitDevice, for the mounts that follow.

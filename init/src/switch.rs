@@ -76,17 +76,7 @@ fn try_switch(s: &Switch, timing: &Timing) -> Result<std::convert::Infallible, B
     chdir("/")?;
     early::restore_devkmsg();
 
-    let now = kmsg::now();
-    let total = now.saturating_sub(timing.started);
-    let own = total.saturating_sub(timing.waits + timing.jffs2);
-    info!(
-        "init done in {} ms: {} ms waiting for devices, {} ms in JFFS2 mounts, {} ms loading modules, {} ms of its own outside waits and JFFS2 mounts",
-        total.as_millis(),
-        timing.waits.as_millis(),
-        timing.jffs2.as_millis(),
-        timing.modules.as_millis(),
-        own.as_millis()
-    );
+    info!("{}", timing.summary(kmsg::now()));
     info!("exec {}", s.init);
     kmsg::close();
     reopen_console()?;
