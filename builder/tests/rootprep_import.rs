@@ -109,8 +109,8 @@ fn copy_is_prepared_and_source_untouched() {
         "removed /var/cache/apt/archives/hello_1_amd64.deb (10 bytes; a downloaded package, as after apt-get clean)".into(),
         "kept /var/cache/apt: the read-only lower layer of its overlay; writes go to tmpfs".into(),
         "added to /etc/fstab: mtd:rootfs / jffs2 noatime 0 0".into(),
-        "added to /etc/fstab: tmpfs /tmp tmpfs mode=1777 0 0".into(),
-        "added to /etc/fstab: tmpfs /var/log tmpfs mode=0755 0 0".into(),
+        "added to /etc/fstab: tmpfs /tmp tmpfs nosuid,nodev,mode=1777 0 0".into(),
+        "added to /etc/fstab: tmpfs /var/log tmpfs nosuid,nodev,mode=0755 0 0".into(),
     ];
     assert_eq!(got, expected, "report:\n{report}");
 
@@ -134,7 +134,7 @@ fn copy_is_prepared_and_source_untouched() {
         fstab_text,
         format!(
             "# UNCONFIGURED FSTAB FOR BASE SYSTEM\n{}\nmtd:rootfs / jffs2 noatime 0 0\n\
-             tmpfs /tmp tmpfs mode=1777 0 0\ntmpfs /var/log tmpfs mode=0755 0 0\n{}\n",
+             tmpfs /tmp tmpfs nosuid,nodev,mode=1777 0 0\ntmpfs /var/log tmpfs nosuid,nodev,mode=0755 0 0\n{}\n",
             fstab::BEGIN_MARKER,
             fstab::END_MARKER
         )

@@ -52,6 +52,9 @@ const DEFAULT_DIR_MODE: u32 = 0o755;
 pub const FSTAB: &str = "/etc/fstab";
 const JFFS2_FSTYPE: &str = "jffs2";
 const TMPFS: &str = "tmpfs";
+/// The flags the init mounts every tmpfs with; fstab says the same so that a remount by
+/// systemd changes nothing.
+const TMPFS_FLAGS: [&str; 2] = ["nosuid", "nodev"];
 
 /// Where the prepared root ends up.
 #[derive(Clone, Copy, Debug)]
@@ -306,9 +309,13 @@ pub fn fstab_entries(root: &Path, config: &Config) -> anyhow::Result<Vec<FstabEn
         if api_mount_of(&inner).is_some() || entries.iter().any(|e| e.target == inner) {
             continue;
         }
-        let options = [("mode", &tmpfs.mode), ("size", &tmpfs.size)]
+        let sized = [("mode", &tmpfs.mode), ("size", &tmpfs.size)]
             .into_iter()
-            .filter_map(|(key, value)| value.as_ref().map(|v| format!("{key}={v}")))
+            .filter_map(|(key, value)| value.as_ref().map(|v| format!("{key}={v}")));
+        let options = TMPFS_FLAGS
+            .iter()
+            .map(|f| f.to_string())
+            .chain(sized)
             .collect();
         entries.push(FstabEntry {
             source: TMPFS.into(),
