@@ -3,11 +3,15 @@
 //! `alias pci:v00008086d*sv*sd*bc01sc06i01* ahci`. A name asked for that is no module is
 //! looked up here, and every module whose pattern matches is taken, as modprobe does.
 
+use std::collections::HashSet;
+
 /// The alias table, in file order.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Aliases {
     /// (normalized pattern, normalized module name)
     entries: Vec<(String, String)>,
+    /// The same pairs, for dropping repeats in constant time (modules.alias has ~26,000 lines).
+    seen: HashSet<(String, String)>,
 }
 
 impl Aliases {
@@ -35,7 +39,7 @@ impl Aliases {
     /// Adds one alias (e.g. from a module's `.modinfo` `alias=` field).
     pub fn add(&mut self, pattern: &str, module: &str) {
         let entry = (normalize_pattern(pattern), super::normalize_name(module));
-        if !self.entries.contains(&entry) {
+        if self.seen.insert(entry.clone()) {
             self.entries.push(entry);
         }
     }
