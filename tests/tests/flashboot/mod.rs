@@ -54,14 +54,14 @@ export PATH=/bin
   echo "--- mountinfo"
   cat /proc/self/mountinfo
   echo "--- end"
-} > /tmp/report
+} > /run/report
 mkdir -p /var/lib
 echo $(( $(cat /var/lib/boots 2>/dev/null || echo 0) + 1 )) > /var/lib/boots
 echo written > /tmp/volatile
 echo "report-init: begin"
-cat /tmp/report
+cat /run/report
 echo "report-init: end"
-{ printf 'FLASHROOT-OUTPUT %d\n' "$(wc -c < /tmp/report)"; cat /tmp/report; } > /dev/vda
+{ printf 'FLASHROOT-OUTPUT %d\n' "$(wc -c < /run/report)"; cat /run/report; } > /dev/vda
 sync
 sync
 poweroff -f
@@ -243,4 +243,58 @@ pub fn init_timing(console: &str) -> Option<String> {
         .lines()
         .find(|l| l.contains("flashroot: init done in"))
         .map(|l| l.to_string())
+}
+
+/// The Linux partition type of the MBR.
+const TYPE_LINUX: u8 = 0x83;
+pub const EXT4_BYTES: u64 = 64 << 20;
+pub const EXT4_UUID: &str = "0f1e2d3c-4b5a-4968-8778-695a4b3c2d1e";
+pub const EXT4_DISK_SIGNATURE: u32 = 0xE4E4_0001;
+
+/// A disk with an MBR and one Linux partition at 1 MiB holding an ext4 copy of `tree`.
+pub fn ext4_disk(tree: &Path, out: &Path) {
+    use flashroot::disk::mbr::{Mbr, Partition, SECTOR_SIZE};
+    use flashroot::disk::{write_ext4_image, Ext4Options, PARTITION_OFFSET};
+    let fs = out.with_extension("ext4");
+    let options = Ext4Options {
+        size: EXT4_BYTES,
+        uuid: EXT4_UUID.into(),
+        label: Some("debroot".into()),
+    };
+    write_ext4_image(&fs, tree, &options).expect("ext4 image");
+    let sector = SECTOR_SIZE as u64;
+    let mbr = Mbr {
+        disk_signature: EXT4_DISK_SIGNATURE,
+        partitions: [
+            Some(Partition {
+                bootable: false,
+                partition_type: TYPE_LINUX,
+                first_lba: (PARTITION_OFFSET / sector) as u32,
+                sectors: (EXT4_BYTES / sector) as u32,
+            }),
+            None,
+            None,
+            None,
+        ],
+    };
+    let mut disk = vec![0u8; PARTITION_OFFSET as usize];
+    disk[..SECTOR_SIZE].copy_from_slice(&mbr.encode());
+    disk.extend_from_slice(&std::fs::read(&fs).unwrap());
+    std::fs::write(out, disk).unwrap();
+}
+
+/// The embedded default config with `extra` modules (e.g. ext4 for a normal boot).
+pub fn config_with_extra_modules(extra: &[&str]) -> String {
+    let list: Vec<String> = extra.iter().map(|m| format!("{m:?}")).collect();
+    let text = flashroot_config::DEFAULT_TOML.replacen(
+        "extra = []",
+        &format!("extra = [{}]", list.join(", ")),
+        1,
+    );
+    assert_ne!(
+        text,
+        flashroot_config::DEFAULT_TOML,
+        "the default config has no `extra = []` line any more"
+    );
+    text
 }
