@@ -58,7 +58,10 @@ impl Disk {
 /// Everything about one boot.
 #[derive(Debug, Clone, PartialEq)]
 pub struct BootOptions {
-    pub kernel: PathBuf,
+    /// The kernel QEMU loads directly (`-kernel`); `None` boots from the disks through the
+    /// firmware (SeaBIOS), e.g. a card with a boot loader. Then `initrd` and `cmdline` must be
+    /// empty: the boot loader chooses them.
+    pub kernel: Option<PathBuf>,
     pub initrd: Option<PathBuf>,
     /// Kernel parameters, appended after [`HARNESS_CMDLINE`].
     pub cmdline: String,
@@ -78,7 +81,15 @@ impl BootOptions {
     /// Defaults for `kernel`: no initrd, 512 MiB, one CPU, no disks, 120 s timeout.
     pub fn new(kernel: impl Into<PathBuf>) -> Self {
         BootOptions {
-            kernel: kernel.into(),
+            kernel: Some(kernel.into()),
+            ..Self::firmware()
+        }
+    }
+
+    /// A firmware boot from the first bootable disk (no `-kernel`); otherwise as [`Self::new`].
+    pub fn firmware() -> Self {
+        BootOptions {
+            kernel: None,
             initrd: None,
             cmdline: String::new(),
             memory_mib: DEFAULT_MEMORY_MIB,

@@ -97,7 +97,17 @@ pub fn boot_in(options: &BootOptions, run_dir: &Path) -> Result<Outcome, Error> 
 
 /// Fails early, naming the file, rather than letting QEMU print a terse error.
 fn check_inputs(options: &BootOptions) -> Result<(), Error> {
-    let files = std::iter::once(&options.kernel)
+    if options.kernel.is_none() && (options.initrd.is_some() || !options.cmdline.is_empty()) {
+        return Err(Error::InvalidParameter {
+            name: "initrd/cmdline",
+            detail:
+                "a firmware boot (kernel: None) takes them from the boot loader; leave them empty"
+                    .into(),
+        });
+    }
+    let files = options
+        .kernel
+        .iter()
         .chain(options.initrd.as_ref())
         .chain(options.disks.iter().map(|disk| &disk.path));
     for path in files {
@@ -115,20 +125,30 @@ fn check_inputs(options: &BootOptions) -> Result<(), Error> {
     Ok(())
 }
 
-/// The QEMU invocation: `pc` machine, TCG, no default devices, serial console on stdout.
+/// The QEMU invocation: `pc` machine, TCG, serial console on stdout. A direct kernel boot
+/// drops every default device; a firmware boot uses `-nographic`, whose text console mirror
+/// puts the BIOS's and boot loader's screen on the captured output too.
 fn qemu_command(options: &BootOptions, output_disk: Option<&Path>) -> Command {
     let mut command = QEMU_X86_64.command();
     command
-        .args(["-machine", "pc,accel=tcg"])
-        .args(["-nodefaults", "-display", "none", "-no-reboot"])
-        .args(["-serial", "stdio", "-monitor", "none"])
+        .args(["-machine", "pc,accel=tcg", "-no-reboot"])
         .args(["-m", &options.memory_mib.to_string()])
-        .args(["-smp", &options.cpus.to_string()])
-        .arg("-kernel")
-        .arg(&options.kernel)
-        .args(["-append", &options.full_cmdline()]);
-    if let Some(initrd) = &options.initrd {
-        command.arg("-initrd").arg(initrd);
+        .args(["-smp", &options.cpus.to_string()]);
+    match &options.kernel {
+        Some(kernel) => {
+            command
+                .args(["-nodefaults", "-display", "none"])
+                .args(["-serial", "stdio", "-monitor", "none"])
+                .arg("-kernel")
+                .arg(kernel)
+                .args(["-append", &options.full_cmdline()]);
+            if let Some(initrd) = &options.initrd {
+                command.arg("-initrd").arg(initrd);
+            }
+        }
+        None => {
+            command.arg("-nographic");
+        }
     }
     let needs = |interface| options.disks.iter().any(|d| d.interface == interface);
     if needs(DiskInterface::Ahci) {
@@ -306,6 +326,21 @@ mod tests {
             assert!(text.contains(expected), "missing {expected:?} in {text}");
         }
         assert!(!text.contains("kvm"), "{text}");
+    }
+
+    #[test]
+    fn firmware_boot_has_no_kernel_and_refuses_an_initrd() {
+        let mut options = BootOptions::firmware();
+        options.disks = vec![Disk::new("/d/card.img", DiskInterface::Ide)];
+        let text = describe(&qemu_command(&options, None));
+        assert!(text.contains("-nographic"), "{text}");
+        assert!(
+            !text.contains("-kernel") && !text.contains("-append"),
+            "{text}"
+        );
+        options.initrd = Some("/k/initrd".into());
+        let error = check_inputs(&options).unwrap_err().to_string();
+        assert!(error.contains("firmware boot"), "{error}");
     }
 
     #[test]
