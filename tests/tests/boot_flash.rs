@@ -90,3 +90,73 @@ fn flash_boot_mounts_jffs2_root_tmpfs_overlay_and_keeps_the_card() {
         outcome.elapsed.as_secs_f64()
     );
 }
+
+const ERASE_128K: u32 = 128 << 10;
+const USR_MARKER: &str = "from the usr container";
+
+#[test]
+fn two_containers_and_the_card_found_by_label() {
+    let dir = tempfile::tempdir().unwrap();
+    let kernel = kernel();
+    let tree = root_tree(dir.path(), Some(REPORT_INIT));
+    let usr_tree = dir.path().join("usr-tree");
+    std::fs::create_dir_all(&usr_tree).unwrap();
+    std::fs::write(usr_tree.join("marker"), USR_MARKER).unwrap();
+    let root_image = dir.path().join("rootfs.img");
+    jffs2_image(&tree, &root_image, ERASE_64K);
+    let usr_image = dir.path().join("usr.img");
+    jffs2_image(&usr_tree, &usr_image, ERASE_128K);
+    let card_path = dir.path().join("card.img");
+    card(
+        &card_path,
+        &[("rootfs.img", &root_image), ("images/usr.img", &usr_image)],
+    );
+    let config = flashroot_config::DEFAULT_TOML.replacen(
+        "[[tmpfs]]",
+        "[[container]]\nfile = \"images/usr.img\"\nmountpoint = \"/usr\"\nerase_size = \"128KiB\"\n\n[[tmpfs]]",
+        1,
+    );
+    let initrd = dir.path().join("initrd.cpio");
+    initramfs(&kernel, &config, &initrd);
+
+    let cmdline = format!("mtd flashroot.card=LABEL={CARD_LABEL} {FAIL_FAST}");
+    let outcome = run(&kernel, &initrd, vec![ide(&card_path)], &cmdline);
+    outcome
+        .expect_console(&format!("flashroot: found LABEL={CARD_LABEL} at /dev/sda1"))
+        .expect_console("block2mtd <loop>,131072,usr -> mtd:usr")
+        .expect_powered_off();
+    let report = Report::from_outcome(&outcome);
+    let root = report.expect_mount("/", "jffs2");
+    let usr = report.expect_mount("/usr", "jffs2");
+    assert_ne!(root.source, usr.source, "two MTD devices: {root:?} {usr:?}");
+    assert_eq!(
+        report.field("usr_marker"),
+        Some(USR_MARKER),
+        "{}",
+        report.text
+    );
+}
+
+#[test]
+fn jffs2_root_persists_across_boots_and_tmpfs_does_not() {
+    let dir = tempfile::tempdir().unwrap();
+    let (kernel, initrd, card_path) = default_boot(dir.path());
+    let cmdline = format!("mtd flashroot.card=UUID={CARD_UUID} {FAIL_FAST}");
+    let mut seen = Vec::new();
+    for boot in 0..2 {
+        let outcome = run(&kernel, &initrd, vec![ide(&card_path)], &cmdline);
+        outcome
+            .expect_console(&format!("flashroot: found UUID={CARD_UUID} at /dev/sda1"))
+            .expect_powered_off();
+        let report = Report::from_outcome(&outcome);
+        assert_eq!(
+            report.field("volatile"),
+            Some("absent"),
+            "boot {boot}: /tmp kept a file\n{}",
+            report.text
+        );
+        seen.push(report.field("boots_before").map(str::to_string));
+    }
+    // Each boot counts itself in /var/lib/boots on the JFFS2 root before powering off.
+    assert_eq!(seen, [Some("0".to_string()), Some("1".to_string())]);
+}

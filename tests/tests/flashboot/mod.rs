@@ -51,6 +51,7 @@ export PATH=/bin
   echo "boots_before=$(cat /var/lib/boots 2>/dev/null || echo 0)"
   if [ -e /tmp/volatile ]; then echo "volatile=present"; else echo "volatile=absent"; fi
   echo "card=$(ls /run/flashroot/card 2>&1 | tr '\n' ' ')"
+  echo "usr_marker=$(cat /usr/marker 2>&1)"
   echo "--- mountinfo"
   cat /proc/self/mountinfo
   echo "--- end"
