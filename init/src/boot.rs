@@ -11,6 +11,9 @@ use crate::failure::{self, RESCUE_SHELL};
 use crate::plan::{plan, Plan};
 use crate::{early, execute, kmsg};
 
+/// The kernel's own word for "less on the console", which we follow too.
+const QUIET_WORD: &str = "quiet";
+
 /// PID 1's entry point. Never returns: it execs the real init or runs the failure policy.
 pub fn run() -> ! {
     failure::install_panic_hook();
@@ -37,6 +40,7 @@ fn read_cmdline() -> Result<Cmdline, BootError> {
         .map_err(|e| BootError::io("read the kernel command line", PROC_CMDLINE, &e))?;
     info!("command line: {}", text.trim_end());
     let cmdline = Cmdline::parse(&text);
+    kmsg::set_quiet(cmdline.has_word(QUIET_WORD));
     // Until the config is read, the command line's failure overrides already apply.
     failure::set(with_shell(early_policy(&cmdline)));
     Ok(cmdline)

@@ -5,6 +5,7 @@
 use std::fmt;
 use std::fs::{File, OpenOptions};
 use std::io::Write;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Mutex;
 use std::time::Duration;
 
@@ -47,6 +48,18 @@ pub fn now() -> Duration {
 }
 
 static KMSG: Mutex<Option<File>> = Mutex::new(None);
+/// `quiet` on the command line: progress goes to /dev/kmsg only, errors still to the
+/// console too (a slow serial console costs about 9 ms per line at 115200 baud).
+static QUIET: AtomicBool = AtomicBool::new(false);
+
+pub fn set_quiet(quiet: bool) {
+    QUIET.store(quiet, Ordering::Relaxed);
+}
+
+/// Does a record of `level` go to the console?
+pub fn to_console(level: Level, quiet: bool) -> bool {
+    level == Level::Error || !quiet
+}
 
 /// Opens `/dev/kmsg` once devtmpfs is mounted; before that, records go to the console only.
 pub fn open() -> std::io::Result<()> {
@@ -62,10 +75,12 @@ pub fn close() {
 
 pub fn log(level: Level, args: fmt::Arguments<'_>) {
     let message = args.to_string();
-    let console = format_console(now(), &message);
-    // The console is fd 2, which the kernel opened on /dev/console for us. Errors are
-    // ignored: PID 1 has nowhere better to report a broken console.
-    let _ = std::io::stderr().write_all(console.as_bytes());
+    if to_console(level, QUIET.load(Ordering::Relaxed)) {
+        let console = format_console(now(), &message);
+        // The console is fd 2, which the kernel opened on /dev/console for us. Errors are
+        // ignored: PID 1 has nowhere better to report a broken console.
+        let _ = std::io::stderr().write_all(console.as_bytes());
+    }
     let mut kmsg = KMSG.lock().unwrap_or_else(|p| p.into_inner());
     if let Some(file) = kmsg.as_mut() {
         let _ = file.write_all(format_kmsg(level, &message).as_bytes());
@@ -98,6 +113,13 @@ mod tests {
     fn console_line_is_timestamped_like_the_kernel() {
         let line = format_console(Duration::new(3, 25_000_000), "init 1 running as PID 1");
         assert_eq!(line, "[    3.025000] flashroot: init 1 running as PID 1\n");
+    }
+
+    #[test]
+    fn quiet_keeps_only_errors_on_the_console() {
+        assert!(to_console(Level::Error, true));
+        assert!(!to_console(Level::Debug, true));
+        assert!(to_console(Level::Debug, false));
     }
 
     #[test]
