@@ -513,7 +513,12 @@ fn plan_flash(
             erase_size,
             label: label.clone(),
         }));
-        let (mut flags, data) = options::split(&c.options);
+        let mut opts = c.options.clone();
+        if is_root {
+            // `rootflags=` adds to the root container's configured options.
+            opts.extend(cmdline.get("rootflags").map(str::to_string));
+        }
+        let (mut flags, data) = options::split(&opts);
         if is_root && read_only(cmdline, false) {
             flags |= MsFlags::MS_RDONLY;
         }

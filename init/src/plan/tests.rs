@@ -76,6 +76,16 @@ fn overrides_from_the_command_line() {
 }
 
 #[test]
+fn rootflags_add_to_the_root_containers_options() {
+    let p = default_plan("mtd rootflags=sync,compr=none").unwrap();
+    let text: Vec<String> = p.steps.iter().map(|s| s.to_string()).collect();
+    assert!(
+        text.contains(&"mount -t jffs2 -o rw,sync,noatime,compr=none mtd:rootfs /root".to_string()),
+        "{p}"
+    );
+}
+
+#[test]
 fn two_containers_mount_root_first() {
     let toml = Config::embedded_default_toml_with(
         "[[container]]\nfile = \"usr.img\"\nmountpoint = \"/usr\"\nerase_size = \"128KiB\"\n",

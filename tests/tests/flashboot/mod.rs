@@ -45,6 +45,7 @@ pub const FAIL_FAST: &str = "flashroot.failure=poweroff flashroot.delay=0";
 pub const REPORT_INIT: &str = r#"#!/bin/sh
 export PATH=/bin
 {
+  echo "uptime=$(cat /proc/uptime)"
   echo "pid=$$"
   echo "argv=$0 $*"
   echo "env=$(env | sort | tr '\n' ' ')"
