@@ -34,7 +34,7 @@ fn build_and_boot(kernel: &Kernel, c: Compression, cmdline: &str) -> Outcome {
         options: WriterOptions::default(),
     })
     .expect("the default initramfs builds");
-    let image = compression::compress(c, &built.archive).unwrap();
+    let image = compression::compress_archive(c, &built.archive).unwrap();
     let dir = tempfile::tempdir().unwrap();
     let initrd = dir.path().join("initrd.img");
     std::fs::write(&initrd, &image).unwrap();

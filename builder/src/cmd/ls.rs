@@ -130,6 +130,7 @@ mod tests {
     #[test]
     fn long_lines_show_devices_and_links() {
         let console = Entry {
+            offset: 0,
             name: "dev/console".into(),
             header: Header {
                 mode: S_IFCHR | 0o600,
@@ -145,6 +146,7 @@ mod tests {
             "crw-------   1 0        0          5,   1 1970-01-01 00:00 dev/console"
         );
         let link = Entry {
+            offset: 0,
             name: "bin/sh".into(),
             header: Header {
                 mode: S_IFLNK | 0o777,

@@ -6,6 +6,8 @@ use super::newc::{pad_len, Header, HEADER_LEN, S_IFLNK, TRAILER};
 /// One archive member.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Entry {
+    /// Offset of the header in the bytes read (plus the `base` given to [`read_archive`]).
+    pub offset: usize,
     pub name: String,
     pub header: Header,
     pub data: Vec<u8>,
@@ -26,44 +28,75 @@ pub fn read_archive(bytes: &[u8], base: usize) -> Result<(Vec<Entry>, usize), St
     let mut entries = Vec::new();
     let mut pos = 0;
     loop {
-        let at = base + pos;
-        let raw: &[u8; HEADER_LEN] = bytes
-            .get(pos..pos + HEADER_LEN)
-            .and_then(|b| b.try_into().ok())
-            .ok_or_else(|| {
-                format!("offset {at}: truncated newc header (archive ends without {TRAILER})")
-            })?;
-        let header = Header::decode(raw).map_err(|e| format!("offset {at}: {e}"))?;
-        let name_start = pos + HEADER_LEN;
-        let name_end = name_start + header.namesize as usize;
-        let name_bytes = bytes.get(name_start..name_end).ok_or_else(|| {
-            format!(
-                "offset {at}: name of {} bytes runs past the end",
-                header.namesize
-            )
-        })?;
-        let Some((&0, name)) = name_bytes.split_last() else {
-            return Err(format!("offset {at}: name is not NUL-terminated"));
-        };
-        let name = String::from_utf8_lossy(name).into_owned();
-        let data_start = name_end + pad_len(name_end);
-        let data_end = data_start + header.filesize as usize;
-        let data = bytes.get(data_start..data_end).ok_or_else(|| {
-            format!(
-                "offset {at}: {name}: {} bytes of data run past the end",
-                header.filesize
-            )
-        })?;
-        pos = (data_end + pad_len(data_end)).min(bytes.len());
-        if name == TRAILER {
+        let (entry, next) = read_entry(bytes, pos, base)?;
+        pos = next;
+        if entry.name == TRAILER {
             return Ok((entries, pos));
         }
-        entries.push(Entry {
+        entries.push(entry);
+    }
+}
+
+/// Reads entries up to the end of `bytes` as the kernel does within one decompressed
+/// stream: trailers only separate archives (they are optional at the end), NUL padding
+/// between archives is skipped, and the data must end on an entry boundary.
+pub fn read_entries(bytes: &[u8], base: usize) -> Result<Vec<Entry>, String> {
+    let mut entries = Vec::new();
+    let mut pos = 0;
+    while pos < bytes.len() {
+        if bytes[pos] == 0 {
+            pos += 1;
+            continue;
+        }
+        let (entry, next) = read_entry(bytes, pos, base)?;
+        pos = next;
+        if entry.name != TRAILER {
+            entries.push(entry);
+        }
+    }
+    Ok(entries)
+}
+
+/// The entry whose header starts at `pos`, and where the next one starts.
+fn read_entry(bytes: &[u8], pos: usize, base: usize) -> Result<(Entry, usize), String> {
+    let at = base + pos;
+    let raw: &[u8; HEADER_LEN] = bytes
+        .get(pos..pos + HEADER_LEN)
+        .and_then(|b| b.try_into().ok())
+        .ok_or_else(|| {
+            format!("offset {at}: truncated newc header (archive ends without {TRAILER})")
+        })?;
+    let header = Header::decode(raw).map_err(|e| format!("offset {at}: {e}"))?;
+    let name_start = pos + HEADER_LEN;
+    let name_end = name_start + header.namesize as usize;
+    let name_bytes = bytes.get(name_start..name_end).ok_or_else(|| {
+        format!(
+            "offset {at}: name of {} bytes runs past the end",
+            header.namesize
+        )
+    })?;
+    let Some((&0, name)) = name_bytes.split_last() else {
+        return Err(format!("offset {at}: name is not NUL-terminated"));
+    };
+    let name = String::from_utf8_lossy(name).into_owned();
+    let data_start = name_end + pad_len(name_end);
+    let data_end = data_start + header.filesize as usize;
+    let data = bytes.get(data_start..data_end).ok_or_else(|| {
+        format!(
+            "offset {at}: {name}: {} bytes of data run past the end",
+            header.filesize
+        )
+    })?;
+    let next = (data_end + pad_len(data_end)).min(bytes.len());
+    Ok((
+        Entry {
+            offset: at,
             name,
             header,
             data: data.to_vec(),
-        });
-    }
+        },
+        next,
+    ))
 }
 
 #[cfg(test)]
@@ -83,6 +116,27 @@ mod tests {
         assert_eq!(names, ["etc", "etc/a", "bin", "bin/sh"]);
         assert_eq!(entries[1].data, b"hello");
         assert_eq!(entries[3].link_target().as_deref(), Some("busybox"));
+    }
+
+    #[test]
+    fn read_entries_takes_trailers_as_separators() {
+        let mut w = NewcWriter::new(Vec::new(), WriterOptions::default());
+        w.file("a", 0o644, b"1").unwrap();
+        let one = w.finish().unwrap();
+        let mut bytes = one.clone();
+        bytes.extend_from_slice(&[0; 8]);
+        bytes.extend_from_slice(&one[..one.len() - 124]); // the second without its trailer
+        let names: Vec<String> = read_entries(&bytes, 0)
+            .unwrap()
+            .into_iter()
+            .map(|e| e.name)
+            .collect();
+        assert_eq!(names, ["a", "a"]);
+        let err = read_entries(&bytes[..bytes.len() - 4], 0).unwrap_err();
+        assert!(
+            err.contains("run past the end") || err.contains("truncated"),
+            "{err}"
+        );
     }
 
     #[test]

@@ -95,6 +95,68 @@ pub fn compress(c: Compression, data: &[u8]) -> io::Result<Vec<u8>> {
     }
 }
 
+/// Archive bytes per gzip member in [`compress_archive`]. Fixed, so the output does not
+/// depend on the number of cores.
+pub const GZIP_MEMBER_SIZE: usize = 1 << 20;
+
+/// Compresses a whole newc archive. gzip is written as independent members of about
+/// [`GZIP_MEMBER_SIZE`] archive bytes each, cut at entry boundaries and compressed on
+/// all cores: the kernel unpacks concatenated compressed parts one after the other and
+/// only requires each to end between two entries (`unpack_to_rootfs`'s
+/// "junk at the end of compressed archive" check); gzip and cpio read them as one stream.
+pub fn compress_archive(c: Compression, archive: &[u8]) -> io::Result<Vec<u8>> {
+    if c != Compression::Gzip {
+        return compress(c, archive);
+    }
+    let cuts = member_cuts(archive, GZIP_MEMBER_SIZE)?;
+    let parts: Vec<&[u8]> = cuts.windows(2).map(|w| &archive[w[0]..w[1]]).collect();
+    let threads = std::thread::available_parallelism()
+        .map_or(1, |n| n.get())
+        .clamp(1, parts.len().max(1));
+    let mut members: Vec<Vec<u8>> = vec![Vec::new(); parts.len()];
+    std::thread::scope(|scope| -> io::Result<()> {
+        let workers: Vec<_> = (0..threads)
+            .map(|t| {
+                let parts = &parts;
+                scope.spawn(move || -> io::Result<Vec<(usize, Vec<u8>)>> {
+                    (t..parts.len())
+                        .step_by(threads)
+                        .map(|i| Ok((i, compress(Compression::Gzip, parts[i])?)))
+                        .collect()
+                })
+            })
+            .collect();
+        for worker in workers {
+            for (i, member) in worker.join().expect("a compression thread panicked")? {
+                members[i] = member;
+            }
+        }
+        Ok(())
+    })?;
+    Ok(members.concat())
+}
+
+/// Offsets where gzip members start: 0, then the first entry boundary at or after every
+/// `size` bytes, then the end.
+fn member_cuts(archive: &[u8], size: usize) -> io::Result<Vec<usize>> {
+    let entries = crate::cpio::reader::read_entries(archive, 0).map_err(|e| {
+        io::Error::new(
+            io::ErrorKind::InvalidData,
+            format!("archive to compress: {e}"),
+        )
+    })?;
+    let mut cuts = vec![0];
+    for e in entries {
+        if e.offset - cuts[cuts.len() - 1] >= size {
+            cuts.push(e.offset);
+        }
+    }
+    if archive.len() > cuts[cuts.len() - 1] || cuts.len() == 1 {
+        cuts.push(archive.len());
+    }
+    Ok(cuts)
+}
+
 /// Decompresses one stream at the start of `bytes`. Returns the data and how many input
 /// bytes were consumed (exact for gzip; the whole input for zstd and xz, whose decoders
 /// read on to the end, which is where a compressed initramfs part sits).
@@ -156,6 +218,36 @@ mod tests {
             assert_eq!(unpacked, data, "{}", name(c));
             assert_eq!(used, packed.len(), "{}", name(c));
         }
+    }
+
+    #[test]
+    fn gzip_archives_are_cut_into_members_at_entry_boundaries() {
+        let mut w = crate::cpio::NewcWriter::new(Vec::new(), Default::default());
+        let big: Vec<u8> = (0..GZIP_MEMBER_SIZE as u32 / 2)
+            .map(|i| (i * 7 % 251) as u8)
+            .collect();
+        for name in ["a", "b", "c", "d", "e"] {
+            w.file(name, 0o644, &big).unwrap();
+        }
+        let archive = w.finish().unwrap();
+        let cuts = member_cuts(&archive, GZIP_MEMBER_SIZE).unwrap();
+        // Entries of ~0.5 MiB: a cut after every second entry, then the end.
+        assert_eq!(cuts.len(), 4, "{cuts:?}");
+        assert_eq!(*cuts.last().unwrap(), archive.len());
+        let packed = compress_archive(Compression::Gzip, &archive).unwrap();
+        assert_eq!(
+            packed,
+            compress_archive(Compression::Gzip, &archive).unwrap()
+        );
+        // Every member decodes on its own to whole entries; together they are the archive.
+        let (mut pos, mut out) = (0, Vec::new());
+        while pos < packed.len() {
+            let (part, used) = decompress(Compression::Gzip, &packed[pos..]).unwrap();
+            assert!(crate::cpio::reader::read_entries(&part, 0).is_ok());
+            out.extend(part);
+            pos += used;
+        }
+        assert_eq!(out, archive);
     }
 
     #[test]

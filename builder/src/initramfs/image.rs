@@ -3,7 +3,7 @@
 //! padding between them, e.g. an early-microcode cpio followed by a gzip'ed main one.
 
 use super::compression::{self, Compression};
-use crate::cpio::reader::{read_archive, Entry};
+use crate::cpio::reader::{read_archive, read_entries, Entry};
 
 /// The first bytes every newc archive starts with (`070701` or `070702`).
 const NEWC_PREFIX: &[u8] = b"07070";
@@ -38,7 +38,7 @@ pub fn read_image(image: &[u8]) -> Result<Vec<Segment>, String> {
         } else if let Some(c) = compression::detect(rest) {
             let (data, used) = compression::decompress(c, rest)
                 .map_err(|e| format!("offset {pos}: {} data: {e}", compression::name(c)))?;
-            let entries = read_archives(&data).map_err(|e| {
+            let entries = read_entries(&data, 0).map_err(|e| {
                 format!("in the {} part at offset {pos}: {e}", compression::name(c))
             })?;
             segments.push(Segment {
@@ -55,22 +55,6 @@ pub fn read_image(image: &[u8]) -> Result<Vec<Segment>, String> {
         }
     }
     Ok(segments)
-}
-
-/// Every archive in a decompressed stream, concatenated.
-fn read_archives(data: &[u8]) -> Result<Vec<Entry>, String> {
-    let mut entries = Vec::new();
-    let mut pos = 0;
-    while pos < data.len() {
-        if data[pos] == 0 {
-            pos += 1;
-            continue;
-        }
-        let (more, used) = read_archive(&data[pos..], pos)?;
-        entries.extend(more);
-        pos += used;
-    }
-    Ok(entries)
 }
 
 #[cfg(test)]
