@@ -5,17 +5,32 @@ pub const KERNEL_META_PACKAGE: &str = "linux-image-amd64";
 /// Prefix of versioned kernel image packages; the rest of the name is the kernel release.
 pub const KERNEL_PACKAGE_PREFIX: &str = "linux-image-";
 
-/// The first `Depends:` target of `apt-cache depends <meta>` that is a kernel image package.
+/// The kernel image package and exact version that `apt-cache show --no-all-versions <meta>`
+/// says the meta package depends on:
 ///
 /// ```text
-/// linux-image-amd64
-///   Depends: linux-image-6.1.0-56-amd64
+/// Package: linux-image-amd64
+/// Version: 6.1.192-2
+/// Depends: linux-image-6.1.0-56-amd64 (= 6.1.192-2)
 /// ```
-pub fn kernel_package_from_depends(text: &str) -> Option<&str> {
-    text.lines()
-        .filter_map(|line| line.trim().strip_prefix("Depends:"))
-        .map(|target| target.trim().trim_start_matches('<').trim_end_matches('>'))
-        .find(|name| name.starts_with(KERNEL_PACKAGE_PREFIX) && *name != KERNEL_META_PACKAGE)
+///
+/// The version is `None` when the dependency has no `(= version)` pin.
+pub fn kernel_dependency(show: &str) -> Option<(&str, Option<&str>)> {
+    show.lines()
+        .filter_map(|line| line.strip_prefix("Depends:"))
+        .flat_map(|list| list.split([',', '|']))
+        .map(str::trim)
+        .find_map(|item| {
+            let (name, pin) = match item.split_once('(') {
+                Some((name, pin)) => (name.trim(), Some(pin)),
+                None => (item, None),
+            };
+            kernel_release(name)?;
+            let version = pin
+                .and_then(|pin| pin.trim().strip_prefix('='))
+                .map(|version| version.trim().trim_end_matches(')').trim());
+            Some((name, version))
+        })
 }
 
 /// The `Candidate:` version from `apt-cache policy <package>`, if there is one.
@@ -39,25 +54,23 @@ mod tests {
     use super::*;
 
     #[test]
-    fn depends_names_the_versioned_image() {
-        let text = "linux-image-amd64\n  Depends: linux-image-6.1.0-56-amd64\n";
+    fn show_names_the_versioned_image_and_its_pin() {
+        let show = "Package: linux-image-amd64\nVersion: 6.1.192-2\nDepends: linux-image-6.1.0-56-amd64 (= 6.1.192-2)\n";
         assert_eq!(
-            kernel_package_from_depends(text),
-            Some("linux-image-6.1.0-56-amd64")
+            kernel_dependency(show),
+            Some(("linux-image-6.1.0-56-amd64", Some("6.1.192-2")))
         );
     }
 
     #[test]
-    fn depends_skips_other_dependencies_and_strips_virtual_brackets() {
+    fn show_skips_other_dependencies_and_may_lack_a_pin() {
+        let show = "Depends: initramfs-tools | linux-initramfs-tool, linux-image-6.12.9-amd64\n";
         assert_eq!(
-            kernel_package_from_depends("linux-image-amd64\n  Depends: initramfs-tools\n"),
-            None
+            kernel_dependency(show),
+            Some(("linux-image-6.12.9-amd64", None))
         );
-        let text = "linux-image-amd64\n  Depends: initramfs-tools\n  Depends: <linux-image-6.12.9-amd64>\n";
-        assert_eq!(
-            kernel_package_from_depends(text),
-            Some("linux-image-6.12.9-amd64")
-        );
+        assert_eq!(kernel_dependency("Depends: kmod (>= 1)\n"), None);
+        assert_eq!(kernel_dependency("Package: linux-image-amd64\n"), None);
     }
 
     #[test]

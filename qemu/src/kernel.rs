@@ -13,6 +13,10 @@ use crate::apt::{self, KERNEL_META_PACKAGE};
 use crate::host::{APT_CACHE, APT_GET, DEPMOD, DPKG_DEB};
 use crate::{vmlinux, Error};
 
+/// The last answer of apt, `<package> <version>`, in the cache root.
+const RESOLVED_FILE: &str = "resolved-linux-image-amd64";
+/// apt's package lists; `apt-get update` touches this directory.
+const APT_LISTS: &str = "/var/lib/apt/lists";
 /// Written last into a cache entry; its presence means the entry is complete.
 const COMPLETE_MARKER: &str = ".flashroot-complete";
 /// Scratch directory for `apt-get download`, inside the entry being filled.
@@ -93,34 +97,85 @@ pub fn cache_root() -> Result<PathBuf, Error> {
     Ok(base.join(CACHE_SUBDIR))
 }
 
-/// Asks apt which versioned package `linux-image-amd64` depends on, and its candidate version.
+/// Asks apt which versioned package `linux-image-amd64` depends on, and its version.
+///
+/// apt-cache takes about 2 s here, so the answer is remembered in the cache and reused
+/// while it is newer than apt's package lists (only `apt-get update` can change it).
 pub fn resolve_kernel_package() -> Result<KernelPackage, Error> {
-    let depends =
-        APT_CACHE.run_stdout(APT_CACHE.command().args(["depends", KERNEL_META_PACKAGE]))?;
-    let name = apt::kernel_package_from_depends(&depends).ok_or_else(|| {
+    let remembered = cache_root()?.join(RESOLVED_FILE);
+    if let Some(package) = remembered_resolution(&remembered, Path::new(APT_LISTS)) {
+        return Ok(package);
+    }
+    let package = ask_apt()?;
+    remember_resolution(&remembered, &package);
+    Ok(package)
+}
+
+fn ask_apt() -> Result<KernelPackage, Error> {
+    let show = APT_CACHE.run_stdout(APT_CACHE.command().args([
+        "show",
+        "--no-all-versions",
+        KERNEL_META_PACKAGE,
+    ]))?;
+    let (name, pinned) = apt::kernel_dependency(&show).ok_or_else(|| {
         Error::unexpected(
-            format!("`apt-cache depends {KERNEL_META_PACKAGE}` output"),
-            format!("no linux-image-<release> dependency in:\n{depends}"),
+            format!("`apt-cache show {KERNEL_META_PACKAGE}` output"),
+            format!("no linux-image-<release> dependency in:\n{show}"),
         )
     })?;
-    let policy = APT_CACHE.run_stdout(APT_CACHE.command().args(["policy", name]))?;
-    let version = apt::candidate_version(&policy).ok_or_else(|| {
-        Error::unexpected(
-            format!("`apt-cache policy {name}` output"),
-            format!("no candidate version in:\n{policy}"),
-        )
-    })?;
+    let version = match pinned {
+        Some(version) => version.to_owned(),
+        None => {
+            let policy = APT_CACHE.run_stdout(APT_CACHE.command().args(["policy", name]))?;
+            apt::candidate_version(&policy)
+                .ok_or_else(|| {
+                    Error::unexpected(
+                        format!("`apt-cache policy {name}` output"),
+                        format!("no candidate version in:\n{policy}"),
+                    )
+                })?
+                .to_owned()
+        }
+    };
     Ok(KernelPackage {
+        name: name.to_owned(),
+        version,
+    })
+}
+
+/// The remembered answer, if it is newer than apt's lists.
+fn remembered_resolution(path: &Path, apt_lists: &Path) -> Option<KernelPackage> {
+    let remembered_at = fs::metadata(path).ok()?.modified().ok()?;
+    let lists_at = fs::metadata(apt_lists).ok()?.modified().ok()?;
+    if remembered_at <= lists_at {
+        return None;
+    }
+    let text = fs::read_to_string(path).ok()?;
+    let (name, version) = text.trim().split_once(' ')?;
+    apt::kernel_release(name)?;
+    Some(KernelPackage {
         name: name.to_owned(),
         version: version.to_owned(),
     })
+}
+
+/// Best effort: failing to remember only costs the next caller an apt query.
+fn remember_resolution(path: &Path, package: &KernelPackage) {
+    let partial = path.with_extension("partial");
+    let text = format!("{} {}\n", package.name, package.version);
+    if fs::create_dir_all(path.parent().unwrap_or(Path::new("."))).is_ok()
+        && fs::write(&partial, text).is_ok()
+    {
+        let _ = fs::rename(&partial, path);
+    }
 }
 
 /// The cache entry for `package`, fetching and unpacking it first if it is missing or partial.
 pub fn cached_kernel(cache: &Path, package: &KernelPackage) -> Result<Kernel, Error> {
     let entry = cache.join(entry_name(package));
     fs::create_dir_all(cache).map_err(|e| Error::io("create directory", cache, e))?;
-    let lock_path = entry.with_extension("lock");
+    // Not with_extension: the version's dots would be taken for one.
+    let lock_path = cache.join(format!("{}.lock", entry_name(package)));
     let lock = File::create(&lock_path).map_err(|e| Error::io("create", &lock_path, e))?;
     lock.lock().map_err(|e| Error::io("lock", &lock_path, e))?;
     if !entry.join(COMPLETE_MARKER).is_file() {
@@ -306,6 +361,29 @@ mod tests {
             entry_name(&package),
             "linux-image-6.1.0-56-amd64_1%3a6.1.192-2"
         );
+    }
+
+    #[test]
+    fn remembered_resolution_expires_with_apt_lists() {
+        use std::time::{Duration, SystemTime};
+        let dir = tempfile::tempdir().unwrap();
+        let lists = dir.path().join("lists");
+        fs::create_dir(&lists).unwrap();
+        let remembered = dir.path().join(RESOLVED_FILE);
+        let package = KernelPackage {
+            name: "linux-image-6.1.0-56-amd64".into(),
+            version: "6.1.192-2".into(),
+        };
+        remember_resolution(&remembered, &package);
+        let set_mtime = |path: &Path, time: SystemTime| {
+            File::open(path).unwrap().set_modified(time).unwrap();
+        };
+        let now = SystemTime::now();
+        set_mtime(&lists, now - Duration::from_secs(60));
+        set_mtime(&remembered, now);
+        assert_eq!(remembered_resolution(&remembered, &lists), Some(package));
+        set_mtime(&lists, now + Duration::from_secs(60)); // apt-get update ran since
+        assert_eq!(remembered_resolution(&remembered, &lists), None);
     }
 
     #[test]
