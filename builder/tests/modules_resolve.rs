@@ -138,6 +138,20 @@ fn builtins_are_skipped_with_a_note() {
 }
 
 #[test]
+fn aliases_of_builtins_from_builtin_modinfo_are_skipped() {
+    let tree = disk_tree().text(
+        "modules.builtin.modinfo",
+        "crc32c_generic.alias=crypto-crc32c\0crc32c_generic.alias=crc32c\0crc32c_generic.license=GPL\0",
+    );
+    let r = resolve(&tree.load(), &wanted(&["crc32c", "fat"])).unwrap();
+    assert_eq!(r.names(), ["fat"]);
+    assert_eq!(
+        r.notes,
+        [format!("crc32c: built into kernel {KVER}, skipped")]
+    );
+}
+
+#[test]
 fn a_missing_module_names_itself_and_the_kernel() {
     let tree = disk_tree();
     let err = resolve(&tree.load(), &wanted(&["fat", "jffs2"])).unwrap_err();

@@ -19,9 +19,37 @@ pub fn parse(file: &str, text: &str) -> Result<BTreeSet<String>, String> {
     Ok(names)
 }
 
+/// The aliases of builtin modules from `modules.builtin.modinfo`: NUL-separated
+/// `<module>.<key>=<value>` strings, of which `<module>.alias=<pattern>` matter here
+/// (`dh_generic.alias=crypto-dh`). Returns (normalized module, pattern) pairs.
+pub fn parse_modinfo_aliases(bytes: &[u8]) -> Vec<(String, String)> {
+    bytes
+        .split(|&b| b == 0)
+        .filter_map(|field| {
+            let field = std::str::from_utf8(field).ok()?;
+            let (key, pattern) = field.split_once('=')?;
+            let module = key.strip_suffix(".alias")?;
+            Some((super::normalize_name(module), pattern.to_string()))
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn reads_builtin_aliases() {
+        let bytes =
+            b"zbud.alias=zpool-zbud\0dh_generic.license=GPL\0dh_generic.alias=crypto-dh\0bad\0";
+        assert_eq!(
+            parse_modinfo_aliases(bytes),
+            [
+                ("zbud".to_string(), "zpool-zbud".to_string()),
+                ("dh_generic".to_string(), "crypto-dh".to_string())
+            ]
+        );
+    }
 
     #[test]
     fn parses_names() {

@@ -14,6 +14,7 @@ pub const MODULES_DEP: &str = "modules.dep";
 pub const MODULES_SOFTDEP: &str = "modules.softdep";
 pub const MODULES_ALIAS: &str = "modules.alias";
 pub const MODULES_BUILTIN: &str = "modules.builtin";
+pub const MODULES_BUILTIN_MODINFO: &str = "modules.builtin.modinfo";
 
 /// One module file of the tree.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -76,6 +77,17 @@ impl ModuleTree {
         };
         if let Some(text) = tree.read_optional(MODULES_BUILTIN)? {
             tree.builtin = builtin::parse(&tree.name_of(MODULES_BUILTIN), &text)?;
+        }
+        let builtin_modinfo = tree.dir.join(MODULES_BUILTIN_MODINFO);
+        match std::fs::read(&builtin_modinfo) {
+            Ok(bytes) => {
+                for (module, pattern) in builtin::parse_modinfo_aliases(&bytes) {
+                    tree.aliases.add(&pattern, &module);
+                    tree.builtin.insert(module);
+                }
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(format!("{}: cannot read: {e}", builtin_modinfo.display())),
         }
         if let Some(text) = tree.read_optional(MODULES_SOFTDEP)? {
             tree.softdeps = softdep::parse_file(&tree.name_of(MODULES_SOFTDEP), &text)?;
