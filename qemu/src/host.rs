@@ -85,3 +85,40 @@ pub fn describe(command: &Command) -> String {
     }
     text
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn not_found_names_the_package_to_install() {
+        let command = QEMU_X86_64.command();
+        let error = QEMU_X86_64
+            .spawn_error(&command, io::Error::from(io::ErrorKind::NotFound))
+            .to_string();
+        assert_eq!(
+            error,
+            "`qemu-system-x86_64` not found in PATH; install the Debian package `qemu-system-x86` (apt-get install qemu-system-x86)"
+        );
+        let denied = QEMU_X86_64
+            .spawn_error(&command, io::Error::from(io::ErrorKind::PermissionDenied))
+            .to_string();
+        assert!(
+            denied.starts_with("cannot run `qemu-system-x86_64`"),
+            "{denied}"
+        );
+    }
+
+    #[test]
+    fn failure_carries_command_and_stderr() {
+        let error = DEPMOD
+            .run(Command::new("sh").args(["-c", "echo broken >&2; exit 3"]))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            error.contains("`sh -c echo broken >&2; exit 3` failed"),
+            "{error}"
+        );
+        assert!(error.ends_with("broken"), "{error}");
+    }
+}
