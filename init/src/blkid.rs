@@ -75,6 +75,14 @@ pub enum FsKind {
     Ext,
 }
 
+/// The kernel's name for the filesystem (ext2 and ext3 volumes mount as ext4 too).
+pub fn kernel_fs_type(kind: FsKind) -> &'static str {
+    match kind {
+        FsKind::Fat12or16 | FsKind::Fat32 => "vfat",
+        FsKind::Ext => "ext4",
+    }
+}
+
 /// What a filesystem says about itself.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct FsInfo {

@@ -156,6 +156,12 @@ pub fn scan() -> Vec<BlockDevice> {
     out
 }
 
+/// The filesystem type to try first for `dev`, from its superblock.
+pub fn fs_type_hint(dev: &str) -> Option<&'static str> {
+    let fs = read_at(dev, 0, PROBE_BYTES).and_then(|b| blkid::probe(&b))?;
+    Some(blkid::kernel_fs_type(fs.kind))
+}
+
 /// Finds `wanted` now. A path is taken as is when the node exists (it may be a device
 /// the scan skips, or a name outside /dev/<name>).
 pub fn find(wanted: &DeviceRef) -> Option<String> {

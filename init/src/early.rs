@@ -67,7 +67,7 @@ pub fn setup() -> Result<(), BootError> {
         match mount(source, target, Some(fstype), *flags, data) {
             Ok(()) => {}
             // Already there (devtmpfs with CONFIG_DEVTMPFS_MOUNT, or a second run).
-            Err(e) if e.reason == nix::errno::Errno::EBUSY.desc() => {}
+            Err(e) if e.errno == Some(nix::errno::Errno::EBUSY) => {}
             Err(e) => return Err(e),
         }
         if *target == "/dev" {

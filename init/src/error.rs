@@ -13,6 +13,8 @@ pub struct BootError {
     pub object: String,
     /// Why, e.g. "No such device" or "expected 64KiB erase blocks, but the image has 128KiB".
     pub reason: String,
+    /// The errno behind `reason`, when a system call failed, for callers that tolerate some.
+    pub errno: Option<Errno>,
 }
 
 impl BootError {
@@ -25,21 +27,24 @@ impl BootError {
             step: step.into(),
             object: object.into(),
             reason: reason.into(),
+            errno: None,
         }
     }
 
     /// The reason is the errno's text ("No such file or directory"), as the C library says it.
     pub fn errno(step: impl Into<String>, object: impl Into<String>, errno: Errno) -> Self {
-        Self::new(step, object, errno.desc())
+        Self {
+            errno: Some(errno),
+            ..Self::new(step, object, errno.desc())
+        }
     }
 
     /// From a std I/O error, keeping only its OS text when there is one.
     pub fn io(step: impl Into<String>, object: impl Into<String>, err: &std::io::Error) -> Self {
-        let reason = match err.raw_os_error() {
-            Some(code) => Errno::from_raw(code).desc().to_string(),
-            None => err.to_string(),
-        };
-        Self::new(step, object, reason)
+        match err.raw_os_error() {
+            Some(code) => Self::errno(step, object, Errno::from_raw(code)),
+            None => Self::new(step, object, err.to_string()),
+        }
     }
 }
 
@@ -66,6 +71,8 @@ mod tests {
         let io = std::io::Error::from_raw_os_error(libc_enoent());
         let e = BootError::io("read", "/etc/x", &io);
         assert_eq!(e.reason, "No such file or directory");
+        assert_eq!(e.errno, Some(Errno::ENOENT));
+        assert_eq!(BootError::new("a", "b", "c").errno, None);
     }
 
     fn libc_enoent() -> i32 {

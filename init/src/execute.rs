@@ -189,11 +189,15 @@ fn target_path(target: &Target) -> Result<Option<String>, BootError> {
 fn probe_mount(source: &str, target: &str, flags: MsFlags, data: &str) -> Result<(), BootError> {
     let list = std::fs::read_to_string(PROC_FILESYSTEMS)
         .map_err(|e| BootError::io("probe filesystem", PROC_FILESYSTEMS, &e))?;
-    let candidates: Vec<&str> = list
+    let mut candidates: Vec<&str> = list
         .lines()
         .filter(|l| !l.starts_with("nodev"))
         .map(str::trim)
         .collect();
+    // What the superblock says goes first: no failed attempts logged by the kernel.
+    if let Some(hint) = device::fs_type_hint(source) {
+        candidates.sort_by_key(|c| *c != hint);
+    }
     for fstype in &candidates {
         if sys::mount::mount(source, target, Some(fstype), flags, data).is_ok() {
             info!("{source} is {fstype}");

@@ -401,7 +401,9 @@ fn parse_root(value: &str) -> Result<RootRef, PlanError> {
 
 /// Plans the boot for `config` and the kernel command line.
 pub fn plan(config: &Config, cmdline: &Cmdline) -> Result<Plan, PlanError> {
-    let (failure, mut warnings) = Policy::resolve(&config.failure, cmdline);
+    let (mut failure, mut warnings) = Policy::resolve(&config.failure, cmdline);
+    // What the builder packs; the init checks the file itself at boot.
+    failure.shell = !config.initramfs.shell.is_empty();
     let overrides = Overrides::read(config, cmdline, &mut warnings)?;
     let mode = if cmdline.has_word(&config.trigger) {
         Mode::Flash

@@ -215,3 +215,10 @@ fn agrees_with_mkfs_fat_and_blkid() {
     }
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+#[test]
+fn kernel_names_of_probed_filesystems() {
+    assert_eq!(kernel_fs_type(FsKind::Fat32), "vfat");
+    assert_eq!(kernel_fs_type(FsKind::Fat12or16), "vfat");
+    assert_eq!(kernel_fs_type(FsKind::Ext), "ext4");
+}

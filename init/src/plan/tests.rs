@@ -245,6 +245,18 @@ fn plan_prints_mode_steps_and_policy() {
         "{text}"
     );
     assert!(text.ends_with("on failure: halt after 5s\n"), "{text}");
+    let toml = flashroot_config::DEFAULT_TOML.replace("shell = \"\"", "shell = \"/bin/busybox\"");
+    let with_shell = plan(
+        &Config::parse("t.toml", &toml).unwrap(),
+        &Cmdline::parse("mtd"),
+    )
+    .unwrap();
+    assert!(
+        with_shell
+            .to_string()
+            .ends_with("on failure: reboot (after the rescue shell) after 30s\n"),
+        "{with_shell}"
+    );
 }
 
 trait WithExtra {
