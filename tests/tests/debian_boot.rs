@@ -1,0 +1,260 @@
+//! Issue #6: a real minimal Debian (`debootstrap --variant=minbase --include=systemd-sysv`)
+//! boots from the card as the JFFS2 root, to systemd's multi-user.target, and its writes
+//! to /var/log land on tmpfs, not on the card.
+//!
+//! The debootstrap tree is cached under `${XDG_CACHE_HOME:-~/.cache}/flashroot/debootstrap/`
+//! keyed by suite, so a machine pays for it once (about a minute; needs root and Debian's
+//! mirror). Each run then copies it through `rootprep` (as `flashroot import-root` does),
+//! adds a probe unit, writes the JFFS2 container with our writer, builds the initramfs
+//! with our pipeline and puts both on a card image made by `flashroot card`'s code.
+
+mod flashboot;
+
+use std::fs;
+use std::os::unix::fs::symlink;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use flashboot::{initramfs, kernel, FAIL_FAST};
+use flashroot::card::{self, BootConfig, ImageOptions, Payload};
+use flashroot::rootprep::{self, Target};
+use flashroot_config::{Config, DEFAULT_TOML};
+use flashroot_qemu::{boot, BootOptions, Disk, DiskInterface};
+
+const SUITE: &str = "bookworm";
+const MIRROR: &str = "(the Debian archive apt uses)";
+const VARIANT: &str = "minbase";
+const INCLUDE: &str = "systemd-sysv";
+/// Cache entry name: everything that changes the tree.
+const CACHE_ENTRY: &str = "bookworm-minbase-systemd-sysv";
+const COMPLETE_MARKER: &str = ".flashroot-complete";
+/// The minbase tree compresses to about 87 MiB; the rest stays free for the kernel's
+/// write reserve and the system's own writes.
+const CONTAINER_BYTES: u64 = 192 << 20;
+const CARD_BYTES: u64 = 256 << 20;
+const ERASE_64K: u32 = 64 << 10;
+const MEMORY_MIB: u32 = 1024;
+/// systemd under TCG from a JFFS2 root: generous, the measured boot is far shorter.
+const BOOT_TIMEOUT: Duration = Duration::from_secs(900);
+/// Printed by the probe unit once multi-user.target is reached.
+const PROBE_MARKER: &str = "FLASHROOT-PROBE";
+const PROBE_UNIT: &str = "flashroot-probe.service";
+/// The probe: writes to /var/log, reports the filesystem types of / and of that file,
+/// the guest's uptime, then powers off. `%%` is a literal `%` in a unit file.
+const PROBE_UNIT_TEXT: &str = r#"[Unit]
+Description=flashroot test probe (reports mounts once multi-user.target is reached)
+After=multi-user.target
+
+[Service]
+Type=oneshot
+StandardOutput=tty
+TTYPath=/dev/ttyS0
+ExecStart=/bin/sh -c 'echo probe > /var/log/flashroot-probe; echo "FLASHROOT-PROBE root=$(stat -f -c %%T /) var_log_file=$(stat -f -c %%T /var/log/flashroot-probe) uptime=$(cut -d" " -f1 /proc/uptime) end"'
+ExecStartPost=/bin/systemctl --no-block poweroff
+
+[Install]
+WantedBy=multi-user.target
+"#;
+
+fn cache_dir() -> PathBuf {
+    let base = std::env::var_os("XDG_CACHE_HOME")
+        .filter(|v| !v.is_empty())
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache")))
+        .expect("HOME or XDG_CACHE_HOME must be set for the debootstrap cache");
+    base.join("flashroot/debootstrap")
+}
+
+/// The cached debootstrap tree, made on first use. Concurrent first runs each build into
+/// their own partial directory; the first rename wins and the others use its result.
+fn debootstrap_root() -> PathBuf {
+    let entry = cache_dir().join(CACHE_ENTRY);
+    if entry.join(COMPLETE_MARKER).is_file() {
+        return entry.join("root");
+    }
+    fs::create_dir_all(cache_dir()).unwrap();
+    let partial = cache_dir().join(format!("{CACHE_ENTRY}.partial-{}", std::process::id()));
+    let _ = fs::remove_dir_all(&partial);
+    let started = Instant::now();
+    let out = Command::new("debootstrap")
+        .arg(format!("--variant={VARIANT}"))
+        .arg(format!("--include={INCLUDE}"))
+        .arg(SUITE)
+        .arg(partial.join("root"))
+        .arg(MIRROR)
+        .output()
+        .expect("debootstrap (Debian package debootstrap; run as root) makes the Debian root");
+    assert!(
+        out.status.success(),
+        "debootstrap {SUITE} failed ({}); it needs root and {MIRROR}:\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    fs::write(
+        partial.join(COMPLETE_MARKER),
+        format!("{SUITE} {VARIANT} {INCLUDE}\n"),
+    )
+    .unwrap();
+    if fs::rename(&partial, &entry).is_err() {
+        // Another run finished first.
+        let _ = fs::remove_dir_all(&partial);
+    }
+    eprintln!(
+        "debootstrap {SUITE} took {:.1} s (cached in {})",
+        started.elapsed().as_secs_f64(),
+        entry.display()
+    );
+    entry.join("root")
+}
+
+/// Installs the probe unit, enabled for multi-user.target.
+fn add_probe(root: &Path) {
+    let units = root.join("etc/systemd/system");
+    let wants = units.join("multi-user.target.wants");
+    fs::create_dir_all(&wants).unwrap();
+    fs::write(units.join(PROBE_UNIT), PROBE_UNIT_TEXT).unwrap();
+    symlink(
+        format!("/etc/systemd/system/{PROBE_UNIT}"),
+        wants.join(PROBE_UNIT),
+    )
+    .unwrap();
+}
+
+/// `text` without ANSI escape sequences (`ESC [ ... letter`).
+fn strip_ansi(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut chars = text.chars();
+    while let Some(c) = chars.next() {
+        if c == '\u{1b}' {
+            if chars.next() == Some('[') {
+                for c in chars.by_ref() {
+                    if c.is_ascii_alphabetic() {
+                        break;
+                    }
+                }
+            }
+            continue;
+        }
+        out.push(c);
+    }
+    out
+}
+
+/// `key=value` from the probe line.
+fn probe_field<'a>(line: &'a str, key: &str) -> Option<&'a str> {
+    line.split_whitespace()
+        .find_map(|w| w.strip_prefix(key)?.strip_prefix('='))
+}
+
+#[test]
+fn strip_ansi_keeps_the_text() {
+    assert_eq!(
+        strip_ansi("[\u{1b}[0;32m  OK  \u{1b}[0m] Reached target \u{1b}[0;1;39mmulti-user.target\u{1b}[0m - X"),
+        "[  OK  ] Reached target multi-user.target - X"
+    );
+}
+
+#[test]
+fn debootstrap_minbase_boots_to_multi_user_from_the_card() {
+    let source = debootstrap_root();
+    let dir = tempfile::tempdir().unwrap();
+    let config = Config::embedded_default();
+    let kernel = kernel();
+
+    let prepared = dir.path().join("root");
+    let (root, changes) = rootprep::import(&source, Target::Copy(&prepared), &config).unwrap();
+    assert!(
+        changes
+            .to_string()
+            .contains("replaced /var/tmp (a directory) with a symlink to /tmp"),
+        "{changes}"
+    );
+    add_probe(&root);
+
+    let started = Instant::now();
+    let rootfs = dir.path().join("rootfs.img");
+    let jffs2 = flashroot::jffs2::write_image(
+        &root,
+        &rootfs,
+        &flashroot::jffs2::Options {
+            erase_size: ERASE_64K,
+            pad_to: Some(CONTAINER_BYTES),
+            ..Default::default()
+        },
+    )
+    .expect("JFFS2 image of the Debian root");
+    let jffs2_seconds = started.elapsed().as_secs_f64();
+    fs::remove_dir_all(&prepared).unwrap();
+
+    let initrd = dir.path().join("initrd.img");
+    initramfs(&kernel, DEFAULT_TOML, &initrd);
+    let boot_config = BootConfig {
+        root_label: "rootfs".into(),
+        trigger: config.trigger.clone(),
+        conventional_root: "/dev/sda2".into(),
+        append: FAIL_FAST.into(),
+    };
+    let image = dir.path().join("card.img");
+    card::write_image(
+        &image,
+        &ImageOptions {
+            size: CARD_BYTES,
+            label: "FLASHROOT".into(),
+            serial: 0x2026_0601,
+        },
+        &Payload {
+            kernel: kernel.vmlinuz.clone(),
+            initrd: initrd.clone(),
+            kver: Some(kernel.version.clone()),
+            containers: vec![("rootfs.img".into(), rootfs.clone())],
+            boot: boot_config.clone(),
+        },
+    )
+    .expect("card image");
+    fs::remove_file(&rootfs).unwrap();
+
+    // The card is the whole story; -kernel/-initrd only skip the BIOS and syslinux steps
+    // that card_boot covers, so that the time measured is the Debian boot.
+    let mut options = BootOptions::new(&kernel.vmlinuz);
+    options.initrd = Some(initrd);
+    options.cmdline = boot_config.flash_cmdline();
+    options.disks = vec![Disk::new(&image, DiskInterface::Ide)];
+    options.memory_mib = MEMORY_MIB;
+    options.timeout = BOOT_TIMEOUT;
+    let outcome = boot(&options).expect("QEMU runs");
+    let log = Path::new(env!("CARGO_TARGET_TMPDIR")).join("debian_boot-console.log");
+    fs::write(&log, &outcome.console).unwrap();
+    eprintln!("console: {}", log.display());
+
+    outcome
+        .expect_console("flashroot: exec /sbin/init")
+        .expect_powered_off();
+    // systemd colours its status lines: compare the text without escape sequences.
+    let console = strip_ansi(&outcome.console);
+    assert!(
+        console.contains("Reached target multi-user.target"),
+        "multi-user.target not reached; console in {}",
+        log.display()
+    );
+    let probe = console
+        .lines()
+        .find(|l| l.starts_with(PROBE_MARKER) && l.trim_end().ends_with(" end"))
+        .unwrap_or_else(|| panic!("no complete probe line; console in {}", log.display()));
+    assert_eq!(probe_field(probe, "root"), Some("jffs2"), "{probe}");
+    assert_eq!(
+        probe_field(probe, "var_log_file"),
+        Some("tmpfs"),
+        "writes to /var/log must land on tmpfs: {probe}"
+    );
+    let uptime: f64 = probe_field(probe, "uptime")
+        .and_then(|u| u.parse().ok())
+        .unwrap_or_else(|| panic!("no uptime in {probe}"));
+    eprintln!(
+        "debian boot: multi-user.target reached at {uptime:.1} s guest uptime; QEMU wall time to \
+         power-off {:.1} s; /init started at {:?} s; {}; JFFS2 image written in {jffs2_seconds:.1} s: {jffs2}",
+        outcome.elapsed.as_secs_f64(),
+        outcome.kernel_time_of("Run /init as init process"),
+        flashboot::init_timing(&outcome.console).unwrap_or_default(),
+    );
+}
