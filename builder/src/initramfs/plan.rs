@@ -61,6 +61,8 @@ struct Planned {
 #[derive(Clone, Debug, Default)]
 pub struct Plan {
     entries: BTreeMap<String, Planned>,
+    /// Extra names of hard link sets (written with their first name), with their origin.
+    link_names: BTreeMap<String, String>,
 }
 
 /// Counts of what [`Plan::write`] wrote.
@@ -82,12 +84,32 @@ impl Plan {
                 )),
             };
         }
+        if let Some(first) = self.link_names.get(&path) {
+            return Err(conflict(&path, first, origin));
+        }
+        let mut new_links = Vec::new();
         if let Node::File { links, .. } = &node {
             for link in links {
                 let link = normalize(link).map_err(|e| format!("{origin}: {e}"))?;
-                if let Some(existing) = self.entries.get(&link) {
-                    return Err(conflict(&link, &existing.origin, origin));
+                if let Some(first) = self
+                    .entries
+                    .get(&link)
+                    .map(|e| &e.origin)
+                    .or(self.link_names.get(&link))
+                {
+                    return Err(conflict(&link, first, origin));
                 }
+                if link == path || new_links.contains(&link) {
+                    return Err(format!(
+                        "{origin}: /{link} is named twice in one hard link set"
+                    ));
+                }
+                new_links.push(link);
+            }
+        }
+        if !self.entries.contains_key(&path) {
+            for link in new_links {
+                self.link_names.insert(link, origin.to_string());
             }
         }
         match self.entries.get(&path) {
@@ -260,6 +282,37 @@ mod tests {
             err,
             "/bin/sh is added twice: by list.txt line 3 and by the config's [initramfs] shell"
         );
+    }
+
+    #[test]
+    fn hard_link_names_conflict_too() {
+        let mut plan = Plan::default();
+        let set = Node::File {
+            mode: 0o755,
+            data: Data::Bytes(b"x".to_vec()),
+            links: vec!["/bin/sh".into()],
+        };
+        plan.add("/bin/busybox", set, "spec line 1").unwrap();
+        let err = plan
+            .add(
+                "/bin/sh",
+                Node::Symlink {
+                    target: "busybox".into(),
+                },
+                "spec line 2",
+            )
+            .unwrap_err();
+        assert_eq!(
+            err,
+            "/bin/sh is added twice: by spec line 1 and by spec line 2"
+        );
+        let twice = Node::File {
+            mode: 0o644,
+            data: Data::Bytes(vec![]),
+            links: vec!["b".into(), "/b".into()],
+        };
+        let err = plan.add("a", twice, "spec line 3").unwrap_err();
+        assert_eq!(err, "spec line 3: /b is named twice in one hard link set");
     }
 
     #[test]
