@@ -14,7 +14,7 @@ const ERASE_64K: u32 = 64 << 10;
 const CORRUPT_BYTES: usize = 64 << 10;
 
 struct Setup {
-    _dir: tempfile::TempDir,
+    dir: tempfile::TempDir,
     kernel: flashroot_qemu::Kernel,
     initrd: PathBuf,
     card: PathBuf,
@@ -40,7 +40,7 @@ fn setup() -> Setup {
     let initrd = dir.path().join("initrd.cpio");
     initramfs(&kernel, flashroot_config::DEFAULT_TOML, &initrd);
     Setup {
-        _dir: dir,
+        dir: dir,
         kernel,
         initrd,
         card: card_path,
@@ -119,5 +119,56 @@ fn missing_real_init() {
         "init=/sbin/missing",
         "reboot",
         "find the real init: /sbin/missing in the new root: No such file or directory",
+    );
+}
+
+/// Stands in for an interactive shell: it says it ran and exits, as a user would.
+const RESCUE_SCRIPT: &str = "#!/bin/busybox sh\necho \"rescue-shell: ran as $0, PATH=$PATH\"\n";
+const RESCUE_LINE: &str = "rescue-shell: ran as /bin/sh, PATH=/sbin:/bin:/usr/sbin:/usr/bin";
+
+#[test]
+fn rescue_shell_at_a_break_point_and_before_the_failure_action() {
+    use std::os::unix::fs::PermissionsExt;
+    let s = setup();
+    let script = s.dir.path().join("rescue.sh");
+    std::fs::write(&script, RESCUE_SCRIPT).unwrap();
+    std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let config = format!(
+        "{}\n[[initramfs.files]]\nsource = \"{BUSYBOX}\"\ntarget = \"/bin/busybox\"\n",
+        flashroot_config::DEFAULT_TOML.replacen(
+            "shell = \"\"",
+            &format!("shell = {:?}", script.display().to_string()),
+            1
+        )
+    );
+    let initrd = s.dir.path().join("initrd-shell.cpio");
+    initramfs(&s.kernel, &config, &initrd);
+    let with_shell = Setup { initrd, ..s };
+    let outcome = run_failure(
+        &with_shell,
+        &with_shell.card,
+        "flashroot.break=premount flashroot.container=missing.img",
+        "reboot",
+        "open container: /flash/missing.img: No such file or directory",
+    );
+    let console = &outcome.console;
+    let at_break = console
+        .find("flashroot: break at premount")
+        .expect("the break point is logged");
+    let error = console.find("flashroot: error: open container").unwrap();
+    let shells: Vec<usize> = console.match_indices(RESCUE_LINE).map(|(i, _)| i).collect();
+    assert_eq!(
+        shells.len(),
+        2,
+        "the shell runs at the break and on failure:\n{}",
+        outcome.tail(40)
+    );
+    assert!(
+        at_break < shells[0] && shells[0] < error && error < shells[1],
+        "{}",
+        outcome.tail(40)
+    );
+    outcome.expect_console(
+        "flashroot: starting the rescue shell /bin/sh; the reboot follows when it exits",
     );
 }
