@@ -40,7 +40,7 @@ fn setup() -> Setup {
     let initrd = dir.path().join("initrd.cpio");
     initramfs(&kernel, flashroot_config::DEFAULT_TOML, &initrd);
     Setup {
-        dir: dir,
+        dir,
         kernel,
         initrd,
         card: card_path,
