@@ -1,14 +1,16 @@
 //! The boot, as the list of its phases. Each phase logs what it does; any error ends in
 //! the failure policy ([`crate::failure`]), never in a kernel panic.
 
+use std::convert::Infallible;
 use std::path::Path;
+use std::time::Duration;
 
 use flashroot_config::{Config, Failure, CONFIG_PATH};
 
 use crate::cmdline::{Cmdline, PROC_CMDLINE};
 use crate::error::BootError;
 use crate::failure::{self, RESCUE_SHELL};
-use crate::plan::{plan, Plan};
+use crate::plan::plan;
 use crate::{early, execute, kmsg};
 
 /// The kernel's own word for "less on the console", which we follow too.
@@ -18,21 +20,23 @@ const QUIET_WORD: &str = "quiet";
 pub fn run() -> ! {
     failure::install_panic_hook();
     let started = kmsg::now();
-    let result = early::setup()
-        .and_then(|()| read_cmdline())
-        .and_then(|cmdline| {
-            let config = read_config(&cmdline);
-            let plan = plan(&config, &cmdline).map_err(BootError::from)?;
-            apply_policy(&plan);
-            for w in &plan.warnings {
-                info!("warning: {w}");
-            }
-            execute::run(&plan, started)
-        });
-    match result {
+    match boot(started) {
         Ok(never) => match never {},
         Err(e) => failure::fail(&e),
     }
+}
+
+/// The phases; the last one ends in exec of the real init.
+fn boot(started: Duration) -> Result<Infallible, BootError> {
+    early::setup()?;
+    let cmdline = read_cmdline()?;
+    let config = read_config()?;
+    let plan = plan(&config, &cmdline)?;
+    failure::set(with_shell(plan.failure.clone()));
+    for w in &plan.warnings {
+        info!("warning: {w}");
+    }
+    execute::run(&plan, started)
 }
 
 fn read_cmdline() -> Result<Cmdline, BootError> {
@@ -47,25 +51,17 @@ fn read_cmdline() -> Result<Cmdline, BootError> {
 }
 
 /// The packed config, or the embedded default if none is packed. A config that is packed
-/// but broken is an error worth stopping for; the command line's failure policy applies.
-fn read_config(cmdline: &Cmdline) -> Config {
+/// but broken is an error worth stopping for (with the command line's failure policy).
+fn read_config() -> Result<Config, BootError> {
     let path = Path::new(CONFIG_PATH);
     if !path.exists() {
         info!("no {CONFIG_PATH} in the initramfs; using the embedded default config");
-        return Config::embedded_default();
+        return Ok(Config::embedded_default());
     }
-    match Config::load(path) {
-        Ok(c) => {
-            info!("config read from {CONFIG_PATH}");
-            c
-        }
-        Err(e) => {
-            let (policy, _) =
-                failure::Policy::resolve(&Config::embedded_default().failure, cmdline);
-            failure::set(with_shell(policy));
-            failure::fail(&BootError::new("read config", CONFIG_PATH, e.to_string()))
-        }
-    }
+    let config = Config::load(path)
+        .map_err(|e| BootError::new("read config", CONFIG_PATH, e.to_string()))?;
+    info!("config read from {CONFIG_PATH}");
+    Ok(config)
 }
 
 /// The built-in policy with the command line's overrides, for failures before the config
@@ -77,10 +73,6 @@ fn early_policy(cmdline: &Cmdline) -> failure::Policy {
         delay: builtin.delay,
     };
     failure::Policy::resolve(&config, cmdline).0
-}
-
-fn apply_policy(plan: &Plan) {
-    failure::set(with_shell(plan.failure.clone()));
 }
 
 fn with_shell(mut policy: failure::Policy) -> failure::Policy {

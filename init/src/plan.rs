@@ -385,7 +385,22 @@ enum RootRef {
     Mtd(String),
 }
 
+/// udev's symlinks, which do not exist in the initramfs, as the references they stand for.
+const UDEV_LINKS: [(&str, &str); 3] = [
+    ("/dev/disk/by-uuid/", "UUID="),
+    ("/dev/disk/by-label/", "LABEL="),
+    ("/dev/disk/by-partuuid/", "PARTUUID="),
+];
+
 fn parse_root(value: &str) -> Result<RootRef, PlanError> {
+    for (link_dir, kind) in UDEV_LINKS {
+        if let Some(id) = value.strip_prefix(link_dir).filter(|id| !id.is_empty()) {
+            let device = format!("{kind}{id}")
+                .parse()
+                .map_err(|e: String| bad("root", value, e))?;
+            return Ok(RootRef::Block(device));
+        }
+    }
     let is_mtd_index = |s: &str| {
         s.strip_prefix("mtd")
             .is_some_and(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))

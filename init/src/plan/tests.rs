@@ -150,6 +150,31 @@ fn normal_boot_forms_of_root() {
             format!("mount -t jffs2 -o ro {shown} /root")
         );
     }
+    // No udev in the initramfs: its links are read as the references they stand for.
+    for (root, device) in [
+        (
+            "/dev/disk/by-uuid/0f5e-aa",
+            DeviceRef::Uuid("0f5e-aa".into()),
+        ),
+        (
+            "/dev/disk/by-label/debian",
+            DeviceRef::Label("debian".into()),
+        ),
+        (
+            "/dev/disk/by-partuuid/0badcafe-02",
+            DeviceRef::PartUuid("0badcafe-02".into()),
+        ),
+    ] {
+        let p = default_plan(&format!("root={root}")).unwrap();
+        assert_eq!(
+            p.steps[1],
+            Step::WaitDevice {
+                device,
+                timeout: Some(Duration::from_secs(10))
+            },
+            "{root}"
+        );
+    }
     let p = default_plan("root=PARTUUID=0badcafe-01").unwrap();
     assert_eq!(
         p.steps[1],
