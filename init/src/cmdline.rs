@@ -1,7 +1,7 @@
 //! The kernel command line, split the way the kernel's own `next_arg()` splits it:
 //! words separated by whitespace, double quotes grouping spaces (`foo="a b"` and
 //! `"foo=a b"` both give `foo` = `a b`), and `--` ending the kernel's part, the rest
-//! being arguments for init. Pure: text in, words out; meaning is given in [`crate::plan`].
+//! being arguments for init. Pure: text in, words out; meaning is given in [`mod@crate::plan`].
 
 /// `/proc/cmdline`: read from there, never from our argv/environment, which the kernel
 /// fills only with the words it did not recognise.

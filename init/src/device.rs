@@ -163,7 +163,7 @@ pub fn fs_type_hint(dev: &str) -> Option<&'static str> {
 }
 
 /// Finds `wanted` now. A path is taken as is when the node exists (it may be a device
-/// the scan skips, or a name outside /dev/<name>).
+/// the scan skips, or a name outside `/dev/<name>`).
 pub fn find(wanted: &DeviceRef) -> Option<String> {
     if let DeviceRef::Path(p) = wanted {
         return Path::new(p).exists().then(|| p.clone());

@@ -1,6 +1,16 @@
-//! flashroot's /init as a library: the boot phases ([`boot`]), the pure parts the host
-//! tests and `flashroot plan` share ([`cmdline`], [`plan`], [`blkid`], [`jffs2check`]),
-//! and the only module with `unsafe`, [`sys`].
+//! flashroot's /init as a library, so that the host can test it and `flashroot plan` can
+//! run the very planner the init runs.
+//!
+//! - [`boot`]: the phases, from the early mounts to the exec of the real init.
+//! - Pure, tested on fixtures: [`cmdline`] (the kernel command line), [`mod@plan`] (config +
+//!   command line → the ordered steps), [`blkid`] (FAT/ext superblocks, MBR/GPT partition
+//!   ids), [`jffs2check`] (is a container JFFS2, with the configured erase size?),
+//!   [`options`] (mount options), [`rootpath`] (symlinks resolved inside the new root).
+//! - At boot: [`execute`] runs the steps, [`device`] finds block devices, [`switch`]
+//!   does switch_root, [`failure`] the failure policy, [`kmsg`] the logging.
+//! - [`sys`]: the system calls, the only module with `unsafe` (denied everywhere else).
+
+#![deny(unsafe_code)]
 
 #[macro_use]
 pub mod kmsg;

@@ -2,6 +2,7 @@
 //! place allowed `unsafe` (the loop ioctls). Every error names what it acted on.
 
 pub mod kmod;
+#[allow(unsafe_code)] // the loop ioctls: nix has no typed wrappers for them
 pub mod loopdev;
 pub mod mount;
 pub mod power;
