@@ -300,6 +300,59 @@ fn every_compression_is_read_by_the_host_tools_and_by_ls() {
     }
 }
 
+/// `lsinitramfs` (initramfs-tools) is the oracle for the plain listing.
+fn lsinitramfs(image: &Path) -> String {
+    let out = Command::new("lsinitramfs")
+        .arg(image)
+        .output()
+        .unwrap_or_else(|e| panic!("lsinitramfs (initramfs-tools-core) is an oracle of this test and must be installed: {e}"));
+    assert!(
+        out.status.success(),
+        "lsinitramfs failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+fn flashroot_ls(image: &Path) -> String {
+    let out = Command::new(env!("CARGO_BIN_EXE_flashroot"))
+        .arg("ls")
+        .arg(image)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "flashroot ls: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+#[test]
+fn ls_prints_what_lsinitramfs_prints_in_every_compression_and_after_microcode() {
+    let f = Fixture::new();
+    let mut w = flashroot::cpio::NewcWriter::new(Vec::new(), Default::default());
+    w.file("kernel/x86/microcode/AuthenticAMD.bin", 0o644, b"ucode")
+        .unwrap();
+    // Early archives come from GNU cpio, padded to its 512-byte blocks.
+    let mut early = w.finish().unwrap();
+    early.resize(early.len().next_multiple_of(512), 0);
+    // Not "none": unmkinitramfs takes uncompressed archives for early parts and then fails
+    // on the empty main part ("cpio: premature end of archive"), for GNU cpio's archives too.
+    for c in ["gzip", "zstd", "xz"] {
+        let out = format!("{c}.img");
+        ok(&f.build(&out, &["--compression", c]));
+        let mut combined = early.clone();
+        combined.extend(std::fs::read(f.path(&out)).unwrap());
+        f.write("combined.img", &combined);
+        for image in [f.path(&out), f.path("combined.img")] {
+            let ours = flashroot_ls(&image);
+            assert_eq!(ours, lsinitramfs(&image), "{c}: {}", image.display());
+            assert!(ours.contains("\ndev/console\n"), "{ours}");
+        }
+    }
+}
+
 #[test]
 fn ls_lists_an_early_microcode_archive_followed_by_the_main_one() {
     let f = Fixture::new();

@@ -116,8 +116,8 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     for note in &built.notes {
         say(&format!("note: {note}"));
     }
-    let image =
-        compression::compress(compression, &built.archive).context("compressing the archive")?;
+    let image = compression::compress_archive(compression, &built.archive)
+        .context("compressing the archive")?;
     output::write_atomically(&args.output, &image)?;
     say(&format!(
         "wrote {} ({}, {} bytes; {} bytes uncompressed, {} entries, {} modules{})",
