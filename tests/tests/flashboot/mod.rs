@@ -74,8 +74,8 @@ pub fn kernel() -> Kernel {
 }
 
 /// The flash-boot initramfs for `config_text`, built by flashroot's own pipeline with
-/// the kernel's modules, uncompressed.
-pub fn initramfs(kernel: &Kernel, config_text: &str, out: &Path) {
+/// the kernel's modules, uncompressed. Returns the archive's size in bytes.
+pub fn initramfs(kernel: &Kernel, config_text: &str, out: &Path) -> u64 {
     let config = Config::parse("test config", config_text).expect("test config parses");
     let tree = ModuleTree::load(&kernel.modules_dir, &kernel.version).expect("module tree");
     let built = build_archive(&BuildInputs {
@@ -87,7 +87,8 @@ pub fn initramfs(kernel: &Kernel, config_text: &str, out: &Path) {
         options: WriterOptions::default(),
     })
     .expect("initramfs builds");
-    std::fs::write(out, built.archive).unwrap();
+    std::fs::write(out, &built.archive).unwrap();
+    built.archive.len() as u64
 }
 
 /// A minimal root tree: busybox with its applets, the directories the init mounts on,
