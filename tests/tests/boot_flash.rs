@@ -150,10 +150,13 @@ fn two_containers_and_the_card_found_by_label() {
 fn jffs2_root_persists_across_boots_and_tmpfs_does_not() {
     let dir = tempfile::tempdir().unwrap();
     let (kernel, initrd, card_path, _) = default_boot(dir.path());
-    // `quiet` as well: the init's progress then goes to /dev/kmsg only.
-    let cmdline = format!("mtd quiet flashroot.card=UUID={CARD_UUID} {FAIL_FAST}");
+    // The card by its FAT serial, then by its MBR partition id; `quiet` as well: the
+    // init's progress then goes to /dev/kmsg only.
+    let partuuid = format!("{DISK_SIGNATURE:08x}-01");
+    let cards = [format!("UUID={CARD_UUID}"), format!("PARTUUID={partuuid}")];
     let mut seen = Vec::new();
-    for boot in 0..2 {
+    for (boot, card) in cards.iter().enumerate() {
+        let cmdline = format!("mtd quiet flashroot.card={card} {FAIL_FAST}");
         let outcome = run(&kernel, &initrd, vec![ide(&card_path)], &cmdline);
         outcome
             .expect_console("running as PID 1")
