@@ -26,9 +26,25 @@ pub enum Level {
     Debug = 7,
 }
 
-/// The kmsg record: `<level>flashroot: message` (the kernel adds its own timestamp).
+/// /dev/kmsg refuses (EINVAL) a record longer than this; longer messages are cut, the
+/// console keeps them whole.
+pub const KMSG_RECORD_MAX: usize = 1024;
+/// Marks a cut record.
+const CUT_MARK: &str = "...";
+
+/// The kmsg record: `<level>flashroot: message` (the kernel adds its own timestamp), cut
+/// at a character boundary to fit [`KMSG_RECORD_MAX`].
 pub fn format_kmsg(level: Level, message: &str) -> String {
-    format!("<{}>{PREFIX}{message}", level as u8)
+    let mut record = format!("<{}>{PREFIX}{message}", level as u8);
+    if record.len() > KMSG_RECORD_MAX {
+        let mut end = KMSG_RECORD_MAX - CUT_MARK.len();
+        while !record.is_char_boundary(end) {
+            end -= 1;
+        }
+        record.truncate(end);
+        record.push_str(CUT_MARK);
+    }
+    record
 }
 
 /// The console line, timestamped like the kernel's own lines: `[    1.234567] flashroot: message`.
@@ -107,6 +123,17 @@ mod tests {
     fn kmsg_record_has_level_and_prefix() {
         assert_eq!(format_kmsg(Level::Error, "boom"), "<3>flashroot: boom");
         assert_eq!(format_kmsg(Level::Debug, "step"), "<7>flashroot: step");
+    }
+
+    #[test]
+    fn long_records_are_cut_to_what_kmsg_accepts() {
+        let long = "é".repeat(1000);
+        let record = format_kmsg(Level::Debug, &long);
+        assert!(record.len() <= KMSG_RECORD_MAX, "{}", record.len());
+        assert!(record.starts_with("<7>flashroot: éé"));
+        assert!(record.ends_with("é..."), "cut at a character boundary");
+        let short = format_kmsg(Level::Debug, "x");
+        assert_eq!(short, "<7>flashroot: x");
     }
 
     #[test]
