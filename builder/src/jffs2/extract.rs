@@ -8,10 +8,10 @@ use std::fs;
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
-use std::time::{Duration, SystemTime};
 
 use anyhow::{bail, Context, Result};
-use nix::sys::stat::{makedev, mknod, Mode, SFlag};
+use nix::sys::stat::{makedev, mknod, utimensat, Mode, SFlag, UtimensatFlags};
+use nix::sys::time::TimeSpec;
 
 use super::reader::Fs;
 use super::tree::{S_IFBLK, S_IFCHR, S_IFDIR, S_IFIFO, S_IFLNK, S_IFMT, S_IFREG, S_IFSOCK};
@@ -96,9 +96,9 @@ pub fn extract(fs: &Fs, dest: &Path) -> Result<Skipped> {
         }
         if e.mode & S_IFMT != S_IFLNK {
             set_mode(&path, e.mode)?;
-            if e.mode & S_IFMT != S_IFDIR {
-                let _ = set_mtime(&path, e.mtime);
-            }
+        }
+        if e.mode & S_IFMT != S_IFDIR {
+            let _ = set_mtime(&path, e.mtime);
         }
         if std::os::unix::fs::lchown(&path, Some(e.uid.into()), Some(e.gid.into())).is_err() {
             skipped.owners += 1;
@@ -117,7 +117,9 @@ fn set_mode(path: &Path, mode: u32) -> Result<()> {
         .with_context(|| format!("cannot chmod {}", path.display()))
 }
 
-fn set_mtime(path: &Path, mtime: u32) -> std::io::Result<()> {
-    let t = SystemTime::UNIX_EPOCH + Duration::from_secs(mtime.into());
-    fs::File::open(path)?.set_modified(t)
+/// Sets access and modification time without opening the path (opening a fifo would
+/// block) and without following symlinks.
+fn set_mtime(path: &Path, mtime: u32) -> nix::Result<()> {
+    let t = TimeSpec::new(mtime.into(), 0);
+    utimensat(None, path, &t, &t, UtimensatFlags::NoFollowSymlink)
 }

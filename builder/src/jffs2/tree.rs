@@ -265,7 +265,9 @@ impl Collector {
             mode,
             uid,
             gid,
-            atime: self.times.apply(m.atime()),
+            // JFFS2 never writes atime updates back, and reading the tree to build the
+            // image changes the source's atimes: store mtime so rebuilds are identical.
+            atime: self.times.apply(m.mtime()),
             mtime: self.times.apply(m.mtime()),
             ctime: self.times.apply(m.ctime()),
         })
