@@ -1,4 +1,6 @@
 use super::*;
+use crate::error::BootError;
+use flashroot_config::{DeviceRef, EraseSize};
 
 fn default_plan(cmdline: &str) -> Result<Plan, PlanError> {
     plan(&Config::embedded_default(), &Cmdline::parse(cmdline))

@@ -1,0 +1,178 @@
+//! What the planner takes from the command line beyond the config: the `flashroot.*`
+//! overrides, `root=` in all its forms, `ro`/`rw`, and the error naming a bad value.
+
+use std::fmt;
+
+use flashroot_config::{parse_size, Config, DeviceRef, EraseSize};
+
+use super::BreakPoint;
+use crate::cmdline::Cmdline;
+use crate::error::BootError;
+use crate::failure;
+
+const KEY_CARD: &str = "flashroot.card";
+const KEY_CONTAINER: &str = "flashroot.container";
+const KEY_ERASE_SIZE: &str = "flashroot.erasesize";
+const KEY_TIMEOUT: &str = "flashroot.timeout";
+const KEY_BREAK: &str = "flashroot.break";
+const FLASHROOT_PREFIX: &str = "flashroot.";
+const KNOWN_FLASHROOT_KEYS: &[&str] = &[
+    KEY_CARD,
+    KEY_CONTAINER,
+    KEY_ERASE_SIZE,
+    KEY_TIMEOUT,
+    KEY_BREAK,
+    failure::KEY_ACTION,
+    failure::KEY_DELAY,
+];
+
+/// A command-line value the planner cannot use: `key=value` and why.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PlanError {
+    /// The parameter as written, e.g. `rootdelay=soon`, or `root=` when it is missing.
+    pub param: String,
+    pub reason: String,
+}
+
+impl fmt::Display for PlanError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.param, self.reason)
+    }
+}
+
+impl std::error::Error for PlanError {}
+
+impl From<PlanError> for BootError {
+    fn from(e: PlanError) -> Self {
+        BootError::new("kernel command line", e.param, e.reason)
+    }
+}
+
+pub(super) fn bad(key: &str, value: &str, reason: impl Into<String>) -> PlanError {
+    PlanError {
+        param: format!("{key}={value}"),
+        reason: reason.into(),
+    }
+}
+
+/// The settings from the config that the command line may override.
+pub(super) struct Overrides {
+    pub(super) card: DeviceRef,
+    pub(super) container: Option<String>,
+    pub(super) erase_size: Option<EraseSize>,
+    pub(super) timeout: u32,
+    pub(super) break_point: Option<BreakPoint>,
+}
+
+impl Overrides {
+    pub(super) fn read(
+        config: &Config,
+        cmdline: &Cmdline,
+        warnings: &mut Vec<String>,
+    ) -> Result<Self, PlanError> {
+        for p in cmdline.with_prefix(FLASHROOT_PREFIX) {
+            if !KNOWN_FLASHROOT_KEYS.contains(&p.key.as_str()) {
+                warnings.push(format!(
+                    "unknown parameter {} ignored (known: {})",
+                    p.key,
+                    KNOWN_FLASHROOT_KEYS.join(", ")
+                ));
+            }
+        }
+        let card = match cmdline.get(KEY_CARD) {
+            Some(v) => v.parse().map_err(|e: String| bad(KEY_CARD, v, e))?,
+            None => config.card.device.clone(),
+        };
+        let container = match cmdline.get(KEY_CONTAINER) {
+            Some(v) => {
+                let v = v.trim_start_matches('/');
+                if v.is_empty() || v.split('/').any(|c| c == "..") {
+                    return Err(bad(
+                        KEY_CONTAINER,
+                        v,
+                        "expected a file path on the card such as rootfs.img",
+                    ));
+                }
+                Some(v.to_string())
+            }
+            None => None,
+        };
+        let erase_size = match cmdline.get(KEY_ERASE_SIZE) {
+            Some(v) => {
+                let bytes = parse_size(v).map_err(|e| bad(KEY_ERASE_SIZE, v, e))?;
+                Some(EraseSize::check(bytes).map_err(|e| bad(KEY_ERASE_SIZE, v, e))?)
+            }
+            None => None,
+        };
+        let timeout = match cmdline.get(KEY_TIMEOUT) {
+            Some(v) => v
+                .parse()
+                .map_err(|_| bad(KEY_TIMEOUT, v, "expected a number of seconds"))?,
+            None => config.card.timeout,
+        };
+        let break_point = if cmdline.has_word(KEY_BREAK) {
+            Some(BreakPoint::Premount)
+        } else {
+            match cmdline.get(KEY_BREAK) {
+                Some(v) => Some(
+                    BreakPoint::parse(v)
+                        .ok_or_else(|| bad(KEY_BREAK, v, "expected top, premount or bottom"))?,
+                ),
+                None => None,
+            }
+        };
+        Ok(Self {
+            card,
+            container,
+            erase_size,
+            timeout,
+            break_point,
+        })
+    }
+}
+
+/// The root filesystem's `root=`, parsed into what to wait for and what to mount.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(super) enum RootRef {
+    Block(DeviceRef),
+    /// `mtd:NAME` or `mtdN`: MTD devices, mounted by name (JFFS2), no block device to wait for.
+    Mtd(String),
+}
+
+/// udev's symlinks, which do not exist in the initramfs, as the references they stand for.
+const UDEV_LINKS: [(&str, &str); 3] = [
+    ("/dev/disk/by-uuid/", "UUID="),
+    ("/dev/disk/by-label/", "LABEL="),
+    ("/dev/disk/by-partuuid/", "PARTUUID="),
+];
+
+pub(super) fn parse_root(value: &str) -> Result<RootRef, PlanError> {
+    for (link_dir, kind) in UDEV_LINKS {
+        if let Some(id) = value.strip_prefix(link_dir).filter(|id| !id.is_empty()) {
+            let device = format!("{kind}{id}")
+                .parse()
+                .map_err(|e: String| bad("root", value, e))?;
+            return Ok(RootRef::Block(device));
+        }
+    }
+    let is_mtd_index = |s: &str| {
+        s.strip_prefix("mtd")
+            .is_some_and(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))
+    };
+    if value.starts_with("mtd:") && value.len() > "mtd:".len() || is_mtd_index(value) {
+        return Ok(RootRef::Mtd(value.to_string()));
+    }
+    value
+        .parse()
+        .map(RootRef::Block)
+        .map_err(|e: String| bad("root", value, e))
+}
+
+/// `ro`/`rw` from the command line, else `default_ro`.
+pub(super) fn read_only(cmdline: &Cmdline, default_ro: bool) -> bool {
+    match cmdline.last_word_of(&["ro", "rw"]) {
+        Some("ro") => true,
+        Some(_) => false,
+        None => default_ro,
+    }
+}

@@ -1,0 +1,241 @@
+//! The steps a plan is made of, and how `flashroot plan` and the init's log show them.
+
+use std::fmt;
+use std::time::Duration;
+
+use flashroot_config::{DeviceRef, EraseSize, KeepCard};
+use nix::mount::MsFlags;
+
+use super::{MOVED_MOUNTS, NEW_ROOT, OVERLAY_UPPER, OVERLAY_WORK};
+use crate::failure::{self, Policy};
+use crate::options;
+
+/// Points where `flashroot.break=` stops in the rescue shell; the boot goes on when it exits.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum BreakPoint {
+    /// After the early mounts, before loading modules.
+    Top,
+    /// After loading modules, before waiting for the card or the root device.
+    Premount,
+    /// Everything mounted at /root, before switch_root.
+    Bottom,
+}
+
+impl BreakPoint {
+    pub(super) fn parse(s: &str) -> Option<Self> {
+        match s {
+            "top" | "modules" => Some(Self::Top),
+            "" | "premount" => Some(Self::Premount),
+            "bottom" | "init" => Some(Self::Bottom),
+            _ => None,
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Top => "top",
+            Self::Premount => "premount",
+            Self::Bottom => "bottom",
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Mode {
+    /// The trigger word is on the command line: JFFS2 containers on a FAT card.
+    Flash,
+    /// No trigger: mount `root=` like the kernel would.
+    Normal,
+}
+
+/// What a mount mounts.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Source {
+    /// A block device found at boot (and waited for by an earlier step).
+    Device(DeviceRef),
+    /// A name the filesystem understands as is: `tmpfs`, `mtd:rootfs`, `mtd0`.
+    Name(String),
+}
+
+impl fmt::Display for Source {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Device(d) => d.fmt(f),
+            Self::Name(n) => f.write_str(n),
+        }
+    }
+}
+
+/// Where a mount goes.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Target {
+    /// A path in the initramfs, e.g. `/flash` or `/root`.
+    Initramfs(String),
+    /// A path of the real root, resolved at boot inside [`NEW_ROOT`] (symlinks such as
+    /// Debian's /var/run -> /run are followed inside the root).
+    InRoot(String),
+}
+
+impl fmt::Display for Target {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Initramfs(p) => f.write_str(p),
+            Self::InRoot(p) if p == "/" => f.write_str(NEW_ROOT),
+            Self::InRoot(p) => write!(f, "{NEW_ROOT}{p}"),
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Mount {
+    pub source: Source,
+    pub target: Target,
+    /// None: try each filesystem the kernel knows, as the kernel does for `root=`.
+    pub fstype: Option<String>,
+    pub flags: MsFlags,
+    pub data: String,
+}
+
+/// One JFFS2 container: checked, attached to a loop device, turned into an MTD device.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ContainerSetup {
+    /// The image file inside the initramfs, e.g. `/flash/rootfs.img`.
+    pub file: String,
+    pub erase_size: EraseSize,
+    /// The MTD name block2mtd gives it; mounted as `mtd:<label>`.
+    pub label: String,
+}
+
+/// What happens to the card's mount at switch_root.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct KeepCardStep {
+    /// The card's mountpoint in the initramfs.
+    pub mountpoint: String,
+    pub how: KeepCard,
+    /// With [`KeepCard::Move`]: the path in the new root.
+    pub keep_at: String,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Switch {
+    pub new_root: String,
+    pub init: String,
+    /// argv[1..] of the real init: the command line's words after `--`.
+    pub args: Vec<String>,
+    pub card: Option<KeepCardStep>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Step {
+    Break(BreakPoint),
+    LoadModules {
+        list: String,
+    },
+    /// `rootdelay=`: a plain wait before looking for the root device.
+    Sleep {
+        seconds: u32,
+    },
+    /// Waits for a block device; None waits forever (`rootwait`), saying so periodically.
+    WaitDevice {
+        device: DeviceRef,
+        timeout: Option<Duration>,
+    },
+    Mount(Mount),
+    Container(ContainerSetup),
+    /// An overlay at `target`: lower is the directory itself, upper and work live on a
+    /// tmpfs mounted at `tmpfs_dir`.
+    Overlay {
+        target: Target,
+        tmpfs_dir: String,
+        size: Option<String>,
+    },
+    SwitchRoot(Switch),
+}
+
+impl fmt::Display for Step {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Break(b) => write!(f, "break at {} (rescue shell, if one is packed)", b.name()),
+            Self::LoadModules { list } => write!(f, "load the modules listed in {list}"),
+            Self::Sleep { seconds } => write!(f, "sleep {seconds}s (rootdelay)"),
+            Self::WaitDevice { device, timeout: Some(t) } => {
+                write!(f, "wait up to {}s for {device}", t.as_secs())
+            }
+            Self::WaitDevice { device, timeout: None } => write!(f, "wait for {device} (rootwait)"),
+            Self::Mount(m) => {
+                let fstype = m.fstype.as_deref().unwrap_or("<probe>");
+                write!(
+                    f,
+                    "mount -t {fstype} -o {} {} {}",
+                    options::describe(m.flags, &m.data),
+                    m.source,
+                    m.target
+                )
+            }
+            Self::Container(c) => write!(
+                f,
+                "container {}: check it is JFFS2 with {} erase blocks, attach it to a free loop device, block2mtd <loop>,{},{} -> mtd:{}",
+                c.file, c.erase_size, c.erase_size.0, c.label, c.label
+            ),
+            Self::Overlay { target, tmpfs_dir, size } => write!(
+                f,
+                "overlay on {target}: tmpfs{} at {tmpfs_dir} holding {OVERLAY_UPPER}/ and {OVERLAY_WORK}/, lowerdir={target}",
+                size.as_ref().map(|s| format!(" (size={s})")).unwrap_or_default()
+            ),
+            Self::SwitchRoot(s) => {
+                write!(f, "switch_root {}: move {}", s.new_root, MOVED_MOUNTS.join(" "))?;
+                match &s.card {
+                    Some(KeepCardStep { mountpoint, how: KeepCard::Move, keep_at }) => {
+                        write!(f, ", move {mountpoint} to {keep_at}")?
+                    }
+                    Some(KeepCardStep { mountpoint, how: KeepCard::Detach, .. }) => {
+                        write!(f, ", detach {mountpoint} lazily")?
+                    }
+                    None => {}
+                }
+                write!(f, ", free the initramfs, exec {}", s.init)?;
+                for a in &s.args {
+                    write!(f, " {a:?}")?;
+                }
+                Ok(())
+            }
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Plan {
+    pub mode: Mode,
+    pub steps: Vec<Step>,
+    /// What the init does if a step fails.
+    pub failure: Policy,
+    /// Ignored parameters and the like, logged at boot and printed by `flashroot plan`.
+    pub warnings: Vec<String>,
+}
+
+impl fmt::Display for Plan {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mode = match self.mode {
+            Mode::Flash => "flash boot (JFFS2 containers on the card)",
+            Mode::Normal => "normal boot (root=)",
+        };
+        writeln!(f, "{mode}")?;
+        for w in &self.warnings {
+            writeln!(f, "warning: {w}")?;
+        }
+        for (i, s) in self.steps.iter().enumerate() {
+            writeln!(f, "{:2}. {s}", i + 1)?;
+        }
+        writeln!(
+            f,
+            "on failure: {}{} after {}s",
+            failure::action_name(self.failure.action),
+            if self.failure.shell {
+                " (after the rescue shell)"
+            } else {
+                ""
+            },
+            self.failure.delay
+        )
+    }
+}
