@@ -1,4 +1,4 @@
-//! Issue #6: a real minimal Debian (`debootstrap --variant=minbase --include=systemd-sysv`)
+//! Issue #6: a real minimal Debian (`debootstrap --variant=minbase --include=systemd-sysv,udev`)
 //! boots from the card as the JFFS2 root, to systemd's multi-user.target, and its writes
 //! to /var/log land on tmpfs, not on the card.
 //!
@@ -25,9 +25,11 @@ use flashroot_qemu::{boot, BootOptions, Disk, DiskInterface};
 const SUITE: &str = "bookworm";
 const MIRROR: &str = "(the Debian archive apt uses)";
 const VARIANT: &str = "minbase";
-const INCLUDE: &str = "systemd-sysv";
+/// udev: without it systemd never sees device units such as dev-ttyS0.device, and the
+/// serial getty holds multi-user.target back for its 90 s job timeout.
+const INCLUDE: &str = "systemd-sysv,udev";
 /// Cache entry name: everything that changes the tree.
-const CACHE_ENTRY: &str = "bookworm-minbase-systemd-sysv";
+const CACHE_ENTRY: &str = "bookworm-minbase-systemd-sysv-udev";
 const COMPLETE_MARKER: &str = ".flashroot-complete";
 /// The minbase tree compresses to about 87 MiB; the rest stays free for the kernel's
 /// write reserve and the system's own writes.
