@@ -241,3 +241,59 @@ fn cli_requires_a_target() {
     assert!(stderr.contains("--output <DIR>"), "{stderr}");
     assert!(stderr.contains("--in-place"), "{stderr}");
 }
+
+#[test]
+fn cli_writes_the_prepared_root_straight_into_a_jffs2_image() {
+    use flashroot::jffs2::{scan, Fs};
+    let work = tempfile::tempdir().unwrap();
+    let source = work.path().join("src");
+    fixture(&source);
+    let before = snapshot(&source);
+    let image = work.path().join("rootfs.img");
+    let output = Command::new(env!("CARGO_BIN_EXE_flashroot"))
+        .arg("import-root")
+        .arg(&source)
+        .arg("--image")
+        .arg(&image)
+        .args(["--pad", "1MiB"])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "stderr: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(
+        stdout.contains("\n1048576 bytes: 16 erase blocks of 65536 bytes")
+            && stdout.ends_with(&format!(
+                "flash-ready JFFS2 image: {} (16 changes to the root)\n",
+                image.display()
+            )),
+        "{stdout}"
+    );
+    assert_eq!(snapshot(&source), before, "the source must not change");
+    let leftovers: Vec<_> = fs::read_dir(work.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.contains(".flashroot-root-"))
+        .collect();
+    assert!(leftovers.is_empty(), "scratch copy left: {leftovers:?}");
+
+    // Read it back: the prepared layout, not the source's.
+    let bytes = fs::read(&image).unwrap();
+    assert_eq!(bytes.len(), 1 << 20);
+    let scanned = scan(&bytes, Some(64 << 10)).unwrap();
+    let entries = Fs::new(&bytes, &scanned).walk().unwrap();
+    let path_of = |p: &str| entries.iter().find(|e| e.path == p.as_bytes());
+    let var_tmp = path_of("var/tmp").expect("var/tmp in the image");
+    assert_eq!(var_tmp.mode & 0o170000, 0o120000, "var/tmp is a symlink");
+    assert!(
+        path_of("var/log/dpkg.log").is_none(),
+        "hidden by tmpfs, removed"
+    );
+    assert!(path_of("tmp/leftover").is_none());
+    assert!(path_of("usr/bin/true").is_some());
+    let tmp = path_of("tmp").unwrap();
+    assert_eq!(tmp.mode & 0o7777, 0o1777);
+}

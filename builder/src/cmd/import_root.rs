@@ -1,15 +1,21 @@
 //! `flashroot import-root`: turn a root directory (e.g. a debootstrap target) into a
-//! flash-ready root, on a copy or in place, and print every change made.
+//! flash-ready root, on a copy, in place, or straight into a JFFS2 image, and print every
+//! change made.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use anyhow::Context;
-use flashroot_config::Config;
+use flashroot_config::{parse_size, Config};
 
+use crate::jffs2;
 use crate::rootprep::{self, Target};
 
 #[derive(clap::Args, Debug)]
-#[command(group(clap::ArgGroup::new("target").required(true).args(["output", "in_place"])))]
+#[command(group(
+    clap::ArgGroup::new("target")
+        .required(true)
+        .args(["output", "in_place", "image"])
+))]
 pub struct Args {
     /// The root directory to import (left untouched unless --in-place).
     pub source: PathBuf,
@@ -19,6 +25,14 @@ pub struct Args {
     /// Modify the source directory itself.
     #[arg(long)]
     pub in_place: bool,
+    /// Write the prepared root straight into this JFFS2 image (through a temporary copy
+    /// that is removed afterwards), with the root container's erase size from the config.
+    #[arg(long, value_name = "FILE")]
+    pub image: Option<PathBuf>,
+    /// With --image: pad the image with free erase blocks to SIZE (e.g. 256MiB), so the
+    /// kernel has room to write.
+    #[arg(long, value_name = "SIZE", requires = "image")]
+    pub pad: Option<String>,
     /// The flashroot config whose tmpfs, overlay and container entries shape the root
     /// (default: the embedded default).
     #[arg(short, long, value_name = "FILE")]
@@ -27,6 +41,9 @@ pub struct Args {
 
 pub fn run(args: Args) -> anyhow::Result<()> {
     let config = load_config(args.config.as_deref())?;
+    if let Some(image) = &args.image {
+        return import_to_image(&args, image, &config);
+    }
     let target = match &args.output {
         Some(dir) => Target::Copy(dir),
         None => Target::InPlace,
@@ -40,6 +57,53 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         report.modifications().count()
     );
     Ok(())
+}
+
+/// Prepares a temporary copy next to `image`, writes the JFFS2 image from it, removes it.
+fn import_to_image(args: &Args, image: &Path, config: &Config) -> anyhow::Result<()> {
+    let pad_to = match &args.pad {
+        Some(text) => Some(parse_size(text).map_err(|e| anyhow::anyhow!("--pad: {e}"))?),
+        None => None,
+    };
+    let root_container = config
+        .containers
+        .iter()
+        .find(|c| c.mountpoint.0 == "/")
+        .expect("the config guarantees a root container");
+    let options = jffs2::Options {
+        erase_size: root_container.erase_size.0,
+        pad_to,
+        times: jffs2::Times::from_env().map_err(anyhow::Error::msg)?,
+        ..Default::default()
+    };
+    let scratch = scratch_dir(image);
+    let result = rootprep::import(&args.source, Target::Copy(&scratch), config)
+        .with_context(|| format!("importing root {}", args.source.display()))
+        .and_then(|(root, report)| {
+            print!("{report}");
+            let written = jffs2::write_image(&root, image, &options)
+                .with_context(|| format!("writing JFFS2 image {}", image.display()))?;
+            Ok((report, written))
+        });
+    if scratch.exists() {
+        std::fs::remove_dir_all(&scratch)
+            .with_context(|| format!("cannot remove the scratch copy {}", scratch.display()))?;
+    }
+    let (report, written) = result?;
+    println!("{}", written.to_string().trim_end());
+    println!(
+        "flash-ready JFFS2 image: {} ({} changes to the root)",
+        image.display(),
+        report.modifications().count()
+    );
+    Ok(())
+}
+
+/// `<image>.flashroot-root-<pid>`: on the image's filesystem, unique per run.
+fn scratch_dir(image: &Path) -> PathBuf {
+    let mut name = image.as_os_str().to_os_string();
+    name.push(format!(".flashroot-root-{}", std::process::id()));
+    PathBuf::from(name)
 }
 
 /// The config at `path`, or the embedded default.
