@@ -12,18 +12,11 @@ use nix::mount::MsFlags;
 use crate::error::BootError;
 use crate::failure::RESCUE_SHELL;
 use crate::plan::{
-    ContainerSetup, Mode, Mount, Plan, Source, Step, Target, MOVED_MOUNTS, NEW_ROOT, OVERLAY_UPPER,
-    OVERLAY_WORK,
+    Mode, Mount, Plan, Source, Step, Target, MOVED_MOUNTS, NEW_ROOT, OVERLAY_UPPER, OVERLAY_WORK,
 };
 use crate::sys::{self, kmod::Loaded};
-use crate::{device, jffs2check, rootpath, switch};
+use crate::{container, device, rootpath, switch};
 
-/// block2mtd takes new devices through this module parameter, one per write.
-pub const BLOCK2MTD_PARAM: &str = "/sys/module/block2mtd/parameters/block2mtd";
-const SYS_MTD: &str = "/sys/class/mtd";
-/// block2mtd registers the MTD device before the write returns; allow a little slack.
-const MTD_WAIT: Duration = Duration::from_secs(2);
-const MTD_POLL: Duration = Duration::from_millis(5);
 const PROC_FILESYSTEMS: &str = "/proc/filesystems";
 
 /// Where the boot's time went, for the summary before the switch.
@@ -123,7 +116,7 @@ impl Executor<'_> {
                 Ok(())
             }
             Step::Mount(m) => self.mount(m),
-            Step::Container(c) => setup_container(c),
+            Step::Container(c) => container::setup(c),
             Step::Overlay {
                 target,
                 tmpfs_dir,
@@ -255,81 +248,6 @@ fn load_modules(list: &str) -> Result<(), BootError> {
         info!("already loaded: {}", already.join(" "));
     }
     Ok(())
-}
-
-fn setup_container(c: &ContainerSetup) -> Result<(), BootError> {
-    check_container(c)?;
-    let dev = sys::loopdev::attach(&c.file)?;
-    let param = format!("{dev},{},{}", c.erase_size.0, c.label);
-    std::fs::write(BLOCK2MTD_PARAM, &param).map_err(|e| {
-        let mut err = BootError::io("block2mtd", format!("{param} > {BLOCK2MTD_PARAM}"), &e);
-        if !Path::new(BLOCK2MTD_PARAM).exists() {
-            err.reason = format!("{} (is the block2mtd module loaded?)", err.reason);
-        }
-        err
-    })?;
-    let mtd = wait_mtd(&c.label).ok_or_else(|| {
-        BootError::new(
-            "block2mtd",
-            format!("{dev},{},{}", c.erase_size, c.label),
-            format!(
-                "no MTD device named {:?} appeared (see the kernel's block2mtd messages above)",
-                c.label
-            ),
-        )
-    })?;
-    info!("{} is {mtd} (mtd:{}) on {dev}", c.file, c.label);
-    Ok(())
-}
-
-/// Reads the head of the container and checks it before the kernel sees it.
-fn check_container(c: &ContainerSetup) -> Result<(), BootError> {
-    use std::io::Read;
-    let step = "open container";
-    let mut file = std::fs::File::open(&c.file).map_err(|e| BootError::io(step, &c.file, &e))?;
-    let len = file
-        .metadata()
-        .map_err(|e| BootError::io(step, &c.file, &e))?
-        .len();
-    let mut prefix = Vec::new();
-    (&mut file)
-        .take(jffs2check::prefix_len(c.erase_size.0, len) as u64)
-        .read_to_end(&mut prefix)
-        .map_err(|e| BootError::io(step, &c.file, &e))?;
-    jffs2check::check(&prefix, len, c.erase_size.0)
-        .map_err(|reason| BootError::new("check container", &c.file, reason))?;
-    info!(
-        "{} looks like JFFS2 with {} erase blocks ({} of its {len} bytes read)",
-        c.file,
-        c.erase_size,
-        prefix.len()
-    );
-    Ok(())
-}
-
-/// The `mtdN` whose name is `label`.
-fn wait_mtd(label: &str) -> Option<String> {
-    let start = Instant::now();
-    loop {
-        if let Ok(entries) = std::fs::read_dir(SYS_MTD) {
-            for e in entries.flatten() {
-                let name = e.file_name().to_string_lossy().into_owned();
-                let is_char_dev = name
-                    .strip_prefix("mtd")
-                    .is_some_and(|n| n.bytes().all(|b| b.is_ascii_digit()));
-                if is_char_dev
-                    && std::fs::read_to_string(e.path().join("name"))
-                        .is_ok_and(|n| n.trim_end() == label)
-                {
-                    return Some(name);
-                }
-            }
-        }
-        if start.elapsed() >= MTD_WAIT {
-            return None;
-        }
-        std::thread::sleep(MTD_POLL);
-    }
 }
 
 /// An overlay whose lower layer is the directory itself and whose upper and work

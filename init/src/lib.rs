@@ -6,7 +6,8 @@
 //!   command line → the ordered steps), [`blkid`] (FAT/ext superblocks, MBR/GPT partition
 //!   ids), [`jffs2check`] (is a container JFFS2, with the configured erase size?),
 //!   [`options`] (mount options), [`rootpath`] (symlinks resolved inside the new root).
-//! - At boot: [`execute`] runs the steps, [`device`] finds block devices, [`switch`]
+//! - At boot: [`execute`] runs the steps, [`device`] finds block devices, [`container`]
+//!   sets up loop + block2mtd, [`switch`]
 //!   does switch_root, [`failure`] the failure policy, [`kmsg`] the logging.
 //! - [`sys`]: the system calls, the only module with `unsafe` (denied everywhere else).
 
@@ -17,6 +18,7 @@ pub mod kmsg;
 pub mod blkid;
 pub mod boot;
 pub mod cmdline;
+pub mod container;
 pub mod device;
 mod early;
 pub mod error;

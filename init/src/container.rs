@@ -1,0 +1,93 @@
+//! One JFFS2 container: checked before the kernel sees it, attached to a free loop device,
+//! turned into an MTD device by block2mtd with the configured erase size and label.
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use crate::error::BootError;
+use crate::plan::ContainerSetup;
+use crate::{jffs2check, sys};
+
+/// block2mtd takes new devices through this module parameter, one per write.
+pub const BLOCK2MTD_PARAM: &str = "/sys/module/block2mtd/parameters/block2mtd";
+const SYS_MTD: &str = "/sys/class/mtd";
+/// block2mtd registers the MTD device before the write returns; allow a little slack.
+const MTD_WAIT: Duration = Duration::from_secs(2);
+const MTD_POLL: Duration = Duration::from_millis(5);
+
+/// Checks the container, attaches it to a loop device and makes it the MTD device
+/// `mtd:<label>`.
+pub fn setup(c: &ContainerSetup) -> Result<(), BootError> {
+    check_container(c)?;
+    let dev = sys::loopdev::attach(&c.file)?;
+    let param = format!("{dev},{},{}", c.erase_size.0, c.label);
+    std::fs::write(BLOCK2MTD_PARAM, &param).map_err(|e| {
+        let mut err = BootError::io("block2mtd", format!("{param} > {BLOCK2MTD_PARAM}"), &e);
+        if !Path::new(BLOCK2MTD_PARAM).exists() {
+            err.reason = format!("{} (is the block2mtd module loaded?)", err.reason);
+        }
+        err
+    })?;
+    let mtd = wait_mtd(&c.label).ok_or_else(|| {
+        BootError::new(
+            "block2mtd",
+            format!("{dev},{},{}", c.erase_size, c.label),
+            format!(
+                "no MTD device named {:?} appeared (see the kernel's block2mtd messages above)",
+                c.label
+            ),
+        )
+    })?;
+    info!("{} is {mtd} (mtd:{}) on {dev}", c.file, c.label);
+    Ok(())
+}
+
+/// Reads the head of the container and checks it before the kernel sees it.
+fn check_container(c: &ContainerSetup) -> Result<(), BootError> {
+    use std::io::Read;
+    let step = "open container";
+    let mut file = std::fs::File::open(&c.file).map_err(|e| BootError::io(step, &c.file, &e))?;
+    let len = file
+        .metadata()
+        .map_err(|e| BootError::io(step, &c.file, &e))?
+        .len();
+    let mut prefix = Vec::new();
+    (&mut file)
+        .take(jffs2check::prefix_len(c.erase_size.0, len) as u64)
+        .read_to_end(&mut prefix)
+        .map_err(|e| BootError::io(step, &c.file, &e))?;
+    jffs2check::check(&prefix, len, c.erase_size.0)
+        .map_err(|reason| BootError::new("check container", &c.file, reason))?;
+    info!(
+        "{} looks like JFFS2 with {} erase blocks ({} of its {len} bytes read)",
+        c.file,
+        c.erase_size,
+        prefix.len()
+    );
+    Ok(())
+}
+
+/// The `mtdN` whose name is `label`.
+fn wait_mtd(label: &str) -> Option<String> {
+    let start = Instant::now();
+    loop {
+        if let Ok(entries) = std::fs::read_dir(SYS_MTD) {
+            for e in entries.flatten() {
+                let name = e.file_name().to_string_lossy().into_owned();
+                let is_char_dev = name
+                    .strip_prefix("mtd")
+                    .is_some_and(|n| n.bytes().all(|b| b.is_ascii_digit()));
+                if is_char_dev
+                    && std::fs::read_to_string(e.path().join("name"))
+                        .is_ok_and(|n| n.trim_end() == label)
+                {
+                    return Some(name);
+                }
+            }
+        }
+        if start.elapsed() >= MTD_WAIT {
+            return None;
+        }
+        std::thread::sleep(MTD_POLL);
+    }
+}
