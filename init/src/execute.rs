@@ -111,7 +111,11 @@ impl Executor<'_> {
                 let dev = timed(&mut self.timing.waits, || {
                     device::wait(device, *timeout, what)
                 })?;
-                info!("found {device} at {dev}");
+                if matches!(device, DeviceRef::Path(_)) {
+                    info!("found {dev}");
+                } else {
+                    info!("found {device} at {dev}");
+                }
                 self.found.push((device.clone(), dev));
                 Ok(())
             }
