@@ -309,7 +309,8 @@ impl Config {
 
     /// Rules that span several keys; per-value rules live in the types' deserializers.
     fn validate(&self, file: &str, text: &str) -> Result<(), ConfigError> {
-        let spans = MountSpans::read(text);
+        // Spans need a second parse; only an error pays for it.
+        let spans = || MountSpans::read(text);
         let at = |key: String, offset: Option<usize>, msg: String| {
             Err(ConfigError::at(file, text, offset, &key, &msg))
         };
@@ -318,7 +319,7 @@ impl Config {
             if let Some(first) = seen.insert(&c.mountpoint.0, i) {
                 return at(
                     format!("container[{i}].mountpoint"),
-                    spans.container(i),
+                    spans().container(i),
                     format!(
                         "{} is already the mountpoint of container[{first}]; each container needs its own",
                         c.mountpoint
@@ -346,7 +347,7 @@ impl Config {
             if let Some(first) = labels.insert(c.label(), i) {
                 return at(
                     format!("container[{i}].label"),
-                    spans.container(i),
+                    spans().container(i),
                     format!(
                         "MTD label {:?} is already used by container[{first}]; set distinct labels",
                         c.label()
@@ -357,7 +358,7 @@ impl Config {
         if self.trigger.is_empty() || self.trigger.contains(char::is_whitespace) {
             return at(
                 "trigger".into(),
-                spans.trigger,
+                spans().trigger,
                 format!("the trigger must be one word, but got {:?}", self.trigger),
             );
         }
