@@ -8,7 +8,8 @@
 #                harness in ~/.cache/flashroot/kernel]
 #   MODULES_DIR  its module tree [default: from the same cache entry]
 # Env: FLASHROOT=path/to/flashroot (else built with `cargo build --release`),
-#      RUNS=N timed runs per tool (default 3; the median is reported).
+#      RUNS=N timed runs per tool (default 3; the median is reported). Run it on an
+#      idle machine: timings on a shared one move by 2x between runs.
 #
 # mkinitramfs only reads /lib/modules/KVER and /boot/config-KVER: when they are missing
 # and we are root, they are linked/copied from the cache entry (a benchmark machine).
@@ -97,12 +98,13 @@ mods=$("$FLASHROOT" ls "$work/fr-gzip.img" | grep -c '\.ko$')
 mods_dep=$(zcat "$work/mk-dep.img" 2>/dev/null | cpio -it --quiet 2>/dev/null | grep -c '\.ko' || true)
 mods_most=$(zcat "$work/mk-most.img" 2>/dev/null | cpio -it --quiet 2>/dev/null | grep -c '\.ko' || true)
 cpu=$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //')
+load=$(cut -d' ' -f1-3 /proc/loadavg)
 
 report=$(cat <<REPORT
 # initramfs build: flashroot vs mkinitramfs
 
 Command: \`bench/initramfs.sh $kver\` (median of $runs runs each, wall time, one after the other)
-Machine: $(nproc) CPUs, $cpu; $(date -u +%Y-%m-%d)
+Machine: $(nproc) CPUs, $cpu; $(date -u +%Y-%m-%d); load average at the end: $load
 Kernel: $kver (Debian package, modules from $moddir)
 Tools: $("$FLASHROOT" --version), initramfs-tools $(dpkg-query -W -f '${Version}' initramfs-tools-core 2>/dev/null || echo '?')
 
