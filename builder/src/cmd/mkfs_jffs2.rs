@@ -96,13 +96,10 @@ pub struct Args {
     /// Do not write erase block summaries (the kernel then scans every byte at mount).
     #[arg(long = "no-summary")]
     pub no_summary: bool,
-    /// How free erase blocks are written: "cleanmarker" (free at once after mount) or
-    /// "erased" (bare 0xFF like mkfs.jffs2 --pad; the kernel erases each one after mount).
-    #[arg(
-        long = "empty-blocks",
-        value_name = "HOW",
-        default_value = "cleanmarker"
-    )]
+    /// How free erase blocks are written: "erased" (bare 0xFF like mkfs.jffs2 --pad;
+    /// fastest to mount, the kernel queues them for erase) or "cleanmarker" (a
+    /// cleanmarker each, so the kernel takes them as free without erasing).
+    #[arg(long = "empty-blocks", value_name = "HOW", default_value = "erased")]
     pub empty_blocks: String,
     /// Print the report even when stdout is the image.
     #[arg(short = 'v', long = "verbose")]

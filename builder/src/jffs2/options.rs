@@ -13,17 +13,22 @@ pub const DEFAULT_ERASE_SIZE: u32 = 64 << 10;
 pub const DEFAULT_PAGE_SIZE: u32 = 4096;
 
 /// How erase blocks past the data are written (padding up to `pad_to`).
+///
+/// Measured in QEMU (TCG) with Debian's 6.1 kernel, block2mtd on a loop device, a 128 MiB
+/// image with 2013 free 64 KiB blocks (bench/jffs2-results.md): bare 0xFF blocks mount in
+/// 0.33-0.43 s, cleanmarker blocks in 0.43-0.68 s, the same I/O either way; no write
+/// reached the device within 15 s after mount in either case.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum EmptyBlocks {
-    /// A cleanmarker, then 0xFF. The kernel's scan sees the cleanmarker and 32 bytes of
-    /// 0xFF and takes the block as free at once (scan.c, BLK_STATE_CLEANMARKER): nothing is
-    /// erased or written on the card after the first mount.
+    /// Bare 0xFF, as `mkfs.jffs2 --pad` and sumtool leave them. scan.c reads 256 bytes,
+    /// sees no cleanmarker and queues the block for erase (BLK_STATE_ALLFF); block2mtd's
+    /// erase rewrites only pages that are not already 0xFF. Mounts fastest.
     #[default]
-    Cleanmarker,
-    /// Bare 0xFF, as `mkfs.jffs2 --pad` and sumtool leave them. Scanning is as cheap, but
-    /// the kernel queues each such block for erase (BLK_STATE_ALLFF), then writes a
-    /// cleanmarker into it: one small write per free block on the card after mount.
     Erased,
+    /// A cleanmarker, then 0xFF. scan.c checks 32 bytes after the cleanmarker and takes
+    /// the block as free at once (BLK_STATE_CLEANMARKER): nothing is queued for erase,
+    /// but each block costs the kernel a node reference at every mount.
+    Cleanmarker,
 }
 
 /// How owners are recorded (mkfs.jffs2 `-U`/`-q`).
@@ -104,7 +109,7 @@ impl Default for Options {
             cleanmarker: Some(CLEANMARKER_SIZE),
             summary: true,
             pad_to: None,
-            empty_blocks: EmptyBlocks::Cleanmarker,
+            empty_blocks: EmptyBlocks::Erased,
             compression: Compression::default(),
             squash: Squash::default(),
             times: Times::Keep,
