@@ -101,7 +101,7 @@ fn card_files(card: &Path) -> Vec<String> {
 }
 
 #[test]
-fn installed_hook_is_executable_and_last() {
+fn installed_hook_is_executable_and_bakes_its_settings() {
     let m = machine(false);
     let hook = m.root.join("etc/kernel/postinst.d/zz-flashroot");
     let mode = fs::metadata(&hook).unwrap().permissions().mode();
@@ -212,4 +212,32 @@ fn missing_card_is_named() {
         "{stderr}"
     );
     assert!(!m.args_log.exists(), "no build without a card");
+}
+
+#[test]
+fn install_binary_puts_flashroot_into_the_root_for_the_hook() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("root");
+    let out = Command::new(env!("CARGO_BIN_EXE_flashroot"))
+        .arg("install-hook")
+        .arg("--root")
+        .arg(&root)
+        .args(["--card", "/run/flashroot/card", "--install-binary"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let installed = root.join("usr/local/bin/flashroot");
+    assert_eq!(
+        fs::read(&installed).unwrap(),
+        fs::read(env!("CARGO_BIN_EXE_flashroot")).unwrap()
+    );
+    let script = read(&root.join("etc/kernel/postinst.d"), "zz-flashroot");
+    assert!(
+        script.contains("FLASHROOT='/usr/local/bin/flashroot'\nCARD='/run/flashroot/card'\nCONFIG='/etc/flashroot/flashroot.toml'\n"),
+        "{script}"
+    );
 }
