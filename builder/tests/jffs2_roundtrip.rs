@@ -486,3 +486,76 @@ fn cli_ls_and_extract() {
     );
     assert_eq!(fs::read_link(out.join("link")).unwrap(), Path::new("p4096"));
 }
+
+#[test]
+fn xattrs_only_with_the_option() {
+    let t = tempfile::tempdir().unwrap();
+    let src = t.path().join("src");
+    make_tree(&src, SMALL);
+    // The same pair on two files shares one datum; a third file has two attributes.
+    for (file, name, value) in [
+        ("one", "user.mime", &b"text/plain"[..]),
+        ("p4095", "user.mime", b"text/plain"),
+        ("p4096", "user.checksum", &[0u8, 1, 2, 255]),
+        ("p4096", "trusted.note", b""),
+    ] {
+        xattr::set(src.join(file), name, value).unwrap_or_else(|e| {
+            panic!("setting {name} on {file} (does the test filesystem support xattrs?): {e}")
+        });
+    }
+    let img = t.path().join("img");
+    let base = opts(t.path(), 16 << 10, 64);
+    write_image(&src, &img, &base).unwrap();
+    let bytes = fs::read(&img).unwrap();
+    let s = scan(&bytes, None).unwrap();
+    assert!(
+        !s.nodes
+            .iter()
+            .any(|(_, n)| matches!(n, flashroot::jffs2::reader::Node::Xattr(_))),
+        "no xattr nodes without the option"
+    );
+
+    let o = Options {
+        xattrs: true,
+        ..base
+    };
+    write_image(&src, &img, &o).unwrap();
+    let bytes = fs::read(&img).unwrap();
+    assert_same(
+        &read_back(&bytes, None),
+        &expected(&src, true),
+        "with xattrs",
+    );
+    let s = scan(&bytes, None).unwrap();
+    let datums = s
+        .nodes
+        .iter()
+        .filter(|(_, n)| matches!(n, flashroot::jffs2::reader::Node::Xattr(_)))
+        .count();
+    assert_eq!(datums, 3, "user.mime=text/plain is stored once");
+    let fs_ = flashroot::jffs2::Fs::new(&bytes, &s);
+    let ino = |p: &[u8]| {
+        fs_.walk()
+            .unwrap()
+            .into_iter()
+            .find(|e| e.path == p)
+            .unwrap()
+            .ino
+    };
+    assert_eq!(
+        fs_.xattrs(ino(b"one")).unwrap(),
+        vec![(b"user.mime".to_vec(), b"text/plain".to_vec())]
+    );
+    assert_eq!(
+        fs_.xattrs(ino(b"p4096")).unwrap(),
+        vec![
+            (b"trusted.note".to_vec(), Vec::new()),
+            (b"user.checksum".to_vec(), vec![0, 1, 2, 255])
+        ]
+    );
+    assert_eq!(fs_.xattrs(ino(b"p4097")).unwrap(), vec![]);
+    assert_eq!(
+        jffs2dump_complaints(&jffs2dump(&img, false)),
+        Vec::<&str>::new()
+    );
+}

@@ -151,6 +151,12 @@ fn extract_to(a: &ImageArgs, dir: &Path) -> Result<()> {
             skipped.owners
         );
     }
+    if skipped.xattrs > 0 {
+        eprintln!(
+            "flashroot: note: {} extended attributes not set",
+            skipped.xattrs
+        );
+    }
     for s in &skipped.sockets {
         eprintln!("flashroot: note: socket {s} extracted as an empty file");
     }

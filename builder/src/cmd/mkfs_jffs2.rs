@@ -117,9 +117,6 @@ fn u32_arg(flag: &str, text: &str) -> Result<u32> {
 
 /// Turns the raw arguments into image options.
 pub fn options(a: &Args) -> Result<Options> {
-    if a.with_xattr {
-        bail!("--with-xattr: extended attributes are not supported by this writer yet");
-    }
     let mut compression = Compression::default();
     compression.mode = CompressionMode::from_name(&a.compression_mode)
         .map_err(|e| anyhow::anyhow!("-m/--compression-mode: {e}"))?;
@@ -171,6 +168,7 @@ pub fn options(a: &Args) -> Result<Options> {
         },
         times,
         devtable: a.devtable.clone(),
+        xattrs: a.with_xattr,
         progress: true,
     })
 }

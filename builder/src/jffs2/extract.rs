@@ -24,6 +24,8 @@ const PERM_MASK: u32 = 0o7777;
 pub struct Skipped {
     /// Paths whose owner could not be set (not root).
     pub owners: usize,
+    /// Extended attributes the destination refused.
+    pub xattrs: usize,
     /// Sockets, written as empty regular files.
     pub sockets: Vec<String>,
 }
@@ -99,6 +101,11 @@ pub fn extract(fs: &Fs, dest: &Path) -> Result<Skipped> {
         }
         if e.mode & S_IFMT != S_IFDIR {
             let _ = set_mtime(&path, e.mtime);
+        }
+        for (name, value) in fs.xattrs(e.ino).map_err(anyhow::Error::msg)? {
+            if xattr::set(&path, OsStr::from_bytes(&name), &value).is_err() {
+                skipped.xattrs += 1;
+            }
         }
         if std::os::unix::fs::lchown(&path, Some(e.uid.into()), Some(e.gid.into())).is_err() {
             skipped.owners += 1;

@@ -96,6 +96,9 @@ pub struct Options {
     pub times: Times,
     /// mkfs.jffs2 device table (`-D`): devices, fifos, dirs and owners added to the tree.
     pub devtable: Option<PathBuf>,
+    /// Store extended attributes (user., security., trusted.): only kernels with
+    /// CONFIG_JFFS2_FS_XATTR mount such images.
+    pub xattrs: bool,
     /// Show a progress bar on stderr.
     pub progress: bool,
 }
@@ -114,6 +117,7 @@ impl Default for Options {
             squash: Squash::default(),
             times: Times::Keep,
             devtable: None,
+            xattrs: false,
             progress: false,
         }
     }

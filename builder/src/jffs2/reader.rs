@@ -11,6 +11,7 @@ use super::endian::Endian;
 use super::node::dirent::{RawDirent, DIRENT_SIZE};
 use super::node::inode::{RawInode, INODE_SIZE};
 use super::node::summary::{self, Record};
+use super::node::xattr::{self as xattr_node, RawXattr, RawXref};
 use super::node::{align, nodetype, Header, HEADER_SIZE, MAGIC, NODE_ALIGN};
 
 /// Smallest and largest erase sizes tried when the caller gives none.
@@ -42,6 +43,8 @@ pub enum Node {
     /// An inode node and where its stored data is in the image.
     Inode(RawInode, Range<usize>),
     Dirent(RawDirent),
+    Xattr(RawXattr),
+    Xref(RawXref),
 }
 
 /// The result of scanning a whole image.
@@ -324,7 +327,28 @@ fn scan_block(s: &mut Scan, block: &[u8], base: u64) {
                 );
             }
             nodetype::SUMMARY => {}
-            nodetype::XATTR | nodetype::XREF => {}
+            nodetype::XATTR => match RawXattr::parse(node, endian) {
+                Err(e) => problem(s, pos, e),
+                Ok(x) => {
+                    found.push((
+                        pos,
+                        Record::Xattr {
+                            xid: x.xid,
+                            version: x.version,
+                            offset: pos as u32,
+                            totlen: h.totlen,
+                        },
+                    ));
+                    s.nodes.push((base + pos as u64, Node::Xattr(x)));
+                }
+            },
+            nodetype::XREF => match RawXref::parse(node, endian) {
+                Err(e) => problem(s, pos, e),
+                Ok(x) => {
+                    found.push((pos, Record::Xref { offset: pos as u32 }));
+                    s.nodes.push((base + pos as u64, Node::Xref(x)));
+                }
+            },
             t if t & COMPAT_MASK == FEATURE_INCOMPAT => {
                 problem(
                     s,
@@ -395,11 +419,7 @@ fn check_summary(
             sum.info.cln_mkr
         ));
     }
-    let listed: Vec<&Record> = sum
-        .records
-        .iter()
-        .filter(|r| matches!(r, Record::Inode { .. } | Record::Dirent { .. }))
-        .collect();
+    let listed: Vec<&Record> = sum.records.iter().collect();
     if listed.windows(2).any(|w| w[0].offset() >= w[1].offset()) {
         complain("summary records are not sorted by offset".into());
     }
@@ -435,6 +455,9 @@ pub struct Entry {
     pub size: u32,
 }
 
+/// An extended attribute read back: (full name such as `user.mime`, value).
+pub type NamedXattr = (Vec<u8>, Vec<u8>);
+
 /// A directory's names → (dirent version, ino, dtype), the highest version kept.
 type Dir = BTreeMap<Vec<u8>, (u32, u32, u8)>;
 
@@ -447,6 +470,10 @@ pub struct Fs<'a> {
     inodes: BTreeMap<u32, Vec<(RawInode, Range<usize>)>>,
     /// Directory → name → (version, ino, dtype), the highest version kept.
     dirs: BTreeMap<u32, Dir>,
+    /// xid → the newest datum.
+    xattrs: BTreeMap<u32, RawXattr>,
+    /// Live (ino, xid) references.
+    xrefs: Vec<(u32, u32)>,
 }
 
 /// The mode the kernel gives a root directory that has no inode node (mkfs.jffs2 writes none).
@@ -458,8 +485,20 @@ impl<'a> Fs<'a> {
     pub fn new(image: &'a [u8], scan: &Scan) -> Self {
         let mut inodes: BTreeMap<u32, Vec<(RawInode, Range<usize>)>> = BTreeMap::new();
         let mut dirs: BTreeMap<u32, Dir> = BTreeMap::new();
+        let mut xattrs: BTreeMap<u32, RawXattr> = BTreeMap::new();
+        let mut xrefs = Vec::new();
         for (_, node) in &scan.nodes {
             match node {
+                Node::Xattr(x) => {
+                    if !matches!(xattrs.get(&x.xid), Some(old) if old.version > x.version) {
+                        xattrs.insert(x.xid, x.clone());
+                    }
+                }
+                Node::Xref(r) => {
+                    if r.xseqno % xattr_node::XSEQNO_STEP == 0 {
+                        xrefs.push((r.ino, r.xid));
+                    }
+                }
                 Node::Inode(ri, range) => inodes
                     .entry(ri.ino)
                     .or_default()
@@ -479,11 +518,15 @@ impl<'a> Fs<'a> {
         for nodes in inodes.values_mut() {
             nodes.sort_by_key(|(ri, _)| ri.version);
         }
+        xrefs.sort();
+        xrefs.dedup();
         Fs {
             image,
             endian: scan.endian,
             inodes,
             dirs,
+            xattrs,
+            xrefs,
         }
     }
 
@@ -605,6 +648,22 @@ impl<'a> Fs<'a> {
             let end = (start + data.len()).min(out.len());
             out[start..end].copy_from_slice(&data[..end - start]);
         }
+        Ok(out)
+    }
+
+    /// The extended attributes of `ino`: (full name, value), sorted by name.
+    pub fn xattrs(&self, ino: u32) -> Result<Vec<NamedXattr>, String> {
+        let mut out = Vec::new();
+        for &(_, xid) in self.xrefs.iter().filter(|(i, _)| *i == ino) {
+            let x = self
+                .xattrs
+                .get(&xid)
+                .ok_or_else(|| format!("inode {ino} refers to xattr {xid}, which has no node"))?;
+            let name = xattr_node::full_name(x.xprefix, &x.name)
+                .ok_or_else(|| format!("xattr {xid} has unknown prefix {}", x.xprefix))?;
+            out.push((name, x.value.clone()));
+        }
+        out.sort();
         Ok(out)
     }
 

@@ -11,6 +11,7 @@ use std::path::{Path, PathBuf};
 
 use super::devtable::{self, EntryType};
 use super::node::dirent::MAX_NAME_LEN;
+use super::node::xattr::{split_name, ACL_NAMES};
 use super::options::{Options, Squash, Times};
 
 /// The root directory's inode number (the kernel's rule).
@@ -61,6 +62,50 @@ pub struct Inode {
     pub atime: u32,
     pub mtime: u32,
     pub ctime: u32,
+    /// Extended attributes as stored: (prefix number, name without prefix, value), sorted.
+    pub xattrs: Vec<Xattr>,
+}
+
+/// One extended attribute: (JFFS2 prefix number, name without the prefix, value).
+pub type Xattr = (u8, Vec<u8>, Vec<u8>);
+
+/// Reads the extended attributes of `path` (not following symlinks).
+fn read_xattrs(path: &Path) -> Result<Vec<Xattr>, String> {
+    let shown = path.display();
+    let names = xattr::list(path).map_err(|e| format!("cannot list xattrs of {shown}: {e}"))?;
+    let mut out = Vec::new();
+    for name in names {
+        let full = name.as_bytes();
+        if ACL_NAMES.iter().any(|a| a.as_bytes() == full) {
+            return Err(format!(
+                "{shown} has a POSIX ACL ({}); JFFS2 ACLs are not supported by this writer",
+                name.to_string_lossy()
+            ));
+        }
+        let Some((prefix, short)) = split_name(full) else {
+            return Err(format!(
+                "{shown}: xattr {} has a namespace JFFS2 cannot store (user., security., trusted.)",
+                name.to_string_lossy()
+            ));
+        };
+        let value = xattr::get(path, &name)
+            .map_err(|e| {
+                format!(
+                    "cannot read xattr {} of {shown}: {e}",
+                    name.to_string_lossy()
+                )
+            })?
+            .unwrap_or_default();
+        if short.len() > u8::MAX as usize || value.len() > u16::MAX as usize {
+            return Err(format!(
+                "{shown}: xattr {} is too long for JFFS2 (name at most 255, value at most 65535 bytes)",
+                name.to_string_lossy()
+            ));
+        }
+        out.push((prefix, short.to_vec(), value));
+    }
+    out.sort();
+    Ok(out)
 }
 
 impl Inode {
@@ -106,6 +151,7 @@ impl Tree {
         let mut c = Collector {
             tree: Tree::default(),
             links: HashMap::new(),
+            xattrs: opts.xattrs,
             squash: opts.squash,
             times: opts.times,
         };
@@ -190,6 +236,7 @@ impl Tree {
             atime: t,
             mtime: t,
             ctime: t,
+            xattrs: Vec::new(),
         });
         let Kind::Dir { children } = &mut self.get_mut(pino).kind else {
             unreachable!("checked above that the parent is a directory");
@@ -241,6 +288,7 @@ fn check_name(name: &[u8], shown: &str) -> Result<(), String> {
 
 struct Collector {
     tree: Tree,
+    xattrs: bool,
     /// (st_dev, st_ino) of multiply-linked non-directories already given an inode.
     links: HashMap<(u64, u64), u32>,
     squash: Squash,
@@ -270,6 +318,11 @@ impl Collector {
             atime: self.times.apply(m.mtime()),
             mtime: self.times.apply(m.mtime()),
             ctime: self.times.apply(m.ctime()),
+            xattrs: if self.xattrs {
+                read_xattrs(path)?
+            } else {
+                Vec::new()
+            },
         })
     }
 

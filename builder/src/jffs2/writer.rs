@@ -3,6 +3,7 @@
 //! in their fixed order, so the bytes never depend on thread timing and memory does not
 //! grow with the image.
 
+use std::collections::HashMap;
 use std::fs::{self, File};
 use std::io::{self, BufWriter, IsTerminal, Read, Write};
 use std::path::{Path, PathBuf};
@@ -15,9 +16,10 @@ use super::layout::{BlockFiller, Filled, Geometry};
 use super::node::dirent::RawDirent;
 use super::node::inode::RawInode;
 use super::node::summary::Record;
+use super::node::xattr::{RawXattr, RawXref, XSEQNO_STEP};
 use super::options::Options;
 use super::report::{write_reserve_blocks, Report};
-use super::tree::{Inode, Kind, Tree};
+use super::tree::{Inode, Kind, Tree, Xattr};
 
 /// The kernel refuses a JFFS2 flash with fewer erase blocks.
 pub const MIN_BLOCKS: u64 = 5;
@@ -117,6 +119,8 @@ pub fn write_tree<W: Write>(tree: &Tree, out: W, opts: &Options) -> Result<Repor
         batch_bytes: 0,
         stats: Report::default(),
         progress: Progress::new(opts.progress, tree.data_bytes()),
+        xids: HashMap::new(),
+        xseqno: 0,
     };
     for inode in &tree.inodes {
         e.inode(tree, inode)?;
@@ -179,6 +183,10 @@ struct Emitter<'a, W: Write> {
     batch_bytes: usize,
     stats: Report,
     progress: Progress,
+    /// Each distinct xattr datum gets one XATTR node, shared by every inode that has it.
+    xids: HashMap<Xattr, u32>,
+    /// Sequence number of the last XREF written.
+    xseqno: u32,
 }
 
 fn inode_record(ri: &RawInode, totlen: usize) -> Record {
@@ -262,10 +270,52 @@ impl<W: Write> Emitter<'_, W> {
             Kind::Fifo | Kind::Socket => self.push_inode(base, &[]),
             Kind::File { source, size } => self.file(base, source, *size)?,
         }
+        self.xattrs(inode);
         if self.batch_bytes >= BATCH_BYTES || self.batch.len() >= BATCH_BYTES / 64 {
             self.flush()?;
         }
         Ok(())
+    }
+
+    /// Queues the XATTR nodes of datums not yet written, and one XREF per attribute.
+    fn xattrs(&mut self, inode: &Inode) {
+        let endian = self.opts.endian;
+        for x in &inode.xattrs {
+            let xid = match self.xids.get(x) {
+                Some(&xid) => xid,
+                None => {
+                    let xid = self.xids.len() as u32 + 1;
+                    self.xids.insert(x.clone(), xid);
+                    let raw = RawXattr {
+                        xid,
+                        version: 1,
+                        xprefix: x.0,
+                        name: x.1.clone(),
+                        value: x.2.clone(),
+                    };
+                    let mut node = Vec::with_capacity(raw.totlen());
+                    raw.encode(endian, &mut node);
+                    let rec = Record::Xattr {
+                        xid,
+                        version: 1,
+                        offset: 0,
+                        totlen: node.len() as u32,
+                    };
+                    self.batch.push(Pending::Encoded(node, rec));
+                    xid
+                }
+            };
+            self.xseqno += XSEQNO_STEP;
+            let mut node = Vec::new();
+            RawXref {
+                ino: inode.ino,
+                xid,
+                xseqno: self.xseqno,
+            }
+            .encode(endian, &mut node);
+            self.batch
+                .push(Pending::Encoded(node, Record::Xref { offset: 0 }));
+        }
     }
 
     /// Queues a regular file's nodes: one per page of data, one ZERO node per run of

@@ -7,5 +7,6 @@ pub mod header;
 pub mod inode;
 pub mod padding;
 pub mod summary;
+pub mod xattr;
 
 pub use header::{align, nodetype, Header, HEADER_SIZE, MAGIC, NODE_ALIGN};
