@@ -115,6 +115,20 @@ fn u32_arg(flag: &str, text: &str) -> Result<u32> {
     u32::try_from(v).with_context(|| format!("{flag}: {text} is too large"))
 }
 
+/// mkfs.jffs2 reads a bare `-e` number below this as KiB (`-e 128` is 128 KiB).
+const ERASE_KIB_BELOW: u32 = 4096;
+
+/// `-e`: a size, where a bare number below 4096 means KiB, as in mkfs.jffs2.
+fn erase_arg(text: &str) -> Result<u32> {
+    let v = u32_arg("-e/--eraseblock", text)?;
+    let bare = text.trim().bytes().all(|b| b.is_ascii_digit());
+    Ok(if bare && v < ERASE_KIB_BELOW {
+        v << 10
+    } else {
+        v
+    })
+}
+
 /// Turns the raw arguments into image options.
 pub fn options(a: &Args) -> Result<Options> {
     let mut compression = Compression::default();
@@ -129,7 +143,7 @@ pub fn options(a: &Args) -> Result<Options> {
     if compression.mode == CompressionMode::None {
         compression = Compression::none();
     }
-    let erase_size = u32_arg("-e/--eraseblock", &a.eraseblock)?;
+    let erase_size = erase_arg(&a.eraseblock)?;
     let pad_to = match a.pad.as_deref() {
         None | Some("") => None,
         Some(p) => Some(size_arg("-p/--pad", p)?),
@@ -210,4 +224,21 @@ pub fn run(a: Args) -> Result<()> {
         eprintln!("flashroot: warning: {w}");
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn erase_sizes_as_mkfs_jffs2_reads_them() {
+        assert_eq!(erase_arg("128").unwrap(), 128 << 10);
+        assert_eq!(erase_arg("65536").unwrap(), 65536);
+        assert_eq!(erase_arg("64KiB").unwrap(), 65536);
+        assert_eq!(erase_arg("1MiB").unwrap(), 1 << 20);
+        assert!(erase_arg("lots")
+            .unwrap_err()
+            .to_string()
+            .starts_with("-e/--eraseblock: "));
+    }
 }
