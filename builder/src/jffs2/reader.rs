@@ -127,18 +127,28 @@ fn detect_endian(image: &[u8]) -> Result<Endian, String> {
     ))
 }
 
-/// The smallest power of two whose first block ends with a valid summary marker: for a
-/// too small size the end of block 0 lies inside the data, for a multiple of the true size
-/// block 0 would be larger than the first summary says.
+/// The erase size an image was made for: the smallest power of two whose first block ends
+/// with a valid summary marker (for a smaller size the end of block 0 lies inside the data;
+/// a multiple of the true size would put the first summary mid-block). Without summaries,
+/// the offset of the first cleanmarker after block 0. Else mkfs.jffs2's default.
 fn detect_erase_size(image: &[u8], endian: Endian) -> u32 {
-    let mut e = MIN_DETECT_ERASE;
-    while e <= MAX_DETECT_ERASE && e as usize <= image.len() {
-        if let Ok(Some(_)) = summary::parse(&image[..e as usize], endian) {
-            return e;
-        }
-        e *= 2;
+    let sizes = || {
+        std::iter::successors(Some(MIN_DETECT_ERASE), |e| e.checked_mul(2))
+            .take_while(|&e| e <= MAX_DETECT_ERASE && e as usize <= image.len())
+    };
+    if let Some(e) =
+        sizes().find(|&e| matches!(summary::parse(&image[..e as usize], endian), Ok(Some(_))))
+    {
+        return e;
     }
-    FALLBACK_ERASE
+    let cleanmarker_at = |e: u32| {
+        Header::parse(&image[e as usize..], endian)
+            .is_some_and(|h| h.crc_ok && h.nodetype == nodetype::CLEANMARKER)
+    };
+    sizes()
+        .filter(|&e| (e as usize) < image.len())
+        .find(|&e| cleanmarker_at(e))
+        .unwrap_or(FALLBACK_ERASE)
 }
 
 fn scan_block(s: &mut Scan, block: &[u8], base: u64) {
@@ -752,6 +762,18 @@ mod tests {
             e,
             "at 0x00000fa0: 1000 bytes that are neither a node nor 0xFF, starting [00, 00, 00, 00]"
         );
+    }
+
+    #[test]
+    fn erase_size_found_from_cleanmarkers_without_summaries() {
+        let mut img = tiny_image(Endian::Little);
+        let mut second = Vec::new();
+        cleanmarker::encode(&mut second, Endian::Little, 12);
+        second.resize(8192, 0xFF);
+        img.extend_from_slice(&second);
+        assert_eq!(scan(&img, None).unwrap().erase_size, 8192);
+        // A lone block tells nothing: mkfs.jffs2's default.
+        assert_eq!(scan(&img[..8192], None).unwrap().erase_size, 65536);
     }
 
     #[test]
