@@ -161,7 +161,7 @@ pub fn card(out: &Path, files: &[(&str, &Path)]) -> FatDiskReport {
 
 /// Boots `initrd` with the disks (the output disk comes last, as /dev/vda).
 pub fn run(kernel: &Kernel, initrd: &Path, disks: Vec<Disk>, cmdline: &str) -> Outcome {
-    let mut options = BootOptions::new(&kernel.vmlinuz);
+    let mut options = BootOptions::for_kernel(kernel);
     options.initrd = Some(initrd.to_path_buf());
     options.cmdline = cmdline.into();
     options.disks = disks;
