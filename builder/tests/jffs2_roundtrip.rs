@@ -559,3 +559,42 @@ fn xattrs_only_with_the_option() {
         Vec::<&str>::new()
     );
 }
+
+#[test]
+fn squash_and_faketime_options() {
+    let t = tempfile::tempdir().unwrap();
+    let src = t.path().join("src");
+    make_tree(&src, SMALL);
+    fs::set_permissions(
+        src.join("one"),
+        std::os::unix::fs::PermissionsExt::from_mode(0o666),
+    )
+    .unwrap();
+    std::os::unix::fs::chown(src.join("one"), Some(1234), Some(4321)).unwrap();
+    let img = t.path().join("img");
+    let o = Options {
+        squash: flashroot::jffs2::Squash {
+            owners: true,
+            perms: true,
+        },
+        times: Times::Zero,
+        ..opts(t.path(), 64 << 10, 16)
+    };
+    write_image(&src, &img, &o).unwrap();
+    let got = read_back(&fs::read(&img).unwrap(), None);
+    assert!(
+        got.values().all(|e| e.uid == 0 && e.gid == 0),
+        "owners squashed"
+    );
+    assert!(
+        got.values().all(|e| e.mode & 0o022 == 0),
+        "group/other write removed"
+    );
+    assert!(got.values().all(|e| e.mtime == 0), "times zeroed");
+    assert_eq!(got[&b"one".to_vec()].mode, 0o100644);
+    // Without squashing the owner survives.
+    write_image(&src, &img, &opts(t.path(), 64 << 10, 16)).unwrap();
+    let got = read_back(&fs::read(&img).unwrap(), None);
+    let one = &got[&b"one".to_vec()];
+    assert_eq!((one.uid, one.gid, one.mode), (1234, 4321, 0o100666));
+}
