@@ -485,6 +485,17 @@ fn cli_ls_and_extract() {
         fs::read(src.join("sparse")).unwrap()
     );
     assert_eq!(fs::read_link(out.join("link")).unwrap(), Path::new("p4096"));
+    use std::os::unix::fs::FileTypeExt;
+    assert!(fs::symlink_metadata(out.join("sock"))
+        .unwrap()
+        .file_type()
+        .is_socket());
+    assert!(fs::symlink_metadata(out.join("dev/initctl"))
+        .unwrap()
+        .file_type()
+        .is_fifo());
+    let hard = |p: &str| std::os::unix::fs::MetadataExt::ino(&fs::metadata(out.join(p)).unwrap());
+    assert_eq!(hard("hard/a"), hard("hard/b"));
 }
 
 #[test]

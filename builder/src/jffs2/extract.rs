@@ -1,6 +1,6 @@
 //! Extracts a read-back file system into a directory: files, directories, symlinks, hard
-//! links, fifos, sockets (as placeholders: a socket cannot be created without binding) and
-//! device nodes (root only), with modes, and owners and times where permitted.
+//! links, fifos, sockets (bound once to create them), device nodes (root only) and
+//! extended attributes, with modes, and owners and times where permitted.
 
 use std::collections::HashMap;
 use std::ffi::OsStr;
@@ -26,7 +26,7 @@ pub struct Skipped {
     pub owners: usize,
     /// Extended attributes the destination refused.
     pub xattrs: usize,
-    /// Sockets, written as empty regular files.
+    /// Sockets whose path was too long to bind, written as empty regular files.
     pub sockets: Vec<String>,
 }
 
@@ -91,8 +91,12 @@ pub fn extract(fs: &Fs, dest: &Path) -> Result<Skipped> {
                 })?;
             }
             S_IFSOCK => {
-                fs::write(&path, b"").with_context(|| format!("cannot write {shown}"))?;
-                skipped.sockets.push(shown.clone());
+                // Binding creates the socket file; a path too long for sun_path cannot be
+                // bound, and gets an empty placeholder instead.
+                if std::os::unix::net::UnixListener::bind(&path).is_err() {
+                    fs::write(&path, b"").with_context(|| format!("cannot write {shown}"))?;
+                    skipped.sockets.push(shown.clone());
+                }
             }
             other => bail!("{shown} has an unknown file type {other:o}"),
         }
