@@ -13,7 +13,7 @@ use anyhow::{bail, Context, Result};
 use nix::sys::stat::{makedev, mknod, utimensat, Mode, SFlag, UtimensatFlags};
 use nix::sys::time::TimeSpec;
 
-use super::reader::Fs;
+use super::readback::Fs;
 use super::tree::{S_IFBLK, S_IFCHR, S_IFDIR, S_IFIFO, S_IFLNK, S_IFMT, S_IFREG, S_IFSOCK};
 
 /// Permission bits applied with chmod.

@@ -5,7 +5,7 @@
 
 use std::collections::HashMap;
 use std::fs::{self, File};
-use std::io::{self, BufWriter, IsTerminal, Read, Write};
+use std::io::{BufWriter, Read, Write};
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
@@ -13,11 +13,13 @@ use rayon::prelude::*;
 
 use super::compress::code;
 use super::layout::{BlockFiller, Filled, Geometry};
+use super::node::device::encode_dev;
 use super::node::dirent::RawDirent;
 use super::node::inode::RawInode;
 use super::node::summary::Record;
 use super::node::xattr::{RawXattr, RawXref, XSEQNO_STEP};
 use super::options::Options;
+use super::progress::Progress;
 use super::report::{write_reserve_blocks, Report};
 use super::tree::{Inode, Kind, Tree, Xattr};
 
@@ -27,10 +29,6 @@ pub const MIN_BLOCKS: u64 = 5;
 pub const MAX_IMAGE_BYTES: u64 = 1 << 32;
 /// Raw file bytes read and compressed per batch.
 const BATCH_BYTES: usize = 8 << 20;
-/// Trees with less data than this get no progress bar.
-const PROGRESS_MIN_BYTES: u64 = 32 << 20;
-/// The old 16-bit device encoding holds majors and minors below this.
-const OLD_DEV_LIMIT: u32 = 256;
 
 /// Writes the image of `src` to `out`, through a temporary file in the same directory that
 /// is renamed over `out` only when the image is complete.
@@ -420,101 +418,9 @@ impl<W: Write> Emitter<'_, W> {
     }
 }
 
-/// A device number as the kernel stores it: the old 16-bit form when major and minor both
-/// fit a byte, else the new 32-bit form (`new_encode_dev`).
-pub fn encode_dev(major: u32, minor: u32, endian: super::endian::Endian) -> Vec<u8> {
-    if major < OLD_DEV_LIMIT && minor < OLD_DEV_LIMIT {
-        endian.u16_bytes(((major << 8) | minor) as u16).to_vec()
-    } else {
-        let v = (minor & 0xff) | ((major & 0xfff) << 8) | ((minor & !0xff) << 12);
-        endian.u32_bytes(v).to_vec()
-    }
-}
-
-/// The inverse of [`encode_dev`]; None for lengths other than 2 and 4.
-pub fn decode_dev(data: &[u8], endian: super::endian::Endian) -> Option<(u32, u32)> {
-    match data.len() {
-        2 => {
-            let v = endian.u16_at(data, 0)? as u32;
-            Some((v >> 8, v & 0xff))
-        }
-        4 => {
-            let v = endian.u32_at(data, 0)?;
-            Some(((v & 0xfff00) >> 8, (v & 0xff) | ((v >> 12) & 0xfff00)))
-        }
-        _ => None,
-    }
-}
-
-/// A one-line progress bar on stderr, only on a terminal and for large trees.
-struct Progress {
-    total: u64,
-    done: u64,
-    shown_percent: Option<u64>,
-    enabled: bool,
-}
-
-impl Progress {
-    fn new(wanted: bool, total: u64) -> Self {
-        Self {
-            total,
-            done: 0,
-            shown_percent: None,
-            enabled: wanted && total >= PROGRESS_MIN_BYTES && io::stderr().is_terminal(),
-        }
-    }
-
-    fn advance(&mut self, bytes: u64) {
-        self.done += bytes;
-        if !self.enabled {
-            return;
-        }
-        let pct = self.done * 100 / self.total.max(1);
-        if self.shown_percent != Some(pct) {
-            self.shown_percent = Some(pct);
-            const WIDTH: u64 = 40;
-            let filled = (pct * WIDTH / 100) as usize;
-            eprint!(
-                "\r[{}{}] {pct:3}% {} / {} MiB",
-                "#".repeat(filled),
-                " ".repeat(WIDTH as usize - filled),
-                self.done >> 20,
-                self.total >> 20
-            );
-        }
-    }
-
-    fn done(&mut self) {
-        if self.enabled && self.shown_percent.is_some() {
-            eprintln!();
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::jffs2::endian::Endian;
-
-    #[test]
-    fn device_encodings() {
-        assert_eq!(encode_dev(3, 5, Endian::Little), [5, 3]);
-        // 259:5 needs the new form: mkfs.jffs2 truncates it to 3:5.
-        assert_eq!(encode_dev(259, 5, Endian::Little), 0x10305u32.to_le_bytes());
-        assert_eq!(
-            encode_dev(8, 256, Endian::Big),
-            0x0010_0800u32.to_be_bytes()
-        );
-        for (ma, mi) in [(0, 0), (255, 255), (259, 5), (4095, 1_048_575), (1, 300)] {
-            for e in [Endian::Little, Endian::Big] {
-                assert_eq!(
-                    decode_dev(&encode_dev(ma, mi, e), e),
-                    Some((ma, mi)),
-                    "{ma}:{mi}"
-                );
-            }
-        }
-    }
 
     #[test]
     fn geometry_errors_name_the_parameter() {

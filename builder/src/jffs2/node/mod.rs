@@ -2,6 +2,7 @@
 //! Layouts follow the kernel's `include/uapi/linux/jffs2.h` and `fs/jffs2/summary.h`.
 
 pub mod cleanmarker;
+pub mod device;
 pub mod dirent;
 pub mod header;
 pub mod inode;
