@@ -20,9 +20,10 @@ pub struct Args {
         short = 'd',
         long = "root",
         visible_short_alias = 'r',
-        value_name = "DIR"
+        value_name = "DIR",
+        required_unless_present = "list_compressors"
     )]
-    pub root: PathBuf,
+    pub root: Option<PathBuf>,
     /// Write the image to FILE (stdout when absent).
     #[arg(short = 'o', long = "output", value_name = "FILE")]
     pub output: Option<PathBuf>,
@@ -201,15 +202,16 @@ pub fn run(a: Args) -> Result<()> {
         return Ok(());
     }
     let opts = options(&a)?;
+    let root = a.root.as_deref().context("-d/--root DIR is required")?;
     let report = match &a.output {
-        Some(out) => write_image(&a.root, out, &opts)?,
+        Some(out) => write_image(root, out, &opts)?,
         None => {
             let stdout = std::io::stdout();
             if stdout.is_terminal() {
                 bail!("refusing to write an image to a terminal: give -o FILE");
             }
             let tree =
-                crate::jffs2::tree::Tree::collect(&a.root, &opts).map_err(anyhow::Error::msg)?;
+                crate::jffs2::tree::Tree::collect(root, &opts).map_err(anyhow::Error::msg)?;
             write_tree(
                 &tree,
                 std::io::BufWriter::with_capacity(1 << 20, stdout.lock()),
