@@ -14,10 +14,10 @@ pub const DEFAULT_PAGE_SIZE: u32 = 4096;
 
 /// How erase blocks past the data are written (padding up to `pad_to`).
 ///
-/// Measured in QEMU (TCG) with Debian's 6.1 kernel, block2mtd on a loop device, a 128 MiB
-/// image with 2013 free 64 KiB blocks (bench/jffs2-results.md): bare 0xFF blocks mount in
-/// 0.33-0.43 s, cleanmarker blocks in 0.43-0.68 s, the same I/O either way; no write
-/// reached the device within 15 s after mount in either case.
+/// Measured in QEMU (TCG) with Debian's 6.1 kernel, block2mtd on a loop device, 128 MiB
+/// images with about 2000 free 64 KiB blocks (bench/jffs2-results.md): bare 0xFF averaged
+/// 0.44 s to mount and cleanmarker blocks 0.56 s over seven noisy paired runs, with the
+/// same I/O; no write reached the device within 15 s after mount in either case.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum EmptyBlocks {
     /// Bare 0xFF, as `mkfs.jffs2 --pad` and sumtool leave them. scan.c reads 256 bytes,
