@@ -226,7 +226,9 @@ impl<W: Write> Emitter<'_, W> {
                         // The directory's inode node is version 1; its dirents follow.
                         version: 2 + i as u32,
                         ino: child.ino,
-                        mctime: target.mtime,
+                        // The kernel takes a directory's mtime from its newest dirent
+                        // (readinode.c), so this is the directory's time, not the child's.
+                        mctime: inode.mtime,
                         dtype: target.dtype(),
                         name: child.name.clone(),
                     };
