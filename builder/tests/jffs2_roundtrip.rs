@@ -234,7 +234,16 @@ fn check_accepts_mkfs_jffs2_and_sumtool_images_and_names_corruption() {
     // mkfs.jffs2 writes no inode for the root: the kernel's default applies.
     let root = want.get_mut(&Vec::new()).unwrap();
     (root.mode, root.mtime) = (0o040755, 0);
-    assert_same(&read_back(&bytes, None), &want, "mkfs.jffs2 + sumtool");
+    // mkfs.jffs2 gives each dirent its child's mtime, and the kernel takes a directory's
+    // mtime from its newest dirent: directory times come out wrong in its images (ours
+    // give dirents the directory's own time), so they are not compared here.
+    let mut got = read_back(&bytes, None);
+    for e in want.values_mut().chain(got.values_mut()) {
+        if e.content == Content::Dir {
+            e.mtime = 0;
+        }
+    }
+    assert_same(&got, &want, "mkfs.jffs2 + sumtool");
 
     // One flipped bit in the middle of the data, and one in a summary record.
     let mut bad = bytes.clone();

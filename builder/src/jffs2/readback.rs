@@ -43,6 +43,10 @@ pub struct Fs<'a> {
     xattrs: BTreeMap<u32, RawXattr>,
     /// Live (ino, xid) references.
     xrefs: Vec<(u32, u32)>,
+    /// Directory → (version, mctime) of its newest dirent with a nonzero mctime: the
+    /// kernel gives a directory that time when the dirent is newer than its inode node
+    /// (readinode.c, `latest_mctime`).
+    mctimes: BTreeMap<u32, (u32, u32)>,
 }
 
 /// The mode the kernel gives a root directory that has no inode node (mkfs.jffs2 writes none).
@@ -55,6 +59,7 @@ impl<'a> Fs<'a> {
         let mut inodes: BTreeMap<u32, Vec<(RawInode, Range<usize>)>> = BTreeMap::new();
         let mut dirs: BTreeMap<u32, Dir> = BTreeMap::new();
         let mut xattrs: BTreeMap<u32, RawXattr> = BTreeMap::new();
+        let mut mctimes: BTreeMap<u32, (u32, u32)> = BTreeMap::new();
         let mut xrefs = Vec::new();
         for (_, node) in &scan.nodes {
             match node {
@@ -73,6 +78,10 @@ impl<'a> Fs<'a> {
                     .or_default()
                     .push((ri.clone(), range.clone())),
                 Node::Dirent(d) => {
+                    let m = mctimes.entry(d.pino).or_insert((0, 0));
+                    if d.version > m.0 && d.mctime != 0 {
+                        *m = (d.version, d.mctime);
+                    }
                     let slot = dirs
                         .entry(d.pino)
                         .or_default()
@@ -96,6 +105,7 @@ impl<'a> Fs<'a> {
             dirs,
             xattrs,
             xrefs,
+            mctimes,
         }
     }
 
@@ -115,7 +125,10 @@ impl<'a> Fs<'a> {
                 mode: ri.mode,
                 uid: ri.uid,
                 gid: ri.gid,
-                mtime: ri.mtime,
+                mtime: match self.mctimes.get(&ino) {
+                    Some(&(version, mctime)) if version > ri.version => mctime,
+                    _ => ri.mtime,
+                },
                 size: ri
                     .isize
                     .max(if ri.mode & super::tree::S_IFMT == super::tree::S_IFLNK {
