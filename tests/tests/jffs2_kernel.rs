@@ -66,8 +66,10 @@ const NEW_FILE_MODE: u32 = S_IFREG | 0o644;
 const COMPLAINTS: [&str; 7] = [
     "crc", "wrong", "error", "warning", "summary", "corrupt", "failed",
 ];
-/// EINTR from block2mtd: umount stops the GC thread while it erases the image's free
-/// (bare 0xFF, so erase-pending) blocks. About the unmount, not the image: counted, shown.
+/// EINTR from block2mtd: umount stops the GC thread while it erases blocks. Images padded
+/// with bare 0xFF (`--empty-blocks=erased`) have every free block erase-pending and showed
+/// 54-203 of these; the cleanmarker default shows none. About the unmount, not the image:
+/// counted and shown.
 const INTERRUPTED_ERASE: &str = "failed immediately: errno -4";
 /// The JFFS2 banner at module load ("version 2.2. (NAND) (SUMMARY) ...") is no complaint.
 const BANNER: &str = "jffs2: version";

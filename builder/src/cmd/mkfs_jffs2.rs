@@ -97,10 +97,15 @@ pub struct Args {
     /// Do not write erase block summaries (the kernel then scans every byte at mount).
     #[arg(long = "no-summary")]
     pub no_summary: bool,
-    /// How free erase blocks are written: "erased" (bare 0xFF like mkfs.jffs2 --pad;
-    /// fastest to mount, the kernel queues them for erase) or "cleanmarker" (a
-    /// cleanmarker each, so the kernel takes them as free without erasing).
-    #[arg(long = "empty-blocks", value_name = "HOW", default_value = "erased")]
+    /// How free erase blocks are written: "cleanmarker" (a cleanmarker each, as
+    /// mkfs.jffs2 --pad writes them: the kernel takes them as free and writes nothing) or
+    /// "erased" (bare 0xFF: the kernel erases them and writes a cleanmarker into each
+    /// after the first mount).
+    #[arg(
+        long = "empty-blocks",
+        value_name = "HOW",
+        default_value = "cleanmarker"
+    )]
     pub empty_blocks: String,
     /// Print the report even when stdout is the image.
     #[arg(short = 'v', long = "verbose")]

@@ -14,20 +14,22 @@ pub const DEFAULT_PAGE_SIZE: u32 = 4096;
 
 /// How erase blocks past the data are written (padding up to `pad_to`).
 ///
-/// Measured in QEMU (TCG) with Debian's 6.1 kernel, block2mtd on a loop device, 128 MiB
-/// images with about 2000 free 64 KiB blocks (bench/jffs2-results.md): bare 0xFF averaged
-/// 0.44 s to mount and cleanmarker blocks 0.56 s over seven noisy paired runs, with the
-/// same I/O; no write reached the device within 15 s after mount in either case.
+/// The default follows `mkfs.jffs2 --pad`, which writes a cleanmarker into every padded
+/// block. Bare 0xFF blocks (what the mkfs.jffs2 + sumtool + re-padding pipeline leaves)
+/// mount as fast within noise (bench/jffs2-results.md), but the kernel queues each for
+/// erase: after the first mount it writes a cleanmarker into every one of them (one page
+/// per free block written to the card), and an unmount during that work logs
+/// "Erase at 0x… failed immediately: errno -4". Seen in tests/tests/jffs2_kernel.rs.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum EmptyBlocks {
-    /// Bare 0xFF, as `mkfs.jffs2 --pad` and sumtool leave them. scan.c reads 256 bytes,
-    /// sees no cleanmarker and queues the block for erase (BLK_STATE_ALLFF); block2mtd's
-    /// erase rewrites only pages that are not already 0xFF. Mounts fastest.
-    #[default]
+    /// Bare 0xFF. scan.c reads 256 bytes, sees no cleanmarker and queues the block for
+    /// erase (BLK_STATE_ALLFF); the erase and the cleanmarker written after it follow.
     Erased,
-    /// A cleanmarker, then 0xFF. scan.c checks 32 bytes after the cleanmarker and takes
-    /// the block as free at once (BLK_STATE_CLEANMARKER): nothing is queued for erase,
-    /// but each block costs the kernel a node reference at every mount.
+    /// A cleanmarker, then 0xFF, as mkfs.jffs2 pads. scan.c checks 32 bytes after the
+    /// cleanmarker and takes the block as free at once (BLK_STATE_CLEANMARKER): nothing
+    /// is queued for erase and nothing is written to the card for it. Without cleanmarkers
+    /// (`-n`) blocks stay bare 0xFF whatever this says.
+    #[default]
     Cleanmarker,
 }
 
@@ -112,7 +114,7 @@ impl Default for Options {
             cleanmarker: Some(CLEANMARKER_SIZE),
             summary: true,
             pad_to: None,
-            empty_blocks: EmptyBlocks::Erased,
+            empty_blocks: EmptyBlocks::Cleanmarker,
             compression: Compression::default(),
             squash: Squash::default(),
             times: Times::Keep,
