@@ -5,6 +5,7 @@
 //! - [`modules`]: kernel module resolution (modules.dep, softdeps, aliases, builtins).
 //! - [`initramfs`]: the `flashroot build` pipeline that ties config, init and modules together.
 //! - [`disk`]: MBR disk images with a FAT32 partition.
+//! - [`file_mode`]: the `st_mode` file type bits shared by the cpio and JFFS2 formats.
 //! - [`card`]: populating a boot card (kernel, initramfs, containers, syslinux).
 //! - [`rootprep`]: turning a root directory into a flash-ready one.
 
@@ -12,6 +13,7 @@ pub mod card;
 pub mod cmd;
 pub mod cpio;
 pub mod disk;
+pub mod file_mode;
 pub mod initramfs;
 pub mod jffs2;
 pub mod modules;

@@ -22,6 +22,7 @@ use std::process::Command;
 use std::time::Duration;
 
 use flashroot::cpio::{NewcWriter, WriterOptions};
+use flashroot::file_mode::{S_IFBLK, S_IFCHR, S_IFDIR, S_IFMT, S_IFREG};
 use flashroot::jffs2::{write_image, Compression, CompressionMode, Compressor, Options};
 use flashroot::modules::{resolve, ModuleTree};
 use flashroot_qemu::{boot, debian_kernel, BootOptions, Disk, Kernel};
@@ -54,11 +55,6 @@ const APPENDED: &[u8] = b"appended\n";
 /// Deleted by the guest: the several-MiB file and ten entries of the wide directory.
 const DELETED_BIG: &[u8] = b"big";
 const DELETED_WIDE: usize = 10;
-const S_IFMT: u32 = 0o170000;
-const S_IFDIR: u32 = 0o040000;
-const S_IFREG: u32 = 0o100000;
-const S_IFCHR: u32 = 0o020000;
-const S_IFBLK: u32 = 0o060000;
 /// Mode of the directory and file the guest creates (umask 022).
 const NEW_DIR_MODE: u32 = S_IFDIR | 0o755;
 const NEW_FILE_MODE: u32 = S_IFREG | 0o644;

@@ -21,15 +21,10 @@ pub const ALIGN: usize = 4;
 /// The name of the last entry.
 pub const TRAILER: &str = "TRAILER!!!";
 
-/// File type bits of `mode` (`S_IFMT` and friends from `<sys/stat.h>`).
-pub const S_IFMT: u32 = 0o170000;
-pub const S_IFSOCK: u32 = 0o140000;
-pub const S_IFLNK: u32 = 0o120000;
-pub const S_IFREG: u32 = 0o100000;
-pub const S_IFBLK: u32 = 0o060000;
-pub const S_IFDIR: u32 = 0o040000;
-pub const S_IFCHR: u32 = 0o020000;
-pub const S_IFIFO: u32 = 0o010000;
+/// File type bits of a mode, shared with the other on-disk formats.
+pub use crate::file_mode::{
+    S_IFBLK, S_IFCHR, S_IFDIR, S_IFIFO, S_IFLNK, S_IFMT, S_IFREG, S_IFSOCK,
+};
 /// Permission bits including setuid, setgid and sticky.
 pub const PERM_MASK: u32 = 0o7777;
 

@@ -16,15 +16,10 @@ use super::options::{Options, Squash, Times};
 
 /// The root directory's inode number (the kernel's rule).
 pub const ROOT_INO: u32 = 1;
-/// File type bits of a mode.
-pub const S_IFMT: u32 = 0o170000;
-pub const S_IFSOCK: u32 = 0o140000;
-pub const S_IFLNK: u32 = 0o120000;
-pub const S_IFREG: u32 = 0o100000;
-pub const S_IFBLK: u32 = 0o060000;
-pub const S_IFDIR: u32 = 0o040000;
-pub const S_IFCHR: u32 = 0o020000;
-pub const S_IFIFO: u32 = 0o010000;
+/// File type bits of a mode, shared with the other on-disk formats.
+pub use crate::file_mode::{
+    S_IFBLK, S_IFCHR, S_IFDIR, S_IFIFO, S_IFLNK, S_IFMT, S_IFREG, S_IFSOCK,
+};
 /// Group and other write bits, removed by `-P`.
 const GROUP_OTHER_WRITE: u32 = 0o022;
 /// The longest symlink target the kernel creates (jffs2_symlink refuses more).
