@@ -13,9 +13,11 @@
 #
 # Usage: bench/boot-timeline.sh
 # Env: FLASHROOT=path/to/flashroot (else `cargo build --release -p flashroot`), RUNS=N
-#      (default 3), KROOT=an unpacked linux-image package (default: the qemu crate's
-#      cache, ~/.cache/flashroot/kernel; `cargo run -p flashroot-qemu --bin fetch-kernel`
-#      fills it). Needs root for mkinitramfs (it reads /lib/modules/KVER and /boot).
+#      (default 3), VARIANTS="ours-trimmed busybox ..." (a subset of the rows, default
+#      all; a subset only prints its table), MODES="verbose quiet" (boot each row with
+#      the harness's verbose console, and with `quiet`; default both), LOGS=DIR (keep every boot's console log),
+#      KROOT=an unpacked linux-image package (default: the qemu crate's cache,
+#      ~/.cache/flashroot/kernel; `cargo run -p flashroot-qemu --bin fetch-kernel` fills it). Needs root for mkinitramfs (it reads /lib/modules/KVER and /boot).
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
@@ -52,6 +54,14 @@ if [ -z "${FLASHROOT:-}" ]; then
     FLASHROOT=${CARGO_TARGET_DIR:-$repo/target}/release/flashroot
 fi
 
+all_variants="ours-default ours-trimmed classic-most classic-list busybox"
+variants=${VARIANTS:-$all_variants}
+wanted() { case " $variants " in *" $1 "*) return 0 ;; *) return 1 ;; esac; }
+for variant in $variants; do
+    wanted_known=" $all_variants "
+    case $wanted_known in *" $variant "*) ;; *) echo "boot-timeline: unknown variant $variant (known: $all_variants)" >&2; exit 1 ;; esac
+done
+
 work=$(mktemp -d "${TMPDIR:-/tmp}/boot-timeline.XXXXXX")
 trap 'rm -rf "$work"' EXIT
 
@@ -64,7 +74,7 @@ machine_modules() { grep -v '^#' "$files/modules.list"; }
 tree=$work/root-tree
 mkdir -p "$tree"/{bin,sbin,dev,proc,sys,run,tmp,etc,usr,var/log,var/lock,var/lib,var/cache/apt}
 cp /bin/busybox "$tree/bin/busybox"
-for applet in sh cat echo poweroff; do ln -s busybox "$tree/bin/$applet"; done
+for applet in sh cat echo poweroff dmesg grep; do ln -s busybox "$tree/bin/$applet"; done
 ln -s /run "$tree/var/run"
 cp "$files/real-init" "$tree/sbin/init"
 # Erase block summary is on by default.
@@ -82,7 +92,8 @@ build_timed() {
     echo "$name $((t1 - t0)) $(stat -c %s "$out")" >> "$work/builds"
 }
 
-# flashroot, the embedded default config (every disk controller of the config's list).
+# flashroot, the embedded default config (every disk controller of the config's list);
+# always built: the card carries it.
 build_timed ours-default "$work/ours-default.img" \
     "$FLASHROOT" build -q --modules-dir "$moddir" --kver "$kver" -o "$work/ours-default.img"
 # flashroot, modules.load trimmed to this machine's.
@@ -93,7 +104,7 @@ awk -v list="$trimmed_list" '
     !skipping { print }
 ' "$repo/config/flashroot.toml" > "$work/trimmed.toml"
 grep -q '^load = \[ "ata_piix"' "$work/trimmed.toml" || { echo "boot-timeline: could not trim modules.load in config/flashroot.toml" >&2; exit 1; }
-build_timed ours-trimmed "$work/ours-trimmed.img" \
+wanted ours-trimmed && build_timed ours-trimmed "$work/ours-trimmed.img" \
     "$FLASHROOT" build -q -c "$work/trimmed.toml" --modules-dir "$moddir" --kver "$kver" -o "$work/ours-trimmed.img"
 
 # initramfs-tools: a private confdir (never the host's), the classic hook and scripts.
@@ -106,6 +117,7 @@ make_confdir() { # $1 = MODULES value
     echo "$dir"
 }
 for modules in most list; do
+    wanted "classic-$modules" || continue
     confdir=$(make_confdir "$modules")
     build_timed "classic-$modules" "$work/classic-$modules.img" \
         mkinitramfs -d "$confdir" -o "$work/classic-$modules.img" "$kver"
@@ -129,7 +141,7 @@ build_busybox() {
     done
     (cd "$ir" && find . | LC_ALL=C sort | cpio -o -H newc --quiet | gzip -6 > "$1")
 }
-build_timed busybox "$work/busybox.img" build_busybox "$work/busybox.img"
+wanted busybox && build_timed busybox "$work/busybox.img" build_busybox "$work/busybox.img"
 
 "$FLASHROOT" card --image "$work/card.img" --size "$card_size" --kernel "$kroot/boot/vmlinuz-$kver" \
     --initrd "$work/ours-default.img" --kver "$kver" --rootfs "$work/rootfs.img" > /dev/null
@@ -137,51 +149,66 @@ build_timed busybox "$work/busybox.img" build_busybox "$work/busybox.img"
 # --- boots -----------------------------------------------------------------------------
 # The harness's command line (qemu/src/options.rs) plus printk.time=1 for the stamps.
 base_cmdline="console=ttyS0,115200 panic=-1 printk.time=1"
-cmdline_of() {
-    case $1 in
+modes=${MODES:-verbose quiet}
+# A row is a variant booted in a mode: "busybox" (verbose) or "busybox+quiet".
+rows=$(for variant in $variants; do
+    for mode in $modes; do
+        case $mode in
+        verbose) echo "$variant" ;;
+        quiet) echo "$variant+quiet" ;;
+        *) echo "boot-timeline: unknown mode $mode (verbose, quiet)" >&2; exit 1 ;;
+        esac
+    done
+done)
+cmdline_of() { # ROW
+    case $1 in *+quiet) echo -n "quiet " ;; esac
+    case ${1%+quiet} in
     ours-*) echo "$base_cmdline mtd flashroot.failure=poweroff flashroot.delay=0" ;;
     classic-*) echo "$base_cmdline root=mtd0 rootfstype=jffs2 rootflags=noatime" ;;
     busybox) echo "$base_cmdline" ;;
     esac
 }
 
-# boot VARIANT RUN: one boot on a fresh card; appends "VARIANT RUN init_s real_s wall_ms".
+# boot ROW RUN: one boot on a fresh card; appends "ROW RUN init_s real_s wall_ms".
 boot() {
     local variant=$1 run=$2 log=$work/console-$1-$2.log t0 t1 init_s real_s
     cp "$work/card.img" "$work/card-run.img"
     t0=$(now_ms)
     timeout "$boot_timeout_s" qemu-system-x86_64 -machine pc,accel=tcg -no-reboot \
         -m "$qemu_memory_mib" -smp 1 -nodefaults -display none -serial stdio -monitor none \
-        -kernel "$boot_image" -append "$(cmdline_of "$variant")" -initrd "$work/$variant.img" \
+        -kernel "$boot_image" -append "$(cmdline_of "$variant")" -initrd "$work/${variant%+quiet}.img" \
         -drive "file=$work/card-run.img,format=raw,id=disk0,if=ide,index=0" \
         < /dev/null 2>&1 | tr -d '\r' > "$log" || true
     t1=$(now_ms)
+    # With `quiet` the stamp comes from the real init's dmesg, else from the console.
     init_s=$(sed -n 's/^\[ *\([0-9.]*\)\] Run \/init as init process.*/\1/p' "$log" | head -n 1)
     real_s=$(sed -n 's/.*REAL-INIT uptime=\([0-9.]*\).*/\1/p' "$log" | head -n 1)
     if [ -z "$init_s" ] || [ -z "$real_s" ]; then
         echo "boot-timeline: $variant run $run did not reach the real init; console tail:" >&2
         tail -n 30 "$log" >&2
-        cp "$log" "$here/boot-timeline-failed-$variant.log"
+        cp "$log" "${TMPDIR:-/tmp}/boot-timeline-failed-$variant.log"
+        echo "boot-timeline: whole console in ${TMPDIR:-/tmp}/boot-timeline-failed-$variant.log" >&2
         exit 1
     fi
     echo "$variant $run $init_s $real_s $((t1 - t0))" >> "$work/boots"
+    if [ -n "${LOGS:-}" ]; then mkdir -p "$LOGS" && cp "$log" "$LOGS/"; fi
     echo "  $variant run $run: /init at $init_s s, real init at $real_s s, wall $((t1 - t0)) ms" >&2
 }
 
-variants="ours-default ours-trimmed classic-most classic-list busybox"
 # Round-robin, so that a change of the shared machine's load hits every variant alike.
 for run in $(seq "$runs"); do
-    for variant in $variants; do
-        boot "$variant" "$run"
+    for row in $rows; do
+        boot "$row" "$run"
     done
 done
 
 # --- the report ------------------------------------------------------------------------
-column_median() { # VARIANT FIELD
+column_median() { # ROW FIELD
     awk -v v="$1" -v f="$2" '$1 == v {print $f}' "$work/boots" | median
 }
-label_of() {
-    case $1 in
+label_of() { # ROW
+    case $1 in *+quiet) echo -n "quiet: " ;; esac
+    case ${1%+quiet} in
     ours-default) echo "flashroot, default config (all disk drivers)" ;;
     ours-trimmed) echo "flashroot, modules.load trimmed to this machine" ;;
     classic-most) echo "initramfs-tools MODULES=most + classic hook" ;;
@@ -189,22 +216,23 @@ label_of() {
     busybox) echo "busybox shell /init, same steps" ;;
     esac
 }
-table=$(for variant in $variants; do
-    read -r _ build_ms bytes < <(grep "^$variant " "$work/builds")
-    init_s=$(column_median "$variant" 3)
-    real_s=$(column_median "$variant" 4)
-    wall_ms=$(column_median "$variant" 5)
-    awk -v l="$(label_of "$variant")" -v i="$init_s" -v r="$real_s" -v w="$wall_ms" \
+table=$(for row in $rows; do
+    read -r _ build_ms bytes < <(grep "^${row%+quiet} " "$work/builds")
+    init_s=$(column_median "$row" 3)
+    real_s=$(column_median "$row" 4)
+    wall_ms=$(column_median "$row" 5)
+    awk -v l="$(label_of "$row")" -v i="$init_s" -v r="$real_s" -v w="$wall_ms" \
         -v b="$bytes" -v t="$build_ms" 'BEGIN {
         printf "| %s | %.2f | %.2f | %.2f | %.2f | %.2f | %.2f |\n", l, i, r, r - i, w / 1000, b / 1048576, t / 1000
     }'
 done)
 all_runs=$(awk '{printf "| %s | %s | %s | %s | %.2f |\n", $1, $2, $3, $4, $5 / 1000}' "$work/boots")
 # Our init's own summary, from every boot of the flashroot rows.
-summaries=$(for variant in ours-default ours-trimmed; do
+summaries=$(for row in $rows; do
+    case $row in ours-*) ;; *) continue ;; esac
     for run in $(seq "$runs"); do
-        line=$(grep -o 'flashroot: init done in.*' "$work/console-$variant-$run.log" | head -n 1)
-        echo "- $variant run $run: \`${line:-no summary line}\`"
+        line=$(grep -o 'init done in.*' "$work/console-$row-$run.log" | head -n 1)
+        echo "- $row run $run: ${line:-no summary line}"
     done
 done)
 init_bytes=$("$FLASHROOT" ls -l "$work/ours-default.img" | awk '$NF == "init" {print $5; exit}')
@@ -230,16 +258,20 @@ busybox-static $(dpkg-query -W -f '${Version}' busybox-static 2>/dev/null || ech
 "/init" is the printk.time stamp of the kernel's "Run /init as init process"; "real init" is
 /proc/uptime as printed by the root's /sbin/init as its first act; "in initramfs" is the
 difference. Wall is the host's time for the whole QEMU run (to the real init's poweroff).
+Rows marked "quiet" add \`quiet\` to the command line: the kernel and the inits then print
+(almost) nothing on the 115200-baud serial console, whose every line costs the printing
+task several ms under TCG.
 
 | initramfs | /init (s) | real init (s) | in initramfs (s) | wall (s) | size (MiB) | build (s) |
 |---|---|---|---|---|---|---|
 $table
 
-Modules in the initramfs: flashroot default $(modules_of "$work/ours-default.img"), trimmed $(modules_of "$work/ours-trimmed.img");
-busybox init $(wc -l < "$work/busybox-ir/modules.order") ($(tr '\n' ' ' < "$work/busybox-ir/modules.order")).
+Modules in the initramfs: flashroot default $(modules_of "$work/ours-default.img"), trimmed $(modules_of "$work/ours-trimmed.img" 2>/dev/null);
+busybox init $(wc -l < "$work/busybox-ir/modules.order" 2>/dev/null) ($(tr '\n' ' ' < "$work/busybox-ir/modules.order" 2>/dev/null)).
 flashroot's static /init: $init_bytes bytes (\`flashroot ls -l\` of the built image).
 
-Our init's own timing summary (printed before the switch; "own" = total - waits - modules - JFFS2 mounts):
+Our init's own timing summary (its last line before the switch; "own" = total - waits - modules -
+JFFS2 mounts; with \`quiet\` read back from the kernel log by the real init):
 $summaries
 
 All boots (uptime seconds, wall seconds):
@@ -249,5 +281,7 @@ All boots (uptime seconds, wall seconds):
 $all_runs
 REPORT
 cat "$work/results.md"
-cp "$work/results.md" "$here/boot-timeline-results.md"
-echo "wrote $here/boot-timeline-results.md" >&2
+if [ "$variants" = "$all_variants" ]; then
+    cp "$work/results.md" "$here/boot-timeline-results.md"
+    echo "wrote $here/boot-timeline-results.md" >&2
+fi
