@@ -6,103 +6,30 @@
 
 mod flashboot;
 
-use std::fs;
-use std::io::Read;
 use std::path::Path;
-use std::process::{Command, Stdio};
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use flashboot::*;
 use flashroot::card::{self, BootConfig, ImageOptions, Payload};
 use flashroot::rootprep::{self, Target};
 use flashroot_config::{Config, DEFAULT_TOML};
-use flashroot_qemu::outcome::{classify, is_final};
-use flashroot_qemu::{output_disk, Ending, Outcome};
+use flashroot_qemu::{boot, BootOptions, Outcome};
 
-const QEMU: &str = "qemu-system-x86_64";
 /// Kernel, initramfs, their previous copies and an 8 MiB container fit with room to spare.
 const CARD_IMAGE_BYTES: u64 = 64 << 20;
 const CARD_SERIAL: u32 = 0x2026_0006;
 const ERASE_64K: u32 = 64 << 10;
-/// The console on the serial port (captured), and no reboot loop on panic.
+/// The console on the serial port (captured), and no reboot loop on panic: with no
+/// -kernel, syslinux.cfg carries what the harness would otherwise put on the command line.
 const CONSOLE: &str = "console=ttyS0,115200 panic=-1";
-const POLL: Duration = Duration::from_millis(100);
 
 /// Boots `card` from the firmware (no -kernel), with the output disk on virtio after it.
-fn firmware_boot(card: &Path, output: &Path, timeout: Duration) -> Outcome {
-    let out = fs::File::create(output).unwrap();
-    out.set_len(OUTPUT_BYTES).unwrap();
-    let mut command = Command::new(QEMU);
-    command
-        .args(["-machine", "pc,accel=tcg", "-m", "512", "-no-reboot"])
-        // -nographic puts the serial port on stdout and makes SeaBIOS mirror its text
-        // screen (and so syslinux's) there too.
-        .arg("-nographic")
-        .arg("-drive")
-        .arg(format!("file={},format=raw,if=ide,index=0", card.display()))
-        .arg("-drive")
-        .arg(format!("file={},format=raw,if=virtio", output.display()))
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    let command_text = format!("{command:?}");
-    let started = Instant::now();
-    let mut child = command
-        .spawn()
-        .unwrap_or_else(|e| panic!("{QEMU} (Debian package qemu-system-x86) is needed: {e}"));
-    let console = Arc::new(Mutex::new(Vec::new()));
-    let mut stdout = child.stdout.take().unwrap();
-    let sink = Arc::clone(&console);
-    let reader = std::thread::spawn(move || {
-        let mut chunk = [0u8; 4096];
-        while let Ok(n) = stdout.read(&mut chunk) {
-            if n == 0 {
-                break;
-            }
-            sink.lock().unwrap().extend_from_slice(&chunk[..n]);
-        }
-    });
-    let text =
-        |c: &Arc<Mutex<Vec<u8>>>| String::from_utf8_lossy(&c.lock().unwrap()).replace('\r', "");
-    let mut timed_out = false;
-    let status = loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            break status.code();
-        }
-        if is_final(&text(&console)) || started.elapsed() > timeout {
-            timed_out = started.elapsed() > timeout;
-            let _ = child.kill();
-            break child.wait().unwrap().code();
-        }
-        std::thread::sleep(POLL);
-    };
-    let elapsed = started.elapsed();
-    let _ = reader.join();
-    let mut qemu_stderr = String::new();
-    let _ = child
-        .stderr
-        .take()
-        .unwrap()
-        .read_to_string(&mut qemu_stderr);
-    let console = text(&console);
-    let ending = match classify(&console) {
-        Some(ending) => ending,
-        None if timed_out => Ending::TimedOut,
-        None => Ending::QemuExited(status),
-    };
-    let disk = fs::read(output).unwrap();
-    let output = output_disk::decode(&disk)
-        .expect("output disk framing")
-        .map(<[u8]>::to_vec);
-    Outcome {
-        ending,
-        console,
-        elapsed,
-        output,
-        qemu_stderr,
-        command: command_text,
-    }
+fn firmware_boot(card: &Path, timeout: Duration) -> Outcome {
+    let mut options = BootOptions::firmware();
+    options.disks = vec![ide(card)];
+    options.output_disk = Some(OUTPUT_BYTES);
+    options.timeout = timeout;
+    boot(&options).expect("QEMU runs")
 }
 
 #[test]
@@ -140,7 +67,7 @@ fn card_image_boots_through_seabios_and_syslinux_to_the_jffs2_root() {
     };
     card::write_image(&image, &options, &payload).expect("card image");
 
-    let outcome = firmware_boot(&image, &dir.path().join("output.img"), BOOT_TIMEOUT);
+    let outcome = firmware_boot(&image, BOOT_TIMEOUT);
     outcome
         .expect_console("SYSLINUX")
         .expect_console("Loading /vmlinuz")
