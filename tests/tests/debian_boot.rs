@@ -23,7 +23,8 @@ use flashroot_config::{Config, DEFAULT_TOML};
 use flashroot_qemu::{boot, BootOptions, Disk, DiskInterface};
 
 const SUITE: &str = "bookworm";
-const MIRROR: &str = "(the Debian archive apt uses)";
+/// Where apt's sources live: the machine's own mirror is the one debootstrap uses.
+const APT_SOURCES: [&str; 2] = ["/etc/apt/sources.list.d", "/etc/apt/sources.list"];
 const VARIANT: &str = "minbase";
 /// udev: without it systemd never sees device units such as dev-ttyS0.device, and the
 /// serial getty holds multi-user.target back for its 90 s job timeout.
@@ -68,6 +69,89 @@ fn cache_dir() -> PathBuf {
     base.join("flashroot/debootstrap")
 }
 
+/// The Debian archive this machine's apt uses for SUITE (deb822 `.sources` files or
+/// one-line `sources.list` entries), so the test fetches from where apt already does.
+fn apt_mirror() -> String {
+    let mut files: Vec<PathBuf> = Vec::new();
+    for source in APT_SOURCES {
+        let path = Path::new(source);
+        if path.is_dir() {
+            let mut entries: Vec<PathBuf> = fs::read_dir(path)
+                .map(|d| d.filter_map(|e| e.ok().map(|e| e.path())).collect())
+                .unwrap_or_default();
+            entries.sort();
+            files.extend(entries);
+        } else if path.is_file() {
+            files.push(path.to_path_buf());
+        }
+    }
+    for file in &files {
+        let text = fs::read_to_string(file).unwrap_or_default();
+        let name = file.to_string_lossy();
+        let found = if name.ends_with(".sources") {
+            deb822_mirror(&text)
+        } else if name.ends_with(".list") {
+            one_line_mirror(&text)
+        } else {
+            None
+        };
+        if let Some(mirror) = found {
+            return mirror;
+        }
+    }
+    panic!("no apt source for {SUITE} main in {APT_SOURCES:?}; debootstrap needs a Debian archive")
+}
+
+/// `URIs:` of the first stanza whose `Suites:` include SUITE and `Components:` main.
+fn deb822_mirror(text: &str) -> Option<String> {
+    text.split("\n\n").find_map(|stanza| {
+        let field = |key: &str| {
+            stanza
+                .lines()
+                .find_map(|l| l.strip_prefix(key).map(|v| v.trim().to_string()))
+        };
+        let suites = field("Suites:")?;
+        let components = field("Components:")?;
+        let enabled = field("Enabled:").map_or(true, |v| v != "no");
+        (enabled
+            && suites.split_whitespace().any(|s| s == SUITE)
+            && components.split_whitespace().any(|c| c == "main"))
+        .then(|| field("URIs:"))?
+        .and_then(|uris| uris.split_whitespace().next().map(str::to_string))
+    })
+}
+
+/// The URL of the first `deb URL SUITE ... main` line.
+fn one_line_mirror(text: &str) -> Option<String> {
+    text.lines().find_map(|line| {
+        let mut words = line.split_whitespace().filter(|w| !w.starts_with('['));
+        (words.next()? == "deb").then_some(())?;
+        let url = words.next()?;
+        let suite = words.next()?;
+        (suite == SUITE && words.any(|c| c == "main")).then(|| url.to_string())
+    })
+}
+
+#[test]
+fn apt_sources_name_the_mirror() {
+    let deb822 = "Types: deb\nURIs: http://mirror.example/debian\nSuites: bookworm bookworm-updates\nComponents: main\n\nTypes: deb\nURIs: http://security.example/debian-security\nSuites: bookworm-security\nComponents: main\n";
+    assert_eq!(
+        deb822_mirror(deb822).as_deref(),
+        Some("http://mirror.example/debian")
+    );
+    let off = deb822.replace("Components: main\n\n", "Components: main\nEnabled: no\n\n");
+    assert_eq!(deb822_mirror(&off), None);
+    let list = "# comment\ndeb-src http://src.example/debian bookworm main\ndeb [arch=amd64] http://list.example/debian bookworm main contrib\n";
+    assert_eq!(
+        one_line_mirror(list).as_deref(),
+        Some("http://list.example/debian")
+    );
+    assert_eq!(
+        one_line_mirror("deb http://x.example/debian bullseye main\n"),
+        None
+    );
+}
+
 /// The cached debootstrap tree, made on first use. Concurrent first runs each build into
 /// their own partial directory; the first rename wins and the others use its result.
 fn debootstrap_root() -> PathBuf {
@@ -78,18 +162,19 @@ fn debootstrap_root() -> PathBuf {
     fs::create_dir_all(cache_dir()).unwrap();
     let partial = cache_dir().join(format!("{CACHE_ENTRY}.partial-{}", std::process::id()));
     let _ = fs::remove_dir_all(&partial);
+    let mirror = apt_mirror();
     let started = Instant::now();
     let out = Command::new("debootstrap")
         .arg(format!("--variant={VARIANT}"))
         .arg(format!("--include={INCLUDE}"))
         .arg(SUITE)
         .arg(partial.join("root"))
-        .arg(MIRROR)
+        .arg(&mirror)
         .output()
         .expect("debootstrap (Debian package debootstrap; run as root) makes the Debian root");
     assert!(
         out.status.success(),
-        "debootstrap {SUITE} failed ({}); it needs root and {MIRROR}:\n{}",
+        "debootstrap {SUITE} failed ({}); it needs root and {mirror}:\n{}",
         out.status,
         String::from_utf8_lossy(&out.stderr)
     );
