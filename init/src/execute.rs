@@ -168,9 +168,9 @@ fn target_path(target: &Target) -> Result<Option<String>, BootError> {
             let resolved = rootpath::resolve(root, p)
                 .map_err(|e| BootError::new("resolve mountpoint", p, e))?;
             let inside = rootpath::inside(root, &resolved);
-            if p != "/" && MOVED_MOUNTS.contains(&inside.as_str()) {
+            if let Some(moved) = rootpath::beneath(&inside, &MOVED_MOUNTS).filter(|_| p != "/") {
                 info!(
-                    "skipping {p}: it is {inside} in the root, which gets the initramfs' {inside}"
+                    "skipping {p}: it is {inside} in the root, which gets the initramfs' {moved}"
                 );
                 return Ok(None);
             }

@@ -51,6 +51,17 @@ pub fn inside(root: &Path, resolved: &Path) -> String {
     }
 }
 
+/// The mount among `mounts` that `inside` is or lies beneath (`/run/lock` -> `/run`):
+/// switch_root moves the initramfs' mount there, hiding anything mounted below it first.
+pub fn beneath<'a>(inside: &str, mounts: &[&'a str]) -> Option<&'a str> {
+    mounts.iter().copied().find(|m| {
+        inside == *m
+            || inside
+                .strip_prefix(m)
+                .is_some_and(|rest| rest.starts_with('/'))
+    })
+}
+
 fn components(path: &str) -> Vec<String> {
     Path::new(path)
         .components()
@@ -75,6 +86,15 @@ mod tests {
     use std::os::unix::fs::symlink;
 
     use super::*;
+
+    #[test]
+    fn beneath_finds_the_mount_that_hides_a_path() {
+        let moved = ["/dev", "/proc", "/sys", "/run"];
+        assert_eq!(beneath("/run", &moved), Some("/run"));
+        assert_eq!(beneath("/run/lock", &moved), Some("/run"));
+        assert_eq!(beneath("/running", &moved), None);
+        assert_eq!(beneath("/var/log", &moved), None);
+    }
 
     fn tree() -> (PathBuf, impl Drop) {
         struct Cleanup(PathBuf);
