@@ -54,3 +54,21 @@ fn init_without_root_reports_and_powers_off() {
         outcome.elapsed.as_secs_f64()
     );
 }
+
+/// Issue #2: PID 1 runs before any loader exists, so the embedded init must be a static
+/// executable (not static-pie: no relocation before main). `file` is the oracle.
+#[test]
+fn embedded_init_is_a_static_x86_64_executable() {
+    let dir = tempfile::tempdir().unwrap();
+    let init = dir.path().join("init");
+    std::fs::write(&init, flashroot::EMBEDDED_INIT).unwrap();
+    let out = std::process::Command::new("file")
+        .arg(&init)
+        .output()
+        .expect("`file` (Debian package file) is the oracle of this test");
+    let said = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "file failed: {said}");
+    for fact in ["ELF 64-bit", "x86-64", "statically linked"] {
+        assert!(said.contains(fact), "expected {fact:?} in: {said}");
+    }
+}
