@@ -169,7 +169,8 @@ cmdline_of() { # ROW
     esac
 }
 
-# boot ROW RUN: one boot on a fresh card; appends "ROW RUN init_s real_s wall_ms".
+# boot ROW RUN: one boot on a fresh card; appends "ROW RUN init_s real_s wall_ms in_s",
+# in_s being the time from /init to the real init of this boot.
 boot() {
     local variant=$1 run=$2 log=$work/console-$1-$2.log t0 t1 init_s real_s
     cp "$work/card.img" "$work/card-run.img"
@@ -190,7 +191,7 @@ boot() {
         echo "boot-timeline: whole console in ${TMPDIR:-/tmp}/boot-timeline-failed-$variant.log" >&2
         exit 1
     fi
-    echo "$variant $run $init_s $real_s $((t1 - t0))" >> "$work/boots"
+    echo "$variant $run $init_s $real_s $((t1 - t0)) $(awk -v i="$init_s" -v r="$real_s" 'BEGIN {printf "%.3f", r - i}')" >> "$work/boots"
     if [ -n "${LOGS:-}" ]; then mkdir -p "$LOGS" && cp "$log" "$LOGS/"; fi
     echo "  $variant run $run: /init at $init_s s, real init at $real_s s, wall $((t1 - t0)) ms" >&2
 }
@@ -221,12 +222,13 @@ table=$(for row in $rows; do
     init_s=$(column_median "$row" 3)
     real_s=$(column_median "$row" 4)
     wall_ms=$(column_median "$row" 5)
-    awk -v l="$(label_of "$row")" -v i="$init_s" -v r="$real_s" -v w="$wall_ms" \
+    in_s=$(column_median "$row" 6)
+    awk -v l="$(label_of "$row")" -v i="$init_s" -v r="$real_s" -v w="$wall_ms" -v d="$in_s" \
         -v b="$bytes" -v t="$build_ms" 'BEGIN {
-        printf "| %s | %.2f | %.2f | %.2f | %.2f | %.2f | %.2f |\n", l, i, r, r - i, w / 1000, b / 1048576, t / 1000
+        printf "| %s | %.2f | %.2f | %.2f | %.2f | %.2f | %.2f |\n", l, i, r, d, w / 1000, b / 1048576, t / 1000
     }'
 done)
-all_runs=$(awk '{printf "| %s | %s | %s | %s | %.2f |\n", $1, $2, $3, $4, $5 / 1000}' "$work/boots")
+all_runs=$(awk '{printf "| %s | %s | %s | %s | %s | %.2f |\n", $1, $2, $3, $4, $6, $5 / 1000}' "$work/boots")
 # Our init's own summary, from every boot of the flashroot rows.
 summaries=$(for row in $rows; do
     case $row in ours-*) ;; *) continue ;; esac
@@ -256,8 +258,9 @@ Tools: $("$FLASHROOT" --version), initramfs-tools $(dpkg-query -W -f '${Version}
 busybox-static $(dpkg-query -W -f '${Version}' busybox-static 2>/dev/null || echo '?'); every initramfs gzip-compressed.
 
 "/init" is the printk.time stamp of the kernel's "Run /init as init process"; "real init" is
-/proc/uptime as printed by the root's /sbin/init as its first act; "in initramfs" is the
-difference. Wall is the host's time for the whole QEMU run (to the real init's poweroff).
+/proc/uptime as printed by the root's /sbin/init as its first act; "in initramfs" is their
+difference per boot (each column is its own median: the kernel's part moves with the host's
+load, so compare rows by "in initramfs"). Wall is the host's time for the whole QEMU run (to the real init's poweroff).
 Rows marked "quiet" add \`quiet\` to the command line: the kernel and the inits then print
 (almost) nothing on the 115200-baud serial console, whose every line costs the printing
 task several ms under TCG.
@@ -276,12 +279,17 @@ $summaries
 
 All boots (uptime seconds, wall seconds):
 
-| variant | run | /init | real init | wall |
-|---|---|---|---|---|
+| row | run | /init | real init | in initramfs | wall |
+|---|---|---|---|---|---|
 $all_runs
 REPORT
 cat "$work/results.md"
+# The hand-written reading below this marker in the results file survives a re-run.
+reading_marker='<!-- reading: written by hand, kept by boot-timeline.sh -->'
 if [ "$variants" = "$all_variants" ]; then
+    if grep -qF "$reading_marker" "$here/boot-timeline-results.md" 2>/dev/null; then
+        { echo; sed -n "/$reading_marker/,\$p" "$here/boot-timeline-results.md"; } >> "$work/results.md"
+    fi
     cp "$work/results.md" "$here/boot-timeline-results.md"
     echo "wrote $here/boot-timeline-results.md" >&2
 fi
