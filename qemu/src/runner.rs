@@ -284,9 +284,35 @@ fn wait_briefly(child: &mut Child) -> Result<bool, Error> {
     Ok(false)
 }
 
-/// Serial output uses CRLF; tests want plain lines.
+/// Serial output uses CRLF; tests want plain lines. Firmware boots also carry the screen
+/// SeaBIOS mirrors to the serial port, whose cursor moves (`ESC [ 14 ; 15 H`) can land in
+/// the middle of a line ("Loading /initr\x1b[14;14Hd.img"): control sequences are dropped.
+/// The raw bytes stay in the run's console.log.
 fn clean_console(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).replace('\r', "")
+    strip_control_sequences(&String::from_utf8_lossy(bytes)).replace('\r', "")
+}
+
+/// Removes ANSI/VT100 CSI sequences (`ESC [` parameters, then one final byte 0x40..=0x7E)
+/// and two-byte `ESC x` escapes.
+fn strip_control_sequences(text: &str) -> String {
+    const ESC: char = '\x1b';
+    let mut out = String::with_capacity(text.len());
+    let mut chars = text.chars();
+    while let Some(c) = chars.next() {
+        if c != ESC {
+            out.push(c);
+            continue;
+        }
+        // `ESC x` is dropped whole; `ESC [` runs on to its final byte.
+        if chars.next() == Some('[') {
+            for p in chars.by_ref() {
+                if ('\x40'..='\x7e').contains(&p) {
+                    break;
+                }
+            }
+        }
+    }
+    out
 }
 
 fn read_output(path: &Path) -> Result<Option<Vec<u8>>, Error> {
@@ -300,6 +326,16 @@ fn read_output(path: &Path) -> Result<Option<Vec<u8>>, Error> {
 mod tests {
     use super::*;
     use crate::options::Disk;
+
+    #[test]
+    fn console_drops_the_firmware_screen_mirror_cursor_moves() {
+        let raw = b"Loading /initr\x1b[14;14H\x1b[14;15Hd.img...ok\r\n\x1b[2J\x1bcSYSLINUX\r\n";
+        assert_eq!(clean_console(raw), "Loading /initrd.img...ok\nSYSLINUX\n");
+        assert_eq!(
+            clean_console(b"plain [    1.0] line\r\n"),
+            "plain [    1.0] line\n"
+        );
+    }
 
     #[test]
     fn command_attaches_each_interface_and_the_output_disk() {
