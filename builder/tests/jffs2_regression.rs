@@ -100,17 +100,12 @@ fn issue_3_spaced_pad_and_sumtool_padding() {
     );
 
     let ours = t.path().join("ours.img");
-    let out = Command::new(env!("CARGO_BIN_EXE_flashroot"))
-        .args(["mkfs.jffs2", "-d"])
-        .arg(&src)
-        .args(["-p", &size.to_string(), "-o"])
-        .arg(&ours)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+    run_tool(
+        Command::new(env!("CARGO_BIN_EXE_flashroot"))
+            .args(["mkfs.jffs2", "-d"])
+            .arg(&src)
+            .args(["-p", &size.to_string(), "-o"])
+            .arg(&ours),
     );
     let bytes = fs::read(&ours).unwrap();
     assert_eq!(bytes.len() as u64, size);

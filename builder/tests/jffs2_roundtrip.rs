@@ -274,16 +274,7 @@ fn cli_check_rejects_corruption_with_the_offset() {
     let img = t.path().join("img");
     write_image(&src, &img, &opts(t.path(), 64 << 10, 16)).unwrap();
     let exe = env!("CARGO_BIN_EXE_flashroot");
-    let ok = Command::new(exe)
-        .args(["jffs2", "check"])
-        .arg(&img)
-        .output()
-        .unwrap();
-    assert!(
-        ok.status.success(),
-        "{}",
-        String::from_utf8_lossy(&ok.stdout)
-    );
+    run_tool(Command::new(exe).args(["jffs2", "check"]).arg(&img));
     let mut bytes = fs::read(&img).unwrap();
     bytes[0x100] ^= 0xFF;
     fs::write(&img, &bytes).unwrap();
@@ -397,21 +388,16 @@ fn cli_accepts_mkfs_jffs2_spellings() {
     fs::write(&table, devtable_text()).unwrap();
     let exe = env!("CARGO_BIN_EXE_flashroot");
     let a = t.path().join("a.img");
-    let out = Command::new(exe)
-        .args(["mkfs.jffs2", "-d"])
-        .arg(&src)
-        .args([
-            "-e", "128KiB", "-p", "4MiB", "-l", "-x", "rtime", "-m", "priority", "-D",
-        ])
-        .arg(&table)
-        .arg("-o")
-        .arg(&a)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+    let out = run_tool(
+        Command::new(exe)
+            .args(["mkfs.jffs2", "-d"])
+            .arg(&src)
+            .args([
+                "-e", "128KiB", "-p", "4MiB", "-l", "-x", "rtime", "-m", "priority", "-D",
+            ])
+            .arg(&table)
+            .arg("-o")
+            .arg(&a),
     );
     let report = String::from_utf8_lossy(&out.stderr);
     assert!(
@@ -423,22 +409,17 @@ fn cli_accepts_mkfs_jffs2_spellings() {
     let link = t.path().join("mkfs.jffs2");
     std::os::unix::fs::symlink(exe, &link).unwrap();
     let b = t.path().join("b.img");
-    let out = Command::new(&link)
-        .arg(format!("--root={}", src.display()))
-        .args([
-            "--eraseblock=131072",
-            "--pad=4194304",
-            "--little-endian",
-            "--disable-compressor=rtime",
-        ])
-        .arg(format!("--devtable={}", table.display()))
-        .arg(format!("--output={}", b.display()))
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+    run_tool(
+        Command::new(&link)
+            .arg(format!("--root={}", src.display()))
+            .args([
+                "--eraseblock=131072",
+                "--pad=4194304",
+                "--little-endian",
+                "--disable-compressor=rtime",
+            ])
+            .arg(format!("--devtable={}", table.display()))
+            .arg(format!("--output={}", b.display())),
     );
     assert!(
         fs::read(&a).unwrap() == fs::read(&b).unwrap(),
@@ -463,27 +444,17 @@ fn cli_ls_and_extract() {
     let img = t.path().join("img");
     write_image(&src, &img, &opts(t.path(), 64 << 10, 16)).unwrap();
     let exe = env!("CARGO_BIN_EXE_flashroot");
-    let ls = Command::new(exe)
-        .args(["jffs2", "ls"])
-        .arg(&img)
-        .output()
-        .unwrap();
+    let ls = run_tool(Command::new(exe).args(["jffs2", "ls"]).arg(&img));
     let text = String::from_utf8_lossy(&ls.stdout);
-    assert!(ls.status.success());
     assert!(text.contains("/dev/nvme0n1p5 [259:5]"), "{text}");
     assert!(text.contains("/link -> p4096"), "{text}");
     assert!(text.contains("/names/latin1-\\xe9t\\xe9"), "{text}");
     let out = t.path().join("out");
-    let ex = Command::new(exe)
-        .args(["jffs2", "extract"])
-        .arg(&img)
-        .arg(&out)
-        .output()
-        .unwrap();
-    assert!(
-        ex.status.success(),
-        "{}",
-        String::from_utf8_lossy(&ex.stderr)
+    run_tool(
+        Command::new(exe)
+            .args(["jffs2", "extract"])
+            .arg(&img)
+            .arg(&out),
     );
     assert_eq!(
         fs::read(out.join("p4097")).unwrap(),

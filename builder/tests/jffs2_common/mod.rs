@@ -388,16 +388,18 @@ pub fn assert_same(got: &BTreeMap<Vec<u8>, Expect>, want: &BTreeMap<Vec<u8>, Exp
     }
 }
 
-/// Runs a peer tool; a missing tool fails the test (it is part of the test setup).
+/// Runs a command that must succeed: our CLI or a peer tool. A missing tool fails the
+/// test (peer tools are part of the test setup: scripts/setup installs them).
 pub fn run_tool(cmd: &mut Command) -> std::process::Output {
     let shown = format!("{cmd:?}");
-    let out = cmd.output().unwrap_or_else(|e| {
-        panic!("cannot run {shown}: {e} (install mtd-utils: it is a test oracle)")
-    });
+    let out = cmd
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run {shown}: {e} (scripts/setup installs the oracles)"));
     assert!(
         out.status.success(),
-        "{shown} failed: {}\n{}",
+        "{shown} failed: {}\n{}{}",
         out.status,
+        String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr)
     );
     out
