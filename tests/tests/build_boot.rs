@@ -38,7 +38,7 @@ fn build_and_boot(kernel: &Kernel, c: Compression, cmdline: &str) -> Outcome {
     let dir = tempfile::tempdir().unwrap();
     let initrd = dir.path().join("initrd.img");
     std::fs::write(&initrd, &image).unwrap();
-    let mut options = BootOptions::new(&kernel.vmlinuz);
+    let mut options = BootOptions::for_kernel(kernel);
     options.initrd = Some(initrd);
     options.cmdline = cmdline.into();
     let outcome = boot(&options).unwrap();
