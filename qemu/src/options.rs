@@ -16,19 +16,60 @@ pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(120);
 /// QEMU (`-no-reboot`) exits instead of hanging.
 pub const HARNESS_CMDLINE: &str = "console=ttyS0,115200 panic=-1";
 
-/// How a disk is attached, i.e. which guest driver must find it.
+/// How a disk is attached, i.e. which guest driver must find it. Each variant names the
+/// QEMU devices it adds and the block device Debian's kernel makes of it; all the drivers
+/// named are modules there, so the initramfs must load them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum DiskInterface {
-    /// virtio-blk on PCI: `/dev/vdX`, module `virtio_blk`.
+    /// virtio-blk on PCI (`-drive if=virtio`): `/dev/vdX` via `virtio_pci` + `virtio_blk`.
+    /// The output disk is one too, attached last, so it takes the next `vdX` after these.
     #[default]
     Virtio,
-    /// The PIIX IDE controller of QEMU's `pc` machine: `/dev/sdX` via `ata_piix` + `sd_mod`.
+    /// The PIIX IDE controller of QEMU's `pc` machine (`-drive if=ide`): `/dev/sdX` via
+    /// `ata_piix` + `sd_mod`.
     Ide,
-    /// An AHCI SATA controller: `/dev/sdX` via `ahci` + `sd_mod`.
+    /// An AHCI SATA controller (`-device ahci` + `ide-hd`): `/dev/sdX` via `ahci` + `sd_mod`.
     Ahci,
-    /// A USB mass-storage stick on an xHCI controller: `/dev/sdX` via `xhci_pci`,
-    /// `usb-storage` + `sd_mod` (the closest to a card reader).
+    /// A USB mass-storage stick on an xHCI controller (`-device qemu-xhci` + `usb-storage`):
+    /// `/dev/sdX` via `xhci_pci`, `usb_storage` + `sd_mod` (the closest to a card reader).
     Usb,
+    /// A USB mass-storage stick on a USB 2.0 EHCI controller alone (`-device usb-ehci` +
+    /// `usb-storage`), as on boards without xHCI: `/dev/sdX` via `ehci_pci`, `usb_storage`
+    /// + `sd_mod`.
+    UsbEhci,
+    /// A SCSI disk on virtio-scsi (`-device virtio-scsi-pci` + `scsi-hd`): `/dev/sdX` via
+    /// `virtio_pci`, `virtio_scsi` + `sd_mod`.
+    VirtioScsi,
+    /// An SD card in the slot of its own PCI SDHCI controller (`-device sdhci-pci` +
+    /// `sd-card`): `/dev/mmcblkN` (partitions `mmcblkNpM`) via `sdhci_pci` + `mmc_block`.
+    /// QEMU wants a writable image whose size is a power of two (64 MiB, not 48 MiB).
+    Sd,
+}
+
+impl DiskInterface {
+    /// Every interface, for tests that sweep them.
+    pub const ALL: [DiskInterface; 7] = [
+        DiskInterface::Virtio,
+        DiskInterface::Ide,
+        DiskInterface::Ahci,
+        DiskInterface::Usb,
+        DiskInterface::UsbEhci,
+        DiskInterface::VirtioScsi,
+        DiskInterface::Sd,
+    ];
+
+    /// The controller all disks of this interface share, as a `-device` value whose `id`
+    /// the disks name in their `bus=`; `None` when QEMU's `-drive if=` brings its own
+    /// (virtio, IDE) or, for SD, when each card needs a controller of its own.
+    pub fn shared_controller(self) -> Option<&'static str> {
+        match self {
+            DiskInterface::Ahci => Some("ahci,id=ahci"),
+            DiskInterface::Usb => Some("qemu-xhci,id=xhci"),
+            DiskInterface::UsbEhci => Some("usb-ehci,id=ehci"),
+            DiskInterface::VirtioScsi => Some("virtio-scsi-pci,id=scsi"),
+            DiskInterface::Virtio | DiskInterface::Ide | DiskInterface::Sd => None,
+        }
+    }
 }
 
 /// A raw disk image for the guest.

@@ -21,6 +21,8 @@ const CONSOLE_LOG: &str = "console.log";
 const OUTPUT_DISK: &str = "output.img";
 /// Console reads happen in chunks of this size.
 const READ_CHUNK: usize = 4096;
+/// The PCI bus of QEMU's `pc` machine, the parent of the controllers we add.
+const PC_PCI_BUS: &str = "pci.0";
 
 /// Boots once and returns how it ended. Each call works in its own temporary directory, so
 /// parallel tests do not collide. `Err` only for harness problems (QEMU missing, files
@@ -113,6 +115,19 @@ fn check_inputs(options: &BootOptions) -> Result<(), Error> {
     for path in files {
         fs::metadata(path).map_err(|e| Error::io("read", path, e))?;
     }
+    for disk in options
+        .disks
+        .iter()
+        .filter(|d| d.interface == DiskInterface::Sd)
+    {
+        let bytes = fs::metadata(&disk.path)
+            .map_err(|e| Error::io("read", &disk.path, e))?
+            .len();
+        check_sd_card(bytes, disk.read_only).map_err(|detail| Error::InvalidParameter {
+            name: "disks",
+            detail: format!("SD card {}: {detail}", disk.path.display()),
+        })?;
+    }
     if options.memory_mib == 0 || options.cpus == 0 {
         return Err(Error::InvalidParameter {
             name: "memory_mib/cpus",
@@ -121,6 +136,22 @@ fn check_inputs(options: &BootOptions) -> Result<(), Error> {
                 options.memory_mib, options.cpus
             ),
         });
+    }
+    Ok(())
+}
+
+/// What QEMU 7.2's `sd-card` refuses, said before QEMU says it tersely: a size that is
+/// not a power of two, and a read-only drive.
+fn check_sd_card(bytes: u64, read_only: bool) -> Result<(), String> {
+    if !bytes.is_power_of_two() {
+        let suggestion = bytes.checked_next_power_of_two().unwrap_or(u64::MAX);
+        return Err(format!(
+            "QEMU needs a size that is a power of two, but the image has {bytes} bytes \
+             (extend it to {suggestion})"
+        ));
+    }
+    if read_only {
+        return Err("QEMU cannot attach a read-only drive as an SD card".into());
     }
     Ok(())
 }
@@ -150,51 +181,95 @@ fn qemu_command(options: &BootOptions, output_disk: Option<&Path>) -> Command {
             command.arg("-nographic");
         }
     }
-    let needs = |interface| options.disks.iter().any(|d| d.interface == interface);
-    if needs(DiskInterface::Ahci) {
-        command.args(["-device", "ahci,id=ahci"]);
-    }
-    if needs(DiskInterface::Usb) {
-        command.args(["-device", "qemu-xhci,id=xhci"]);
-    }
-    let mut ide_index = 0;
-    let mut ahci_port = 0;
-    let disks = options
+    let disks: Vec<AttachedDisk> = options
         .disks
         .iter()
-        .map(|d| (d.path.as_path(), d.interface, d.read_only))
-        .chain(output_disk.map(|path| (path, DiskInterface::Virtio, false)));
-    for (index, (path, interface, read_only)) in disks.enumerate() {
+        .map(|d| AttachedDisk {
+            path: d.path.as_path(),
+            interface: d.interface,
+            read_only: d.read_only,
+        })
+        .chain(output_disk.map(|path| AttachedDisk {
+            path,
+            interface: DiskInterface::Virtio,
+            read_only: false,
+        }))
+        .collect();
+    command.args(disk_args(&disks));
+    command.args(&options.extra_qemu_args);
+    command
+}
+
+/// One disk as QEMU gets it (the caller's disks and the output disk alike).
+struct AttachedDisk<'a> {
+    path: &'a Path,
+    interface: DiskInterface,
+    read_only: bool,
+}
+
+/// The `-device`/`-drive` arguments attaching `disks`: each shared controller once, first,
+/// then every disk in order, as `disk<index>` (its index in `disks`).
+fn disk_args(disks: &[AttachedDisk]) -> Vec<String> {
+    let mut args: Vec<String> = Vec::new();
+    for interface in DiskInterface::ALL {
+        if let Some(controller) = interface.shared_controller() {
+            if disks.iter().any(|d| d.interface == interface) {
+                args.extend(["-device".into(), controller.into()]);
+            }
+        }
+    }
+    // Per-interface positions: IDE index, AHCI port, SCSI target, SD controller.
+    let mut ide_index = 0;
+    let mut ahci_port = 0;
+    let mut scsi_id = 0;
+    let mut sd_slot = 0;
+    for (index, disk) in disks.iter().enumerate() {
         let id = format!("disk{index}");
-        let mut drive = format!("file={},format=raw,id={id}", qemu_escape(path));
-        if read_only {
+        let mut drive = format!("file={},format=raw,id={id}", qemu_escape(disk.path));
+        if disk.read_only {
             drive.push_str(",readonly=on");
         }
-        match interface {
+        // Virtio and IDE drives bring their device (`if=`); the others are plugged into
+        // a controller by `-device`.
+        let mut devices: Vec<String> = Vec::new();
+        match disk.interface {
             DiskInterface::Virtio => drive.push_str(",if=virtio"),
             DiskInterface::Ide => {
                 drive.push_str(&format!(",if=ide,index={ide_index}"));
                 ide_index += 1;
             }
-            DiskInterface::Ahci | DiskInterface::Usb => drive.push_str(",if=none"),
-        }
-        command.arg("-drive").arg(drive);
-        match interface {
             DiskInterface::Ahci => {
-                command.args([
-                    "-device",
-                    &format!("ide-hd,drive={id},bus=ahci.{ahci_port}"),
-                ]);
+                devices.push(format!("ide-hd,drive={id},bus=ahci.{ahci_port}"));
                 ahci_port += 1;
             }
-            DiskInterface::Usb => {
-                command.args(["-device", &format!("usb-storage,drive={id},bus=xhci.0")]);
+            DiskInterface::Usb => devices.push(format!("usb-storage,drive={id},bus=xhci.0")),
+            DiskInterface::UsbEhci => devices.push(format!("usb-storage,drive={id},bus=ehci.0")),
+            DiskInterface::VirtioScsi => {
+                devices.push(format!(
+                    "scsi-hd,drive={id},bus=scsi.0,channel=0,scsi-id={scsi_id},lun=0"
+                ));
+                scsi_id += 1;
             }
-            DiskInterface::Virtio | DiskInterface::Ide => {}
+            DiskInterface::Sd => {
+                // One card per SDHCI slot. Every controller's bus is called "sd-bus", so
+                // the card names it by path through its own controller.
+                let controller = format!("sdhci{sd_slot}");
+                devices.push(format!("sdhci-pci,id={controller}"));
+                devices.push(format!(
+                    "sd-card,drive={id},bus={PC_PCI_BUS}/{controller}/sd-bus"
+                ));
+                sd_slot += 1;
+            }
+        }
+        if !devices.is_empty() {
+            drive.push_str(",if=none");
+        }
+        args.extend(["-drive".into(), drive]);
+        for device in devices {
+            args.extend(["-device".into(), device]);
         }
     }
-    command.args(&options.extra_qemu_args);
-    command
+    args
 }
 
 /// QEMU option values escape a comma by doubling it.
@@ -362,6 +437,81 @@ mod tests {
             assert!(text.contains(expected), "missing {expected:?} in {text}");
         }
         assert!(!text.contains("kvm"), "{text}");
+    }
+
+    #[test]
+    fn command_attaches_ehci_virtio_scsi_and_one_sdhci_controller_per_card() {
+        let mut options = BootOptions::new("/k/vmlinuz");
+        options.disks = vec![
+            Disk::new("/d/ehci.img", DiskInterface::UsbEhci),
+            Disk::new("/d/sd0.img", DiskInterface::Sd),
+            Disk::new("/d/scsi0.img", DiskInterface::VirtioScsi),
+            Disk::new("/d/sd1.img", DiskInterface::Sd),
+            Disk::new("/d/scsi1.img", DiskInterface::VirtioScsi),
+        ];
+        let text = describe(&qemu_command(&options, None));
+        for expected in [
+            "-device usb-ehci,id=ehci -device virtio-scsi-pci,id=scsi -drive",
+            "-drive file=/d/ehci.img,format=raw,id=disk0,if=none -device usb-storage,drive=disk0,bus=ehci.0",
+            "-drive file=/d/sd0.img,format=raw,id=disk1,if=none -device sdhci-pci,id=sdhci0 -device sd-card,drive=disk1,bus=pci.0/sdhci0/sd-bus",
+            "-drive file=/d/scsi0.img,format=raw,id=disk2,if=none -device scsi-hd,drive=disk2,bus=scsi.0,channel=0,scsi-id=0,lun=0",
+            "-drive file=/d/sd1.img,format=raw,id=disk3,if=none -device sdhci-pci,id=sdhci1 -device sd-card,drive=disk3,bus=pci.0/sdhci1/sd-bus",
+            "-drive file=/d/scsi1.img,format=raw,id=disk4,if=none -device scsi-hd,drive=disk4,bus=scsi.0,channel=0,scsi-id=1,lun=0",
+        ] {
+            assert!(text.contains(expected), "missing {expected:?} in {text}");
+        }
+        // Controllers only for the interfaces in use, each once.
+        for absent in ["qemu-xhci", "ahci", "if=virtio", "if=ide"] {
+            assert!(!text.contains(absent), "unexpected {absent:?} in {text}");
+        }
+        assert_eq!(text.matches("virtio-scsi-pci").count(), 1, "{text}");
+    }
+
+    #[test]
+    fn every_interface_attaches_its_drive_once() {
+        for interface in DiskInterface::ALL {
+            let mut options = BootOptions::new("/k/vmlinuz");
+            options.disks = vec![Disk::new("/d/disk.img", interface)];
+            let text = describe(&qemu_command(&options, None));
+            assert_eq!(
+                text.matches("-drive file=/d/disk.img,").count(),
+                1,
+                "{interface:?}: {text}"
+            );
+            // A drive with `if=none` is only seen by the guest through a `-device`.
+            if text.contains("if=none") {
+                assert!(text.contains("drive=disk0"), "{interface:?}: {text}");
+            }
+        }
+    }
+
+    #[test]
+    fn sd_card_must_be_writable_and_a_power_of_two() {
+        assert_eq!(check_sd_card(64 << 20, false), Ok(()));
+        let error = check_sd_card(48 << 20, false).unwrap_err();
+        assert!(
+            error.contains("power of two") && error.contains("50331648 bytes"),
+            "{error}"
+        );
+        assert!(error.contains("extend it to 67108864"), "{error}");
+        let error = check_sd_card(64 << 20, true).unwrap_err();
+        assert!(error.contains("read-only"), "{error}");
+    }
+
+    #[test]
+    fn sd_card_of_odd_size_is_refused_naming_the_image() {
+        let dir = tempfile::tempdir().unwrap();
+        let card = dir.path().join("card.img");
+        File::create(&card).unwrap().set_len(48 << 20).unwrap();
+        let kernel = dir.path().join("vmlinuz");
+        File::create(&kernel).unwrap();
+        let mut options = BootOptions::new(&kernel);
+        options.disks = vec![Disk::new(&card, DiskInterface::Sd)];
+        let error = check_inputs(&options).unwrap_err().to_string();
+        assert!(
+            error.contains(&card.display().to_string()) && error.contains("power of two"),
+            "{error}"
+        );
     }
 
     #[test]
