@@ -301,3 +301,52 @@ pub fn config_with_extra_modules(extra: &[&str]) -> String {
     );
     text
 }
+
+/// A card whose size is a power of two, as QEMU's SD card wants (48 MiB is refused).
+pub const POWER_OF_TWO_CARD_BYTES: u64 = 64 << 20;
+
+/// [`card`] at another size, e.g. [`POWER_OF_TWO_CARD_BYTES`] for an SD card.
+pub fn card_of_size(out: &Path, files: &[(&str, &Path)], size: u64) -> FatDiskReport {
+    let mut contents = FatContents::new();
+    for (name, host) in files {
+        contents.host_file(name, host.to_path_buf()).unwrap();
+    }
+    let options = FatDiskOptions {
+        size,
+        disk_signature: DISK_SIGNATURE,
+        bootable: false,
+        volume: VolumeOptions {
+            label: CARD_LABEL.into(),
+            volume_id: CARD_VOLUME_ID,
+            kind: FatKind::Fat32,
+        },
+    };
+    write_fat_disk(out, &options, &contents).expect("card image")
+}
+
+/// Opens the section a report init may add after its mountinfo: /proc/modules, closed by
+/// [`MODULES_END`].
+pub const MODULES_BEGIN: &str = "--- modules\n";
+pub const MODULES_END: &str = "--- end modules";
+
+impl Report {
+    /// Names of the modules listed in the report's /proc/modules section, in its order
+    /// (the kernel lists the newest first); empty when the report has no such section.
+    pub fn loaded_modules(&self) -> Vec<&str> {
+        parse_proc_modules(
+            self.text
+                .split(MODULES_BEGIN)
+                .nth(1)
+                .and_then(|rest| rest.split(MODULES_END).next())
+                .unwrap_or_default(),
+        )
+    }
+}
+
+/// Module names from /proc/modules text: the first word of each line
+/// (`sd_mod 69632 2 - Live 0x0000000000000000`).
+pub fn parse_proc_modules(text: &str) -> Vec<&str> {
+    text.lines()
+        .filter_map(|line| line.split_whitespace().next())
+        .collect()
+}
