@@ -1,11 +1,52 @@
-//! The module load list the builder decides and the init follows, one module a line:
-//! `<path inside the initramfs>\t<parameters>`. Lines starting with `#` are comments.
+//! The module list the builder decides and the init follows, one module a line, in load
+//! order: `name\tpath\tparameters\twhen\tneeds`.
+//!
+//! - `when` says what makes the init load the module: `always` (filesystems, loop, MTD…),
+//!   `device` (a driver, loaded when a present device's modalias matches one of its aliases
+//!   in [`ALIASES_PATH`]), or `dependency` (only as part of another module's `needs`).
+//! - `needs` lists, comma-separated, every module that must be loaded before it (its
+//!   dependencies and softdeps, transitively); the init loads them in this file's order.
+//!
+//! Lines starting with `#` are comments. A line with only the first three columns (the
+//! format before coldplug) means `always` with no needs.
 
 /// Where the builder puts the list in the initramfs.
 pub const LOAD_ORDER_PATH: &str = "/etc/flashroot/modules.order";
 
+/// The device aliases of the `device` modules, as `modules.alias` lines
+/// (`alias <fnmatch pattern> <module>`), for the init's coldplug.
+pub const ALIASES_PATH: &str = "/etc/flashroot/modules.alias";
+
+/// What makes the init load a module.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum LoadWhen {
+    /// At the start, on every machine.
+    #[default]
+    Always,
+    /// When a device it drives is present (or as a last resort while the card is missing).
+    Device,
+    /// Only as another module's dependency.
+    Dependency,
+}
+
+impl LoadWhen {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            LoadWhen::Always => "always",
+            LoadWhen::Device => "device",
+            LoadWhen::Dependency => "dependency",
+        }
+    }
+
+    fn parse(word: &str) -> Option<Self> {
+        [LoadWhen::Always, LoadWhen::Device, LoadWhen::Dependency]
+            .into_iter()
+            .find(|w| w.as_str() == word)
+    }
+}
+
 /// One module to load, in order.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct ModuleEntry {
     /// The module name as the kernel knows it (`crc_t10dif`), for messages.
     pub name: String,
@@ -13,13 +54,24 @@ pub struct ModuleEntry {
     pub path: String,
     /// Parameters passed to `finit_module`, e.g. `max_loop=8`. May be empty.
     pub params: String,
+    pub when: LoadWhen,
+    /// Names of the modules to load first (dependencies and softdeps, transitively).
+    pub needs: Vec<String>,
 }
 
 /// Renders the list in the file format.
 pub fn render(entries: &[ModuleEntry]) -> String {
-    let mut out = String::from("# flashroot module load order: name\tpath\tparameters\n");
+    let mut out =
+        String::from("# flashroot module load order: name\tpath\tparameters\twhen\tneeds\n");
     for e in entries {
-        out.push_str(&format!("{}\t{}\t{}\n", e.name, e.path, e.params));
+        out.push_str(&format!(
+            "{}\t{}\t{}\t{}\t{}\n",
+            e.name,
+            e.path,
+            e.params,
+            e.when.as_str(),
+            e.needs.join(",")
+        ));
     }
     out
 }
@@ -31,17 +83,37 @@ pub fn parse(text: &str) -> Result<Vec<ModuleEntry>, String> {
         if line.trim().is_empty() || line.starts_with('#') {
             continue;
         }
-        let mut fields = line.splitn(3, '\t');
-        let (Some(name), Some(path)) = (fields.next(), fields.next()) else {
-            return Err(format!(
-                "{LOAD_ORDER_PATH} line {}: expected name<TAB>path<TAB>parameters, but got {line:?}",
+        let bad = |what: &str| {
+            format!(
+                "{LOAD_ORDER_PATH} line {}: {what} (expected name<TAB>path<TAB>parameters<TAB>when<TAB>needs), but got {line:?}",
                 i + 1
-            ));
+            )
         };
+        let fields: Vec<&str> = line.split('\t').collect();
+        let (name, path) = match fields.as_slice() {
+            [name, path, ..] if !name.is_empty() && !path.is_empty() => (*name, *path),
+            _ => return Err(bad("no module name and path")),
+        };
+        let when = match fields.get(3) {
+            None => LoadWhen::Always,
+            Some(w) => LoadWhen::parse(w)
+                .ok_or_else(|| bad("`when` must be always, device or dependency"))?,
+        };
+        let needs = fields
+            .get(4)
+            .map(|n| {
+                n.split(',')
+                    .filter(|s| !s.is_empty())
+                    .map(str::to_string)
+                    .collect()
+            })
+            .unwrap_or_default();
         entries.push(ModuleEntry {
             name: name.to_string(),
             path: path.to_string(),
-            params: fields.next().unwrap_or("").to_string(),
+            params: fields.get(2).unwrap_or(&"").to_string(),
+            when,
+            needs,
         });
     }
     Ok(entries)
@@ -58,19 +130,45 @@ mod tests {
                 name: "loop".into(),
                 path: "/lib/modules/6.1.0/kernel/drivers/block/loop.ko".into(),
                 params: "max_loop=8 max_part=2".into(),
+                when: LoadWhen::Always,
+                needs: vec![],
             },
             ModuleEntry {
-                name: "jffs2".into(),
-                path: "/lib/modules/6.1.0/kernel/fs/jffs2/jffs2.ko".into(),
+                name: "libata".into(),
+                path: "/lib/modules/6.1.0/kernel/drivers/ata/libata.ko".into(),
                 params: String::new(),
+                when: LoadWhen::Dependency,
+                needs: vec!["scsi_common".into(), "scsi_mod".into()],
+            },
+            ModuleEntry {
+                name: "ata_piix".into(),
+                path: "/lib/modules/6.1.0/kernel/drivers/ata/ata_piix.ko".into(),
+                params: String::new(),
+                when: LoadWhen::Device,
+                needs: vec!["scsi_common".into(), "scsi_mod".into(), "libata".into()],
             },
         ];
-        assert_eq!(parse(&render(&entries)), Ok(entries));
+        let text = render(&entries);
+        assert!(
+            text.contains("ata_piix.ko\t\tdevice\tscsi_common,scsi_mod,libata\n"),
+            "{text}"
+        );
+        assert_eq!(parse(&text), Ok(entries));
+    }
+
+    #[test]
+    fn reads_the_three_column_format_as_always() {
+        let entries = parse("jffs2\t/lib/jffs2.ko\t\n").unwrap();
+        assert_eq!(entries[0].when, LoadWhen::Always);
+        assert!(entries[0].needs.is_empty());
+        assert_eq!(entries[0].path, "/lib/jffs2.ko");
     }
 
     #[test]
     fn names_the_bad_line() {
         let err = parse("# c\nloop\n").unwrap_err();
         assert!(err.contains("line 2"), "{err}");
+        let err = parse("a\t/a.ko\t\tsometimes\t\n").unwrap_err();
+        assert!(err.contains("line 1") && err.contains("`when`"), "{err}");
     }
 }

@@ -15,8 +15,11 @@ use crate::error::BootError;
 const SYS_BLOCK: &str = "/sys/class/block";
 /// Enough for the FAT boot sector and the ext superblock (1024..2048).
 const PROBE_BYTES: usize = 4096;
-/// How often to look again while waiting.
+/// How long one idle round waits for news of devices.
 const POLL: Duration = Duration::from_millis(20);
+/// Look again after this many idle rounds even without news of a block device (a
+/// filesystem label may be written after its device appeared).
+const LOOK_EVERY: u32 = 5;
 /// While waiting, say so this often, so that a long wait is never silent.
 const REPORT_EVERY: Duration = Duration::from_secs(5);
 
@@ -174,18 +177,25 @@ pub fn find(wanted: &DeviceRef) -> Option<String> {
         .map(|d| d.dev_path())
 }
 
-/// Waits for `wanted` up to `timeout` (None: forever), polling. `what` names it in
-/// messages ("the card", "the root device").
+/// Waits for `wanted` up to `timeout` (None: forever). `what` names it in messages ("the
+/// card", "the root device"). Between looks, `idle(POLL)` waits (loading drivers for new
+/// devices) and says whether a block device may have appeared; without one, the next
+/// look comes after [`LOOK_EVERY`] idle rounds anyway.
 pub fn wait(
     wanted: &DeviceRef,
     timeout: Option<Duration>,
     what: &str,
+    idle: &mut dyn FnMut(Duration) -> Result<bool, BootError>,
 ) -> Result<String, BootError> {
     let start = Instant::now();
     let mut next_report = REPORT_EVERY;
+    let mut look = true;
+    let mut rounds = 0;
     loop {
-        if let Some(dev) = find(wanted) {
-            return Ok(dev);
+        if look {
+            if let Some(dev) = find(wanted) {
+                return Ok(dev);
+            }
         }
         let waited = start.elapsed();
         if timeout.is_some_and(|t| waited >= t) {
@@ -208,6 +218,13 @@ pub fn wait(
             info!("still waiting for {what} {wanted} ({}s)", waited.as_secs());
             next_report += REPORT_EVERY;
         }
-        std::thread::sleep(POLL);
+        rounds += 1;
+        look = idle(POLL)? || rounds % LOOK_EVERY == 0;
     }
+}
+
+/// Waiting without coldplug: sleep, then look.
+pub fn sleep(poll: Duration) -> Result<bool, BootError> {
+    std::thread::sleep(poll);
+    Ok(true)
 }

@@ -5,19 +5,23 @@ use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use flashroot_config::load_order;
+use flashroot_config::load_order::ALIASES_PATH;
 use flashroot_config::DeviceRef;
 use nix::mount::MsFlags;
 
+use crate::coldplug::Coldplug;
 use crate::error::BootError;
 use crate::failure::RESCUE_SHELL;
 use crate::plan::{
     Mode, Mount, Plan, Source, Step, Target, MOVED_MOUNTS, NEW_ROOT, OVERLAY_UPPER, OVERLAY_WORK,
 };
-use crate::sys::{self, kmod::Loaded};
+use crate::sys;
 use crate::{container, device, rootpath, switch};
 
 const PROC_FILESYSTEMS: &str = "/proc/filesystems";
+/// While the card is missing, load every packed driver after this long (or half the
+/// timeout, when shorter): the last resort for a device no modalias of ours matches.
+const LOAD_EVERY_DRIVER_AFTER: Duration = Duration::from_secs(4);
 
 /// Where the boot's time went, for the summary before the switch.
 #[derive(Clone, Copy, Debug, Default)]
@@ -57,6 +61,8 @@ struct Executor<'a> {
     plan: &'a Plan,
     /// Devices found by WaitDevice, for the mounts that follow.
     found: Vec<(DeviceRef, String)>,
+    /// The module loader, from LoadModules on: it keeps loading drivers while we wait.
+    coldplug: Option<Coldplug>,
     timing: Timing,
 }
 
@@ -65,6 +71,7 @@ pub fn run(plan: &Plan, started: Duration) -> Result<Infallible, BootError> {
     let mut ex = Executor {
         plan,
         found: Vec::new(),
+        coldplug: None,
         timing: Timing {
             started,
             ..Timing::default()
@@ -92,10 +99,10 @@ impl Executor<'_> {
                 Ok(())
             }
             Step::LoadModules { list } => {
-                let mut spent = Duration::ZERO;
-                let r = timed(&mut spent, || load_modules(list));
-                self.timing.modules += spent;
-                r
+                let coldplug = Coldplug::start(list, ALIASES_PATH)?;
+                self.timing.modules += coldplug.load_time;
+                self.coldplug = Some(coldplug);
+                Ok(())
             }
             Step::Sleep { seconds } => {
                 timed(&mut self.timing.waits, || {
@@ -108,9 +115,7 @@ impl Executor<'_> {
                     Mode::Flash => "the card",
                     Mode::Normal => "the root device",
                 };
-                let dev = timed(&mut self.timing.waits, || {
-                    device::wait(device, *timeout, what)
-                })?;
+                let dev = self.wait_device(device, *timeout, what)?;
                 if matches!(device, DeviceRef::Path(_)) {
                     info!("found {dev}");
                 } else {
@@ -128,6 +133,43 @@ impl Executor<'_> {
             } => overlay(target, tmpfs_dir, size.as_deref()),
             Step::SwitchRoot(s) => Err(switch::switch_root(s, &self.timing)),
         }
+    }
+
+    /// Waits for a device while coldplug loads the drivers of whatever appears; the
+    /// time inside finit_module counts as modules, the rest as waiting.
+    fn wait_device(
+        &mut self,
+        device: &DeviceRef,
+        timeout: Option<Duration>,
+        what: &str,
+    ) -> Result<String, BootError> {
+        let start = Instant::now();
+        let Some(coldplug) = self.coldplug.as_mut() else {
+            let dev = device::wait(device, timeout, what, &mut device::sleep);
+            self.timing.waits += start.elapsed();
+            return dev;
+        };
+        let loading_before = coldplug.load_time;
+        let last_resort_at = timeout
+            .map_or(LOAD_EVERY_DRIVER_AFTER, |t| t / 2)
+            .min(LOAD_EVERY_DRIVER_AFTER);
+        let mut idle = |poll: Duration| {
+            let unused = coldplug.unused_drivers();
+            if !unused.is_empty() && start.elapsed() >= last_resort_at {
+                info!(
+                    "{what} {device} has not appeared after {} ms; loading the drivers no device asked for: {}",
+                    start.elapsed().as_millis(),
+                    unused.join(" ")
+                );
+                coldplug.load_unused_drivers()?;
+            }
+            coldplug.settle(poll)
+        };
+        let dev = device::wait(device, timeout, what, &mut idle);
+        let loading = coldplug.load_time - loading_before;
+        self.timing.modules += loading;
+        self.timing.waits += start.elapsed().saturating_sub(loading);
+        dev
     }
 
     fn mount(&mut self, m: &Mount) -> Result<(), BootError> {
@@ -220,38 +262,6 @@ fn rescue_shell() {
     } else {
         info!("no rescue shell packed ({RESCUE_SHELL}); going on");
     }
-}
-
-fn load_modules(list: &str) -> Result<(), BootError> {
-    let text = match std::fs::read_to_string(list) {
-        Ok(t) => t,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            info!("no {list}: loading no modules (drivers built into the kernel)");
-            return Ok(());
-        }
-        Err(e) => return Err(BootError::io("read module list", list, &e)),
-    };
-    let entries =
-        load_order::parse(&text).map_err(|e| BootError::new("read module list", list, e))?;
-    let (mut loaded, mut already, mut absent) = (Vec::new(), Vec::new(), Vec::new());
-    for m in &entries {
-        match sys::kmod::load(&m.name, &m.path, &m.params)? {
-            Loaded::Now => loaded.push(m.name.as_str()),
-            Loaded::Already => already.push(m.name.as_str()),
-            Loaded::NoDevice => absent.push(m.name.as_str()),
-        }
-    }
-    if !absent.is_empty() {
-        info!(
-            "not loaded, their device or CPU feature is absent: {}",
-            absent.join(" ")
-        );
-    }
-    info!("loaded {} modules: {}", loaded.len(), loaded.join(" "));
-    if !already.is_empty() {
-        info!("already loaded: {}", already.join(" "));
-    }
-    Ok(())
 }
 
 /// An overlay whose lower layer is the directory itself and whose upper and work

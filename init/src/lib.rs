@@ -5,6 +5,7 @@
 //! - Pure, tested on fixtures: [`cmdline`] (the kernel command line), [`mod@plan`] (config +
 //!   command line → the ordered steps), [`blkid`] (FAT/ext superblocks, MBR/GPT partition
 //!   ids), [`jffs2check`] (is a container JFFS2, with the configured erase size?),
+//!   [`modalias`] (device modaliases against module aliases, uevents),
 //!   [`options`] (mount options), [`rootpath`] (symlinks resolved inside the new root).
 //! - At boot: [`execute`] runs the steps, [`device`] finds block devices, [`container`]
 //!   sets up loop + block2mtd, [`switch`]
@@ -18,6 +19,7 @@ pub mod kmsg;
 pub mod blkid;
 pub mod boot;
 pub mod cmdline;
+pub mod coldplug;
 pub mod container;
 pub mod device;
 mod early;
@@ -25,6 +27,7 @@ pub mod error;
 pub mod execute;
 pub mod failure;
 pub mod jffs2check;
+pub mod modalias;
 pub mod options;
 pub mod plan;
 pub mod rootpath;

@@ -9,6 +9,7 @@ pub mod compression;
 pub mod gen_init_cpio;
 pub mod image;
 pub mod kernel;
+pub mod load_list;
 pub mod output;
 pub mod plan;
 
@@ -16,7 +17,7 @@ use std::collections::BTreeMap;
 use std::os::unix::fs::{FileTypeExt, MetadataExt};
 use std::path::{Path, PathBuf};
 
-use flashroot_config::load_order::{self, ModuleEntry, LOAD_ORDER_PATH};
+use flashroot_config::load_order::{self, ModuleEntry, ALIASES_PATH, LOAD_ORDER_PATH};
 use flashroot_config::{Config, CONFIG_PATH};
 
 use crate::cpio::{NewcWriter, WriterOptions};
@@ -104,32 +105,28 @@ pub fn build_archive(inputs: &BuildInputs) -> Result<BuildOutput, String> {
     )?;
 
     let mut load_order = Vec::new();
+    let mut aliases = String::new();
     if let Some(tree) = inputs.modules {
         let resolution = modules::resolve(tree, &config.modules.wanted())?;
-        notes.extend(resolution.notes);
+        notes.extend(resolution.notes.iter().cloned());
         let params: BTreeMap<String, &String> = config
             .modules
             .params
             .iter()
             .map(|(k, v)| (modules::normalize_name(k), v))
             .collect();
-        let base = format!("lib/modules/{}", tree.kver);
+        let base = format!("/lib/modules/{}", tree.kver);
+        let list = load_list::load_list(&resolution, &base, &params, true)?;
         for m in resolution.modules {
-            let path = format!("{base}/{}", m.path);
-            load_order.push(ModuleEntry {
-                name: m.name.clone(),
-                path: format!("/{path}"),
-                params: params
-                    .get(&m.name)
-                    .map(|p| p.to_string())
-                    .unwrap_or_default(),
-            });
+            let path = format!("{}/{}", &base[1..], m.path);
             plan.add(
                 &path,
                 file(FILE_MODE, Data::Bytes(m.data)),
                 &format!("module {}", m.name),
             )?;
         }
+        load_order = list.entries;
+        aliases = list.aliases;
     } else if !config.modules.wanted().is_empty() {
         return Err("the config asks for modules but no module tree was given".into());
     }
@@ -141,6 +138,13 @@ pub fn build_archive(inputs: &BuildInputs) -> Result<BuildOutput, String> {
         ),
         "the module load order",
     )?;
+    if !aliases.is_empty() {
+        plan.add(
+            ALIASES_PATH,
+            file(FILE_MODE, Data::Bytes(aliases.into_bytes())),
+            "the drivers' device aliases",
+        )?;
+    }
 
     if !config.initramfs.shell.is_empty() {
         let shell = Path::new(&config.initramfs.shell);

@@ -5,6 +5,8 @@
 
 use std::collections::HashSet;
 
+use flashroot_init::modalias::{glob_match, normalize_pattern};
+
 /// The alias table, in file order.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Aliases {
@@ -65,121 +67,9 @@ impl Aliases {
     }
 }
 
-/// kmod's alias normalization: `-` becomes `_`, except inside `[...]` where it is a range.
-fn normalize_pattern(pattern: &str) -> String {
-    let mut out = String::with_capacity(pattern.len());
-    let mut in_class = false;
-    for c in pattern.chars() {
-        match c {
-            '[' => in_class = true,
-            ']' => in_class = false,
-            '-' if !in_class => {
-                out.push('_');
-                continue;
-            }
-            _ => {}
-        }
-        out.push(c);
-    }
-    out
-}
-
-/// fnmatch(3) without flags: `*` any run, `?` any byte, `[abc]`, `[a-z]`, `[!a]`/`[^a]`.
-pub fn glob_match(pattern: &[u8], text: &[u8]) -> bool {
-    // Backtracking over the last `*` only: linear enough for alias patterns.
-    let (mut p, mut t) = (0, 0);
-    let mut star: Option<(usize, usize)> = None;
-    while t < text.len() {
-        if p < pattern.len() {
-            match pattern[p] {
-                b'*' => {
-                    star = Some((p, t));
-                    p += 1;
-                    continue;
-                }
-                b'?' => {
-                    p += 1;
-                    t += 1;
-                    continue;
-                }
-                b'[' => {
-                    if let Some((matched, next)) = match_class(&pattern[p..], text[t]) {
-                        if matched {
-                            p += next;
-                            t += 1;
-                            continue;
-                        }
-                    } else if text[t] == b'[' {
-                        // An unclosed bracket is a literal.
-                        p += 1;
-                        t += 1;
-                        continue;
-                    }
-                }
-                c if c == text[t] => {
-                    p += 1;
-                    t += 1;
-                    continue;
-                }
-                _ => {}
-            }
-        }
-        match star {
-            Some((sp, st)) => {
-                p = sp + 1;
-                t = st + 1;
-                star = Some((sp, st + 1));
-            }
-            None => return false,
-        }
-    }
-    pattern[p..].iter().all(|&c| c == b'*')
-}
-
-/// Matches `c` against the class starting at `pattern[0] == b'['`: (matched, class length),
-/// or `None` when the class is not closed.
-fn match_class(pattern: &[u8], c: u8) -> Option<(bool, usize)> {
-    let mut i = 1;
-    let negate = matches!(pattern.get(i), Some(b'!') | Some(b'^'));
-    if negate {
-        i += 1;
-    }
-    let mut matched = false;
-    let mut first = true;
-    loop {
-        let &lo = pattern.get(i)?;
-        if lo == b']' && !first {
-            return Some((matched != negate, i + 1));
-        }
-        first = false;
-        if pattern.get(i + 1) == Some(&b'-') && pattern.get(i + 2).is_some_and(|&h| h != b']') {
-            let hi = pattern[i + 2];
-            matched |= lo <= c && c <= hi;
-            i += 3;
-        } else {
-            matched |= lo == c;
-            i += 1;
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn globs() {
-        let m = |p: &str, t: &str| glob_match(p.as_bytes(), t.as_bytes());
-        assert!(m("crct10dif", "crct10dif"));
-        assert!(!m("crct10dif", "crct10di"));
-        assert!(m("pci:v*d*sv*", "pci:v00008086d00007010sv00001AF4"));
-        assert!(m("usb:v*p*d*dc*", "usb:v1p2d3dc4"));
-        assert!(m("a?c", "abc"));
-        assert!(m("fs-[vf]at", "fs-vat") && !m("fs-[!vf]at", "fs-vat"));
-        assert!(m("x[0-9]", "x5") && !m("x[0-9]", "xa"));
-        assert!(m("*", "") && !m("?", ""));
-        assert!(m("a*b*c", "aXbYbZc") && !m("a*b*c", "aXbYbZ"));
-    }
 
     #[test]
     fn lookup_returns_every_matching_module_once() {

@@ -20,6 +20,10 @@ pub struct ResolvedModule {
     pub path: String,
     /// The uncompressed module object.
     pub data: Vec<u8>,
+    /// Named in the request (directly or as an alias), not only needed by another.
+    pub requested: bool,
+    /// The modules loaded around it: dependencies and found softdeps (`pre:` and `post:`).
+    pub requires: Vec<String>,
 }
 
 /// The resolved set in load order, and what was skipped on the way.
@@ -33,6 +37,23 @@ pub struct Resolution {
 impl Resolution {
     pub fn names(&self) -> Vec<&str> {
         self.modules.iter().map(|m| m.name.as_str()).collect()
+    }
+
+    /// Everything `name` requires, transitively, without itself.
+    pub fn closure(&self, name: &str) -> BTreeSet<String> {
+        let mut out = BTreeSet::new();
+        let mut todo = vec![name.to_string()];
+        while let Some(n) = todo.pop() {
+            let Some(m) = self.modules.iter().find(|m| m.name == n) else {
+                continue;
+            };
+            for r in &m.requires {
+                if r != name && out.insert(r.clone()) {
+                    todo.push(r.clone());
+                }
+            }
+        }
+        out
     }
 }
 
@@ -51,11 +72,13 @@ pub fn resolve(tree: &ModuleTree, wanted: &[String]) -> Result<Resolution, Strin
         in_progress: BTreeSet::new(),
         out: Resolution::default(),
     };
+    let mut requested = BTreeSet::new();
     for name in wanted {
         match tree.lookup(name) {
             Lookup::Modules(found) => {
                 for m in found {
                     walk.visit(&m)?;
+                    requested.insert(m);
                 }
             }
             Lookup::Builtin => walk
@@ -70,6 +93,9 @@ pub fn resolve(tree: &ModuleTree, wanted: &[String]) -> Result<Resolution, Strin
                 ))
             }
         }
+    }
+    for m in &mut walk.out.modules {
+        m.requested = requested.contains(&m.name);
     }
     Ok(walk.out)
 }
@@ -96,8 +122,9 @@ impl Walk<'_> {
                 .map_err(|e| format!("{}: {e}", self.tree.dir.join(&file.path).display()))?;
             softdeps.merge(&info.softdeps);
         }
+        let mut requires = Vec::new();
         for pre in &softdeps.pre {
-            self.visit_optional(name, "pre", pre)?;
+            requires.extend(self.visit_optional(name, "pre", pre)?);
         }
         for dep in &file.depends {
             if self.tree.module(dep).is_none() {
@@ -108,6 +135,7 @@ impl Walk<'_> {
                 ));
             }
             self.visit(dep)?;
+            requires.push(dep.clone());
         }
         self.in_progress.remove(name);
         self.done.insert(name.to_string());
@@ -116,19 +144,30 @@ impl Walk<'_> {
             source_path: file.path.clone(),
             path: uncompressed_path(&file.path),
             data,
+            requested: false,
+            requires: Vec::new(),
         });
+        let index = self.out.modules.len() - 1;
         for post in &softdeps.post {
-            self.visit_optional(name, "post", post)?;
+            requires.extend(self.visit_optional(name, "post", post)?);
         }
+        self.out.modules[index].requires = requires;
         Ok(())
     }
 
-    fn visit_optional(&mut self, of: &str, kind: &str, wanted: &str) -> Result<(), String> {
+    /// Visits an optional softdep; returns the modules it resolved to.
+    fn visit_optional(
+        &mut self,
+        of: &str,
+        kind: &str,
+        wanted: &str,
+    ) -> Result<Vec<String>, String> {
         match self.tree.lookup(wanted) {
             Lookup::Modules(found) => {
-                for m in found {
-                    self.visit(&m)?;
+                for m in &found {
+                    self.visit(m)?;
                 }
+                return Ok(found);
             }
             Lookup::Builtin => {}
             Lookup::NotFound => self.out.notes.push(format!(
@@ -136,6 +175,6 @@ impl Walk<'_> {
                 self.tree.kver
             )),
         }
-        Ok(())
+        Ok(Vec::new())
     }
 }

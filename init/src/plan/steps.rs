@@ -156,7 +156,10 @@ impl fmt::Display for Step {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Self::Break(b) => write!(f, "break at {} (rescue shell, if one is packed)", b.name()),
-            Self::LoadModules { list } => write!(f, "load the modules listed in {list}"),
+            Self::LoadModules { list } => write!(
+                f,
+                "load the modules listed in {list} (drivers for the devices present)"
+            ),
             Self::Sleep { seconds } => write!(f, "sleep {seconds}s (rootdelay)"),
             Self::WaitDevice { device, timeout: Some(t) } => {
                 write!(f, "wait up to {}s for {device}", t.as_secs())

@@ -27,7 +27,7 @@ fn flash_boot_with_the_default_config() {
     assert_eq!(p.mode, Mode::Flash);
     let text: Vec<String> = p.steps.iter().map(|s| s.to_string()).collect();
     let want = [
-        "load the modules listed in /etc/flashroot/modules.order",
+        "load the modules listed in /etc/flashroot/modules.order (drivers for the devices present)",
         "wait up to 10s for /dev/sda1",
         "mount -t vfat -o rw,iocharset=ascii,codepage=437 /dev/sda1 /flash",
         "container /flash/rootfs.img: check it is JFFS2 with 64KiB erase blocks, attach it to a free loop device, block2mtd <loop>,65536,rootfs -> mtd:rootfs",

@@ -8,3 +8,4 @@ pub mod mount;
 pub mod power;
 pub mod process;
 pub mod switch_root;
+pub mod uevent;
