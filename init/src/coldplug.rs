@@ -245,8 +245,14 @@ impl Coldplug {
 
 /// The modalias of every device on every bus, e.g. `/sys/bus/pci/devices/*/modalias`.
 fn sysfs_modaliases() -> Vec<String> {
+    modaliases_under(Path::new(SYS_BUS))
+}
+
+/// The modalias of every device under `sys_bus` (a `/sys/bus`), in directory order. The
+/// builder's host-only selection reads the build host's with it.
+pub fn modaliases_under(sys_bus: &Path) -> Vec<String> {
     let mut out = Vec::new();
-    let Ok(buses) = std::fs::read_dir(SYS_BUS) else {
+    let Ok(buses) = std::fs::read_dir(sys_bus) else {
         return out;
     };
     for bus in buses.flatten() {

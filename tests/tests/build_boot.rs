@@ -31,6 +31,7 @@ fn build_and_boot(kernel: &Kernel, c: Compression, cmdline: &str) -> Outcome {
         init: flashroot::EMBEDDED_INIT,
         modules: Some(&tree),
         extra_specs: &[],
+        devices: None,
         options: WriterOptions::default(),
     })
     .expect("the default initramfs builds");

@@ -6,7 +6,11 @@ use anyhow::{anyhow, Context};
 use flashroot_config::{Compression, Config, DEFAULT_TOML};
 
 use crate::cpio::WriterOptions;
-use crate::initramfs::{self, compression, kernel, output, BuildInputs};
+use crate::initramfs::{self, compression, kernel, load_list, output, BuildInputs};
+use flashroot_init::coldplug::modaliases_under;
+
+/// Where --host-only reads this machine's devices.
+const SYS_BUS: &str = "/sys/bus";
 use crate::modules::ModuleTree;
 
 #[derive(clap::Args, Debug)]
@@ -35,6 +39,14 @@ pub struct Args {
     /// The kernel's build config for the CONFIG_RD_* check [default: /boot/config-VER if it exists].
     #[arg(long, value_name = "FILE")]
     pub kernel_config: Option<PathBuf>,
+    /// Host-only: pack only the config's drivers that a device of this machine needs
+    /// (matched by the modaliases in /sys/bus/*/devices/*/modalias, as dracut -H does).
+    #[arg(long, conflicts_with = "devices")]
+    pub host_only: bool,
+    /// Host-only for another machine: its modaliases, one a line, made there with
+    /// `cat /sys/bus/*/devices/*/modalias > FILE`.
+    #[arg(long, value_name = "FILE")]
+    pub devices: Option<PathBuf>,
     /// Print nothing but errors.
     #[arg(short, long)]
     pub quiet: bool,
@@ -104,12 +116,33 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         None
     };
 
+    let devices = match (&args.devices, args.host_only) {
+        (Some(path), _) => {
+            let text = std::fs::read_to_string(path)
+                .with_context(|| format!("--devices {}: cannot read", path.display()))?;
+            Some(
+                load_list::parse_devices(&path.display().to_string(), &text)
+                    .map_err(|e| anyhow!(e))?,
+            )
+        }
+        (None, true) => {
+            let found = modaliases_under(std::path::Path::new(SYS_BUS));
+            if found.is_empty() {
+                return Err(anyhow!(
+                    "--host-only: no device modalias under {SYS_BUS} (is sysfs mounted?)"
+                ));
+            }
+            Some(found)
+        }
+        (None, false) => None,
+    };
     let built = initramfs::build_archive(&BuildInputs {
         config: &config,
         config_text: &config_text,
         init: &init,
         modules: tree.as_ref(),
         extra_specs: &args.gen_init_cpio,
+        devices: devices.as_deref(),
         options,
     })
     .map_err(|e| anyhow!(e))?;

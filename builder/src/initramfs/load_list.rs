@@ -5,7 +5,7 @@
 use std::collections::BTreeMap;
 
 use flashroot_config::load_order::{LoadWhen, ModuleEntry};
-use flashroot_init::modalias::is_device_alias;
+use flashroot_init::modalias::{is_device_alias, AliasTable};
 
 use crate::modules::{modinfo, Resolution};
 
@@ -65,6 +65,67 @@ pub fn load_list(
         });
     }
     Ok(LoadList { entries, aliases })
+}
+
+/// The config's drivers split by whether one of `devices` (modaliases of the machine the
+/// initramfs is for) matches them; everything that is no driver is kept.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct Selection {
+    /// The requested modules to pack, in load order.
+    pub keep: Vec<String>,
+    /// The requested drivers no device matched.
+    pub dropped: Vec<String>,
+}
+
+pub fn select_for_devices(
+    resolution: &Resolution,
+    devices: &[String],
+) -> Result<Selection, String> {
+    let mut selection = Selection::default();
+    for m in resolution.modules.iter().filter(|m| m.requested) {
+        let mut table = AliasTable::default();
+        for a in modinfo::read(&m.data)
+            .map_err(|e| format!("module {} ({}): {e}", m.name, m.source_path))?
+            .aliases
+            .iter()
+            .filter(|a| is_device_alias(a))
+        {
+            table.add(a, &m.name);
+        }
+        let wanted = table.is_empty() || devices.iter().any(|d| !table.modules_for(d).is_empty());
+        if wanted {
+            selection.keep.push(m.name.clone());
+        } else {
+            selection.dropped.push(m.name.clone());
+        }
+    }
+    Ok(selection)
+}
+
+/// Modaliases from a file, one a line (`cat /sys/bus/*/devices/*/modalias` on the target);
+/// blank lines and `#` comments are skipped.
+pub fn parse_devices(file: &str, text: &str) -> Result<Vec<String>, String> {
+    let devices: Vec<String> = text
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && !l.starts_with('#'))
+        .map(str::to_string)
+        .collect();
+    if let Some((i, bad)) = text
+        .lines()
+        .map(str::trim)
+        .enumerate()
+        .find(|(_, l)| !l.is_empty() && !l.starts_with('#') && !l.contains(':'))
+    {
+        return Err(format!(
+            "{file} line {}: expected a modalias such as pci:v00008086d00007010sv…, but got {bad:?}",
+            i + 1
+        ));
+    }
+    if devices.is_empty() {
+        return Err(format!("{file}: no modalias in it (make it with `cat /sys/bus/*/devices/*/modalias` on the target machine)"));
+    }
+    Ok(devices)
 }
 
 #[cfg(test)]
@@ -143,5 +204,28 @@ mod tests {
         let list = load_list(&resolution(), "/lib/modules/6.1", &params, false).unwrap();
         assert_eq!(list.entries[2].when, LoadWhen::Always);
         assert!(!list.aliases.contains("alias "));
+    }
+
+    #[test]
+    fn host_only_keeps_the_drivers_of_present_devices_and_every_non_driver() {
+        let present = vec!["pci:v00008086d00007010sv00001AF4sd00001100bc01sc01i80".to_string()];
+        let s = select_for_devices(&resolution(), &present).unwrap();
+        assert_eq!(s.keep, ["ata_piix", "fat", "vfat"]);
+        assert!(s.dropped.is_empty());
+        let virtio_only = vec!["pci:v00001AF4d00001001sv00001AF4sd00000002bc01sc00i00".to_string()];
+        let s = select_for_devices(&resolution(), &virtio_only).unwrap();
+        assert_eq!(s.keep, ["fat", "vfat"]);
+        assert_eq!(s.dropped, ["ata_piix"]);
+    }
+
+    #[test]
+    fn device_files_name_their_bad_line() {
+        let ok = parse_devices("box.txt", "# from the box\npci:v1d2\n\nusb:v1p2\n").unwrap();
+        assert_eq!(ok, ["pci:v1d2", "usb:v1p2"]);
+        let err = parse_devices("box.txt", "pci:v1d2\nnot a modalias\n").unwrap_err();
+        assert!(err.starts_with("box.txt line 2:"), "{err}");
+        assert!(parse_devices("box.txt", "# nothing\n")
+            .unwrap_err()
+            .contains("no modalias"));
     }
 }

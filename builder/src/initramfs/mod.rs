@@ -53,6 +53,9 @@ pub struct BuildInputs<'a> {
     pub modules: Option<&'a ModuleTree>,
     /// gen_init_cpio spec files, besides those the config lists.
     pub extra_specs: &'a [PathBuf],
+    /// Host-only: the modaliases of the machine the initramfs is for; the config's drivers
+    /// no such device needs are left out. `None` packs every driver the config names.
+    pub devices: Option<&'a [String]>,
     pub options: WriterOptions,
 }
 
@@ -107,7 +110,20 @@ pub fn build_archive(inputs: &BuildInputs) -> Result<BuildOutput, String> {
     let mut load_order = Vec::new();
     let mut aliases = String::new();
     if let Some(tree) = inputs.modules {
-        let resolution = modules::resolve(tree, &config.modules.wanted())?;
+        let mut resolution = modules::resolve(tree, &config.modules.wanted())?;
+        if let Some(devices) = inputs.devices {
+            let selection = load_list::select_for_devices(&resolution, devices)?;
+            notes.push(format!(
+                "host-only: left out {} (no device among the {} given needs them)",
+                if selection.dropped.is_empty() {
+                    "no driver".to_string()
+                } else {
+                    selection.dropped.join(" ")
+                },
+                devices.len()
+            ));
+            resolution = modules::resolve(tree, &selection.keep)?;
+        }
         notes.extend(resolution.notes.iter().cloned());
         let params: BTreeMap<String, &String> = config
             .modules

@@ -84,6 +84,7 @@ pub fn initramfs(kernel: &Kernel, config_text: &str, out: &Path) -> u64 {
         init: flashroot::EMBEDDED_INIT,
         modules: Some(&tree),
         extra_specs: &[],
+        devices: None,
         options: WriterOptions::default(),
     })
     .expect("initramfs builds");
