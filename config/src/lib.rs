@@ -290,8 +290,20 @@ impl Config {
     pub fn parse(file: &str, text: &str) -> Result<Self, ConfigError> {
         let de = toml::Deserializer::parse(text)
             .map_err(|e| ConfigError::at(file, text, e.span().map(|s| s.start), "", e.message()))?;
-        let config: Config = serde_path_to_error::deserialize(de).map_err(|e| {
-            // The path names the failing key, unknown keys included: `container[1].erase_size`.
+        let config = Self::deserialize_tracked(file, text, de)?;
+        config.validate(file, text)?;
+        Ok(config)
+    }
+
+    /// Deserializes with the path of the failing key in the error, unknown keys included:
+    /// `container[1].erase_size`.
+    #[cfg(feature = "path-errors")]
+    fn deserialize_tracked(
+        file: &str,
+        text: &str,
+        de: toml::Deserializer<'_>,
+    ) -> Result<Self, ConfigError> {
+        serde_path_to_error::deserialize(de).map_err(|e| {
             let key = e.path().to_string();
             let key = if key == "." { String::new() } else { key };
             let inner = e.into_inner();
@@ -302,21 +314,31 @@ impl Config {
                 &key,
                 inner.message(),
             )
-        })?;
-        config.validate(file, text)?;
-        Ok(config)
+        })
+    }
+
+    /// Without `path-errors` the error has toml's line, column and message but no key.
+    #[cfg(not(feature = "path-errors"))]
+    fn deserialize_tracked(
+        file: &str,
+        text: &str,
+        de: toml::Deserializer<'_>,
+    ) -> Result<Self, ConfigError> {
+        Self::deserialize(de)
+            .map_err(|e| ConfigError::at(file, text, e.span().map(|s| s.start), "", e.message()))
     }
 
     /// Rules that span several keys; per-value rules live in the types' deserializers.
     fn validate(&self, file: &str, text: &str) -> Result<(), ConfigError> {
-        // Spans need a second parse; only an error pays for it.
+        // Spans need a second parse; only an error pays for it (and only with `path-errors`).
         let spans = || MountSpans::read(text);
         let at = |key: String, offset: Option<usize>, msg: String| {
             Err(ConfigError::at(file, text, offset, &key, &msg))
         };
-        let mut seen: BTreeMap<&str, usize> = BTreeMap::new();
+        // A handful of containers: linear scans, and no map code in the init.
         for (i, c) in self.containers.iter().enumerate() {
-            if let Some(first) = seen.insert(&c.mountpoint.0, i) {
+            let earlier = &self.containers[..i];
+            if let Some(first) = earlier.iter().position(|e| e.mountpoint == c.mountpoint) {
                 return at(
                     format!("container[{i}].mountpoint"),
                     spans().container(i),
@@ -342,15 +364,14 @@ impl Config {
             ),
             _ => unreachable!("duplicates were refused above"),
         }
-        let mut labels: BTreeMap<String, usize> = BTreeMap::new();
-        for (i, c) in self.containers.iter().enumerate() {
-            if let Some(first) = labels.insert(c.label(), i) {
+        let labels: Vec<String> = self.containers.iter().map(Container::label).collect();
+        for (i, label) in labels.iter().enumerate() {
+            if let Some(first) = labels[..i].iter().position(|l| l == label) {
                 return at(
                     format!("container[{i}].label"),
                     spans().container(i),
                     format!(
-                        "MTD label {:?} is already used by container[{first}]; set distinct labels",
-                        c.label()
+                        "MTD label {label:?} is already used by container[{first}]; set distinct labels"
                     ),
                 );
             }
@@ -374,6 +395,13 @@ struct MountSpans {
 }
 
 impl MountSpans {
+    /// Without `path-errors` no spans: cross-key errors name the key but no line.
+    #[cfg(not(feature = "path-errors"))]
+    fn read(_text: &str) -> Self {
+        Self::default()
+    }
+
+    #[cfg(feature = "path-errors")]
     fn read(text: &str) -> Self {
         #[derive(Deserialize)]
         struct C {
