@@ -16,6 +16,9 @@ pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(120);
 /// QEMU (`-no-reboot`) exits instead of hanging.
 pub const HARNESS_CMDLINE: &str = "console=ttyS0,115200 panic=-1";
 
+/// The xHCI controller that USB sticks and UAS disks share.
+const XHCI_CONTROLLER: &str = "qemu-xhci,id=xhci";
+
 /// How a disk is attached, i.e. which guest driver must find it. Each variant names the
 /// QEMU devices it adds and the block device Debian's kernel makes of it; all the drivers
 /// named are modules there, so the initramfs must load them.
@@ -34,9 +37,20 @@ pub enum DiskInterface {
     /// `/dev/sdX` via `xhci_pci`, `usb_storage` + `sd_mod` (the closest to a card reader).
     Usb,
     /// A USB mass-storage stick on a USB 2.0 EHCI controller alone (`-device usb-ehci` +
-    /// `usb-storage`), as on boards without xHCI: `/dev/sdX` via `ehci_pci`, `usb_storage`
-    /// + `sd_mod`.
+    /// `usb-storage`), as on boards without xHCI: `/dev/sdX` via `ehci_pci`,
+    /// `usb_storage` + `sd_mod`.
     UsbEhci,
+    /// A USB Attached SCSI disk (`-device usb-uas` + `scsi-hd`) on the xHCI controller
+    /// [`DiskInterface::Usb`] uses: `/dev/sdX` via `xhci_pci`, `uas` + `sd_mod`.
+    UsbUas,
+    /// A USB mass-storage stick on a USB 1.1 UHCI controller alone (`-device
+    /// piix3-usb-uhci` + `usb-storage`), as on Intel boards of the 2000s: `/dev/sdX` via
+    /// `uhci_hcd`, `usb_storage` + `sd_mod`.
+    UsbUhci,
+    /// A USB mass-storage stick on a USB 1.1 OHCI controller alone (`-device pci-ohci` +
+    /// `usb-storage`), as on non-Intel boards: `/dev/sdX` via `ohci_pci`, `usb_storage` +
+    /// `sd_mod`.
+    UsbOhci,
     /// A SCSI disk on virtio-scsi (`-device virtio-scsi-pci` + `scsi-hd`): `/dev/sdX` via
     /// `virtio_pci`, `virtio_scsi` + `sd_mod`.
     VirtioScsi,
@@ -48,12 +62,15 @@ pub enum DiskInterface {
 
 impl DiskInterface {
     /// Every interface, for tests that sweep them.
-    pub const ALL: [DiskInterface; 7] = [
+    pub const ALL: [DiskInterface; 10] = [
         DiskInterface::Virtio,
         DiskInterface::Ide,
         DiskInterface::Ahci,
         DiskInterface::Usb,
         DiskInterface::UsbEhci,
+        DiskInterface::UsbUas,
+        DiskInterface::UsbUhci,
+        DiskInterface::UsbOhci,
         DiskInterface::VirtioScsi,
         DiskInterface::Sd,
     ];
@@ -64,8 +81,10 @@ impl DiskInterface {
     pub fn shared_controller(self) -> Option<&'static str> {
         match self {
             DiskInterface::Ahci => Some("ahci,id=ahci"),
-            DiskInterface::Usb => Some("qemu-xhci,id=xhci"),
+            DiskInterface::Usb | DiskInterface::UsbUas => Some(XHCI_CONTROLLER),
             DiskInterface::UsbEhci => Some("usb-ehci,id=ehci"),
+            DiskInterface::UsbUhci => Some("piix3-usb-uhci,id=uhci"),
+            DiskInterface::UsbOhci => Some("pci-ohci,id=ohci"),
             DiskInterface::VirtioScsi => Some("virtio-scsi-pci,id=scsi"),
             DiskInterface::Virtio | DiskInterface::Ide | DiskInterface::Sd => None,
         }

@@ -211,17 +211,22 @@ struct AttachedDisk<'a> {
 /// then every disk in order, as `disk<index>` (its index in `disks`).
 fn disk_args(disks: &[AttachedDisk]) -> Vec<String> {
     let mut args: Vec<String> = Vec::new();
+    let mut controllers: Vec<&str> = Vec::new();
     for interface in DiskInterface::ALL {
         if let Some(controller) = interface.shared_controller() {
-            if disks.iter().any(|d| d.interface == interface) {
+            // USB sticks and UAS disks share one xHCI controller.
+            if disks.iter().any(|d| d.interface == interface) && !controllers.contains(&controller)
+            {
+                controllers.push(controller);
                 args.extend(["-device".into(), controller.into()]);
             }
         }
     }
-    // Per-interface positions: IDE index, AHCI port, SCSI target, SD controller.
+    // Per-interface positions: IDE index, AHCI port, SCSI target, UAS device, SD controller.
     let mut ide_index = 0;
     let mut ahci_port = 0;
     let mut scsi_id = 0;
+    let mut uas_device = 0;
     let mut sd_slot = 0;
     for (index, disk) in disks.iter().enumerate() {
         let id = format!("disk{index}");
@@ -244,6 +249,17 @@ fn disk_args(disks: &[AttachedDisk]) -> Vec<String> {
             }
             DiskInterface::Usb => devices.push(format!("usb-storage,drive={id},bus=xhci.0")),
             DiskInterface::UsbEhci => devices.push(format!("usb-storage,drive={id},bus=ehci.0")),
+            DiskInterface::UsbUhci => devices.push(format!("usb-storage,drive={id},bus=uhci.0")),
+            DiskInterface::UsbOhci => devices.push(format!("usb-storage,drive={id},bus=ohci.0")),
+            DiskInterface::UsbUas => {
+                // One UAS device per disk, each a SCSI bus with the disk as target 0.
+                let uas = format!("uas{uas_device}");
+                devices.push(format!("usb-uas,id={uas},bus=xhci.0"));
+                devices.push(format!(
+                    "scsi-hd,drive={id},bus={uas}.0,channel=0,scsi-id=0,lun=0"
+                ));
+                uas_device += 1;
+            }
             DiskInterface::VirtioScsi => {
                 devices.push(format!(
                     "scsi-hd,drive={id},bus=scsi.0,channel=0,scsi-id={scsi_id},lun=0"
@@ -465,6 +481,30 @@ mod tests {
             assert!(!text.contains(absent), "unexpected {absent:?} in {text}");
         }
         assert_eq!(text.matches("virtio-scsi-pci").count(), 1, "{text}");
+    }
+
+    #[test]
+    fn usb_sticks_and_uas_disks_share_one_xhci_and_usb_1_1_controllers_stand_alone() {
+        let mut options = BootOptions::new("/k/vmlinuz");
+        options.disks = vec![
+            Disk::new("/d/uas0.img", DiskInterface::UsbUas),
+            Disk::new("/d/stick.img", DiskInterface::Usb),
+            Disk::new("/d/uas1.img", DiskInterface::UsbUas),
+            Disk::new("/d/uhci.img", DiskInterface::UsbUhci),
+            Disk::new("/d/ohci.img", DiskInterface::UsbOhci),
+        ];
+        let text = describe(&qemu_command(&options, None));
+        for expected in [
+            "-device qemu-xhci,id=xhci -device piix3-usb-uhci,id=uhci -device pci-ohci,id=ohci -drive",
+            "-drive file=/d/uas0.img,format=raw,id=disk0,if=none -device usb-uas,id=uas0,bus=xhci.0 -device scsi-hd,drive=disk0,bus=uas0.0,channel=0,scsi-id=0,lun=0",
+            "-drive file=/d/stick.img,format=raw,id=disk1,if=none -device usb-storage,drive=disk1,bus=xhci.0",
+            "-drive file=/d/uas1.img,format=raw,id=disk2,if=none -device usb-uas,id=uas1,bus=xhci.0 -device scsi-hd,drive=disk2,bus=uas1.0,channel=0,scsi-id=0,lun=0",
+            "-drive file=/d/uhci.img,format=raw,id=disk3,if=none -device usb-storage,drive=disk3,bus=uhci.0",
+            "-drive file=/d/ohci.img,format=raw,id=disk4,if=none -device usb-storage,drive=disk4,bus=ohci.0",
+        ] {
+            assert!(text.contains(expected), "missing {expected:?} in {text}");
+        }
+        assert_eq!(text.matches("qemu-xhci").count(), 1, "{text}");
     }
 
     #[test]
