@@ -85,6 +85,8 @@ results=$work/results
     time_runs "flashroot build (gzip)" "$work/fr-gzip.img" "$FLASHROOT" build -q --modules-dir "$moddir" -o "$work/fr-gzip.img"
     time_runs "flashroot build --compression zstd" "$work/fr-zstd.img" "$FLASHROOT" build -q --modules-dir "$moddir" --compression zstd -o "$work/fr-zstd.img"
     time_runs "flashroot build --compression xz" "$work/fr-xz.img" "$FLASHROOT" build -q --modules-dir "$moddir" --compression xz -o "$work/fr-xz.img"
+    time_runs "flashroot build --host-only (gzip; this machine's drivers)" "$work/fr-host.img" "$FLASHROOT" build -q --modules-dir "$moddir" --host-only -o "$work/fr-host.img"
+    time_runs "flashroot build --devices qemu-pc-ide.txt (gzip; the test VM's drivers)" "$work/fr-qemu.img" "$FLASHROOT" build -q --modules-dir "$moddir" --devices "$here/devices/qemu-pc-ide.txt" -o "$work/fr-qemu.img"
     time_runs "mkinitramfs MODULES=dep (gzip)" "$work/mk-dep.img" mkinitramfs -d "$conf_dep" -o "$work/mk-dep.img" "$kver"
     time_runs "mkinitramfs MODULES=most (gzip)" "$work/mk-most.img" mkinitramfs -d "$conf_most" -o "$work/mk-most.img" "$kver"
 } > "$results"
@@ -95,6 +97,9 @@ table=$(awk -v base="$fr_ms" '{
     printf "| %s | %.3f | %d | %.2f | %.1fx |\n", $0, ms / 1000, bytes, bytes / 1048576, ms / base
 }' "$results")
 mods=$("$FLASHROOT" ls "$work/fr-gzip.img" | grep -c '\.ko$')
+mods_host=$("$FLASHROOT" ls "$work/fr-host.img" | grep -c '\.ko$')
+mods_qemu=$("$FLASHROOT" ls "$work/fr-qemu.img" | grep -c '\.ko$')
+host_pci=$(cat /sys/bus/pci/devices/*/modalias 2>/dev/null | cut -c1-22 | sort -u | tr '\n' ' ')
 mods_dep=$(zcat "$work/mk-dep.img" 2>/dev/null | cpio -it --quiet 2>/dev/null | grep -c '\.ko' || true)
 mods_most=$(zcat "$work/mk-most.img" 2>/dev/null | cpio -it --quiet 2>/dev/null | grep -c '\.ko' || true)
 cpu=$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //')
@@ -113,7 +118,8 @@ Tools: $("$FLASHROOT" --version), initramfs-tools $(dpkg-query -W -f '${Version}
 $table
 
 Modules packed: flashroot $mods (the default config's flash-boot set with its dependencies and
-softdeps), mkinitramfs MODULES=dep $mods_dep, MODULES=most $mods_most. Both mkinitramfs runs list
+softdeps; host-only $mods_host for this machine, whose PCI devices are $host_pci; $mods_qemu for
+the QEMU IDE machine of bench/devices/qemu-pc-ide.txt), mkinitramfs MODULES=dep $mods_dep, MODULES=most $mods_most. Both mkinitramfs runs list
 the same flash-boot modules in their \`modules\` file and use initramfs-tools' stock hooks
 (busybox, klibc-utils, kmod, udev, fsck, ...); MODULES=dep adds the modules of the build host's
 own root device. flashroot's time includes resolving modules.dep/softdeps/aliases, reading the

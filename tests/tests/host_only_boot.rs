@@ -125,6 +125,7 @@ fn coldplug_loads_this_machines_drivers_and_host_only_packs_only_them() {
         );
     }
     let devices = section(&report, "modalias");
+    eprintln!("the IDE machine's modaliases:\n{}", devices.join("\n"));
     assert!(
         devices
             .iter()
