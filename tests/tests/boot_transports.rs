@@ -44,6 +44,22 @@ sync
 poweroff -f
 "#;
 
+/// What the init logs when the card has not appeared a few seconds after the coldplug
+/// began, then loads every packed driver no device asked for (`init/src/execute.rs`):
+/// "the card /dev/sda1 has not appeared after 4012 ms; loading the drivers no device
+/// asked for: ahci uas ...".
+const LAST_RESORT: &str = "loading the drivers no device asked for: ";
+
+/// The drivers the init's last resort loaded, from the console; empty if it never fired
+/// (or the init loads every module up front).
+fn drivers_loaded_as_last_resort(console: &str) -> Vec<&str> {
+    console
+        .lines()
+        .filter_map(|line| line.split_once(LAST_RESORT))
+        .flat_map(|(_, list)| list.split_whitespace())
+        .collect()
+}
+
 /// One way of attaching the card, and what the guest must make of it.
 struct Transport {
     interface: DiskInterface,
@@ -138,7 +154,31 @@ fn boots_from(transport: &Transport) {
         "{name}: driver chain {:?} incomplete, missing {missing:?}; loaded: {loaded:?}",
         transport.driver_chain
     );
-    // Measurements for the report (`cargo test ... -- --nocapture`).
+    // Loaded by the init's last resort means the coldplug missed it; the card would then
+    // boot only seconds late here but never where the last resort is slower or absent.
+    let last_resort = drivers_loaded_as_last_resort(&outcome.console);
+    let missed: Vec<&str> = transport
+        .driver_chain
+        .iter()
+        .copied()
+        .filter(|m| last_resort.contains(m))
+        .collect();
+    if !missed.is_empty() {
+        panic!(
+            "{name}: coldplug missed {missed:?}: loaded only by the last resort ({LAST_RESORT:?})\n{outcome}"
+        );
+    }
+    if !last_resort.is_empty() {
+        eprintln!("{name}: the last resort fired, though the chain was loaded before it");
+    }
+    // The init's coldplug lines and measurements, for the report (`-- --nocapture`).
+    for line in outcome
+        .console
+        .lines()
+        .filter(|l| l.contains("flashroot:") && (l.contains(" loaded") || l.contains("asked for")))
+    {
+        eprintln!("{name}: {line}");
+    }
     let mut sorted = loaded.clone();
     sorted.sort_unstable();
     eprintln!(
@@ -241,6 +281,21 @@ fn sd_card_on_sdhci() {
         card_device: "/dev/mmcblk0p1",
         driver_chain: &["sdhci_pci", "mmc_block"],
     });
+}
+
+#[test]
+fn last_resort_drivers_are_read_from_the_console() {
+    let console = "[    3.9] flashroot: for scsi:t-0x00: loaded sd_mod\n\
+        [    7.1] flashroot: the card /dev/mmcblk0p1 has not appeared after 4003 ms; \
+        loading the drivers no device asked for: ahci mmc_block uas\n\
+        [    7.5] flashroot: every packed driver: loaded libahci ahci mmc_block uas\n";
+    assert_eq!(
+        drivers_loaded_as_last_resort(console),
+        ["ahci", "mmc_block", "uas"]
+    );
+    assert!(
+        drivers_loaded_as_last_resort("[    3.9] flashroot: loaded 49 modules: ahci\n").is_empty()
+    );
 }
 
 #[test]
