@@ -2,19 +2,23 @@
 //! the /init at boot. Parsing is pure (text in, typed value or an error naming file,
 //! line and key out), so both sides and the tests share every rule.
 
+mod compact;
 mod device;
 mod error;
 pub mod load_order;
 mod size;
+mod word;
 
 use std::collections::BTreeMap;
 use std::fmt;
 
 use serde::Deserialize;
 
+pub use compact::{COMPACT_PATH, DEFAULT_COMPACT};
 pub use device::DeviceRef;
 pub use error::ConfigError;
 pub use size::{format_size, parse_size, Size};
+pub use word::Word;
 
 /// The annotated example, which is also the embedded default.
 pub const DEFAULT_TOML: &str = include_str!("../flashroot.toml");
@@ -187,13 +191,13 @@ pub struct ExtraFile {
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct AbsPath(pub String);
 
-impl<'de> Deserialize<'de> for AbsPath {
-    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let s = String::deserialize(d)?;
+impl AbsPath {
+    /// Checks and normalises a path as written by the user.
+    pub fn new(s: &str) -> Result<Self, String> {
         if !s.starts_with('/') {
-            return Err(serde::de::Error::custom(format!(
+            return Err(format!(
                 "expected an absolute path (starting with /), but got {s:?}"
-            )));
+            ));
         }
         // "/var/log/" and "/var/log" are the same mountpoint; keep "/" itself.
         let trimmed = s.trim_end_matches('/');
@@ -202,6 +206,12 @@ impl<'de> Deserialize<'de> for AbsPath {
         } else {
             trimmed.into()
         }))
+    }
+}
+
+impl<'de> Deserialize<'de> for AbsPath {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        Self::new(&String::deserialize(d)?).map_err(serde::de::Error::custom)
     }
 }
 
@@ -215,16 +225,22 @@ impl fmt::Display for AbsPath {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct RelPath(pub String);
 
-impl<'de> Deserialize<'de> for RelPath {
-    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let s = String::deserialize(d)?;
+impl RelPath {
+    /// Checks a path on the card as written by the user; a leading `/` is dropped.
+    pub fn new(s: &str) -> Result<Self, String> {
         let s = s.trim_start_matches('/');
         if s.is_empty() || s.split('/').any(|c| c == "..") {
-            return Err(serde::de::Error::custom(format!(
+            return Err(format!(
                 "expected a file path on the card such as \"rootfs.img\", but got {s:?}"
-            )));
+            ));
         }
         Ok(Self(s.to_string()))
+    }
+}
+
+impl<'de> Deserialize<'de> for RelPath {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        Self::new(&String::deserialize(d)?).map_err(serde::de::Error::custom)
     }
 }
 
@@ -291,7 +307,7 @@ impl Config {
         let de = toml::Deserializer::parse(text)
             .map_err(|e| ConfigError::at(file, text, e.span().map(|s| s.start), "", e.message()))?;
         let config = Self::deserialize_tracked(file, text, de)?;
-        config.validate(file, text)?;
+        config.check_cross_keys(file, text, &|| MountSpans::read(text))?;
         Ok(config)
     }
 
@@ -328,10 +344,14 @@ impl Config {
             .map_err(|e| ConfigError::at(file, text, e.span().map(|s| s.start), "", e.message()))
     }
 
-    /// Rules that span several keys; per-value rules live in the types' deserializers.
-    fn validate(&self, file: &str, text: &str) -> Result<(), ConfigError> {
-        // Spans need a second parse; only an error pays for it (and only with `path-errors`).
-        let spans = || MountSpans::read(text);
+    /// Rules that span several keys; per-value rules live in the types' constructors.
+    /// `spans` finds the values' offsets in `text`, called only to report an error.
+    fn check_cross_keys(
+        &self,
+        file: &str,
+        text: &str,
+        spans: &dyn Fn() -> MountSpans,
+    ) -> Result<(), ConfigError> {
         let at = |key: String, offset: Option<usize>, msg: String| {
             Err(ConfigError::at(file, text, offset, &key, &msg))
         };
@@ -387,7 +407,8 @@ impl Config {
     }
 }
 
-/// Byte offsets of values that cross-key rules point at, read by a second lenient pass.
+/// Byte offsets of values that cross-key rules point at, read by a second lenient pass
+/// of the TOML; only an error pays for it (and only with `path-errors`).
 #[derive(Default)]
 struct MountSpans {
     containers: Vec<usize>,
