@@ -172,10 +172,11 @@ fn boots_from(transport: &Transport) {
         eprintln!("{name}: the last resort fired, though the chain was loaded before it");
     }
     // The init's coldplug lines and measurements, for the report (`-- --nocapture`).
+    const REPORTED: [&str; 5] = [" loaded", "asked for", "found", "mounted", "init done"];
     for line in outcome
         .console
         .lines()
-        .filter(|l| l.contains("flashroot:") && (l.contains(" loaded") || l.contains("asked for")))
+        .filter(|l| l.contains("flashroot:") && REPORTED.iter().any(|r| l.contains(r)))
     {
         eprintln!("{name}: {line}");
     }
