@@ -243,6 +243,44 @@ impl Coldplug {
     }
 }
 
+/// A bus, the sysfs attribute that tells storage apart, and the test on its value.
+type StorageKind = (&'static str, &'static str, fn(&str) -> bool);
+
+/// Storage devices no driver has bound (`0000:00:1f.2 pci:v00008086d00002922…`): PCI
+/// mass-storage controllers, USB mass-storage interfaces, SCSI disks, MMC cards and virtio
+/// disks. When the card is missing, these name the driver the initramfs lacks.
+pub fn undriven_storage() -> Vec<String> {
+    let bus = Path::new(SYS_BUS);
+    let mut out = Vec::new();
+    let kinds: [StorageKind; 5] = [
+        ("pci", "class", |v| v.starts_with("0x01")),
+        ("usb", "bInterfaceClass", |v| v == "08"),
+        ("scsi", "type", |v| matches!(v, "0" | "7" | "14")),
+        ("mmc", "type", |v| matches!(v, "SD" | "MMC")),
+        ("virtio", "device", |v| matches!(v, "0x0002" | "0x0008")),
+    ];
+    for (name, attribute, is_storage) in kinds {
+        let Ok(devices) = std::fs::read_dir(bus.join(name).join("devices")) else {
+            continue;
+        };
+        let mut found: Vec<String> = devices
+            .flatten()
+            .filter(|d| !d.path().join("driver").exists())
+            .filter(|d| {
+                std::fs::read_to_string(d.path().join(attribute))
+                    .is_ok_and(|v| is_storage(v.trim()))
+            })
+            .map(|d| {
+                let alias = std::fs::read_to_string(d.path().join("modalias")).unwrap_or_default();
+                format!("{} {}", d.file_name().to_string_lossy(), alias.trim())
+            })
+            .collect();
+        found.sort();
+        out.extend(found);
+    }
+    out
+}
+
 /// The modalias of every device on every bus, e.g. `/sys/bus/pci/devices/*/modalias`.
 fn sysfs_modaliases() -> Vec<String> {
     modaliases_under(Path::new(SYS_BUS))

@@ -165,7 +165,16 @@ impl Executor<'_> {
             }
             coldplug.settle(poll)
         };
-        let dev = device::wait(device, timeout, what, &mut idle);
+        let dev = device::wait(device, timeout, what, &mut idle).map_err(|mut e| {
+            let undriven = crate::coldplug::undriven_storage();
+            if !undriven.is_empty() {
+                e.reason.push_str(&format!(
+                    "; storage devices without a driver: {}; find the module with `modprobe -R <modalias>` and add it to [modules] load",
+                    undriven.join(", ")
+                ));
+            }
+            e
+        });
         let loading = coldplug.load_time - loading_before;
         self.timing.modules += loading;
         self.timing.waits += start.elapsed().saturating_sub(loading);

@@ -87,6 +87,37 @@ fn no_card_within_the_timeout_lists_the_devices_seen() {
 }
 
 #[test]
+fn a_card_behind_a_controller_without_a_packed_driver_names_the_controller() {
+    let s = setup();
+    // The default config without the SATA driver; the card on QEMU's ICH9 AHCI controller.
+    let config = flashroot_config::DEFAULT_TOML.replacen("\"ahci\", ", "", 1);
+    assert_ne!(
+        config,
+        flashroot_config::DEFAULT_TOML,
+        "no ahci in the default config"
+    );
+    let initrd = s.dir.path().join("no-ahci.cpio");
+    initramfs(&s.kernel, &config, &initrd);
+    let cmdline = "mtd flashroot.timeout=2 flashroot.failure=poweroff flashroot.delay=0";
+    let outcome = run(
+        &s.kernel,
+        &initrd,
+        vec![flashroot_qemu::Disk::new(
+            &s.card,
+            flashroot_qemu::DiskInterface::Ahci,
+        )],
+        cmdline,
+    );
+    outcome
+        .expect_console("flashroot: error: wait for the card: /dev/sda1: not found within 2s")
+        .expect_console("storage devices without a driver: ")
+        // ICH9 AHCI: vendor 8086, device 2922, class 01 06 01.
+        .expect_console("pci:v00008086d00002922")
+        .expect_console("bc01sc06i01")
+        .expect_ending(&Ending::PoweredOff);
+}
+
+#[test]
 fn container_file_missing() {
     expect_failure(
         "flashroot.container=missing.img",
