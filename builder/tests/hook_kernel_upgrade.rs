@@ -21,6 +21,11 @@ struct Machine {
 
 /// A root with a card holding the old pair, a fake flashroot and a new kernel in /boot.
 fn machine(fake_build_fails: bool) -> Machine {
+    machine_with(fake_build_fails, &[])
+}
+
+/// [`machine`] with further `install-hook` arguments.
+fn machine_with(fake_build_fails: bool, install_args: &[&str]) -> Machine {
     let dir = tempfile::tempdir().unwrap();
     let root = dir.path().join("root");
     let card = dir.path().join("card");
@@ -57,6 +62,7 @@ fn machine(fake_build_fails: bool) -> Machine {
         .arg(&fake)
         .arg("--config")
         .arg(dir.path().join("no-such-config.toml"))
+        .args(install_args)
         .output()
         .unwrap();
     assert!(
@@ -240,4 +246,23 @@ fn install_binary_puts_flashroot_into_the_root_for_the_hook() {
         script.contains("FLASHROOT='/usr/local/bin/flashroot'\nCARD='/run/flashroot/card'\nCONFIG='/etc/flashroot/flashroot.toml'\n"),
         "{script}"
     );
+}
+
+#[test]
+fn a_host_only_hook_builds_host_only() {
+    for (args, expected) in [(&["--host-only"][..], true), (&[][..], false)] {
+        let m = machine_with(false, args);
+        let out = upgrade(&m, NEW_KVER);
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let build = read(m.args_log.parent().unwrap(), "flashroot-args");
+        assert_eq!(build.contains("--host-only"), expected, "{args:?}: {build}");
+        assert!(
+            build.starts_with(&format!("build --kver {NEW_KVER} -o ")),
+            "{build}"
+        );
+    }
 }

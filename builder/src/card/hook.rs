@@ -29,6 +29,8 @@ pub struct HookSettings {
     pub card: String,
     /// The config passed to `flashroot build -c` when that file exists at hook time.
     pub config: String,
+    /// Build host-only (`flashroot build --host-only`): the box's own drivers only.
+    pub host_only: bool,
 }
 
 /// `text` as one single-quoted sh word.
@@ -40,10 +42,11 @@ pub fn shell_quote(text: &str) -> String {
 pub fn render(settings: &HookSettings) -> String {
     let mut script = String::from(SCRIPT_HEAD);
     script.push_str(&format!(
-        "FLASHROOT={}\nCARD={}\nCONFIG={}\n",
+        "FLASHROOT={}\nCARD={}\nCONFIG={}\nHOST_ONLY={}\n",
         shell_quote(&settings.flashroot),
         shell_quote(&settings.card),
-        shell_quote(&settings.config)
+        shell_quote(&settings.config),
+        if settings.host_only { "yes" } else { "no" }
     ));
     script.push_str(
         &SCRIPT_BODY
@@ -87,6 +90,9 @@ trap 'rm -f "$new_vmlinuz" "$new_initrd"' EXIT
 set -- build --kver "$version" -o "$new_initrd"
 if [ -f "$CONFIG" ]; then
     set -- "$@" -c "$CONFIG"
+fi
+if [ "$HOST_ONLY" = yes ]; then
+    set -- "$@" --host-only
 fi
 "$FLASHROOT" "$@" || fail "\`$FLASHROOT $*\` failed; the card is unchanged"
 cp "$image" "$new_vmlinuz" || fail "cannot copy $image to $CARD; the card is unchanged"
@@ -141,11 +147,12 @@ mod tests {
             flashroot: "/usr/local/bin/flashroot".into(),
             card: "/run/flashroot/card".into(),
             config: "/etc/flashroot/flashroot.toml".into(),
+            host_only: true,
         });
         assert!(script.starts_with("#!/bin/sh\n"));
         assert!(script.contains(
             "FLASHROOT='/usr/local/bin/flashroot'\nCARD='/run/flashroot/card'\n\
-             CONFIG='/etc/flashroot/flashroot.toml'\n"
+             CONFIG='/etc/flashroot/flashroot.toml'\nHOST_ONLY=yes\n"
         ));
         let placeholder = script
             .split('@')

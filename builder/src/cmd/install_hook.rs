@@ -28,6 +28,10 @@ pub struct Args {
     /// The config the hook passes to `flashroot build` when it exists.
     #[arg(long, value_name = "PATH", default_value = CONFIG_PATH)]
     pub config: String,
+    /// Build each new initramfs host-only: only the drivers this box's devices need
+    /// (smaller; boots only machines with the same disk controllers).
+    #[arg(long)]
+    pub host_only: bool,
     /// Also copy this flashroot binary to /usr/local/bin/flashroot inside --root.
     #[arg(long)]
     pub install_binary: bool,
@@ -61,15 +65,21 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         flashroot,
         card,
         config: args.config,
+        host_only: args.host_only,
     };
     let path = hook::install(&args.root, &settings)
         .with_context(|| format!("installing the kernel hook into {}", args.root.display()))?;
     println!(
-        "installed {} (card {}, flashroot {}, config {})",
+        "installed {} (card {}, flashroot {}, config {}{})",
         path.display(),
         settings.card,
         settings.flashroot,
-        settings.config
+        settings.config,
+        if settings.host_only {
+            ", host-only"
+        } else {
+            ""
+        }
     );
     Ok(())
 }
