@@ -97,6 +97,11 @@ impl Coldplug {
             buf: vec![0; MAX_MESSAGE],
             load_time: Duration::ZERO,
         };
+        // Drivers first: their probes (disk resets, USB enumeration) then run while the
+        // filesystem modules load.
+        if has_drivers && !coldplug.aliases.is_empty() {
+            coldplug.scan_sysfs()?;
+        }
         let always = coldplug.indices(|e| {
             e.when == LoadWhen::Always
                 || (e.when == LoadWhen::Device && coldplug.aliases.is_empty())
@@ -104,9 +109,6 @@ impl Coldplug {
         let mut batch = Batch::default();
         coldplug.load_all(&always, &mut batch)?;
         batch.log("modules for every machine");
-        if has_drivers && !coldplug.aliases.is_empty() {
-            coldplug.scan_sysfs()?;
-        }
         Ok(coldplug)
     }
 
