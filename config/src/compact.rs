@@ -196,14 +196,18 @@ impl Writer {
     }
 }
 
+/// The characters a value cannot hold as they are, each written as `\` and a letter.
+const ESCAPES: [(char, char); 4] = [('\\', '\\'), ('\t', 't'), ('\n', 'n'), ('\r', 'r')];
+const ESCAPE: char = '\\';
+
 fn escape_into(out: &mut String, value: &str) {
     for c in value.chars() {
-        match c {
-            '\\' => out.push_str("\\\\"),
-            '\t' => out.push_str("\\t"),
-            '\n' => out.push_str("\\n"),
-            '\r' => out.push_str("\\r"),
-            c => out.push(c),
+        match ESCAPES.iter().find(|(raw, _)| *raw == c) {
+            Some((_, letter)) => {
+                out.push(ESCAPE);
+                out.push(*letter);
+            }
+            None => out.push(c),
         }
     }
 }
@@ -212,19 +216,17 @@ fn unescape(value: &str) -> Result<String, String> {
     let mut out = String::with_capacity(value.len());
     let mut chars = value.chars();
     while let Some(c) = chars.next() {
-        if c != '\\' {
+        if c != ESCAPE {
             out.push(c);
             continue;
         }
-        match chars.next() {
-            Some('\\') => out.push('\\'),
-            Some('t') => out.push('\t'),
-            Some('n') => out.push('\n'),
-            Some('r') => out.push('\r'),
-            other => {
+        let letter = chars.next();
+        match ESCAPES.iter().find(|(_, l)| Some(*l) == letter) {
+            Some((raw, _)) => out.push(*raw),
+            None => {
                 return Err(format!(
                     "expected an escape \\\\, \\t, \\n or \\r, but got {:?}",
-                    other.map_or("\\".to_string(), |c| format!("\\{c}"))
+                    letter.map_or("\\".to_string(), |l| format!("\\{l}"))
                 ))
             }
         }
