@@ -5,7 +5,7 @@ use std::convert::Infallible;
 use std::path::Path;
 use std::time::Duration;
 
-use flashroot_config::{Config, Failure, CONFIG_PATH};
+use flashroot_config::{Config, Failure, COMPACT_PATH};
 
 use crate::cmdline::{Cmdline, PROC_CMDLINE};
 use crate::error::BootError;
@@ -50,17 +50,18 @@ fn read_cmdline() -> Result<Cmdline, BootError> {
     Ok(cmdline)
 }
 
-/// The packed config, or the embedded default if none is packed. A config that is packed
-/// but broken is an error worth stopping for (with the command line's failure policy).
+/// The packed config (its compact form, written by the builder from the TOML it
+/// validated), or the embedded default if none is packed. A config that is packed but
+/// broken is an error worth stopping for (with the command line's failure policy).
 fn read_config() -> Result<Config, BootError> {
-    let path = Path::new(CONFIG_PATH);
+    let path = Path::new(COMPACT_PATH);
     if !path.exists() {
-        info!("no {CONFIG_PATH} in the initramfs; using the embedded default config");
-        return Ok(Config::embedded_default());
+        info!("no {COMPACT_PATH} in the initramfs; using the embedded default config");
+        return Ok(Config::embedded_default_compact());
     }
-    let config = Config::load(path)
-        .map_err(|e| BootError::new("read config", CONFIG_PATH, e.to_string()))?;
-    info!("config read from {CONFIG_PATH}");
+    let config = Config::load_compact(path)
+        .map_err(|e| BootError::new("read config", COMPACT_PATH, e.to_string()))?;
+    info!("config read from {COMPACT_PATH}");
     Ok(config)
 }
 
