@@ -102,6 +102,7 @@ mods_qemu=$("$FLASHROOT" ls "$work/fr-qemu.img" | grep -c '\.ko$')
 host_pci=$(cat /sys/bus/pci/devices/*/modalias 2>/dev/null | cut -c1-22 | sort -u | tr '\n' ' ')
 mods_dep=$(zcat "$work/mk-dep.img" 2>/dev/null | cpio -it --quiet 2>/dev/null | grep -c '\.ko' || true)
 mods_most=$(zcat "$work/mk-most.img" 2>/dev/null | cpio -it --quiet 2>/dev/null | grep -c '\.ko' || true)
+init_bytes=$("$FLASHROOT" ls -l "$work/fr-gzip.img" | awk '$NF == "init" {print $5; exit}')
 cpu=$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //')
 load=$(cut -d' ' -f1-3 /proc/loadavg)
 
@@ -123,7 +124,7 @@ the QEMU IDE machine of bench/devices/qemu-pc-ide.txt), mkinitramfs MODULES=dep 
 the same flash-boot modules in their \`modules\` file and use initramfs-tools' stock hooks
 (busybox, klibc-utils, kmod, udev, fsck, ...); MODULES=dep adds the modules of the build host's
 own root device. flashroot's time includes resolving modules.dep/softdeps/aliases, reading the
-modules and compressing; its size includes the ~0.9 MB static /init.
+modules and compressing; its size includes the static /init ($init_bytes bytes).
 REPORT
 )
 echo "$report"
