@@ -490,3 +490,22 @@ fn packs_gen_init_cpio_specs_extra_files_and_the_shell() {
         "{stderr}"
     );
 }
+
+#[test]
+fn relative_host_paths_in_the_config_are_taken_from_the_config_files_directory() {
+    let f = Fixture::new();
+    std::fs::create_dir_all(f.path("extra/keys")).unwrap();
+    f.write("extra/keys/b.pub", b"relative key");
+    f.write("busybox", b"\x7fELF relative busybox");
+    f.write("spec.txt", b"dir /relative-spec 0700 0 0\n");
+    let extra = "shell = \"busybox\"\ngen_init_cpio = [\"spec.txt\"]\n\
+                 [[initramfs.files]]\nsource = \"extra/keys\"\ntarget = \"/etc/keys\"\n";
+    f.write("flashroot.toml", config_text(r#""fat""#, extra).as_bytes());
+    // The test runs in the crate's directory, where none of these relative paths exist.
+    assert!(!Path::new("busybox").exists() && !Path::new("spec.txt").exists());
+    ok(&f.build("initrd.img", &[]));
+    let entries = f.entries("initrd.img");
+    assert_eq!(entry(&entries, "bin/sh").data, b"\x7fELF relative busybox");
+    assert_eq!(entry(&entries, "etc/keys/b.pub").data, b"relative key");
+    assert_eq!(entry(&entries, "relative-spec").header.mode & 0o7777, 0o700);
+}

@@ -191,8 +191,15 @@ impl Coldplug {
             }
             return Ok(true);
         };
-        if !socket.wait(wait).unwrap_or(false) {
-            return Ok(false);
+        match socket.wait(wait) {
+            Ok(true) => {}
+            Ok(false) => return Ok(false),
+            // poll(2) failing is no reason to spin: wait the round out and look again.
+            Err(e) => {
+                info!("uevent socket: poll: {e}");
+                std::thread::sleep(wait);
+                return Ok(true);
+            }
         }
         let mut block = false;
         let mut aliases = Vec::new();

@@ -1,6 +1,6 @@
 //! `flashroot build`: the flash-boot initramfs from a config and a kernel's modules.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use anyhow::{anyhow, Context};
 use flashroot_config::{Compression, Config, DEFAULT_TOML};
@@ -76,7 +76,9 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         Some(path) => {
             let text = std::fs::read_to_string(path)
                 .with_context(|| format!("{}: cannot read", path.display()))?;
-            (Config::parse(&path.display().to_string(), &text)?, text)
+            let mut config = Config::parse(&path.display().to_string(), &text)?;
+            anchor_host_paths(&mut config, path.parent().unwrap_or(Path::new("")));
+            (config, text)
         }
         None => (Config::embedded_default(), DEFAULT_TOML.to_string()),
     };
@@ -165,6 +167,24 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             .unwrap_or_default(),
     ));
     Ok(())
+}
+
+/// Relative host paths in `[initramfs]` (shell, files' sources, gen_init_cpio specs) are
+/// taken relative to the config file, as its reader would expect, not to the current
+/// directory (a kernel hook runs from anywhere).
+fn anchor_host_paths(config: &mut Config, config_dir: &Path) {
+    let anchor = |p: &mut String| {
+        if !p.is_empty() && Path::new(p.as_str()).is_relative() {
+            *p = config_dir.join(p.as_str()).display().to_string();
+        }
+    };
+    anchor(&mut config.initramfs.shell);
+    for f in &mut config.initramfs.files {
+        anchor(&mut f.source);
+    }
+    for spec in &mut config.initramfs.gen_init_cpio {
+        anchor(spec);
+    }
 }
 
 /// Refuses a compression the kernel cannot unpack, when its build config is at hand.
