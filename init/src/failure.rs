@@ -5,7 +5,7 @@
 use std::sync::Mutex;
 use std::time::Duration;
 
-use flashroot_config::{Failure, FailureAction};
+use flashroot_config::{Failure, FailureAction, Word};
 
 use crate::cmdline::Cmdline;
 use crate::error::BootError;
@@ -38,11 +38,12 @@ impl Policy {
             shell: false,
         };
         if let Some(v) = cmdline.get(KEY_ACTION) {
-            match parse_action(v) {
+            match FailureAction::from_word(v) {
                 Some(a) => policy.action = a,
                 None => warnings.push(format!(
-                    "{KEY_ACTION}={v}: expected reboot, halt or poweroff; keeping {}",
-                    action_name(policy.action)
+                    "{KEY_ACTION}={v}: expected {}; keeping {}",
+                    FailureAction::choices(),
+                    policy.action.word()
                 )),
             }
         }
@@ -56,23 +57,6 @@ impl Policy {
             }
         }
         (policy, warnings)
-    }
-}
-
-pub fn parse_action(s: &str) -> Option<FailureAction> {
-    match s {
-        "reboot" => Some(FailureAction::Reboot),
-        "halt" => Some(FailureAction::Halt),
-        "poweroff" => Some(FailureAction::Poweroff),
-        _ => None,
-    }
-}
-
-pub fn action_name(a: FailureAction) -> &'static str {
-    match a {
-        FailureAction::Reboot => "reboot",
-        FailureAction::Halt => "halt",
-        FailureAction::Poweroff => "poweroff",
     }
 }
 
@@ -120,22 +104,22 @@ fn act() -> ! {
     if policy.shell {
         info!(
             "starting the rescue shell {RESCUE_SHELL}; the {} follows when it exits",
-            action_name(policy.action)
+            policy.action.word()
         );
         if let Err(e) = sys::process::run_shell(RESCUE_SHELL) {
             error!("error: rescue shell: {RESCUE_SHELL}: {e}");
         }
     }
     if policy.delay > 0 {
-        info!("{} in {} seconds", action_name(policy.action), policy.delay);
+        info!("{} in {} seconds", policy.action.word(), policy.delay);
         std::thread::sleep(Duration::from_secs(policy.delay.into()));
     }
-    info!("{} now", action_name(policy.action));
+    info!("{} now", policy.action.word());
     let err = sys::power::shut_down(policy.action);
     // Still here: reboot(2) failed. Exiting would panic the kernel; wait for a human.
     error!(
         "error: {}: reboot(2): {}; waiting forever",
-        action_name(policy.action),
+        policy.action.word(),
         err.desc()
     );
     loop {

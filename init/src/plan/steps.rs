@@ -3,11 +3,11 @@
 use std::fmt;
 use std::time::Duration;
 
-use flashroot_config::{DeviceRef, EraseSize, KeepCard};
+use flashroot_config::{DeviceRef, EraseSize, KeepCard, Word};
 use nix::mount::MsFlags;
 
 use super::{MOVED_MOUNTS, NEW_ROOT, OVERLAY_UPPER, OVERLAY_WORK};
-use crate::failure::{self, Policy};
+use crate::failure::Policy;
 use crate::options;
 
 /// Points where `flashroot.break=` stops in the rescue shell; the boot goes on when it exits.
@@ -232,7 +232,7 @@ impl fmt::Display for Plan {
         writeln!(
             f,
             "on failure: {}{} after {}s",
-            failure::action_name(self.failure.action),
+            self.failure.action.word(),
             if self.failure.shell {
                 " (after the rescue shell)"
             } else {
