@@ -56,8 +56,8 @@ impl Batch {
 
 impl Coldplug {
     /// Reads the load order and the alias table, loads the `always` modules and the
-    /// drivers of the devices present now.
-    pub fn start(order_path: &str, aliases_path: &str) -> Result<Self, BootError> {
+    /// drivers of the devices present now; with `all`, every module at once.
+    pub fn start(order_path: &str, aliases_path: &str, all: bool) -> Result<Self, BootError> {
         let entries = match std::fs::read_to_string(order_path) {
             Ok(text) => load_order::parse(&text)
                 .map_err(|e| BootError::new("read module list", order_path, e))?,
@@ -78,7 +78,7 @@ impl Coldplug {
             .enumerate()
             .map(|(i, e)| (e.name.clone(), i))
             .collect();
-        let has_drivers = entries.iter().any(|e| e.when == LoadWhen::Device);
+        let has_drivers = !all && entries.iter().any(|e| e.when == LoadWhen::Device);
         // Open before the scan: a device added in between is then announced, not lost.
         let socket = match has_drivers.then(UeventSocket::open) {
             Some(Ok(s)) => Some(s),
@@ -104,7 +104,7 @@ impl Coldplug {
         }
         let always = coldplug.indices(|e| {
             e.when == LoadWhen::Always
-                || (e.when == LoadWhen::Device && coldplug.aliases.is_empty())
+                || (e.when == LoadWhen::Device && (all || coldplug.aliases.is_empty()))
         });
         let mut batch = Batch::default();
         coldplug.load_all(&always, &mut batch)?;

@@ -98,8 +98,8 @@ impl Executor<'_> {
                 timed(&mut self.timing.waits, rescue_shell);
                 Ok(())
             }
-            Step::LoadModules { list } => {
-                let coldplug = Coldplug::start(list, ALIASES_PATH)?;
+            Step::LoadModules { list, all } => {
+                let coldplug = Coldplug::start(list, ALIASES_PATH, *all)?;
                 self.timing.modules += coldplug.load_time;
                 self.coldplug = Some(coldplug);
                 Ok(())

@@ -51,6 +51,7 @@ pub fn plan(config: &Config, cmdline: &Cmdline) -> Result<Plan, PlanError> {
     brk(&mut steps, BreakPoint::Top);
     steps.push(Step::LoadModules {
         list: LOAD_ORDER_PATH.into(),
+        all: overrides.all_modules,
     });
     brk(&mut steps, BreakPoint::Premount);
     if let Some(v) = cmdline.get("rootdelay") {

@@ -2,7 +2,8 @@
 //! (every disk driver packed) on QEMU's PIIX IDE machine; coldplug must load the drivers
 //! of that machine only, and the real init hands back the machine's modaliases. Boot 2:
 //! an initramfs built host-only from those modaliases (`flashroot build --devices`) packs
-//! only the drivers the machine needs, is smaller, and boots the same machine.
+//! only the drivers the machine needs, is smaller, and boots the same machine. In between,
+//! `flashroot.modules=all` makes the generic image load every packed module at once.
 
 mod flashboot;
 
@@ -131,6 +132,37 @@ fn coldplug_loads_this_machines_drivers_and_host_only_packs_only_them() {
             .iter()
             .any(|d| d.starts_with("pci:v00008086d00007010")),
         "no PIIX IDE controller among the modaliases: {devices:?}"
+    );
+
+    // The same image with `flashroot.modules=all` loads every packed module at once.
+    let outcome = run(
+        &kernel,
+        &generic,
+        vec![ide(&card_path)],
+        &format!("{cmdline} flashroot.modules=all"),
+    );
+    outcome
+        .expect_console("flashroot: load every module listed in")
+        .expect_powered_off();
+    let all = loaded_modules(&String::from_utf8_lossy(outcome.expect_output()));
+    for m in [
+        "ata_piix",
+        "ahci",
+        "xhci_hcd",
+        "usb_storage",
+        "sdhci_pci",
+        "virtio_scsi",
+    ] {
+        assert!(
+            all.iter().any(|l| l == m),
+            "{m} not loaded with flashroot.modules=all: {all:?}"
+        );
+    }
+    // Every packed module but crct10dif_pclmul, which refuses a CPU without PCLMULQDQ.
+    assert!(
+        all.len() >= generic_modules - 1,
+        "{} of {generic_modules} modules loaded: {all:?}",
+        all.len()
     );
 
     // Boot 2: host-only for this machine, from the modaliases it reported.

@@ -15,6 +15,9 @@ const KEY_CONTAINER: &str = "flashroot.container";
 const KEY_ERASE_SIZE: &str = "flashroot.erasesize";
 const KEY_TIMEOUT: &str = "flashroot.timeout";
 const KEY_BREAK: &str = "flashroot.break";
+/// `flashroot.modules=all`: load every packed module at once instead of the drivers of
+/// the devices present (`present`, the default).
+const KEY_MODULES: &str = "flashroot.modules";
 const FLASHROOT_PREFIX: &str = "flashroot.";
 const KNOWN_FLASHROOT_KEYS: &[&str] = &[
     KEY_CARD,
@@ -22,6 +25,7 @@ const KNOWN_FLASHROOT_KEYS: &[&str] = &[
     KEY_ERASE_SIZE,
     KEY_TIMEOUT,
     KEY_BREAK,
+    KEY_MODULES,
     failure::KEY_ACTION,
     failure::KEY_DELAY,
 ];
@@ -62,6 +66,8 @@ pub(super) struct Overrides {
     pub(super) erase_size: Option<EraseSize>,
     pub(super) timeout: u32,
     pub(super) break_point: Option<BreakPoint>,
+    /// Load every packed module, not only the present devices' drivers.
+    pub(super) all_modules: bool,
 }
 
 impl Overrides {
@@ -121,12 +127,18 @@ impl Overrides {
                 None => None,
             }
         };
+        let all_modules = match cmdline.get(KEY_MODULES) {
+            None | Some("present") => false,
+            Some("all") => true,
+            Some(v) => return Err(bad(KEY_MODULES, v, "expected all or present")),
+        };
         Ok(Self {
             card,
             container,
             erase_size,
             timeout,
             break_point,
+            all_modules,
         })
     }
 }

@@ -128,8 +128,11 @@ pub struct Switch {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Step {
     Break(BreakPoint),
+    /// The modules of `list`: every one when `all`, else the drivers only for the devices
+    /// present (coldplug).
     LoadModules {
         list: String,
+        all: bool,
     },
     /// `rootdelay=`: a plain wait before looking for the root device.
     Sleep {
@@ -156,10 +159,13 @@ impl fmt::Display for Step {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Self::Break(b) => write!(f, "break at {} (rescue shell, if one is packed)", b.name()),
-            Self::LoadModules { list } => write!(
+            Self::LoadModules { list, all: false } => write!(
                 f,
                 "load the modules listed in {list} (drivers for the devices present)"
             ),
+            Self::LoadModules { list, all: true } => {
+                write!(f, "load every module listed in {list} (flashroot.modules=all)")
+            }
             Self::Sleep { seconds } => write!(f, "sleep {seconds}s (rootdelay)"),
             Self::WaitDevice { device, timeout: Some(t) } => {
                 write!(f, "wait up to {}s for {device}", t.as_secs())

@@ -243,6 +243,34 @@ fn break_points_and_warnings() {
 }
 
 #[test]
+fn flashroot_modules_all_loads_every_module_and_refuses_other_words() {
+    let load = |cmdline: &str| {
+        default_plan(cmdline)
+            .unwrap()
+            .steps
+            .into_iter()
+            .find(|s| matches!(s, Step::LoadModules { .. }))
+            .unwrap()
+    };
+    assert!(matches!(load("mtd"), Step::LoadModules { all: false, .. }));
+    assert!(matches!(
+        load("mtd flashroot.modules=present"),
+        Step::LoadModules { all: false, .. }
+    ));
+    let all = load("mtd flashroot.modules=all");
+    assert!(matches!(all, Step::LoadModules { all: true, .. }));
+    assert_eq!(
+        all.to_string(),
+        "load every module listed in /etc/flashroot/modules.order (flashroot.modules=all)"
+    );
+    let err = default_plan("mtd flashroot.modules=some").unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "flashroot.modules=some: expected all or present"
+    );
+}
+
+#[test]
 fn the_trigger_word_is_configurable() {
     let toml = flashroot_config::DEFAULT_TOML.replace("trigger = \"mtd\"", "trigger = \"flash\"");
     let config = Config::parse("t.toml", &toml).unwrap();
