@@ -153,15 +153,19 @@ impl Executor<'_> {
         let last_resort_at = timeout
             .map_or(LOAD_EVERY_DRIVER_AFTER, |t| t / 2)
             .min(LOAD_EVERY_DRIVER_AFTER);
+        let mut last_resort_taken = false;
         let mut idle = |poll: Duration| {
-            let unused = coldplug.unused_drivers();
-            if !unused.is_empty() && start.elapsed() >= last_resort_at {
-                info!(
-                    "{what} {device} has not appeared after {} ms; loading the drivers no device asked for: {}",
-                    start.elapsed().as_millis(),
-                    unused.join(" ")
-                );
-                coldplug.load_unused_drivers()?;
+            if !last_resort_taken && start.elapsed() >= last_resort_at {
+                last_resort_taken = true;
+                let unused = coldplug.unused_drivers();
+                if !unused.is_empty() {
+                    info!(
+                        "{what} {device} has not appeared after {} ms; loading the drivers no device asked for: {}",
+                        start.elapsed().as_millis(),
+                        unused.join(" ")
+                    );
+                    coldplug.load_unused_drivers()?;
+                }
             }
             coldplug.settle(poll)
         };

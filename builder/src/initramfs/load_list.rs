@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use flashroot_config::load_order::{LoadWhen, ModuleEntry};
 use flashroot_init::modalias::{is_device_alias, AliasTable};
 
-use crate::modules::{modinfo, Resolution};
+use crate::modules::{modinfo, Resolution, ResolvedModule};
 
 /// The list in load order and the `modules.alias` lines of its drivers.
 pub struct LoadList {
@@ -33,13 +33,8 @@ pub fn load_list(
     let mut entries = Vec::new();
     let mut aliases = String::from("# flashroot: the device aliases of the packed drivers\n");
     for m in &resolution.modules {
-        let device_aliases: Vec<String> = if coldplug && m.requested {
-            modinfo::read(&m.data)
-                .map_err(|e| format!("module {} ({}): {e}", m.name, m.source_path))?
-                .aliases
-                .into_iter()
-                .filter(|a| is_device_alias(a))
-                .collect()
+        let device_aliases = if coldplug && m.requested {
+            device_aliases(m)?
         } else {
             Vec::new()
         };
@@ -84,13 +79,8 @@ pub fn select_for_devices(
     let mut selection = Selection::default();
     for m in resolution.modules.iter().filter(|m| m.requested) {
         let mut table = AliasTable::default();
-        for a in modinfo::read(&m.data)
-            .map_err(|e| format!("module {} ({}): {e}", m.name, m.source_path))?
-            .aliases
-            .iter()
-            .filter(|a| is_device_alias(a))
-        {
-            table.add(a, &m.name);
+        for a in device_aliases(m)? {
+            table.add(&a, &m.name);
         }
         let wanted = table.is_empty() || devices.iter().any(|d| !table.modules_for(d).is_empty());
         if wanted {
@@ -102,25 +92,32 @@ pub fn select_for_devices(
     Ok(selection)
 }
 
+/// The aliases by which a present device asks for `m` (its `.modinfo` ones on device buses).
+fn device_aliases(m: &ResolvedModule) -> Result<Vec<String>, String> {
+    Ok(modinfo::read(&m.data)
+        .map_err(|e| format!("module {} ({}): {e}", m.name, m.source_path))?
+        .aliases
+        .into_iter()
+        .filter(|a| is_device_alias(a))
+        .collect())
+}
+
 /// Modaliases from a file, one a line (`cat /sys/bus/*/devices/*/modalias` on the target);
 /// blank lines and `#` comments are skipped.
 pub fn parse_devices(file: &str, text: &str) -> Result<Vec<String>, String> {
-    let devices: Vec<String> = text
-        .lines()
-        .map(str::trim)
-        .filter(|l| !l.is_empty() && !l.starts_with('#'))
-        .map(str::to_string)
-        .collect();
-    if let Some((i, bad)) = text
-        .lines()
-        .map(str::trim)
-        .enumerate()
-        .find(|(_, l)| !l.is_empty() && !l.starts_with('#') && !l.contains(':'))
-    {
-        return Err(format!(
-            "{file} line {}: expected a modalias such as pci:v00008086d00007010sv…, but got {bad:?}",
-            i + 1
-        ));
+    let mut devices = Vec::new();
+    for (i, line) in text.lines().enumerate() {
+        let line = line.trim();
+        if line.is_empty() || line.starts_with('#') {
+            continue;
+        }
+        if !line.contains(':') {
+            return Err(format!(
+                "{file} line {}: expected a modalias such as pci:v00008086d00007010sv…, but got {line:?}",
+                i + 1
+            ));
+        }
+        devices.push(line.to_string());
     }
     if devices.is_empty() {
         return Err(format!("{file}: no modalias in it (make it with `cat /sys/bus/*/devices/*/modalias` on the target machine)"));
@@ -131,7 +128,6 @@ pub fn parse_devices(file: &str, text: &str) -> Result<Vec<String>, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::modules::ResolvedModule;
 
     fn module(name: &str, requested: bool, requires: &[&str], aliases: &[&str]) -> ResolvedModule {
         let fields: Vec<(&str, &str)> = aliases.iter().map(|a| ("alias", *a)).collect();
