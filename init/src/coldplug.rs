@@ -23,6 +23,8 @@ pub struct Coldplug {
     /// Tried already (loaded, present before, or refused with ENODEV).
     tried: Vec<bool>,
     aliases: AliasTable,
+    /// Drivers load when their devices appear (else they were loaded at the start).
+    by_device: bool,
     socket: Option<UeventSocket>,
     buf: Vec<u8>,
     /// Time spent inside finit_module, for the boot summary.
@@ -78,9 +80,12 @@ impl Coldplug {
             .enumerate()
             .map(|(i, e)| (e.name.clone(), i))
             .collect();
-        let has_drivers = !all && entries.iter().any(|e| e.when == LoadWhen::Device);
+        // Drivers wait for their devices unless told otherwise or no aliases were packed
+        // (an image from before coldplug): then they load with the rest.
+        let by_device =
+            !all && !aliases.is_empty() && entries.iter().any(|e| e.when == LoadWhen::Device);
         // Open before the scan: a device added in between is then announced, not lost.
-        let socket = match has_drivers.then(UeventSocket::open) {
+        let socket = match by_device.then(UeventSocket::open) {
             Some(Ok(s)) => Some(s),
             Some(Err(e)) => {
                 info!("no uevent socket ({e}): looking for new devices in {SYS_BUS} instead");
@@ -93,19 +98,18 @@ impl Coldplug {
             entries,
             by_name,
             aliases,
+            by_device,
             socket,
             buf: vec![0; MAX_MESSAGE],
             load_time: Duration::ZERO,
         };
         // Drivers first: their probes (disk resets, USB enumeration) then run while the
         // filesystem modules load.
-        if has_drivers && !coldplug.aliases.is_empty() {
+        if by_device {
             coldplug.scan_sysfs()?;
         }
-        let always = coldplug.indices(|e| {
-            e.when == LoadWhen::Always
-                || (e.when == LoadWhen::Device && (all || coldplug.aliases.is_empty()))
-        });
+        let always = coldplug
+            .indices(|e| e.when == LoadWhen::Always || (e.when == LoadWhen::Device && !by_device));
         let mut batch = Batch::default();
         coldplug.load_all(&always, &mut batch)?;
         batch.log("modules for every machine");
@@ -186,7 +190,7 @@ impl Coldplug {
     pub fn settle(&mut self, wait: Duration) -> Result<bool, BootError> {
         let Some(socket) = &self.socket else {
             std::thread::sleep(wait);
-            if !self.aliases.is_empty() {
+            if self.by_device {
                 self.scan_sysfs()?;
             }
             return Ok(true);
