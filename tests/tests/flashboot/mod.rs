@@ -143,21 +143,7 @@ pub fn jffs2_image(tree: &Path, out: &Path, erase_size: u32) {
 
 /// An MBR disk with one FAT32 partition holding `files` (name on the card, host path).
 pub fn card(out: &Path, files: &[(&str, &Path)]) -> FatDiskReport {
-    let mut contents = FatContents::new();
-    for (name, host) in files {
-        contents.host_file(name, host.to_path_buf()).unwrap();
-    }
-    let options = FatDiskOptions {
-        size: CARD_BYTES,
-        disk_signature: DISK_SIGNATURE,
-        bootable: false,
-        volume: VolumeOptions {
-            label: CARD_LABEL.into(),
-            volume_id: CARD_VOLUME_ID,
-            kind: FatKind::Fat32,
-        },
-    };
-    write_fat_disk(out, &options, &contents).expect("card image")
+    card_of_size(out, files, CARD_BYTES)
 }
 
 /// Boots `initrd` with the disks (the output disk comes last, as /dev/vda).
