@@ -74,16 +74,7 @@ fn default_gzip_initramfs_boots_and_loads_its_modules() {
         .filter_map(|l| l.split_once(": loaded ").map(|(_, rest)| rest))
         .collect::<Vec<_>>()
         .join(" ");
-    for m in [
-        "sd_mod",
-        "crc_t10dif",
-        "vfat",
-        "nls_ascii",
-        "loop",
-        "block2mtd",
-        "jffs2",
-        "overlay",
-    ] {
+    for m in flashroot_tests::FLASH_BOOT_MUST_HAVE {
         assert!(
             loaded.split_whitespace().any(|w| w == m),
             "{m} not loaded: {loaded}\n{}",

@@ -10,18 +10,7 @@ use std::process::Command;
 use flashroot::modules::{resolve, ModuleTree};
 use flashroot_config::Config;
 use flashroot_qemu::debian_kernel;
-
-/// Modules the default config must bring in on Debian's 6.1 kernel.
-const MUST_HAVE: [&str; 8] = [
-    "sd_mod",
-    "crc_t10dif",
-    "vfat",
-    "nls_ascii",
-    "loop",
-    "block2mtd",
-    "jffs2",
-    "overlay",
-];
+use flashroot_tests::FLASH_BOOT_MUST_HAVE as MUST_HAVE;
 
 /// `modprobe --show-depends NAME` against the unpacked package: the module paths it
 /// would insmod, in its order (the module itself last, unless post softdeps follow).
