@@ -41,13 +41,8 @@ boot_image=$(ls "$kroot"/boot/vmlinux-* 2>/dev/null | head -n 1 || true)
 for tool in qemu-system-x86_64 mkinitramfs modprobe cpio gzip busybox losetup; do
     command -v "$tool" >/dev/null || { echo "boot-timeline: missing $tool" >&2; exit 1; }
 done
-if [ ! -e "/lib/modules/$kver" ]; then
-    echo "linking /lib/modules/$kver -> $moddir (mkinitramfs and modprobe read only /lib/modules)" >&2
-    mkdir -p /lib/modules && ln -s "$moddir" "/lib/modules/$kver"
-fi
-if [ ! -e "/boot/config-$kver" ] && [ -e "$kroot/boot/config-$kver" ]; then
-    cp "$kroot/boot/config-$kver" /boot/
-fi
+. "$here/lib/host-kernel.sh"
+expose_kernel "$kver" "$moddir" "$kroot"
 
 if [ -z "${FLASHROOT:-}" ]; then
     (cd "$repo" && cargo build --quiet --release -p flashroot)

@@ -33,14 +33,8 @@ pkgroot=$(dirname "$(dirname "$(dirname "$moddir")")")
 for tool in mkinitramfs gzip; do
     command -v "$tool" >/dev/null || { echo "$tool is required (apt-get install initramfs-tools-core)" >&2; exit 1; }
 done
-if [ ! -e "/lib/modules/$kver" ]; then
-    echo "linking /lib/modules/$kver -> $moddir (mkinitramfs reads only /lib/modules)" >&2
-    mkdir -p /lib/modules && ln -s "$moddir" "/lib/modules/$kver"
-fi
-if [ ! -e "/boot/config-$kver" ] && [ -e "$pkgroot/boot/config-$kver" ]; then
-    echo "copying $pkgroot/boot/config-$kver to /boot" >&2
-    cp "$pkgroot/boot/config-$kver" /boot/
-fi
+. "$here/lib/host-kernel.sh"
+expose_kernel "$kver" "$moddir" "$pkgroot"
 
 if [ -z "${FLASHROOT:-}" ]; then
     (cd "$repo" && cargo build --quiet --release -p flashroot)
