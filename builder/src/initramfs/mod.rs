@@ -140,10 +140,10 @@ pub fn build_archive(inputs: &BuildInputs) -> Result<BuildOutput, String> {
             .collect();
         let base = format!("/lib/modules/{}", tree.kver);
         let list = load_list::load_list(&resolution, &base, &params, true)?;
-        for m in resolution.modules {
-            let path = format!("{}/{}", &base[1..], m.path);
+        // Each module goes where its load-order entry says the init finds it.
+        for (m, entry) in resolution.modules.into_iter().zip(&list.entries) {
             plan.add(
-                &path,
+                &entry.path,
                 file(FILE_MODE, Data::Bytes(m.data)),
                 &format!("module {}", m.name),
             )?;
