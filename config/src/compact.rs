@@ -26,8 +26,9 @@ use std::collections::BTreeMap;
 
 use crate::word::Word;
 use crate::{
-    AbsPath, Card, Compression, Config, ConfigError, Container, DeviceRef, EraseSize, ExtraFile,
-    Failure, FailureAction, Initramfs, KeepCard, Modules, Overlay, RelPath, Tmpfs,
+    AbsPath, Card, CardWrites, Compression, Config, ConfigError, Container, DeviceRef, EraseSize,
+    ExtraFile, Failure, FailureAction, Initramfs, KeepCard, Modules, Overlay, RelPath, Tmpfs,
+    DEFAULT_FLUSH_MS,
 };
 
 /// Where the builder packs the compact config in the initramfs.
@@ -70,6 +71,8 @@ impl Config {
             timeout,
             keep,
             keep_at,
+            writes,
+            flush_ms,
         } = card;
         w.line("card.device", &[&device.to_string()]);
         w.line("card.fstype", &[fstype]);
@@ -79,6 +82,8 @@ impl Config {
         w.line("card.timeout", &[&timeout.to_string()]);
         w.line("card.keep", &[keep.word()]);
         w.line("card.keep_at", &[&keep_at.0]);
+        w.line("card.writes", &[writes.word()]);
+        w.line("card.flush_ms", &[&flush_ms.to_string()]);
 
         for c in containers {
             let Container {
@@ -409,6 +414,8 @@ impl<'t> Reader<'t> {
             "card.timeout" => c.card.timeout = number(one()?)?,
             "card.keep" => c.card.keep = choice(one()?).map_err(err)?,
             "card.keep_at" => c.card.keep_at = abs(one()?)?,
+            "card.writes" => c.card.writes = choice(one()?).map_err(err)?,
+            "card.flush_ms" => c.card.flush_ms = number(one()?)?,
             "container.file" => last(&mut c.containers).file = RelPath::new(one()?).map_err(err)?,
             "container.mountpoint" => last(&mut c.containers).mountpoint = abs(one()?)?,
             "container.erase_size" => {
@@ -497,6 +504,8 @@ fn blank() -> Config {
             timeout: 0,
             keep: KeepCard::Move,
             keep_at: AbsPath(String::new()),
+            writes: CardWrites::Ordered,
+            flush_ms: DEFAULT_FLUSH_MS,
         },
         containers: Vec::new(),
         tmpfs: Vec::new(),

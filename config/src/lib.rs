@@ -63,6 +63,39 @@ pub struct Card {
     pub timeout: u32,
     pub keep: KeepCard,
     pub keep_at: AbsPath,
+    /// How container writes reach the card.
+    #[serde(default)]
+    pub writes: CardWrites,
+    /// With [`CardWrites::Ordered`]: how often, in milliseconds, the kernel's cached
+    /// writes are pushed through to the card.
+    #[serde(default = "default_flush_ms")]
+    pub flush_ms: u32,
+}
+
+/// The flush interval when the config names none: committed data is on the card within
+/// about two intervals (see [`CardWrites::Ordered`]).
+pub const DEFAULT_FLUSH_MS: u32 = 100;
+
+/// Below 10 ms the flushes themselves would keep the card busy; above a minute the
+/// ordered mode would lose as much as the buffered one.
+pub const FLUSH_MS_RANGE: std::ops::RangeInclusive<u32> = 10..=60_000;
+
+fn default_flush_ms() -> u32 {
+    DEFAULT_FLUSH_MS
+}
+
+/// How a container's writes travel from block2mtd to the card.
+#[derive(Clone, Copy, Debug, Default, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum CardWrites {
+    /// Through the init's card agent (an NBD device): writes that only program erased
+    /// flash go to the card at once, erases and overwrites only after everything written
+    /// before them is on the card, and the kernel's cache is flushed every `flush_ms`.
+    #[default]
+    Ordered,
+    /// The classic recipe: a loop device and the kernel's page cache, written back every
+    /// ~30 s in no particular order (a power cut can lose committed data).
+    Buffered,
 }
 
 /// What becomes of the card mount after switch_root.
@@ -395,6 +428,18 @@ impl Config {
                     ),
                 );
             }
+        }
+        if !FLUSH_MS_RANGE.contains(&self.card.flush_ms) {
+            return at(
+                "card.flush_ms".into(),
+                None,
+                format!(
+                    "the flush interval must be {} to {} milliseconds, but got {}",
+                    FLUSH_MS_RANGE.start(),
+                    FLUSH_MS_RANGE.end(),
+                    self.card.flush_ms
+                ),
+            );
         }
         if self.trigger.is_empty() || self.trigger.contains(char::is_whitespace) {
             return at(

@@ -67,6 +67,8 @@ fn embedded_default_is_the_classic_layout() {
     assert_eq!(c.card.device, DeviceRef::Path("/dev/sda1".into()));
     assert_eq!(c.card.fstype, "vfat");
     assert_eq!(c.card.keep, KeepCard::Move);
+    assert_eq!(c.card.writes, CardWrites::Ordered);
+    assert_eq!(c.card.flush_ms, DEFAULT_FLUSH_MS);
     assert_eq!(c.containers.len(), 1);
     let root = &c.containers[0];
     assert_eq!(root.file.0, "rootfs.img");
@@ -85,6 +87,7 @@ fn embedded_default_is_the_classic_layout() {
         "nls_ascii",
         "loop",
         "block2mtd",
+        "nbd",
         "jffs2",
         "overlay",
     ] {
@@ -334,4 +337,24 @@ fn trigger_with_a_space_is_refused() {
         "trigger = \"mt d\"",
     );
     assert_cross_key_error(&err, line, "trigger", "one word, but got \"mt d\"");
+}
+
+#[test]
+fn card_writes_buffered_is_the_classic_recipe() {
+    let c = parse_edited("writes = \"ordered\"", "writes = \"buffered\"").unwrap();
+    assert_eq!(c.card.writes, CardWrites::Buffered);
+    let err = parse_edited("writes = \"ordered\"", "writes = \"sometimes\"").unwrap_err();
+    assert_eq!(err.key, deser_key("card.writes"), "{err}");
+    assert!(err.message.contains("ordered"), "{err}");
+}
+
+#[test]
+fn flush_interval_out_of_range_is_refused() {
+    for ms in [0, 5, 60_001] {
+        let err = parse_edited("flush_ms = 100", &format!("flush_ms = {ms}")).unwrap_err();
+        assert_eq!(err.key, "card.flush_ms", "{err}");
+        assert!(err.message.contains(&format!("but got {ms}")), "{err}");
+    }
+    let c = parse_edited("flush_ms = 100", "flush_ms = 250").unwrap();
+    assert_eq!(c.card.flush_ms, 250);
 }

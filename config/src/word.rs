@@ -1,7 +1,7 @@
 //! The config's enums as the one lowercase word users write (`keep = "move"`), for the
 //! readers and writers that do not go through serde.
 
-use crate::{Compression, FailureAction, KeepCard};
+use crate::{CardWrites, Compression, FailureAction, KeepCard};
 
 /// An enum whose values are written as single words. The words are those serde's
 /// `rename_all = "lowercase"` reads from TOML (a test holds the two together).
@@ -40,6 +40,11 @@ pub trait Word: Copy + PartialEq + 'static {
 impl Word for KeepCard {
     const WORDS: &'static [(Self, &'static str)] =
         &[(Self::Move, "move"), (Self::Detach, "detach")];
+}
+
+impl Word for CardWrites {
+    const WORDS: &'static [(Self, &'static str)] =
+        &[(Self::Ordered, "ordered"), (Self::Buffered, "buffered")];
 }
 
 impl Word for FailureAction {
@@ -82,6 +87,7 @@ mod tests {
     #[test]
     fn words_agree_with_serde() {
         agrees_with_serde::<KeepCard>();
+        agrees_with_serde::<CardWrites>();
         agrees_with_serde::<FailureAction>();
         agrees_with_serde::<Compression>();
     }
