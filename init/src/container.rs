@@ -1,12 +1,15 @@
-//! One JFFS2 container: checked before the kernel sees it, attached to a free loop device,
-//! turned into an MTD device by block2mtd with the configured erase size and label.
+//! One JFFS2 container: checked before the kernel sees it, served by the card agent on an
+//! nbd device (or attached to a loop device, the classic buffered way), turned into an MTD
+//! device by block2mtd with the configured erase size and label.
 
 use std::path::Path;
 use std::time::{Duration, Instant};
 
+use flashroot_config::CardWrites;
+
 use crate::error::BootError;
 use crate::plan::ContainerSetup;
-use crate::{jffs2check, sys};
+use crate::{agent, jffs2check, sys};
 
 /// block2mtd takes new devices through this module parameter, one per write.
 pub const BLOCK2MTD_PARAM: &str = "/sys/module/block2mtd/parameters/block2mtd";
@@ -15,12 +18,12 @@ const SYS_MTD: &str = "/sys/class/mtd";
 const MTD_WAIT: Duration = Duration::from_secs(2);
 const MTD_POLL: Duration = Duration::from_millis(5);
 
-/// Checks the container, attaches it to a loop device and makes it the MTD device
+/// Checks the container, puts it on a block device and makes that the MTD device
 /// `mtd:<label>`.
 pub fn setup(c: &ContainerSetup) -> Result<(), BootError> {
     check_container(c)?;
     let start = Instant::now();
-    let dev = sys::loopdev::attach(&c.file)?;
+    let (dev, how) = block_device(c)?;
     let attached = start.elapsed();
     let param = format!("{dev},{},{}", c.erase_size.0, c.label);
     std::fs::write(BLOCK2MTD_PARAM, &param).map_err(|e| {
@@ -44,7 +47,7 @@ pub fn setup(c: &ContainerSetup) -> Result<(), BootError> {
     // The split shows where the time goes: the loop ioctls, block2mtd's registration
     // (inside the write), our look for the new MTD device.
     info!(
-        "{} is {mtd} (mtd:{}) on {dev} (loop {} ms, block2mtd {} ms, found after {} ms)",
+        "{} is {mtd} (mtd:{}) on {dev}, {how} ({} ms, block2mtd {} ms, found after {} ms)",
         c.file,
         c.label,
         attached.as_millis(),
@@ -52,6 +55,28 @@ pub fn setup(c: &ContainerSetup) -> Result<(), BootError> {
         (start.elapsed() - written).as_millis()
     );
     Ok(())
+}
+
+/// The block device block2mtd gets, and how writes reach the card through it. When the
+/// card agent cannot start, the buffered loop device still boots the box, and the log says
+/// what that costs.
+fn block_device(c: &ContainerSetup) -> Result<(String, String), BootError> {
+    if c.writes == CardWrites::Ordered {
+        match agent::start(&c.file, c.flush_ms) {
+            Ok(a) => {
+                let how = format!(
+                    "served by the card agent (pid {}): flash-ordered writes, flushed every {} ms",
+                    a.pid, c.flush_ms
+                );
+                return Ok((a.device, how));
+            }
+            Err(e) => error!(
+                "{e}; falling back to a buffered loop device: a power cut can lose the last ~30 s of writes and data garbage collection was moving"
+            ),
+        }
+    }
+    let dev = sys::loopdev::attach(&c.file)?;
+    Ok((dev, "loop device, buffered writes".into()))
 }
 
 /// Reads the head of the container and checks it before the kernel sees it.

@@ -16,6 +16,7 @@
 
 #[macro_use]
 pub mod kmsg;
+pub mod agent;
 pub mod blkid;
 pub mod boot;
 pub mod cmdline;

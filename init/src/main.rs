@@ -2,5 +2,11 @@
 //! host can test it and `flashroot plan` can run the same planner.
 
 fn main() {
-    flashroot_init::boot::run()
+    let args: Vec<String> = std::env::args().collect();
+    match args.split_first() {
+        Some((argv0, rest)) if argv0 == flashroot_init::agent::AGENT_ARGV0 => {
+            flashroot_init::agent::main(rest)
+        }
+        _ => flashroot_init::boot::run(),
+    }
 }

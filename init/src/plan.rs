@@ -138,6 +138,8 @@ fn plan_flash(
             file: format!("{}/{file}", card.mountpoint.0.trim_end_matches('/')),
             erase_size,
             label: label.clone(),
+            writes: card.writes,
+            flush_ms: card.flush_ms,
         }));
         let mut opts = c.options.clone();
         if is_root {

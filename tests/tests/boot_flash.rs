@@ -132,7 +132,7 @@ fn two_containers_and_the_card_found_by_label() {
     let outcome = run(&kernel, &initrd, vec![ide(&card_path)], &cmdline);
     outcome
         .expect_console(&format!("flashroot: found LABEL={CARD_LABEL} at /dev/sda1"))
-        .expect_console("block2mtd <loop>,131072,usr -> mtd:usr")
+        .expect_console("block2mtd <device>,131072,usr -> mtd:usr")
         .expect_powered_off();
     let report = Report::from_outcome(&outcome);
     let root = report.expect_mount("/", "jffs2");

@@ -3,7 +3,7 @@
 use std::fmt;
 use std::time::Duration;
 
-use flashroot_config::{DeviceRef, EraseSize, KeepCard, Word};
+use flashroot_config::{CardWrites, DeviceRef, EraseSize, KeepCard, Word};
 use nix::mount::MsFlags;
 
 use super::{MOVED_MOUNTS, NEW_ROOT, OVERLAY_UPPER, OVERLAY_WORK};
@@ -104,6 +104,23 @@ pub struct ContainerSetup {
     pub erase_size: EraseSize,
     /// The MTD name block2mtd gives it; mounted as `mtd:<label>`.
     pub label: String,
+    /// Through the card agent (an nbd device) or a loop device.
+    pub writes: CardWrites,
+    /// The agent's flush interval, in milliseconds.
+    pub flush_ms: u32,
+}
+
+impl ContainerSetup {
+    /// The block device block2mtd gets, as the plan shows it.
+    fn device_words(&self) -> String {
+        match self.writes {
+            CardWrites::Ordered => format!(
+                "serve it from the card agent on a free nbd device (flash-ordered writes, flushed every {} ms)",
+                self.flush_ms
+            ),
+            CardWrites::Buffered => "attach it to a free loop device (buffered writes)".into(),
+        }
+    }
 }
 
 /// What happens to the card's mount at switch_root.
@@ -183,8 +200,13 @@ impl fmt::Display for Step {
             }
             Self::Container(c) => write!(
                 f,
-                "container {}: check it is JFFS2 with {} erase blocks, attach it to a free loop device, block2mtd <loop>,{},{} -> mtd:{}",
-                c.file, c.erase_size, c.erase_size.0, c.label, c.label
+                "container {}: check it is JFFS2 with {} erase blocks, {}, block2mtd <device>,{},{} -> mtd:{}",
+                c.file,
+                c.erase_size,
+                c.device_words(),
+                c.erase_size.0,
+                c.label,
+                c.label
             ),
             Self::Overlay { target, tmpfs_dir, size } => write!(
                 f,

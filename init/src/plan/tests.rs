@@ -30,7 +30,7 @@ fn flash_boot_with_the_default_config() {
         "load the modules listed in /etc/flashroot/modules.order (drivers for the devices present)",
         "wait up to 10s for /dev/sda1",
         "mount -t vfat -o rw,iocharset=ascii,codepage=437 /dev/sda1 /flash",
-        "container /flash/rootfs.img: check it is JFFS2 with 64KiB erase blocks, attach it to a free loop device, block2mtd <loop>,65536,rootfs -> mtd:rootfs",
+        "container /flash/rootfs.img: check it is JFFS2 with 64KiB erase blocks, serve it from the card agent on a free nbd device (flash-ordered writes, flushed every 100 ms), block2mtd <device>,65536,rootfs -> mtd:rootfs",
         "mount -t jffs2 -o rw,noatime mtd:rootfs /root",
         "mount -t tmpfs -o rw,nosuid,nodev,mode=1777 tmpfs /root/tmp",
         "mount -t tmpfs -o rw,nosuid,nodev,mode=0755 tmpfs /root/var/log",
@@ -55,7 +55,9 @@ fn overrides_from_the_command_line() {
     assert!(p.steps.contains(&Step::Container(ContainerSetup {
         file: "/flash/img/root.jffs2".into(),
         erase_size: EraseSize(128 << 10),
-        label: "rootfs".into()
+        label: "rootfs".into(),
+        writes: flashroot_config::CardWrites::Ordered,
+        flush_ms: flashroot_config::DEFAULT_FLUSH_MS,
     })));
     let root_mount = p
         .steps

@@ -5,6 +5,8 @@ pub mod kmod;
 #[allow(unsafe_code)] // the loop ioctls: nix has no typed wrappers for them
 pub mod loopdev;
 pub mod mount;
+#[allow(unsafe_code)] // the nbd ioctls, prctl and mlockall: no nix wrappers
+pub mod nbd;
 pub mod power;
 pub mod process;
 pub mod switch_root;

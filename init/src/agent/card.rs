@@ -1,0 +1,77 @@
+//! The container file on the card as the store's [`Backing`]: opened for direct I/O when
+//! the card's filesystem allows it, so that a write reaches the card in the call itself
+//! and no page is cached twice (once under block2mtd, once for the FAT file).
+
+use std::fs::{File, OpenOptions};
+use std::io;
+use std::os::unix::fs::{FileExt, OpenOptionsExt};
+
+use super::store::{Backing, PAGE};
+
+pub struct CardFile {
+    file: File,
+    /// Opened with O_DIRECT: buffers must be page-aligned.
+    pub direct: bool,
+    bounce: Vec<u8>,
+}
+
+/// A page-aligned window of `len` bytes inside `v` (direct I/O needs aligned memory).
+fn aligned(v: &mut Vec<u8>, len: usize) -> &mut [u8] {
+    if v.len() < len + PAGE {
+        v.resize(len + PAGE, 0);
+    }
+    let skip = v.as_ptr().align_offset(PAGE);
+    &mut v[skip..skip + len]
+}
+
+impl CardFile {
+    /// Opens `path` read-write, for direct I/O if possible; the error of the direct open
+    /// is returned beside the file when only a buffered open worked.
+    pub fn open(path: &str) -> io::Result<(Self, Option<io::Error>)> {
+        let mut options = OpenOptions::new();
+        options.read(true).write(true);
+        let (file, direct, why) = match options.clone().custom_flags(nix::libc::O_DIRECT).open(path) {
+            Ok(f) => (f, true, None),
+            Err(e) => (options.open(path)?, false, Some(e)),
+        };
+        Ok((
+            Self {
+                file,
+                direct,
+                bounce: Vec::new(),
+            },
+            why,
+        ))
+    }
+
+    pub fn len(&self) -> io::Result<u64> {
+        Ok(self.file.metadata()?.len())
+    }
+}
+
+impl Backing for CardFile {
+    fn read_at(&mut self, buf: &mut [u8], offset: u64) -> io::Result<()> {
+        if !self.direct {
+            return self.file.read_exact_at(buf, offset);
+        }
+        let window = aligned(&mut self.bounce, buf.len());
+        self.file.read_exact_at(window, offset)?;
+        buf.copy_from_slice(window);
+        Ok(())
+    }
+
+    fn write_at(&mut self, buf: &[u8], offset: u64) -> io::Result<()> {
+        if !self.direct {
+            return self.file.write_all_at(buf, offset);
+        }
+        let window = aligned(&mut self.bounce, buf.len());
+        window.copy_from_slice(buf);
+        self.file.write_all_at(window, offset)
+    }
+
+    fn sync(&mut self) -> io::Result<()> {
+        // fdatasync: the data and, on FAT, the card's write cache (a flush command); the
+        // file's times are not data, so its directory entry is not rewritten each time.
+        self.file.sync_data()
+    }
+}

@@ -1,0 +1,67 @@
+//! The kernel's network block device (nbd) driven through its ioctls with a socket the
+//! card agent serves itself (include/uapi/linux/nbd.h, drivers/block/nbd.c), and the
+//! process settings a block device served from user space needs.
+
+use std::fs::File;
+use std::os::fd::{AsRawFd, RawFd};
+
+use nix::errno::Errno;
+
+/// `_IO(0xab, n)`.
+const NBD_SET_SOCK: u32 = 0xab00;
+const NBD_SET_BLKSIZE: u32 = 0xab01;
+const NBD_SET_SIZE: u32 = 0xab02;
+const NBD_DO_IT: u32 = 0xab03;
+const NBD_CLEAR_SOCK: u32 = 0xab04;
+const NBD_DISCONNECT: u32 = 0xab08;
+const NBD_SET_FLAGS: u32 = 0xab0a;
+/// `NBD_FLAG_HAS_FLAGS | NBD_FLAG_SEND_FLUSH`: the kernel passes fsync's flush on to us.
+const FLAGS_WITH_FLUSH: u64 = 1 | 1 << 2;
+/// `PR_SET_IO_FLUSHER` (Linux 5.6): memory reclaim in this thread never waits on I/O,
+/// which could be I/O to our own device — the deadlock of block devices served from user
+/// space.
+const PR_SET_IO_FLUSHER: i32 = 57;
+
+fn ioctl(dev: &File, request: u32, arg: u64) -> Result<i32, Errno> {
+    // SAFETY: every nbd ioctl used here takes its argument by value (an fd or a number),
+    // never a pointer.
+    let ret = unsafe { nix::libc::ioctl(dev.as_raw_fd(), request as _, arg as nix::libc::c_ulong) };
+    Errno::result(ret)
+}
+
+/// Gives the device its socket, block size and size, and asks for flushes.
+pub fn connect(dev: &File, socket: RawFd, size: u64, block_size: u64) -> Result<(), Errno> {
+    ioctl(dev, NBD_SET_BLKSIZE, block_size)?;
+    ioctl(dev, NBD_SET_SIZE, size)?;
+    ioctl(dev, NBD_SET_FLAGS, FLAGS_WITH_FLUSH)?;
+    ioctl(dev, NBD_SET_SOCK, socket as u64)?;
+    Ok(())
+}
+
+/// Starts the device and blocks until it is disconnected (`NBD_DO_IT`).
+pub fn run_until_disconnected(dev: &File) -> Result<(), Errno> {
+    ioctl(dev, NBD_DO_IT, 0).map(drop)
+}
+
+/// Asks the kernel to disconnect: it sends the server a disconnect request after the
+/// requests in flight, then `NBD_DO_IT` returns.
+pub fn disconnect(dev: &File) -> Result<(), Errno> {
+    ioctl(dev, NBD_DISCONNECT, 0)?;
+    ioctl(dev, NBD_CLEAR_SOCK, 0).map(drop)
+}
+
+/// Marks the calling thread as one that writes back for a block device (see
+/// [`PR_SET_IO_FLUSHER`]).
+pub fn set_io_flusher() -> Result<(), Errno> {
+    // SAFETY: prctl with integer arguments only.
+    let ret = unsafe { nix::libc::prctl(PR_SET_IO_FLUSHER, 1, 0, 0, 0) };
+    Errno::result(ret).map(drop)
+}
+
+/// Keeps every page of this process in RAM, now and later: a page fault that needs I/O
+/// could wait on our own device.
+pub fn lock_memory() -> Result<(), Errno> {
+    // SAFETY: mlockall takes flags only.
+    let ret = unsafe { nix::libc::mlockall(nix::libc::MCL_CURRENT | nix::libc::MCL_FUTURE) };
+    Errno::result(ret).map(drop)
+}
