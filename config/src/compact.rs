@@ -68,6 +68,7 @@ impl Config {
             mountpoint,
             iocharset,
             codepage,
+            options: card_options,
             timeout,
             keep,
             keep_at,
@@ -79,6 +80,9 @@ impl Config {
         w.line("card.mountpoint", &[&mountpoint.0]);
         w.optional("card.iocharset", iocharset.as_deref());
         w.optional("card.codepage", codepage.map(|c| c.to_string()).as_deref());
+        for o in card_options {
+            w.line("card.option", &[o]);
+        }
         w.line("card.timeout", &[&timeout.to_string()]);
         w.line("card.keep", &[keep.word()]);
         w.line("card.keep_at", &[&keep_at.0]);
@@ -272,6 +276,7 @@ const CONTAINER_REQUIRED: &[&str] = &[
 const TMPFS_REQUIRED: &[&str] = &["tmpfs.path"];
 /// Keys that may repeat: each line appends one more value to a list.
 const REPEATED: &[&str] = &[
+    "card.option",
     "container.option",
     "modules.load",
     "modules.extra",
@@ -411,6 +416,7 @@ impl<'t> Reader<'t> {
                     .map_err(|_| err(format!("expected a code page number, but got {v:?}")))?;
                 c.card.codepage = Some(page);
             }
+            "card.option" => c.card.options.push(owned(one()?)),
             "card.timeout" => c.card.timeout = number(one()?)?,
             "card.keep" => c.card.keep = choice(one()?).map_err(err)?,
             "card.keep_at" => c.card.keep_at = abs(one()?)?,
@@ -501,6 +507,7 @@ fn blank() -> Config {
             mountpoint: AbsPath(String::new()),
             iocharset: None,
             codepage: None,
+            options: Vec::new(),
             timeout: 0,
             keep: KeepCard::Move,
             keep_at: AbsPath(String::new()),

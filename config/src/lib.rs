@@ -59,6 +59,9 @@ pub struct Card {
     pub mountpoint: AbsPath,
     pub iocharset: Option<String>,
     pub codepage: Option<u16>,
+    /// Further mount options of the card (`noatime`, `lazytime`, ...).
+    #[serde(default)]
+    pub options: Vec<String>,
     /// Seconds to wait for the card.
     pub timeout: u32,
     pub keep: KeepCard,

@@ -68,6 +68,7 @@ fn embedded_default_is_the_classic_layout() {
     assert_eq!(c.card.fstype, "vfat");
     assert_eq!(c.card.keep, KeepCard::Move);
     assert_eq!(c.card.writes, CardWrites::Ordered);
+    assert_eq!(c.card.options, ["noatime", "lazytime"]);
     assert_eq!(c.card.flush_ms, DEFAULT_FLUSH_MS);
     assert_eq!(c.containers.len(), 1);
     let root = &c.containers[0];

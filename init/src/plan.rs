@@ -112,6 +112,7 @@ fn plan_flash(
     if let Some(cp) = card.codepage {
         card_opts.push(format!("codepage={cp}"));
     }
+    card_opts.extend(card.options.iter().cloned());
     let (flags, data) = options::split(&card_opts);
     steps.push(Step::Mount(Mount {
         source: Source::Device(o.card.clone()),

@@ -30,7 +30,8 @@ impl CardFile {
     pub fn open(path: &str) -> io::Result<(Self, Option<io::Error>)> {
         let mut options = OpenOptions::new();
         options.read(true).write(true);
-        let (file, direct, why) = match options.clone().custom_flags(nix::libc::O_DIRECT).open(path) {
+        let (file, direct, why) = match options.clone().custom_flags(nix::libc::O_DIRECT).open(path)
+        {
             Ok(f) => (f, true, None),
             Err(e) => (options.open(path)?, false, Some(e)),
         };

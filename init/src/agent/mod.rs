@@ -135,7 +135,8 @@ fn run(args: &[String]) -> Result<(), BootError> {
         info!("card agent: cannot lock its memory ({e}); going on");
     }
     let step = "open container";
-    let (card, direct_error) = CardFile::open(container).map_err(|e| BootError::io(step, container, &e))?;
+    let (card, direct_error) =
+        CardFile::open(container).map_err(|e| BootError::io(step, container, &e))?;
     if let Some(e) = direct_error {
         error!("card agent: {container} cannot be opened for direct I/O ({e}); using the page cache, which caches the container twice");
     }
@@ -203,7 +204,13 @@ fn run(args: &[String]) -> Result<(), BootError> {
     );
     drop(kernels);
     let _ = runner.join();
-    finished.map_err(|e| BootError::new("card agent", container, format!("writing the pages it held: {e}")))?;
+    finished.map_err(|e| {
+        BootError::new(
+            "card agent",
+            container,
+            format!("writing the pages it held: {e}"),
+        )
+    })?;
     match end {
         serve::End::Disconnected => Ok(()),
         serve::End::Broken(why) => Err(BootError::new("card agent", container, why)),

@@ -99,7 +99,9 @@ impl Request {
         };
         let mut b = [0u8; REQUEST_LEN];
         b[0..4].copy_from_slice(&REQUEST_MAGIC.to_be_bytes());
-        b[4..8].copy_from_slice(&(u32::from(code) | u32::from(self.flags) << FLAGS_SHIFT).to_be_bytes());
+        b[4..8].copy_from_slice(
+            &(u32::from(code) | u32::from(self.flags) << FLAGS_SHIFT).to_be_bytes(),
+        );
         b[8..16].copy_from_slice(&self.handle);
         b[16..24].copy_from_slice(&self.offset.to_be_bytes());
         b[24..28].copy_from_slice(&self.len.to_be_bytes());

@@ -29,7 +29,7 @@ fn flash_boot_with_the_default_config() {
     let want = [
         "load the modules listed in /etc/flashroot/modules.order (drivers for the devices present)",
         "wait up to 10s for /dev/sda1",
-        "mount -t vfat -o rw,iocharset=ascii,codepage=437 /dev/sda1 /flash",
+        "mount -t vfat -o rw,noatime,lazytime,iocharset=ascii,codepage=437 /dev/sda1 /flash",
         "container /flash/rootfs.img: check it is JFFS2 with 64KiB erase blocks, serve it from the card agent on a free nbd device (flash-ordered writes, flushed every 100 ms), block2mtd <device>,65536,rootfs -> mtd:rootfs",
         "mount -t jffs2 -o rw,noatime mtd:rootfs /root",
         "mount -t tmpfs -o rw,nosuid,nodev,mode=1777 tmpfs /root/tmp",

@@ -51,7 +51,10 @@ fn page_of(b: u8) -> Vec<u8> {
 #[test]
 fn program_only_clears_bits() {
     assert!(is_program(&[0xFF, 0xF0], &[0x12, 0x10]));
-    assert!(is_program(&[0xE0, 0x02], &[0xC0, 0x02]), "JFFS2 marking a node obsolete");
+    assert!(
+        is_program(&[0xE0, 0x02], &[0xC0, 0x02]),
+        "JFFS2 marking a node obsolete"
+    );
     assert!(!is_program(&[0x12], &[0xFF]), "an erase");
     assert!(!is_program(&[0x12], &[0x21]), "an overwrite");
 }
@@ -75,7 +78,11 @@ fn an_erase_never_reaches_the_card_before_the_copy_it_follows() {
     store.flush().unwrap();
     assert_eq!(store.held_pages(), 1);
     drop(store);
-    assert_eq!(card.page(0), page_of(DATA), "erase reached the card too early");
+    assert_eq!(
+        card.page(0),
+        page_of(DATA),
+        "erase reached the card too early"
+    );
     assert_eq!(card.page(1), page_of(DATA), "the copy is on the card");
     assert_eq!(card.synced, 1, "the copy was synced");
 
@@ -86,7 +93,11 @@ fn an_erase_never_reaches_the_card_before_the_copy_it_follows() {
     assert_eq!(store.held_pages(), 0);
     assert_eq!(store.stats().released, 1);
     drop(store);
-    assert_eq!(card.page(0), page_of(ERASED), "released after a whole flush cycle");
+    assert_eq!(
+        card.page(0),
+        page_of(ERASED),
+        "released after a whole flush cycle"
+    );
 }
 
 #[test]
