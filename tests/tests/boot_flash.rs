@@ -178,3 +178,78 @@ fn jffs2_root_persists_across_boots_and_tmpfs_does_not() {
     // Each boot counts itself in /var/lib/boots on the JFFS2 root before powering off.
     assert_eq!(seen, [Some("0".to_string()), Some("1".to_string())]);
 }
+
+/// The write-speed benchmark's guest: 20 MB of random data (made first, on tmpfs) copied
+/// to the JFFS2 root with `dd`, once plainly and once with `conv=fsync`, timed by the
+/// guest's uptime; then `sync` after the plain copy.
+const WRITE_SPEED_INIT: &str = r#"#!/bin/sh
+export PATH=/bin
+bb=/bin/busybox
+up() { $bb cut -d' ' -f1 /proc/uptime; }
+$bb dd if=/dev/urandom of=/tmp/src bs=64k count=320 2>/dev/null
+a=$(up); $bb dd if=/tmp/src of=/plain bs=64k 2>/dev/null; b=$(up)
+sync; c=$(up)
+$bb rm /plain; sync; $bb sleep 1
+d=$(up); $bb dd if=/tmp/src of=/fsynced bs=64k conv=fsync 2>/dev/null; e=$(up)
+echo "write-speed: plain $a $b sync $c fsync $d $e end"
+$bb rm /fsynced; sync
+poweroff -f
+"#;
+
+/// Not a test: `bench/write-speed.sh` runs it (`--ignored`) for BENCHMARKS.md. Boots the
+/// default config, or the one `FLASHROOT_BENCH_WRITES` names ("buffered": the classic
+/// loop device), and prints the guest's timings.
+#[test]
+#[ignore = "benchmark: bench/write-speed.sh"]
+fn bench_write_speed() {
+    const CONTAINER: u64 = 64 << 20;
+    const CARD: u64 = 128 << 20;
+    let writes = std::env::var("FLASHROOT_BENCH_WRITES").unwrap_or_else(|_| "ordered".into());
+    let dir = tempfile::tempdir().unwrap();
+    let kernel = kernel();
+    let tree = root_tree(dir.path(), Some(WRITE_SPEED_INIT));
+    let image = dir.path().join("rootfs.img");
+    let opts = flashroot::jffs2::Options {
+        erase_size: ERASE_64K,
+        pad_to: Some(CONTAINER),
+        ..Default::default()
+    };
+    flashroot::jffs2::write_image(&tree, &image, &opts).expect("JFFS2 image");
+    let card_path = dir.path().join("card.img");
+    card_of_size(&card_path, &[("rootfs.img", &image)], CARD);
+    let config = flashroot_config::DEFAULT_TOML.replacen(
+        "writes = \"ordered\"",
+        &format!("writes = \"{writes}\""),
+        1,
+    );
+    let initrd = dir.path().join("initrd.cpio");
+    initramfs(&kernel, &config, &initrd);
+    let outcome = run(
+        &kernel,
+        &initrd,
+        vec![ide(&card_path)],
+        &format!("mtd {FAIL_FAST}"),
+    );
+    outcome.expect_powered_off();
+    let line = outcome
+        .console
+        .lines()
+        .find(|l| l.starts_with("write-speed:"))
+        .unwrap_or_else(|| panic!("no write-speed line:\n{}", outcome.tail(30)));
+    let v: Vec<f64> = line
+        .split_whitespace()
+        .filter_map(|w| w.parse().ok())
+        .collect();
+    let [a, b, c, d, e] = v[..] else {
+        panic!("unexpected line {line}")
+    };
+    let mb = 20.97;
+    println!(
+        "write-speed writes={writes}: dd {:.2} s ({:.2} MB/s), dd+sync {:.2} s, dd conv=fsync {:.2} s ({:.2} MB/s)",
+        b - a,
+        mb / (b - a),
+        c - a,
+        e - d,
+        mb / (e - d)
+    );
+}
