@@ -19,7 +19,7 @@ use std::os::fd::AsRawFd;
 use std::os::unix::process::CommandExt;
 use std::path::Path;
 use std::process::Command;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -140,7 +140,9 @@ fn run(args: &[String]) -> Result<(), BootError> {
     if let Some(e) = direct_error {
         error!("card agent: {container} cannot be opened for direct I/O ({e}); using the page cache, which caches the container twice");
     }
-    let size = card.len().map_err(|e| BootError::io(step, container, &e))?;
+    let size = card
+        .size()
+        .map_err(|e| BootError::io(step, container, &e))?;
     if size == 0 || size % PAGE as u64 != 0 {
         return Err(BootError::new(
             step,
@@ -175,9 +177,10 @@ fn run(args: &[String]) -> Result<(), BootError> {
 
     let live = Arc::new(AtomicBool::new(false));
     let done = Arc::new(AtomicBool::new(false));
+    let held = Arc::new(AtomicUsize::new(0));
     {
-        let (live, done) = (Arc::clone(&live), Arc::clone(&done));
-        std::thread::spawn(move || flusher(&flusher_dev, flush, &live, &done));
+        let (live, done, held) = (Arc::clone(&live), Arc::clone(&done), Arc::clone(&held));
+        std::thread::spawn(move || flusher(&flusher_dev, flush, &live, &done, &held));
     }
     if let Err(e) = sys::nbd::set_io_flusher() {
         info!("card agent: PR_SET_IO_FLUSHER refused ({e}); going on");
@@ -192,7 +195,10 @@ fn run(args: &[String]) -> Result<(), BootError> {
     let end = serve::serve(
         &mut store,
         &mut socket,
-        || live.store(true, Ordering::Relaxed),
+        |store| {
+            live.store(true, Ordering::Relaxed);
+            held.store(store.held_pages(), Ordering::Relaxed);
+        },
         |m| error!("card agent: {container}: {m}"),
     );
     done.store(true, Ordering::Relaxed);
@@ -218,16 +224,19 @@ fn run(args: &[String]) -> Result<(), BootError> {
 }
 
 /// Pushes the kernel's cached writes of the device to the agent, every `every`: each
-/// fsync(2) writes back the dirty pages, then sends a FLUSH. Two in a row, so pages held
-/// at the first are released at the second.
-fn flusher(dev: &File, every: Duration, live: &AtomicBool, done: &AtomicBool) {
+/// fsync(2) writes back the dirty pages, then sends a FLUSH. A second one right after when
+/// pages are held, so that those held at the first are released at the second.
+fn flusher(dev: &File, every: Duration, live: &AtomicBool, done: &AtomicBool, held: &AtomicUsize) {
     let mut failed = false;
     while !done.load(Ordering::Relaxed) {
         std::thread::sleep(every);
         if !live.load(Ordering::Relaxed) {
             continue;
         }
-        for _ in 0..2 {
+        for round in 0..2 {
+            if round == 1 && held.load(Ordering::Relaxed) == 0 {
+                break;
+            }
             match (dev.sync_all(), failed) {
                 (Ok(()), _) => failed = false,
                 (Err(e), false) => {

@@ -19,12 +19,13 @@ pub enum End {
     Broken(String),
 }
 
-/// Serves `socket` until the kernel disconnects. `on_request` is called before each
-/// request (the flusher waits for the first one: only then is the device live).
+/// Serves `socket` until the kernel disconnects. `after_request` sees the store after each
+/// request (the flusher waits for the first one, when the device is live, and asks for a
+/// second flush only while pages are held).
 pub fn serve<B: Backing, S: Read + Write>(
     store: &mut Store<B>,
     socket: &mut S,
-    mut on_request: impl FnMut(),
+    mut after_request: impl FnMut(&Store<B>),
     mut log_error: impl FnMut(String),
 ) -> End {
     let mut header = [0u8; REQUEST_LEN];
@@ -33,7 +34,6 @@ pub fn serve<B: Backing, S: Read + Write>(
         if let Err(e) = socket.read_exact(&mut header) {
             return End::Broken(format!("reading a request: {e}"));
         }
-        on_request();
         let request = match Request::parse(&header) {
             Ok(r) => r,
             Err(e) => return End::Broken(e.to_string()),
@@ -86,5 +86,121 @@ pub fn serve<B: Backing, S: Read + Write>(
         if let Err(e) = result {
             return End::Broken(format!("answering a request: {e}"));
         }
+        after_request(store);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io::Cursor;
+
+    use super::*;
+    use crate::agent::protocol::{REPLY_LEN, REPLY_MAGIC};
+    use crate::agent::store::PAGE;
+
+    /// The kernel's side: requests to read, replies collected.
+    struct Duplex {
+        input: Cursor<Vec<u8>>,
+        output: Vec<u8>,
+    }
+
+    impl Read for Duplex {
+        fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+            self.input.read(buf)
+        }
+    }
+
+    impl Write for Duplex {
+        fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+            self.output.write(buf)
+        }
+        fn flush(&mut self) -> io::Result<()> {
+            Ok(())
+        }
+    }
+
+    struct Memory(Vec<u8>);
+
+    impl Backing for Memory {
+        fn read_at(&mut self, buf: &mut [u8], offset: u64) -> io::Result<()> {
+            let o = offset as usize;
+            buf.copy_from_slice(&self.0[o..o + buf.len()]);
+            Ok(())
+        }
+        fn write_at(&mut self, buf: &[u8], offset: u64) -> io::Result<()> {
+            let o = offset as usize;
+            self.0[o..o + buf.len()].copy_from_slice(buf);
+            Ok(())
+        }
+        fn sync(&mut self) -> io::Result<()> {
+            Ok(())
+        }
+    }
+
+    fn request(command: Command, handle: u8, offset: u64, len: u32) -> Vec<u8> {
+        Request {
+            command,
+            flags: 0,
+            handle: [handle; 8],
+            offset,
+            len,
+        }
+        .encode()
+        .to_vec()
+    }
+
+    #[test]
+    fn write_flush_read_and_disconnect_as_the_kernel_sends_them() {
+        let mut input = request(Command::Write, 1, PAGE as u64, PAGE as u32);
+        input.extend(vec![0x42; PAGE]);
+        input.extend(request(Command::Flush, 2, 0, 0));
+        input.extend(request(Command::Read, 3, 0, 2 * PAGE as u32));
+        input.extend(request(Command::Read, 4, 0, 100)); // not whole pages
+        input.extend(request(Command::Disconnect, 5, 0, 0));
+        let mut socket = Duplex {
+            input: Cursor::new(input),
+            output: Vec::new(),
+        };
+        let mut store = Store::new(Memory(vec![0xFF; 2 * PAGE]), 2 * PAGE as u64);
+        let mut errors = Vec::new();
+        let end = serve(&mut store, &mut socket, |_| {}, |m| errors.push(m));
+        assert!(matches!(end, End::Disconnected), "{end:?}");
+        let out = socket.output;
+        let reply_at = |at: usize, handle: u8, errno: u32| {
+            assert_eq!(&out[at..at + 4], REPLY_MAGIC.to_be_bytes());
+            assert_eq!(&out[at + 4..at + 8], errno.to_be_bytes());
+            assert_eq!(&out[at + 8..at + 16], [handle; 8]);
+        };
+        reply_at(0, 1, 0);
+        reply_at(REPLY_LEN, 2, 0);
+        reply_at(2 * REPLY_LEN, 3, 0);
+        let data = &out[3 * REPLY_LEN..3 * REPLY_LEN + 2 * PAGE];
+        assert!(data[..PAGE].iter().all(|&b| b == 0xFF));
+        assert!(data[PAGE..].iter().all(|&b| b == 0x42));
+        reply_at(3 * REPLY_LEN + 2 * PAGE, 4, EIO);
+        assert_eq!(
+            out.len(),
+            4 * REPLY_LEN + 2 * PAGE,
+            "no data after an error reply"
+        );
+        assert_eq!(errors.len(), 1, "{errors:?}");
+        assert!(
+            errors[0].contains("not whole 4096-byte pages"),
+            "{errors:?}"
+        );
+    }
+
+    #[test]
+    fn a_stream_out_of_step_ends_the_service() {
+        let mut socket = Duplex {
+            input: Cursor::new(vec![0u8; REQUEST_LEN]),
+            output: Vec::new(),
+        };
+        let mut store = Store::new(Memory(vec![0xFF; PAGE]), PAGE as u64);
+        let end = serve(&mut store, &mut socket, |_| {}, |_| {});
+        assert!(
+            matches!(&end, End::Broken(m) if m.contains("request magic")),
+            "{end:?}"
+        );
     }
 }

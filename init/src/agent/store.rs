@@ -15,9 +15,15 @@
 //!   start and then sends a FLUSH; a page held before one FLUSH was answered is therefore
 //!   safe at the next one, after the programs that preceded it have been synced.
 //!
+//! Held pages that become safe together are written in the order a chip would see them:
+//! first those carrying data (JFFS2 reuses an erased block at once, so a garbage-collection
+//! copy can land in a page that is itself held), then the erased ones, then the erased ones
+//! that carry only a cleanmarker (JFFS2 writes it after the erase); the card is synced
+//! after each group.
+//!
 //! A cut then leaves the card as a flash chip would be after a cut: a copy without its
-//! erase (JFFS2 keeps the newest version and garbage-collects the rest), never an erase
-//! without its copy.
+//! erase (JFFS2 keeps the newest version and garbage-collects the rest), or a block half
+//! erased (JFFS2 erases it again), never an erase without its copy.
 
 use std::collections::BTreeMap;
 use std::io;
@@ -94,6 +100,33 @@ impl From<io::Error> for StoreError {
     }
 }
 
+/// JFFS2's cleanmarker: a bare node header at the start of an erased block.
+const CLEANMARKER_LEN: usize = 12;
+const ERASED: u8 = 0xFF;
+
+/// The order in which held pages that are safe together reach the card.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Release {
+    /// Anything else: nodes written into a block whose erase was held.
+    Data,
+    /// All 0xFF.
+    Erased,
+    /// Erased but for a node header at the page's start (the cleanmarker).
+    Marker,
+}
+
+pub fn release_class(page: &[u8]) -> Release {
+    let (head, rest) = page.split_at(CLEANMARKER_LEN.min(page.len()));
+    match (
+        head.iter().all(|&b| b == ERASED),
+        rest.iter().all(|&b| b == ERASED),
+    ) {
+        (true, true) => Release::Erased,
+        (false, true) => Release::Marker,
+        _ => Release::Data,
+    }
+}
+
 /// True when writing `new` over `old` only clears bits, as programming flash does.
 pub fn is_program(old: &[u8], new: &[u8]) -> bool {
     old.iter().zip(new).all(|(o, n)| n & !o == 0)
@@ -122,7 +155,7 @@ impl<B: Backing> Store<B> {
     fn check(&self, offset: u64, len: usize) -> Result<(), StoreError> {
         let len = len as u64;
         let whole = offset % PAGE_U64 == 0 && len % PAGE_U64 == 0;
-        if !whole || offset.checked_add(len).is_none_or(|end| end > self.size) {
+        if !whole || offset.checked_add(len).map_or(true, |end| end > self.size) {
             return Err(StoreError::Range {
                 offset,
                 len,
@@ -209,26 +242,27 @@ impl<B: Backing> Store<B> {
 
     fn release(&mut self, safe: impl Fn(u64) -> bool) -> Result<(), StoreError> {
         self.sync_programs()?;
-        let ready: Vec<u64> = self
+        let mut ready: Vec<(Release, u64)> = self
             .held
             .iter()
             .filter(|(_, h)| safe(h.since))
-            .map(|(&page, _)| page)
+            .map(|(&page, h)| (release_class(&h.data), page))
             .collect();
-        if ready.is_empty() {
-            return Ok(());
-        }
-        for page in ready {
-            let h = self.held.remove(&page).expect("listed above");
-            if let Err(e) = self.backing.write_at(&h.data, page * PAGE_U64) {
-                // Keep it: a later flush tries again, and reads still see it.
-                self.held.insert(page, h);
-                return Err(e.into());
+        ready.sort_unstable();
+        for group in ready.chunk_by(|a, b| a.0 == b.0) {
+            for &(_, page) in group {
+                let h = self.held.remove(&page).expect("listed above");
+                if let Err(e) = self.backing.write_at(&h.data, page * PAGE_U64) {
+                    // Keep it: a later flush tries again, and reads still see it.
+                    self.held.insert(page, h);
+                    return Err(e.into());
+                }
+                self.stats.released += 1;
             }
-            self.stats.released += 1;
+            self.unsynced = true;
+            self.sync_programs()?;
         }
-        self.unsynced = true;
-        self.sync_programs()
+        Ok(())
     }
 
     fn sync_programs(&mut self) -> Result<(), StoreError> {

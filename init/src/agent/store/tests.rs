@@ -41,7 +41,6 @@ impl Backing for &mut Card {
     }
 }
 
-const ERASED: u8 = 0xFF;
 const DATA: u8 = 0x5A;
 
 fn page_of(b: u8) -> Vec<u8> {
@@ -152,4 +151,71 @@ fn a_failed_release_keeps_the_page_held() {
     store.backing.fail_writes = false;
     store.finish().unwrap();
     assert_eq!(store.held_pages(), 0);
+}
+
+/// A backing that records the order of writes and syncs, as the card would see them.
+#[derive(Default)]
+struct Journal {
+    card: Vec<u8>,
+    events: Vec<String>,
+}
+
+impl Backing for &mut Journal {
+    fn read_at(&mut self, buf: &mut [u8], offset: u64) -> io::Result<()> {
+        let o = offset as usize;
+        buf.copy_from_slice(&self.card[o..o + buf.len()]);
+        Ok(())
+    }
+    fn write_at(&mut self, buf: &[u8], offset: u64) -> io::Result<()> {
+        let o = offset as usize;
+        self.card[o..o + buf.len()].copy_from_slice(buf);
+        self.events.push(format!("write {}", o / PAGE));
+        Ok(())
+    }
+    fn sync(&mut self) -> io::Result<()> {
+        self.events.push("sync".into());
+        Ok(())
+    }
+}
+
+fn cleanmarker_page() -> Vec<u8> {
+    let mut p = page_of(ERASED);
+    p[..12].copy_from_slice(&[0x85, 0x19, 0x03, 0x20, 12, 0, 0, 0, 1, 2, 3, 4]);
+    p
+}
+
+#[test]
+fn held_pages_are_classed_by_what_they_carry() {
+    assert_eq!(release_class(&page_of(ERASED)), Release::Erased);
+    assert_eq!(release_class(&cleanmarker_page()), Release::Marker);
+    let mut node = cleanmarker_page();
+    node[100] = 0;
+    assert_eq!(release_class(&node), Release::Data);
+    assert_eq!(release_class(&page_of(DATA)), Release::Data);
+}
+
+/// Garbage collection copied block 2's data into block 1, whose own erase was still held;
+/// then block 0 and 2 were erased and block 0 got its cleanmarker. Released together, the
+/// copy must be on the card (synced) before either erase, the cleanmarker last.
+#[test]
+fn a_copy_into_a_held_block_reaches_the_card_before_the_erases() {
+    let mut j = Journal {
+        card: [0x11, 0x22, DATA].iter().flat_map(|&b| [b; PAGE]).collect(),
+        events: Vec::new(),
+    };
+    let mut store = Store::new(&mut j, 3 * PAGE as u64);
+    let p = PAGE as u64;
+    store.write(p, &page_of(ERASED)).unwrap(); // block 1 erased (held)
+    store.write(p, &page_of(DATA)).unwrap(); // the copy lands in it (still held)
+    store.write(0, &cleanmarker_page()).unwrap(); // block 0 erased, cleanmarker
+    store.write(2 * p, &page_of(ERASED)).unwrap(); // block 2, the copy's source, erased
+    store.flush().unwrap();
+    store.flush().unwrap();
+    assert_eq!(store.held_pages(), 0);
+    drop(store);
+    assert_eq!(
+        j.events,
+        ["write 1", "sync", "write 2", "sync", "write 0", "sync"],
+        "data, then erases, then cleanmarkers, each synced"
+    );
 }
