@@ -139,7 +139,7 @@ fn plan_flash(
             file: format!("{}/{file}", card.mountpoint.0.trim_end_matches('/')),
             erase_size,
             label: label.clone(),
-            writes: card.writes,
+            writes: o.writes,
             flush_ms: card.flush_ms,
         }));
         let mut opts = c.options.clone();

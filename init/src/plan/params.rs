@@ -3,7 +3,7 @@
 
 use std::fmt;
 
-use flashroot_config::{parse_size, Config, DeviceRef, EraseSize};
+use flashroot_config::{parse_size, CardWrites, Config, DeviceRef, EraseSize, Word};
 
 use super::BreakPoint;
 use crate::cmdline::Cmdline;
@@ -18,6 +18,9 @@ const KEY_BREAK: &str = "flashroot.break";
 /// `flashroot.modules=all`: load every packed module at once instead of the drivers of
 /// the devices present (`present`, the default).
 const KEY_MODULES: &str = "flashroot.modules";
+/// `flashroot.writes=buffered|ordered`: the card's write mode for this boot, e.g. to boot
+/// the classic way when the nbd module is missing.
+const KEY_WRITES: &str = "flashroot.writes";
 const FLASHROOT_PREFIX: &str = "flashroot.";
 const KNOWN_FLASHROOT_KEYS: &[&str] = &[
     KEY_CARD,
@@ -26,6 +29,7 @@ const KNOWN_FLASHROOT_KEYS: &[&str] = &[
     KEY_TIMEOUT,
     KEY_BREAK,
     KEY_MODULES,
+    KEY_WRITES,
     failure::KEY_ACTION,
     failure::KEY_DELAY,
 ];
@@ -68,6 +72,7 @@ pub(super) struct Overrides {
     pub(super) break_point: Option<BreakPoint>,
     /// Load every packed module, not only the present devices' drivers.
     pub(super) all_modules: bool,
+    pub(super) writes: CardWrites,
 }
 
 impl Overrides {
@@ -132,6 +137,11 @@ impl Overrides {
             Some("all") => true,
             Some(v) => return Err(bad(KEY_MODULES, v, "expected all or present")),
         };
+        let writes = match cmdline.get(KEY_WRITES) {
+            Some(v) => CardWrites::from_word(v)
+                .ok_or_else(|| bad(KEY_WRITES, v, format!("expected {}", CardWrites::choices())))?,
+            None => config.card.writes,
+        };
         Ok(Self {
             card,
             container,
@@ -139,6 +149,7 @@ impl Overrides {
             timeout,
             break_point,
             all_modules,
+            writes,
         })
     }
 }

@@ -327,3 +327,23 @@ impl WithExtra for Config {
         flashroot_config::DEFAULT_TOML.replacen("[[tmpfs]]", &format!("{extra}\n[[tmpfs]]"), 1)
     }
 }
+
+#[test]
+fn writes_override_on_the_command_line() {
+    let p = default_plan("mtd flashroot.writes=buffered").unwrap();
+    let c = p
+        .steps
+        .iter()
+        .find_map(|s| match s {
+            Step::Container(c) => Some(c),
+            _ => None,
+        })
+        .unwrap();
+    assert_eq!(c.writes, flashroot_config::CardWrites::Buffered);
+    assert!(p.steps.iter().any(|s| s
+        .to_string()
+        .contains("attach it to a free loop device (buffered writes)")));
+    let err = default_plan("mtd flashroot.writes=fast").unwrap_err();
+    assert_eq!(err.param, "flashroot.writes=fast");
+    assert_eq!(err.reason, "expected ordered or buffered");
+}
