@@ -66,9 +66,8 @@ pub fn start(container: &str, flush_ms: u32) -> Result<Started, BootError> {
         .spawn()
         .map_err(|e| BootError::io(step, format!("{SELF_EXE} for {container}"), &e))?;
     let pid = child.id();
-    let live = Path::new(SYS_BLOCK).join(&name).join("pid");
     let begin = Instant::now();
-    while !live.exists() {
+    while !is_live(&name) {
         if let Ok(Some(status)) = child.try_wait() {
             return Err(BootError::new(
                 step,
@@ -88,6 +87,18 @@ pub fn start(container: &str, flush_ms: u32) -> Result<Started, BootError> {
     }
     // The child stays running; PID 1 (later the real init) reaps it when it ends.
     Ok(Started { device, pid })
+}
+
+/// The device has a server and its size: nbd creates `pid` before it sets the capacity,
+/// and block2mtd on a device of size 0 makes an MTD device JFFS2 refuses ("Too few erase
+/// blocks").
+fn is_live(name: &str) -> bool {
+    let dir = Path::new(SYS_BLOCK).join(name);
+    let sectors = std::fs::read_to_string(dir.join("size"))
+        .ok()
+        .and_then(|s| s.trim().parse::<u64>().ok())
+        .unwrap_or(0);
+    dir.join("pid").exists() && sectors > 0
 }
 
 /// The first nbd device with no server: `/sys/block/nbdN/pid` exists only while one runs.
