@@ -62,7 +62,7 @@ pub fn setup(c: &ContainerSetup) -> Result<(), BootError> {
 /// what that costs.
 fn block_device(c: &ContainerSetup) -> Result<(String, String), BootError> {
     if c.writes == CardWrites::Ordered {
-        match agent::start(&c.file, c.flush_ms) {
+        match agent::start(&c.file, c.erase_size.0, c.flush_ms) {
             Ok(a) => {
                 let how = format!(
                     "served by the card agent (pid {}): flash-ordered writes, flushed every {} ms",

@@ -47,9 +47,10 @@ pub struct Started {
     pub pid: u32,
 }
 
-/// Starts an agent for `container` on the first free nbd device and waits until the
-/// device is live. Called by the init (PID 1) before block2mtd.
-pub fn start(container: &str, flush_ms: u32) -> Result<Started, BootError> {
+/// Starts an agent for `container` (a JFFS2 image with `erase_size` blocks) on the first
+/// free nbd device and waits until the device is live. Called by the init (PID 1) before
+/// block2mtd.
+pub fn start(container: &str, erase_size: u32, flush_ms: u32) -> Result<Started, BootError> {
     let step = "start the card agent";
     let name = free_nbd_device().ok_or_else(|| {
         BootError::new(
@@ -61,7 +62,12 @@ pub fn start(container: &str, flush_ms: u32) -> Result<Started, BootError> {
     let device = format!("/dev/{name}");
     let mut child = Command::new(SELF_EXE)
         .arg0(AGENT_ARGV0)
-        .args([container, &device, &flush_ms.to_string()])
+        .args([
+            container,
+            &device,
+            &erase_size.to_string(),
+            &flush_ms.to_string(),
+        ])
         .env_clear()
         .spawn()
         .map_err(|e| BootError::io(step, format!("{SELF_EXE} for {container}"), &e))?;
@@ -115,7 +121,7 @@ fn free_nbd_device() -> Option<String> {
         .find(|name| !Path::new(SYS_BLOCK).join(name).join("pid").exists())
 }
 
-/// The agent process: `@flashroot-agent <container> <nbd device> <flush ms>`.
+/// The agent process: `@flashroot-agent <container> <nbd device> <erase size> <flush ms>`.
 pub fn main(args: &[String]) -> ! {
     let _ = kmsg::open();
     // Progress to the kernel log only; errors also to the console.
@@ -131,13 +137,24 @@ pub fn main(args: &[String]) -> ! {
 }
 
 fn run(args: &[String]) -> Result<(), BootError> {
-    let [container, device, flush_ms] = args else {
+    let [container, device, erase_size, flush_ms] = args else {
         return Err(BootError::new(
             "card agent",
             args.join(" "),
-            "expected: <container> <nbd device> <flush milliseconds>",
+            "expected: <container> <nbd device> <erase size> <flush milliseconds>",
         ));
     };
+    let erase_size: u64 = erase_size
+        .parse()
+        .ok()
+        .filter(|e| e % PAGE as u64 == 0 && *e > 0)
+        .ok_or_else(|| {
+            BootError::new(
+                "card agent",
+                erase_size,
+                format!("not an erase size in bytes, a multiple of {PAGE}"),
+            )
+        })?;
     let flush = flush_ms
         .parse()
         .map(Duration::from_millis)
@@ -201,7 +218,7 @@ fn run(args: &[String]) -> Result<(), BootError> {
         if direct { "direct I/O" } else { "buffered" },
         flush.as_millis()
     );
-    let mut store = Store::new(card, size);
+    let mut store = Store::new(card, size, erase_size);
     let mut socket = File::from(ours);
     let end = serve::serve(
         &mut store,
@@ -216,8 +233,8 @@ fn run(args: &[String]) -> Result<(), BootError> {
     let finished = store.finish();
     let s = store.stats();
     info!(
-        "card agent: {container} done ({end:?}): {} pages programmed at once, {} held until safe, {} written unchanged, {} flushes, {} card syncs",
-        s.programmed, s.held, s.unchanged, s.flushes, s.syncs
+        "card agent: {container} done ({end:?}): {} pages programmed at once, {} erases held until safe ({} page writes), {} written unchanged, {} flushes, {} card syncs",
+        s.programmed, s.erases, s.held, s.unchanged, s.flushes, s.syncs
     );
     drop(kernels);
     let _ = runner.join();

@@ -161,7 +161,7 @@ mod tests {
             input: Cursor::new(input),
             output: Vec::new(),
         };
-        let mut store = Store::new(Memory(vec![0xFF; 2 * PAGE]), 2 * PAGE as u64);
+        let mut store = Store::new(Memory(vec![0xFF; 2 * PAGE]), 2 * PAGE as u64, PAGE as u64);
         let mut errors = Vec::new();
         let end = serve(&mut store, &mut socket, |_| {}, |m| errors.push(m));
         assert!(matches!(end, End::Disconnected), "{end:?}");
@@ -196,7 +196,7 @@ mod tests {
             input: Cursor::new(vec![0u8; REQUEST_LEN]),
             output: Vec::new(),
         };
-        let mut store = Store::new(Memory(vec![0xFF; PAGE]), PAGE as u64);
+        let mut store = Store::new(Memory(vec![0xFF; PAGE]), PAGE as u64, PAGE as u64);
         let end = serve(&mut store, &mut socket, |_| {}, |_| {});
         assert!(
             matches!(&end, End::Broken(m) if m.contains("request magic")),

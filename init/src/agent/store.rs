@@ -1,29 +1,30 @@
-//! The container as the card agent serves it: the rule that keeps a power cut from
+//! The container as the card agent serves it: the rules that keep a power cut from
 //! destroying data that garbage collection is moving.
 //!
-//! JFFS2 was made for flash chips, where a write can only *program* erased bits (1 → 0)
-//! and only an erase turns bits back to 1. Its garbage collector copies live nodes out of
-//! a block, then erases the block; on a chip the copy is done before the erase starts. The
-//! kernel's page cache under block2mtd loses that order: both are just dirty pages, written
-//! back in page order. So the agent sorts every page the kernel writes:
+//! JFFS2 was made for flash chips, where a write can only *program* erased bits (1 → 0),
+//! only an erase of a whole block turns bits back to 1, and the erase is over before the
+//! block is programmed again. Its garbage collector copies live nodes out of a block, then
+//! erases the block. The kernel's page cache under block2mtd loses that order: copies,
+//! erases and new nodes are all just dirty pages, written back in page order. So the agent
+//! sorts every page the kernel writes:
 //!
-//! - a **program** (no bit goes from 0 to 1) cannot destroy anything: it goes to the card
-//!   at once;
-//! - anything else (an erase, or new data over erased-but-not-yet-written space) is
-//!   **held** in memory, and served from there, until every page the kernel dirtied before
-//!   it is on the card. The kernel's fsync of the device writes back every page dirty at its
-//!   start and then sends a FLUSH; a page held before one FLUSH was answered is therefore
-//!   safe at the next one, after the programs that preceded it have been synced.
+//! - a **program** (no bit goes from 0 to 1) into a block with no erase pending cannot
+//!   destroy anything: it goes to the card at once;
+//! - anything else starts an **erase** of its erase block: from then on every page the
+//!   kernel writes into that block is **held** in memory (and served from there), because
+//!   on the card the block still holds the old nodes. The kernel's fsync of the device
+//!   writes back every page dirty at its start and then sends a FLUSH; a block whose erase
+//!   was first seen before one FLUSH was answered is released at the next one, after the
+//!   programs received until then (the garbage collector's copies) are synced.
 //!
-//! Held pages that become safe together are written in the order a chip would see them:
-//! first those carrying data (JFFS2 reuses an erased block at once, so a garbage-collection
-//! copy can land in a page that is itself held), then the erased ones, then the erased ones
-//! that carry only a cleanmarker (JFFS2 writes it after the erase); the card is synced
-//! after each group.
-//!
-//! A cut then leaves the card as a flash chip would be after a cut: a copy without its
-//! erase (JFFS2 keeps the newest version and garbage-collects the rest), or a block half
-//! erased (JFFS2 erases it again), never an erase without its copy.
+//! Pending blocks are released in the order their erases were seen, each as a chip would
+//! go through it: the block's last page first when it holds an old erase-block summary
+//! (JFFS2 trusts a summary instead of scanning the block, so an old one must never describe
+//! new contents), then the held pages in ascending order (the cleanmarker first, a new
+//! summary last), with the card synced after each step. A cut then leaves what a cut leaves
+//! on a chip: a copy without its erase (JFFS2 keeps the newest version), or a block partly
+//! rewritten (old nodes after new ones, scanned and garbage-collected), never an erase
+//! without its copy.
 
 use std::collections::BTreeMap;
 use std::io;
@@ -31,6 +32,7 @@ use std::io;
 /// The unit of the kernel's page cache, and so of every write block2mtd causes.
 pub const PAGE: usize = 4096;
 const PAGE_U64: u64 = PAGE as u64;
+const ERASED: u8 = 0xFF;
 
 /// Where the container's bytes live: its file on the card.
 pub trait Backing {
@@ -47,9 +49,11 @@ pub trait Backing {
 pub struct Stats {
     /// Pages written to the card as they came (programs).
     pub programmed: u64,
-    /// Pages held back because they would have destroyed data on the card.
+    /// Erase blocks whose erase was held back.
+    pub erases: u64,
+    /// Page writes held in memory (a page held twice counts twice).
     pub held: u64,
-    /// Held pages written to the card once safe.
+    /// Pages written to the card when their block was released.
     pub released: u64,
     /// Pages the kernel wrote unchanged (nothing to do).
     pub unchanged: u64,
@@ -59,26 +63,38 @@ pub struct Stats {
     pub syncs: u64,
 }
 
-struct Held {
-    data: Box<[u8]>,
-    /// [`Stats::flushes`] when the page was first held.
+/// An erase block whose erase has been seen but not yet written to the card.
+struct Pending {
+    /// Order of the erases, for the order of the releases.
+    seq: u64,
+    /// [`Stats::flushes`] when the erase was first seen.
     since: u64,
 }
 
 pub struct Store<B> {
     backing: B,
     size: u64,
-    held: BTreeMap<u64, Held>,
+    pages_per_block: u64,
+    pending: BTreeMap<u64, Pending>,
+    held: BTreeMap<u64, Box<[u8]>>,
+    next_seq: u64,
     /// Programs written since the last sync.
     unsynced: bool,
     stats: Stats,
+    /// Scratch page for reads of the card.
+    scratch: Vec<u8>,
 }
 
-/// A request outside the device or not in whole pages (the agent sets a 4 KiB block size,
-/// so the kernel never sends one).
+/// A request the store cannot serve.
 #[derive(Debug)]
 pub enum StoreError {
-    Range { offset: u64, len: u64, size: u64 },
+    /// Outside the device or not whole pages (the agent sets a 4 KiB block size, so the
+    /// kernel never sends one).
+    Range {
+        offset: u64,
+        len: u64,
+        size: u64,
+    },
     Io(io::Error),
 }
 
@@ -100,46 +116,29 @@ impl From<io::Error> for StoreError {
     }
 }
 
-/// JFFS2's cleanmarker: a bare node header at the start of an erased block.
-const CLEANMARKER_LEN: usize = 12;
-const ERASED: u8 = 0xFF;
-
-/// The order in which held pages that are safe together reach the card.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
-pub enum Release {
-    /// Anything else: nodes written into a block whose erase was held.
-    Data,
-    /// All 0xFF.
-    Erased,
-    /// Erased but for a node header at the page's start (the cleanmarker).
-    Marker,
-}
-
-pub fn release_class(page: &[u8]) -> Release {
-    let (head, rest) = page.split_at(CLEANMARKER_LEN.min(page.len()));
-    match (
-        head.iter().all(|&b| b == ERASED),
-        rest.iter().all(|&b| b == ERASED),
-    ) {
-        (true, true) => Release::Erased,
-        (false, true) => Release::Marker,
-        _ => Release::Data,
-    }
-}
-
 /// True when writing `new` over `old` only clears bits, as programming flash does.
 pub fn is_program(old: &[u8], new: &[u8]) -> bool {
     old.iter().zip(new).all(|(o, n)| n & !o == 0)
 }
 
+fn is_erased(page: &[u8]) -> bool {
+    page.iter().all(|&b| b == ERASED)
+}
+
 impl<B: Backing> Store<B> {
-    pub fn new(backing: B, size: u64) -> Self {
+    /// A store over `size` bytes of `backing`, erased in blocks of `erase_size` bytes (a
+    /// multiple of [`PAGE`]: the container's JFFS2 erase size).
+    pub fn new(backing: B, size: u64, erase_size: u64) -> Self {
         Self {
             backing,
             size,
+            pages_per_block: (erase_size / PAGE_U64).max(1),
+            pending: BTreeMap::new(),
             held: BTreeMap::new(),
+            next_seq: 0,
             unsynced: false,
             stats: Stats::default(),
+            scratch: vec![0; PAGE],
         }
     }
 
@@ -172,14 +171,13 @@ impl<B: Backing> Store<B> {
         // Runs of pages not held are read from the card in one call each.
         let mut run_start: Option<usize> = None;
         for (i, chunk_start) in (0..buf.len()).step_by(PAGE).enumerate() {
-            let page = first + i as u64;
-            match self.held.get(&page) {
-                Some(h) => {
+            match self.held.get(&(first + i as u64)) {
+                Some(data) => {
                     if let Some(s) = run_start.take() {
                         self.backing
                             .read_at(&mut buf[s..chunk_start], offset + s as u64)?;
                     }
-                    buf[chunk_start..chunk_start + PAGE].copy_from_slice(&h.data);
+                    buf[chunk_start..chunk_start + PAGE].copy_from_slice(data);
                 }
                 None => {
                     run_start.get_or_insert(chunk_start);
@@ -195,38 +193,40 @@ impl<B: Backing> Store<B> {
     /// Takes the kernel's write of `data` at `offset`, page by page.
     pub fn write(&mut self, offset: u64, data: &[u8]) -> Result<(), StoreError> {
         self.check(offset, data.len())?;
-        let mut current = vec![0u8; PAGE];
         for (i, new) in data.chunks(PAGE).enumerate() {
             let page = offset / PAGE_U64 + i as u64;
-            if let Some(h) = self.held.get_mut(&page) {
-                // Still not safe: the card holds the old contents. Keep the newest.
-                h.data.copy_from_slice(new);
-                continue;
-            }
-            let at = page * PAGE_U64;
-            self.backing.read_at(&mut current, at)?;
-            if current == new {
-                self.stats.unchanged += 1;
-            } else if is_program(&current, new) {
-                self.backing.write_at(new, at)?;
-                self.unsynced = true;
-                self.stats.programmed += 1;
-            } else {
-                self.held.insert(
-                    page,
-                    Held {
-                        data: new.into(),
+            let block = page / self.pages_per_block;
+            if !self.pending.contains_key(&block) {
+                let at = page * PAGE_U64;
+                self.backing.read_at(&mut self.scratch, at)?;
+                if self.scratch == new {
+                    self.stats.unchanged += 1;
+                    continue;
+                }
+                if is_program(&self.scratch, new) {
+                    self.backing.write_at(new, at)?;
+                    self.unsynced = true;
+                    self.stats.programmed += 1;
+                    continue;
+                }
+                self.pending.insert(
+                    block,
+                    Pending {
+                        seq: self.next_seq,
                         since: self.stats.flushes,
                     },
                 );
-                self.stats.held += 1;
+                self.next_seq += 1;
+                self.stats.erases += 1;
             }
+            self.held.insert(page, new.into());
+            self.stats.held += 1;
         }
         Ok(())
     }
 
-    /// Answers a FLUSH: syncs the programs, then writes the held pages that became safe
-    /// (held before the previous FLUSH was answered) and syncs again.
+    /// Answers a FLUSH: syncs the programs, then releases, in the order their erases were
+    /// seen, the pending blocks whose erase came before the previous FLUSH was answered.
     pub fn flush(&mut self) -> Result<(), StoreError> {
         let answered = self.stats.flushes;
         self.release(|since| since < answered)?;
@@ -235,34 +235,65 @@ impl<B: Backing> Store<B> {
     }
 
     /// At disconnect: the kernel has written back everything (the filesystem was unmounted
-    /// and the device synced), so every held page is safe.
+    /// and the device synced), so every pending block is safe.
     pub fn finish(&mut self) -> Result<(), StoreError> {
         self.release(|_| true)
     }
 
     fn release(&mut self, safe: impl Fn(u64) -> bool) -> Result<(), StoreError> {
         self.sync_programs()?;
-        let mut ready: Vec<(Release, u64)> = self
-            .held
+        let mut order: Vec<(u64, u64, u64)> = self
+            .pending
             .iter()
-            .filter(|(_, h)| safe(h.since))
-            .map(|(&page, h)| (release_class(&h.data), page))
+            .map(|(&block, p)| (p.seq, p.since, block))
             .collect();
-        ready.sort_unstable();
-        for group in ready.chunk_by(|a, b| a.0 == b.0) {
-            for &(_, page) in group {
-                let h = self.held.remove(&page).expect("listed above");
-                if let Err(e) = self.backing.write_at(&h.data, page * PAGE_U64) {
-                    // Keep it: a later flush tries again, and reads still see it.
-                    self.held.insert(page, h);
-                    return Err(e.into());
-                }
-                self.stats.released += 1;
+        order.sort_unstable();
+        // Only a prefix in erase order: a later erase never overtakes an earlier one.
+        for (_, since, block) in order {
+            if !safe(since) {
+                break;
             }
-            self.unsynced = true;
-            self.sync_programs()?;
+            self.release_block(block)?;
+            self.pending.remove(&block);
         }
         Ok(())
+    }
+
+    /// Writes one pending block to the card as a chip would see it: old summary gone, then
+    /// the held pages in ascending order.
+    fn release_block(&mut self, block: u64) -> Result<(), StoreError> {
+        let first = block * self.pages_per_block;
+        let last = first + self.pages_per_block - 1;
+        let mut pages: Vec<u64> = self.held.range(first..=last).map(|(&p, _)| p).collect();
+        let others_before_last = pages.iter().any(|&p| p != last);
+        if others_before_last && self.held.contains_key(&last) {
+            let last_at = last * PAGE_U64;
+            self.backing.read_at(&mut self.scratch, last_at)?;
+            if !is_erased(&self.scratch) {
+                // The old summary goes first. When the last page's new contents are
+                // erased anyway, that write is its release.
+                if is_erased(&self.held[&last]) {
+                    pages.retain(|&p| p != last);
+                    pages.insert(0, last);
+                } else {
+                    self.scratch.fill(ERASED);
+                    self.backing.write_at(&self.scratch, last_at)?;
+                    self.unsynced = true;
+                }
+                self.sync_programs()?;
+            }
+        }
+        for (i, page) in pages.into_iter().enumerate() {
+            // Written before removal: if the card fails, the page stays held and readable.
+            self.backing.write_at(&self.held[&page], page * PAGE_U64)?;
+            self.held.remove(&page);
+            self.stats.released += 1;
+            self.unsynced = true;
+            if i == 0 && page == last && others_before_last {
+                self.sync_programs()?;
+            }
+        }
+        self.sync_programs()
     }
 
     fn sync_programs(&mut self) -> Result<(), StoreError> {

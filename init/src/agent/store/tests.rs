@@ -1,11 +1,13 @@
 use super::*;
 
-/// The card as a power cut leaves it: every completed write is there (as QEMU keeps
-/// what it wrote to the image), and `synced` counts the syncs.
+/// The card as a power cut leaves it: every completed write is there (as QEMU keeps what
+/// it wrote to the image). Each write and sync is recorded in order, with the card's
+/// contents after each write, so a test can look at every state a cut could leave.
 #[derive(Default)]
 struct Card {
     bytes: Vec<u8>,
-    synced: u32,
+    events: Vec<String>,
+    states: Vec<Vec<u8>>,
     fail_writes: bool,
 }
 
@@ -33,18 +35,26 @@ impl Backing for &mut Card {
         }
         let o = offset as usize;
         self.bytes[o..o + buf.len()].copy_from_slice(buf);
+        self.events.push(format!("write {}", o / PAGE));
+        self.states.push(self.bytes.clone());
         Ok(())
     }
     fn sync(&mut self) -> io::Result<()> {
-        self.synced += 1;
+        self.events.push("sync".into());
         Ok(())
     }
 }
 
 const DATA: u8 = 0x5A;
+const OLD: u8 = 0x11;
+const P: u64 = PAGE as u64;
 
 fn page_of(b: u8) -> Vec<u8> {
     vec![b; PAGE]
+}
+
+fn page_at(state: &[u8], i: usize) -> &[u8] {
+    &state[i * PAGE..(i + 1) * PAGE]
 }
 
 #[test]
@@ -58,67 +68,102 @@ fn program_only_clears_bits() {
     assert!(!is_program(&[0x12], &[0x21]), "an overwrite");
 }
 
-/// Garbage collection as the page cache writes it back: the erase of the old block's page
-/// (lower index) reaches the agent before the copy in the new block. At no point may the
-/// card lose the only copy of the data.
+/// Garbage collection as the page cache writes it back: the erase of the old block
+/// (lower page) reaches the agent before the copy into the new block. In no state the
+/// card passes through may the data be gone from both.
 #[test]
 fn an_erase_never_reaches_the_card_before_the_copy_it_follows() {
     let mut card = Card::pages(&[DATA, ERASED]);
-    let mut store = Store::new(&mut card, 2 * PAGE as u64);
+    let mut store = Store::new(&mut card, 2 * P, P);
     store.write(0, &page_of(ERASED)).unwrap(); // the erase of block 0
-    store.write(PAGE as u64, &page_of(DATA)).unwrap(); // the copy into block 1
-    assert_eq!(store.stats().held, 1);
+    store.write(P, &page_of(DATA)).unwrap(); // the copy into block 1
+    assert_eq!(store.stats().erases, 1);
     assert_eq!(store.stats().programmed, 1);
-    // The kernel sees its own writes.
     let mut seen = page_of(0);
     store.read(0, &mut seen).unwrap();
-    assert_eq!(seen, page_of(ERASED));
-    // First FLUSH: the erase was held after no answered flush; not yet safe.
+    assert_eq!(seen, page_of(ERASED), "the kernel sees its own writes");
     store.flush().unwrap();
-    assert_eq!(store.held_pages(), 1);
+    assert_eq!(store.held_pages(), 1, "not safe at the first flush");
+    store.flush().unwrap();
+    assert_eq!(store.held_pages(), 0, "released at the second");
     drop(store);
-    assert_eq!(
-        card.page(0),
-        page_of(DATA),
-        "erase reached the card too early"
-    );
-    assert_eq!(card.page(1), page_of(DATA), "the copy is on the card");
-    assert_eq!(card.synced, 1, "the copy was synced");
-
-    let mut store = Store::new(&mut card, 2 * PAGE as u64);
-    store.write(0, &page_of(ERASED)).unwrap();
-    store.flush().unwrap();
-    store.flush().unwrap();
-    assert_eq!(store.held_pages(), 0);
-    assert_eq!(store.stats().released, 1);
-    drop(store);
-    assert_eq!(
-        card.page(0),
-        page_of(ERASED),
-        "released after a whole flush cycle"
-    );
+    assert_eq!(card.events, ["write 1", "sync", "write 0", "sync"]);
+    for state in &card.states {
+        assert!(
+            page_at(state, 0) == page_of(DATA) || page_at(state, 1) == page_of(DATA),
+            "a state without the data"
+        );
+    }
 }
 
+/// A block whose erase is pending keeps its old nodes on the card: JFFS2's new nodes in
+/// it, even those over bytes that were already erased, wait with the erase (else the
+/// card would hold new nodes behind old ones and an old summary describing neither).
 #[test]
-fn new_data_over_a_held_page_stays_held_and_is_read_back() {
-    let mut card = Card::pages(&[DATA, ERASED]);
-    let mut store = Store::new(&mut card, 2 * PAGE as u64);
+fn writes_into_a_block_whose_erase_is_pending_are_held_with_it() {
+    // Block 0: pages 0..=2 old nodes, page 3 never written (erased).
+    let mut card = Card::pages(&[OLD, OLD, OLD, ERASED]);
+    let mut store = Store::new(&mut card, 4 * P, 4 * P);
     store.write(0, &page_of(ERASED)).unwrap();
-    store.write(0, &page_of(0x11)).unwrap(); // JFFS2 reuses the erased block at once
-    assert_eq!(store.held_pages(), 1);
-    let mut both = vec![0u8; 2 * PAGE];
-    store.read(0, &mut both).unwrap();
-    assert_eq!(&both[..PAGE], page_of(0x11));
-    assert_eq!(&both[PAGE..], page_of(ERASED));
+    store.write(3 * P, &page_of(DATA)).unwrap(); // a program, but the block is pending
+    assert_eq!(store.held_pages(), 2);
+    assert_eq!(store.stats().programmed, 0);
     store.finish().unwrap();
     drop(store);
-    assert_eq!(card.page(0), page_of(0x11));
+    assert_eq!(card.page(0), page_of(ERASED));
+    assert_eq!(card.page(3), page_of(DATA));
+}
+
+/// The old block ends in an erase-block summary; JFFS2 would trust it over the new
+/// nodes. It is erased, and synced, before anything new is written into the block, and a
+/// new summary in the last page comes last.
+#[test]
+fn an_old_summary_is_erased_before_new_nodes_land_in_its_block() {
+    let mut card = Card::pages(&[OLD, OLD, OLD, OLD]);
+    let mut store = Store::new(&mut card, 4 * P, 4 * P);
+    for i in 0..4 {
+        store.write(i * P, &page_of(ERASED)).unwrap(); // block2mtd's erase
+    }
+    store.write(0, &page_of(DATA)).unwrap(); // new nodes
+    store.write(3 * P, &page_of(0x22)).unwrap(); // a new summary
+    store.finish().unwrap();
+    drop(store);
+    assert_eq!(
+        card.events,
+        ["write 3", "sync", "write 0", "write 1", "write 2", "write 3", "sync"]
+    );
+    for state in &card.states {
+        let new_nodes = page_at(state, 0) == page_of(DATA);
+        let old_summary = page_at(state, 3) == page_of(OLD);
+        assert!(!(new_nodes && old_summary), "an old summary over new nodes");
+    }
+}
+
+/// Erases are released in the order they were seen, and a later one never overtakes an
+/// earlier one that is not yet safe.
+#[test]
+fn pending_blocks_are_released_in_erase_order() {
+    let mut card = Card::pages(&[OLD, OLD, OLD]);
+    let mut store = Store::new(&mut card, 3 * P, P);
+    store.write(2 * P, &page_of(ERASED)).unwrap(); // first erase: block 2
+    store.flush().unwrap();
+    store.write(0, &page_of(ERASED)).unwrap(); // second erase: block 0
+    store.flush().unwrap(); // block 2 is safe now, block 0 not yet
+    assert_eq!(store.held_pages(), 1);
+    store.write(P, &page_of(ERASED)).unwrap(); // third: block 1
+    store.flush().unwrap(); // block 0 safe, block 1 not
+    store.flush().unwrap();
+    drop(store);
+    assert_eq!(
+        card.events,
+        ["write 2", "sync", "write 0", "sync", "write 1", "sync"]
+    );
 }
 
 #[test]
 fn unchanged_pages_cost_no_write_and_no_sync() {
     let mut card = Card::pages(&[DATA]);
-    let mut store = Store::new(&mut card, PAGE as u64);
+    let mut store = Store::new(&mut card, P, P);
     store.write(0, &page_of(DATA)).unwrap();
     store.flush().unwrap();
     assert_eq!(store.stats().unchanged, 1);
@@ -128,12 +173,12 @@ fn unchanged_pages_cost_no_write_and_no_sync() {
 #[test]
 fn requests_outside_the_device_or_not_whole_pages_are_refused() {
     let mut card = Card::pages(&[ERASED, ERASED]);
-    let mut store = Store::new(&mut card, 2 * PAGE as u64);
-    for (offset, len) in [(0, 100), (100, PAGE), (PAGE as u64, 2 * PAGE)] {
+    let mut store = Store::new(&mut card, 2 * P, P);
+    for (offset, len) in [(0, 100), (100, PAGE), (P, 2 * PAGE)] {
         let err = store.write(offset, &vec![0; len]).unwrap_err();
         assert!(matches!(err, StoreError::Range { .. }), "{err}");
     }
-    let err = store.read(2 * PAGE as u64, &mut page_of(0)).unwrap_err();
+    let err = store.read(2 * P, &mut page_of(0)).unwrap_err();
     assert_eq!(
         err.to_string(),
         "4096 bytes at 8192 are not whole 4096-byte pages inside the 8192-byte container"
@@ -141,81 +186,33 @@ fn requests_outside_the_device_or_not_whole_pages_are_refused() {
 }
 
 #[test]
-fn a_failed_release_keeps_the_page_held() {
+fn a_failed_release_keeps_the_page_held_and_readable() {
     let mut card = Card::pages(&[DATA]);
-    let mut store = Store::new(&mut card, PAGE as u64);
+    let mut store = Store::new(&mut card, P, P);
     store.write(0, &page_of(ERASED)).unwrap();
     store.backing.fail_writes = true;
     assert!(store.finish().is_err());
     assert_eq!(store.held_pages(), 1);
+    let mut seen = page_of(0);
+    store.read(0, &mut seen).unwrap();
+    assert_eq!(seen, page_of(ERASED));
     store.backing.fail_writes = false;
     store.finish().unwrap();
     assert_eq!(store.held_pages(), 0);
 }
 
-/// A backing that records the order of writes and syncs, as the card would see them.
-#[derive(Default)]
-struct Journal {
-    card: Vec<u8>,
-    events: Vec<String>,
-}
-
-impl Backing for &mut Journal {
-    fn read_at(&mut self, buf: &mut [u8], offset: u64) -> io::Result<()> {
-        let o = offset as usize;
-        buf.copy_from_slice(&self.card[o..o + buf.len()]);
-        Ok(())
-    }
-    fn write_at(&mut self, buf: &[u8], offset: u64) -> io::Result<()> {
-        let o = offset as usize;
-        self.card[o..o + buf.len()].copy_from_slice(buf);
-        self.events.push(format!("write {}", o / PAGE));
-        Ok(())
-    }
-    fn sync(&mut self) -> io::Result<()> {
-        self.events.push("sync".into());
-        Ok(())
-    }
-}
-
-fn cleanmarker_page() -> Vec<u8> {
-    let mut p = page_of(ERASED);
-    p[..12].copy_from_slice(&[0x85, 0x19, 0x03, 0x20, 12, 0, 0, 0, 1, 2, 3, 4]);
-    p
-}
-
 #[test]
-fn held_pages_are_classed_by_what_they_carry() {
-    assert_eq!(release_class(&page_of(ERASED)), Release::Erased);
-    assert_eq!(release_class(&cleanmarker_page()), Release::Marker);
-    let mut node = cleanmarker_page();
-    node[100] = 0;
-    assert_eq!(release_class(&node), Release::Data);
-    assert_eq!(release_class(&page_of(DATA)), Release::Data);
-}
-
-/// Garbage collection copied block 2's data into block 1, whose own erase was still held;
-/// then block 0 and 2 were erased and block 0 got its cleanmarker. Released together, the
-/// copy must be on the card (synced) before either erase, the cleanmarker last.
-#[test]
-fn a_copy_into_a_held_block_reaches_the_card_before_the_erases() {
-    let mut j = Journal {
-        card: [0x11, 0x22, DATA].iter().flat_map(|&b| [b; PAGE]).collect(),
-        events: Vec::new(),
-    };
-    let mut store = Store::new(&mut j, 3 * PAGE as u64);
-    let p = PAGE as u64;
-    store.write(p, &page_of(ERASED)).unwrap(); // block 1 erased (held)
-    store.write(p, &page_of(DATA)).unwrap(); // the copy lands in it (still held)
-    store.write(0, &cleanmarker_page()).unwrap(); // block 0 erased, cleanmarker
-    store.write(2 * p, &page_of(ERASED)).unwrap(); // block 2, the copy's source, erased
-    store.flush().unwrap();
-    store.flush().unwrap();
-    assert_eq!(store.held_pages(), 0);
+fn an_erased_last_page_goes_first_and_is_written_once() {
+    let mut card = Card::pages(&[OLD, OLD, OLD, OLD]);
+    let mut store = Store::new(&mut card, 4 * P, 4 * P);
+    for i in 0..4 {
+        store.write(i * P, &page_of(ERASED)).unwrap();
+    }
+    store.write(0, &page_of(DATA)).unwrap();
+    store.finish().unwrap();
     drop(store);
     assert_eq!(
-        j.events,
-        ["write 1", "sync", "write 2", "sync", "write 0", "sync"],
-        "data, then erases, then cleanmarkers, each synced"
+        card.events,
+        ["write 3", "sync", "write 0", "write 1", "write 2", "sync"]
     );
 }
