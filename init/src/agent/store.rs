@@ -8,11 +8,14 @@
 //! erases and new nodes are all just dirty pages, written back in page order. So the agent
 //! sorts every page the kernel writes:
 //!
-//! - a **program** (no bit goes from 0 to 1) into a block with no erase pending cannot
-//!   destroy anything: it goes to the card at once;
-//! - anything else starts an **erase** of its erase block: from then on every page the
-//!   kernel writes into that block is **held** in memory (and served from there), because
-//!   on the card the block still holds the old nodes. The kernel's fsync of the device
+//! - an **append** (new bytes only where the card holds erased 0xFF bytes) into a block
+//!   with nothing pending cannot destroy anything: it goes to the card at once;
+//! - anything else makes its erase block **pending**: an erase, or JFFS2 marking a node
+//!   obsolete in place (a program, but one that retires data: on a chip the mark comes after
+//!   the node's replacement is written, so it must not reach the card before the copy
+//!   either). From then on every page the kernel writes into that block is **held** in
+//!   memory (and served from there), because on the card the block still holds the old
+//!   nodes. The kernel's fsync of the device
 //!   writes back every page dirty at its start and then sends a FLUSH; a block whose erase
 //!   was first seen before one FLUSH was answered is released at the next one, after the
 //!   programs received until then (the garbage collector's copies) are synced.
@@ -47,9 +50,9 @@ pub trait Backing {
 /// What the store has done, for the agent's log and the tests.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Stats {
-    /// Pages written to the card as they came (programs).
+    /// Pages written to the card as they came (appends).
     pub programmed: u64,
-    /// Erase blocks whose erase was held back.
+    /// Erase blocks made pending (by an erase or an obsolete mark).
     pub erases: u64,
     /// Page writes held in memory (a page held twice counts twice).
     pub held: u64,
@@ -119,6 +122,12 @@ impl From<io::Error> for StoreError {
 /// True when writing `new` over `old` only clears bits, as programming flash does.
 pub fn is_program(old: &[u8], new: &[u8]) -> bool {
     old.iter().zip(new).all(|(o, n)| n & !o == 0)
+}
+
+/// True when `new` differs from `old` only where `old` is erased: new nodes, nothing
+/// existing touched.
+pub fn is_append(old: &[u8], new: &[u8]) -> bool {
+    old.iter().zip(new).all(|(&o, &n)| o == n || o == ERASED)
 }
 
 fn is_erased(page: &[u8]) -> bool {
@@ -203,7 +212,7 @@ impl<B: Backing> Store<B> {
                     self.stats.unchanged += 1;
                     continue;
                 }
-                if is_program(&self.scratch, new) {
+                if is_append(&self.scratch, new) {
                     self.backing.write_at(new, at)?;
                     self.unsynced = true;
                     self.stats.programmed += 1;
@@ -269,7 +278,9 @@ impl<B: Backing> Store<B> {
         if others_before_last && self.held.contains_key(&last) {
             let last_at = last * PAGE_U64;
             self.backing.read_at(&mut self.scratch, last_at)?;
-            if !is_erased(&self.scratch) {
+            // Only a last page that is erased and rewritten can hold an old summary that
+            // no longer describes its block; marks leave the summary true.
+            if !is_erased(&self.scratch) && !is_program(&self.scratch, &self.held[&last]) {
                 // The old summary goes first. When the last page's new contents are
                 // erased anyway, that write is its release.
                 if is_erased(&self.held[&last]) {

@@ -216,3 +216,22 @@ fn an_erased_last_page_goes_first_and_is_written_once() {
         ["write 3", "sync", "write 0", "write 1", "write 2", "sync"]
     );
 }
+
+/// JFFS2 marks a node obsolete by clearing bits of its header in place once its
+/// replacement is written. Applied before the replacement is on the card, a cut would
+/// leave neither: the mark waits like an erase.
+#[test]
+fn an_obsolete_mark_waits_for_the_copy_it_follows() {
+    let mut card = Card::pages(&[0xE0, ERASED]);
+    let mut store = Store::new(&mut card, 2 * P, P);
+    store.write(0, &page_of(0xC0)).unwrap(); // the old node marked obsolete
+    store.write(P, &page_of(0xE0)).unwrap(); // its copy (an append)
+    assert_eq!(store.stats().programmed, 1);
+    assert_eq!(store.held_pages(), 1);
+    store.flush().unwrap();
+    store.flush().unwrap();
+    drop(store);
+    assert_eq!(card.events, ["write 1", "sync", "write 0", "sync"]);
+    assert!(is_append(&[0xFF, 0x12], &[0x34, 0x12]));
+    assert!(!is_append(&[0xE0], &[0xC0]), "a mark is no append");
+}
