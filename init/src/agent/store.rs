@@ -66,12 +66,16 @@ pub struct Stats {
     pub syncs: u64,
 }
 
-/// An erase block whose erase has been seen but not yet written to the card.
+/// An erase block whose erase or marks have been seen but not yet written to the card.
 struct Pending {
     /// Order of the erases, for the order of the releases.
     seq: u64,
-    /// [`Stats::flushes`] when the erase was first seen.
+    /// [`Stats::flushes`] when the block became pending.
     since: u64,
+    /// An erased page was written into it: block2mtd is erasing it, page by page (each
+    /// read through us first), so the erase may straddle flushes. It is released only
+    /// once every page the card holds data in has been rewritten.
+    erasing: bool,
 }
 
 pub struct Store<B> {
@@ -205,7 +209,9 @@ impl<B: Backing> Store<B> {
         for (i, new) in data.chunks(PAGE).enumerate() {
             let page = offset / PAGE_U64 + i as u64;
             let block = page / self.pages_per_block;
-            if !self.pending.contains_key(&block) {
+            if let Some(p) = self.pending.get_mut(&block) {
+                p.erasing |= is_erased(new);
+            } else {
                 let at = page * PAGE_U64;
                 self.backing.read_at(&mut self.scratch, at)?;
                 if self.scratch == new {
@@ -223,6 +229,7 @@ impl<B: Backing> Store<B> {
                     Pending {
                         seq: self.next_seq,
                         since: self.stats.flushes,
+                        erasing: is_erased(new),
                     },
                 );
                 self.next_seq += 1;
@@ -237,8 +244,7 @@ impl<B: Backing> Store<B> {
     /// Answers a FLUSH: syncs the programs, then releases, in the order their erases were
     /// seen, the pending blocks whose erase came before the previous FLUSH was answered.
     pub fn flush(&mut self) -> Result<(), StoreError> {
-        let answered = self.stats.flushes;
-        self.release(|since| since < answered)?;
+        self.release(Some(self.stats.flushes))?;
         self.stats.flushes += 1;
         Ok(())
     }
@@ -246,26 +252,46 @@ impl<B: Backing> Store<B> {
     /// At disconnect: the kernel has written back everything (the filesystem was unmounted
     /// and the device synced), so every pending block is safe.
     pub fn finish(&mut self) -> Result<(), StoreError> {
-        self.release(|_| true)
+        self.release(None)
     }
 
-    fn release(&mut self, safe: impl Fn(u64) -> bool) -> Result<(), StoreError> {
+    /// Releases pending blocks in erase order: those that became pending before FLUSH
+    /// number `answered` was answered and are not half erased, or all when None.
+    fn release(&mut self, answered: Option<u64>) -> Result<(), StoreError> {
         self.sync_programs()?;
-        let mut order: Vec<(u64, u64, u64)> = self
+        let mut order: Vec<(u64, u64, bool, u64)> = self
             .pending
             .iter()
-            .map(|(&block, p)| (p.seq, p.since, block))
+            .map(|(&block, p)| (p.seq, p.since, p.erasing, block))
             .collect();
         order.sort_unstable();
         // Only a prefix in erase order: a later erase never overtakes an earlier one.
-        for (_, since, block) in order {
-            if !safe(since) {
-                break;
+        for (_, since, erasing, block) in order {
+            if let Some(answered) = answered {
+                if since >= answered || (erasing && !self.erase_complete(block)?) {
+                    break;
+                }
             }
             self.release_block(block)?;
             self.pending.remove(&block);
         }
         Ok(())
+    }
+
+    /// Every page of `block` that holds data on the card has been rewritten (erased, or
+    /// erased and written again): block2mtd's erase of it is over.
+    fn erase_complete(&mut self, block: u64) -> Result<bool, StoreError> {
+        let first = block * self.pages_per_block;
+        for page in first..first + self.pages_per_block {
+            if self.held.contains_key(&page) {
+                continue;
+            }
+            self.backing.read_at(&mut self.scratch, page * PAGE_U64)?;
+            if !is_erased(&self.scratch) {
+                return Ok(false);
+            }
+        }
+        Ok(true)
     }
 
     /// Writes one pending block to the card as a chip would see it: old summary gone, then

@@ -235,3 +235,23 @@ fn an_obsolete_mark_waits_for_the_copy_it_follows() {
     assert!(is_append(&[0xFF, 0x12], &[0x34, 0x12]));
     assert!(!is_append(&[0xE0], &[0xC0]), "a mark is no append");
 }
+
+/// block2mtd erases a block page by page, reading each through us first, so a flush can
+/// come in the middle. The block waits until every page with data on the card is erased:
+/// released half erased, the rest of its pages would keep old nodes under new ones.
+#[test]
+fn an_erase_that_straddles_flushes_is_released_whole() {
+    let mut card = Card::pages(&[OLD, OLD, OLD, ERASED]);
+    let mut store = Store::new(&mut card, 4 * P, 4 * P);
+    store.write(0, &page_of(ERASED)).unwrap();
+    store.flush().unwrap();
+    store.flush().unwrap();
+    store.flush().unwrap();
+    assert_eq!(store.held_pages(), 1, "pages 1 and 2 still hold data");
+    store.write(P, &page_of(ERASED)).unwrap();
+    store.write(2 * P, &page_of(DATA)).unwrap(); // erased, then written again
+    store.flush().unwrap();
+    assert_eq!(store.held_pages(), 0);
+    drop(store);
+    assert_eq!(card.page(2), page_of(DATA));
+}
