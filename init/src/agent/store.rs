@@ -210,7 +210,15 @@ impl<B: Backing> Store<B> {
             let page = offset / PAGE_U64 + i as u64;
             let block = page / self.pages_per_block;
             if let Some(p) = self.pending.get_mut(&block) {
-                p.erasing |= is_erased(new);
+                if is_erased(new) && !p.erasing {
+                    // Marks first, now its erase: it takes its place among the erases.
+                    *p = Pending {
+                        seq: self.next_seq,
+                        since: self.stats.flushes,
+                        erasing: true,
+                    };
+                    self.next_seq += 1;
+                }
             } else {
                 let at = page * PAGE_U64;
                 self.backing.read_at(&mut self.scratch, at)?;
