@@ -72,9 +72,10 @@ struct Pending {
     seq: u64,
     /// [`Stats::flushes`] when the block became pending.
     since: u64,
-    /// An erased page was written into it: block2mtd is erasing it, page by page (each
-    /// read through us first), so the erase may straddle flushes. It is released only
-    /// once every page the card holds data in has been rewritten.
+    /// Some page of it is being replaced, not just marked: block2mtd is erasing it (page
+    /// by page, reading each through us, so an erase can straddle flushes), maybe already
+    /// with new nodes in it. Released only once every page the card holds data in has
+    /// been rewritten, so no old node, and above all no old summary, outlives the erase.
     erasing: bool,
 }
 
@@ -209,44 +210,52 @@ impl<B: Backing> Store<B> {
         for (i, new) in data.chunks(PAGE).enumerate() {
             let page = offset / PAGE_U64 + i as u64;
             let block = page / self.pages_per_block;
-            if let Some(p) = self.pending.get_mut(&block) {
-                if is_erased(new) && !p.erasing {
-                    // Marks first, now its erase: it takes its place among the erases.
-                    *p = Pending {
-                        seq: self.next_seq,
-                        since: self.stats.flushes,
-                        erasing: true,
-                    };
-                    self.next_seq += 1;
-                }
-            } else {
-                let at = page * PAGE_U64;
-                self.backing.read_at(&mut self.scratch, at)?;
-                if self.scratch == new {
+            let pending = self.pending.get(&block).map(|p| p.erasing);
+            if pending == Some(true) || (pending.is_some() && self.held.contains_key(&page)) {
+                // Nothing new to learn about the block: hold the newest contents.
+                self.held.insert(page, new.into());
+                self.stats.held += 1;
+                continue;
+            }
+            let at = page * PAGE_U64;
+            self.backing.read_at(&mut self.scratch, at)?;
+            let replaces = !is_program(&self.scratch, new);
+            match pending {
+                None if self.scratch == new => {
                     self.stats.unchanged += 1;
                     continue;
                 }
-                if is_append(&self.scratch, new) {
+                None if is_append(&self.scratch, new) => {
                     self.backing.write_at(new, at)?;
                     self.unsynced = true;
                     self.stats.programmed += 1;
                     continue;
                 }
-                self.pending.insert(
-                    block,
-                    Pending {
-                        seq: self.next_seq,
-                        since: self.stats.flushes,
-                        erasing: is_erased(new),
-                    },
-                );
-                self.next_seq += 1;
-                self.stats.erases += 1;
+                None => {
+                    let p = self.new_pending(replaces);
+                    self.pending.insert(block, p);
+                    self.stats.erases += 1;
+                }
+                Some(_) if replaces => {
+                    // Marks first, now its erase: it takes its place among the erases.
+                    let p = self.new_pending(true);
+                    self.pending.insert(block, p);
+                }
+                Some(_) => {}
             }
             self.held.insert(page, new.into());
             self.stats.held += 1;
         }
         Ok(())
+    }
+
+    fn new_pending(&mut self, erasing: bool) -> Pending {
+        self.next_seq += 1;
+        Pending {
+            seq: self.next_seq,
+            since: self.stats.flushes,
+            erasing,
+        }
     }
 
     /// Answers a FLUSH: syncs the programs, then releases, in the order their erases were
@@ -280,7 +289,7 @@ impl<B: Backing> Store<B> {
                     break;
                 }
             }
-            self.release_block(block)?;
+            self.release_block(block, erasing)?;
             self.pending.remove(&block);
         }
         Ok(())
@@ -302,41 +311,38 @@ impl<B: Backing> Store<B> {
         Ok(true)
     }
 
-    /// Writes one pending block to the card as a chip would see it: old summary gone, then
-    /// the held pages in ascending order.
-    fn release_block(&mut self, block: u64) -> Result<(), StoreError> {
+    /// Writes one pending block to the card as a chip would see it: an old summary gone
+    /// first (synced), then the held pages in ascending order (synced).
+    fn release_block(&mut self, block: u64, erasing: bool) -> Result<(), StoreError> {
         let first = block * self.pages_per_block;
         let last = first + self.pages_per_block - 1;
         let mut pages: Vec<u64> = self.held.range(first..=last).map(|(&p, _)| p).collect();
-        let others_before_last = pages.iter().any(|&p| p != last);
-        if others_before_last && self.held.contains_key(&last) {
+        if erasing && pages.iter().any(|&p| p != last) {
             let last_at = last * PAGE_U64;
             self.backing.read_at(&mut self.scratch, last_at)?;
-            // Only a last page that is erased and rewritten can hold an old summary that
-            // no longer describes its block; marks leave the summary true.
-            if !is_erased(&self.scratch) && !is_program(&self.scratch, &self.held[&last]) {
-                // The old summary goes first. When the last page's new contents are
-                // erased anyway, that write is its release.
-                if is_erased(&self.held[&last]) {
-                    pages.retain(|&p| p != last);
-                    pages.insert(0, last);
-                } else {
-                    self.scratch.fill(ERASED);
-                    self.backing.write_at(&self.scratch, last_at)?;
-                    self.unsynced = true;
-                }
+            let kept = self
+                .held
+                .get(&last)
+                .is_some_and(|new| is_program(&self.scratch, new));
+            if !is_erased(&self.scratch) && !kept {
+                self.scratch.fill(ERASED);
+                self.backing.write_at(&self.scratch, last_at)?;
+                self.unsynced = true;
                 self.sync_programs()?;
+                // A last page whose new contents are erased was released just now.
+                if self.held.get(&last).is_some_and(|new| is_erased(new)) {
+                    self.held.remove(&last);
+                    self.stats.released += 1;
+                    pages.retain(|&p| p != last);
+                }
             }
         }
-        for (i, page) in pages.into_iter().enumerate() {
+        for page in pages {
             // Written before removal: if the card fails, the page stays held and readable.
             self.backing.write_at(&self.held[&page], page * PAGE_U64)?;
             self.held.remove(&page);
             self.stats.released += 1;
             self.unsynced = true;
-            if i == 0 && page == last && others_before_last {
-                self.sync_programs()?;
-            }
         }
         self.sync_programs()
     }

@@ -255,3 +255,27 @@ fn an_erase_that_straddles_flushes_is_released_whole() {
     drop(store);
     assert_eq!(card.page(2), page_of(DATA));
 }
+
+/// JFFS2 erased a block and wrote new nodes into it before any of it was written back:
+/// the agent never sees an erased page, only new nodes over old ones. Until the pages that
+/// still hold old nodes (the old summary among them) are rewritten too, the block stays.
+#[test]
+fn a_block_reused_before_its_erase_was_written_back_waits_for_the_whole_erase() {
+    let mut card = Card::pages(&[OLD, OLD, OLD, OLD]);
+    let mut store = Store::new(&mut card, 4 * P, 4 * P);
+    store.write(0, &page_of(DATA)).unwrap();
+    store.write(P, &page_of(DATA)).unwrap();
+    store.flush().unwrap();
+    store.flush().unwrap();
+    store.flush().unwrap();
+    assert_eq!(store.held_pages(), 2, "pages 2 and 3 still hold old nodes");
+    store.write(2 * P, &page_of(ERASED)).unwrap();
+    store.write(3 * P, &page_of(ERASED)).unwrap();
+    store.flush().unwrap();
+    assert_eq!(store.held_pages(), 0);
+    drop(store);
+    assert_eq!(
+        card.events,
+        ["write 3", "sync", "write 0", "write 1", "write 2", "sync"]
+    );
+}
