@@ -6,6 +6,7 @@ use std::fs::{File, OpenOptions};
 use std::io;
 use std::os::unix::fs::{FileExt, OpenOptionsExt};
 
+use super::journal::JournalFile;
 use super::store::{Backing, PAGE};
 
 pub struct CardFile {
@@ -13,6 +14,8 @@ pub struct CardFile {
     /// Opened with O_DIRECT: buffers must be page-aligned.
     pub direct: bool,
     bounce: Vec<u8>,
+    /// The size when opened (the agent never resizes its files).
+    bytes: u64,
 }
 
 /// A page-aligned window of `len` bytes inside `v` (direct I/O needs aligned memory).
@@ -30,23 +33,42 @@ impl CardFile {
     pub fn open(path: &str) -> io::Result<(Self, Option<io::Error>)> {
         let mut options = OpenOptions::new();
         options.read(true).write(true);
-        let (file, direct, why) = match options.clone().custom_flags(nix::libc::O_DIRECT).open(path)
-        {
+        let direct = options.clone().custom_flags(nix::libc::O_DIRECT).open(path);
+        let (file, direct, why) = match direct {
             Ok(f) => (f, true, None),
             Err(e) => (options.open(path)?, false, Some(e)),
         };
+        let bytes = file.metadata()?.len();
         Ok((
             Self {
                 file,
                 direct,
                 bounce: Vec::new(),
+                bytes,
             },
             why,
         ))
     }
 
-    pub fn size(&self) -> io::Result<u64> {
-        Ok(self.file.metadata()?.len())
+    /// Opens the journal at `path`, first making it `bytes` long (all its clusters
+    /// allocated once, so its writes never touch the FAT) when it is missing or shorter.
+    pub fn open_journal(path: &str, bytes: u64) -> io::Result<Self> {
+        let file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(path)?;
+        if file.metadata()?.len() < bytes {
+            file.set_len(bytes)?;
+            file.sync_all()?;
+        }
+        drop(file);
+        Ok(Self::open(path)?.0)
+    }
+
+    pub fn size(&self) -> u64 {
+        self.bytes
     }
 }
 
@@ -74,5 +96,20 @@ impl Backing for CardFile {
         // fdatasync: the data and, on FAT, the card's write cache (a flush command); the
         // file's times are not data, so its directory entry is not rewritten each time.
         self.file.sync_data()
+    }
+}
+
+impl JournalFile for CardFile {
+    fn read_at(&mut self, buf: &mut [u8], offset: u64) -> io::Result<()> {
+        Backing::read_at(self, buf, offset)
+    }
+    fn write_at(&mut self, buf: &[u8], offset: u64) -> io::Result<()> {
+        Backing::write_at(self, buf, offset)
+    }
+    fn sync(&mut self) -> io::Result<()> {
+        Backing::sync(self)
+    }
+    fn pages(&self) -> u64 {
+        self.bytes / PAGE as u64
     }
 }

@@ -10,6 +10,7 @@
 //! still holds and exits.
 
 pub mod card;
+pub mod journal;
 pub mod protocol;
 pub mod serve;
 pub mod store;
@@ -28,10 +29,13 @@ use nix::sys::socket::{socketpair, AddressFamily, SockFlag, SockType};
 use crate::error::BootError;
 use crate::{kmsg, sys};
 use card::CardFile;
-use store::{Store, PAGE};
+use journal::{Journal, JournalFile};
+use store::{Backing, Store, PAGE};
 
 /// argv[0] of an agent process: '@' first marks a root storage daemon for systemd.
 pub const AGENT_ARGV0: &str = "@flashroot-agent";
+/// The journal beside each container: `rootfs.img.journal`.
+pub const JOURNAL_SUFFIX: &str = ".journal";
 /// The agent's own binary: the init's (`/init`).
 const SELF_EXE: &str = "/proc/self/exe";
 const SYS_BLOCK: &str = "/sys/block";
@@ -168,9 +172,7 @@ fn run(args: &[String]) -> Result<(), BootError> {
     if let Some(e) = direct_error {
         error!("card agent: {container} cannot be opened for direct I/O ({e}); using the page cache, which caches the container twice");
     }
-    let size = card
-        .size()
-        .map_err(|e| BootError::io(step, container, &e))?;
+    let size = card.size();
     if size == 0 || size % PAGE as u64 != 0 {
         return Err(BootError::new(
             step,
@@ -179,6 +181,8 @@ fn run(args: &[String]) -> Result<(), BootError> {
         ));
     }
     let direct = card.direct;
+    let mut card = card;
+    let journal = open_journal(container, &mut card)?;
 
     let step = "connect the nbd device";
     let (ours, kernels) = socketpair(
@@ -219,6 +223,9 @@ fn run(args: &[String]) -> Result<(), BootError> {
         flush.as_millis()
     );
     let mut store = Store::new(card, size, erase_size);
+    if let Some(journal) = journal {
+        store = store.with_journal(journal);
+    }
     let mut socket = File::from(ours);
     let end = serve::serve(
         &mut store,
@@ -233,8 +240,8 @@ fn run(args: &[String]) -> Result<(), BootError> {
     let finished = store.finish();
     let s = store.stats();
     info!(
-        "card agent: {container} done ({end:?}): {} pages programmed at once, {} erases held until safe ({} page writes), {} written unchanged, {} flushes, {} card syncs",
-        s.programmed, s.erases, s.held, s.unchanged, s.flushes, s.syncs
+        "card agent: {container} done ({end:?}): {} pages appended at once, {} blocks held until safe ({} page writes, released in {} journaled batches, {} too big for the journal), {} written unchanged, {} flushes, {} card syncs",
+        s.programmed, s.erases, s.held, s.batches, s.unjournaled, s.unchanged, s.flushes, s.syncs
     );
     drop(kernels);
     let _ = runner.join();
@@ -249,6 +256,39 @@ fn run(args: &[String]) -> Result<(), BootError> {
         serve::End::Disconnected => Ok(()),
         serve::End::Broken(why) => Err(BootError::new("card agent", container, why)),
     }
+}
+
+/// The container's journal (`<container>.journal`, made if missing), after finishing the
+/// release a cut interrupted. Without one (a full or read-only card) releases still keep
+/// their order, block by block, and the log says what is lost: their all-or-nothing.
+fn open_journal(
+    container: &str,
+    card: &mut CardFile,
+) -> Result<Option<Journal<Box<dyn JournalFile + Send>>>, BootError> {
+    let path = format!("{container}{JOURNAL_SUFFIX}");
+    let file = match CardFile::open_journal(&path, journal::DEFAULT_BYTES) {
+        Ok(f) => f,
+        Err(e) => {
+            error!("card agent: no journal {path} ({e}); releasing erased blocks one by one, a cut in a release can lose data garbage collection was moving");
+            return Ok(None);
+        }
+    };
+    let (mut journal, unfinished) = Journal::open(Box::new(file) as Box<dyn JournalFile + Send>)
+        .map_err(|e| BootError::io("read the journal", &path, &e))?;
+    if let Some(batch) = unfinished {
+        let step = "finish the release a cut interrupted";
+        for (page, contents) in &batch.pages {
+            Backing::write_at(card, contents, page * PAGE as u64)
+                .map_err(|e| BootError::io(step, container, &e))?;
+        }
+        Backing::sync(card).map_err(|e| BootError::io(step, container, &e))?;
+        journal.done().map_err(|e| BootError::io(step, &path, &e))?;
+        info!(
+            "card agent: finished the release a power cut interrupted: {} pages of {container} from {path}",
+            batch.pages.len()
+        );
+    }
+    Ok(Some(journal))
 }
 
 /// Pushes the kernel's cached writes of the device to the agent, every `every`: each

@@ -32,6 +32,8 @@
 use std::collections::BTreeMap;
 use std::io;
 
+use super::journal::{Journal, JournalFile};
+
 /// The unit of the kernel's page cache, and so of every write block2mtd causes.
 pub const PAGE: usize = 4096;
 const PAGE_U64: u64 = PAGE as u64;
@@ -64,6 +66,10 @@ pub struct Stats {
     pub flushes: u64,
     /// Syncs of the card.
     pub syncs: u64,
+    /// Releases written through the journal.
+    pub batches: u64,
+    /// Releases too big for the journal, written block by block.
+    pub unjournaled: u64,
 }
 
 /// An erase block whose erase or marks have been seen but not yet written to the card.
@@ -91,6 +97,8 @@ pub struct Store<B> {
     stats: Stats,
     /// Scratch page for reads of the card.
     scratch: Vec<u8>,
+    /// Makes each release all-or-nothing; without one, blocks are released one by one.
+    journal: Option<Journal<Box<dyn JournalFile + Send>>>,
 }
 
 /// A request the store cannot serve.
@@ -153,7 +161,14 @@ impl<B: Backing> Store<B> {
             unsynced: false,
             stats: Stats::default(),
             scratch: vec![0; PAGE],
+            journal: None,
         }
+    }
+
+    /// Releases go through `journal` from now on.
+    pub fn with_journal(mut self, journal: Journal<Box<dyn JournalFile + Send>>) -> Self {
+        self.journal = Some(journal);
+        self
     }
 
     pub fn stats(&self) -> Stats {
@@ -282,6 +297,7 @@ impl<B: Backing> Store<B> {
             .map(|(&block, p)| (p.seq, p.since, p.erasing, block))
             .collect();
         order.sort_unstable();
+        let mut ready = Vec::new();
         // Only a prefix in erase order: a later erase never overtakes an earlier one.
         for (_, since, erasing, block) in order {
             if let Some(answered) = answered {
@@ -289,9 +305,57 @@ impl<B: Backing> Store<B> {
                     break;
                 }
             }
+            ready.push((block, erasing));
+        }
+        if ready.is_empty() {
+            return Ok(());
+        }
+        if let Some(journal) = &self.journal {
+            let ppb = self.pages_per_block;
+            let held = || {
+                ready
+                    .iter()
+                    .flat_map(|&(b, _)| self.held.range(b * ppb..(b + 1) * ppb))
+            };
+            let data = held().filter(|(_, d)| !is_erased(d)).count();
+            if journal.fits(held().count(), data) {
+                return self.release_journaled(&ready);
+            }
+            self.stats.unjournaled += 1;
+        }
+        for (block, erasing) in ready {
             self.release_block(block, erasing)?;
             self.pending.remove(&block);
         }
+        Ok(())
+    }
+
+    /// Releases `ready` all at once: the batch to the journal (synced), the pages in place
+    /// (synced), then the journal's done record. A cut anywhere leaves either the old
+    /// blocks or, once the agent has read the journal at the next start, the new ones.
+    fn release_journaled(&mut self, ready: &[(u64, bool)]) -> Result<(), StoreError> {
+        let ppb = self.pages_per_block;
+        let pages: Vec<u64> = ready
+            .iter()
+            .flat_map(|&(b, _)| self.held.range(b * ppb..(b + 1) * ppb).map(|(&p, _)| p))
+            .collect();
+        let journal = self.journal.as_mut().expect("checked by the caller");
+        let contents: Vec<(u64, &[u8])> = pages.iter().map(|p| (*p, &*self.held[p])).collect();
+        journal.batch(&contents)?;
+        for &page in &pages {
+            self.backing.write_at(&self.held[&page], page * PAGE_U64)?;
+        }
+        self.unsynced = true;
+        self.sync_programs()?;
+        self.journal.as_mut().expect("checked").done()?;
+        for page in &pages {
+            self.held.remove(page);
+        }
+        for (block, _) in ready {
+            self.pending.remove(block);
+        }
+        self.stats.released += pages.len() as u64;
+        self.stats.batches += 1;
         Ok(())
     }
 

@@ -1,4 +1,5 @@
 use super::*;
+use crate::agent::journal::{Journal, JournalFile};
 
 /// The card as a power cut leaves it: every completed write is there (as QEMU keeps what
 /// it wrote to the image). Each write and sync is recorded in order, with the card's
@@ -278,4 +279,76 @@ fn a_block_reused_before_its_erase_was_written_back_waits_for_the_whole_erase() 
         card.events,
         ["write 3", "sync", "write 0", "write 1", "write 2", "sync"]
     );
+}
+
+/// The ring of a journal, shared with the test so it can read it after a "cut".
+#[derive(Clone, Default)]
+struct SharedRing(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl JournalFile for SharedRing {
+    fn read_at(&mut self, buf: &mut [u8], offset: u64) -> io::Result<()> {
+        let ring = self.0.lock().unwrap();
+        let o = offset as usize;
+        buf.copy_from_slice(&ring[o..o + buf.len()]);
+        Ok(())
+    }
+    fn write_at(&mut self, buf: &[u8], offset: u64) -> io::Result<()> {
+        let mut ring = self.0.lock().unwrap();
+        let o = offset as usize;
+        ring[o..o + buf.len()].copy_from_slice(buf);
+        Ok(())
+    }
+    fn sync(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+    fn pages(&self) -> u64 {
+        (self.0.lock().unwrap().len() / PAGE) as u64
+    }
+}
+
+/// Two blocks released at the same flush, in an order the agent cannot know: block 1 was
+/// erased and then got the copy of block 0's data, then block 0 was erased. Whatever state
+/// a cut leaves the card in, the card plus the journal's unfinished batch hold the data.
+#[test]
+fn blocks_released_together_are_all_or_nothing_through_the_journal() {
+    let mut card = Card::pages(&[DATA, OLD]);
+    let ring = SharedRing(std::sync::Arc::new(std::sync::Mutex::new(vec![
+        0;
+        16 * PAGE
+    ])));
+    let (journal, unfinished) =
+        Journal::open(Box::new(ring.clone()) as Box<dyn JournalFile + Send>).unwrap();
+    assert!(unfinished.is_none());
+    let mut store = Store::new(&mut card, 2 * P, P).with_journal(journal);
+    store.write(0, &page_of(ERASED)).unwrap(); // block 0 erased (lower page: first)
+    store.write(P, &page_of(DATA)).unwrap(); // block 1: erased, then the copy
+    store.flush().unwrap();
+    store.flush().unwrap();
+    assert_eq!(store.stats().batches, 1);
+    drop(store);
+    assert_eq!(card.page(1), page_of(DATA));
+    // Every write in place comes after the batch record (pages 0 and 1 of the ring: its
+    // header and block 1's data; block 0's erase needs no data page) and before the done
+    // record (page 2): a cut in between finds the batch unfinished.
+    let before_done = SharedRing::default();
+    let mut bytes = ring.0.lock().unwrap().clone();
+    assert_eq!(&bytes[2 * PAGE..2 * PAGE + 8], b"FRJRNL01");
+    bytes[2 * PAGE..3 * PAGE].fill(0);
+    *before_done.0.lock().unwrap() = bytes;
+    for state in &card.states {
+        let mut cut = state.clone();
+        // What the agent does at its next start.
+        let (_, unfinished) =
+            Journal::open(Box::new(before_done.clone()) as Box<dyn JournalFile + Send>).unwrap();
+        if let Some(batch) = unfinished {
+            for (page, contents) in batch.pages {
+                let o = page as usize * PAGE;
+                cut[o..o + PAGE].copy_from_slice(&contents);
+            }
+        }
+        assert!(
+            page_at(&cut, 0) == page_of(DATA) || page_at(&cut, 1) == page_of(DATA),
+            "a cut lost the data"
+        );
+    }
 }
