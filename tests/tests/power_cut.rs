@@ -471,10 +471,13 @@ impl Verdict {
         }
         if self.lost_commits() > 0 {
             failures.push(format!(
-                "record {} was committed at least {} ms before the cut, but the card holds {:?}",
+                "record {} was committed at least {} ms before the cut, but the card holds {}",
                 self.committed.unwrap_or(0),
                 COMMIT_MARGIN.as_millis(),
-                self.record
+                match &self.record {
+                    Some(Record::Seq(n)) => format!("record {n}"),
+                    _ => "no record".into(),
+                }
             ));
         }
         if !self.corrupted.is_empty() {
@@ -508,14 +511,16 @@ impl fmt::Display for Verdict {
     }
 }
 
-/// The check report with the checksum lines that match the host's left out (counted).
-fn condensed_report(report: &str, kept: &BTreeMap<String, String>) -> String {
+/// The check report with the checksum lines equal to what mkfs wrote left out (counted):
+/// what remains are the records, the rewritten scratch files and the damage.
+fn condensed_report(report: &str, card: &CutCard) -> String {
     let mut matching = 0;
     let mut out = String::new();
     for line in report.lines() {
-        let matches = line
-            .split_once("  ")
-            .is_some_and(|(sum, name)| kept.get(name.trim()).map(String::as_str) == Some(sum));
+        let matches = line.split_once("  ").is_some_and(|(sum, name)| {
+            let host = card.kept.get(name.trim()).or(card.scratch.get(name.trim()));
+            host.map(String::as_str) == Some(sum)
+        });
         if matches {
             matching += 1;
         } else {
@@ -523,7 +528,7 @@ fn condensed_report(report: &str, kept: &BTreeMap<String, String>) -> String {
             out.push('\n');
         }
     }
-    format!("{out}({matching} checksum lines matching the host's left out)")
+    format!("{out}({matching} checksum lines equal to the host's at mkfs time left out)")
 }
 
 /// Panics naming every cut that broke a promise, with its seed, cut point and the
@@ -536,7 +541,7 @@ fn assert_no_harm(card: &CutCard, verdicts: &[Verdict]) {
             format!(
                 "{v}\n  {}\n  --- check report ---\n{}\n  --- check boot console tail ---\n{}",
                 v.failures().join("\n  "),
-                condensed_report(&v.report, &card.kept),
+                condensed_report(&v.report, card),
                 v.check_tail
             )
         })
