@@ -7,6 +7,8 @@
 //! The short tests here run a few cuts; `power_cut_benchmark` (ignored, run by
 //! `bench/power-cut.sh`) runs many at random points and prints a results table.
 //! Seeds: `POWER_CUT_SEED` fixes the random cut points (printed with every result).
+//! `POWER_CUT_KEEP=dir` keeps each card as the cut left it (before the check boot), and
+//! the card before any cut as `pristine.img`.
 
 mod flashboot;
 
@@ -282,6 +284,20 @@ impl CutCard {
                 workload.word()
             )
         };
+        if let Some(keep) = std::env::var_os("POWER_CUT_KEEP") {
+            // For forensics: the card as the cut left it, before the check boot mounts it.
+            let kept = Path::new(&keep).join(format!(
+                "{}-seed{seed}-{index}-after-cut.img",
+                workload.word()
+            ));
+            std::fs::create_dir_all(Path::new(&keep)).unwrap();
+            std::fs::copy(&run_card, &kept)
+                .unwrap_or_else(|e| panic!("cannot keep the card as {}: {e}", kept.display()));
+            let pristine = Path::new(&keep).join("pristine.img");
+            if !pristine.exists() {
+                std::fs::copy(&self.card, &pristine).unwrap();
+            }
+        }
         let check_boot = run(
             &self.kernel,
             &self.initrd,
