@@ -8,12 +8,14 @@
 //! `bench/power-cut.sh`) runs many at random points and prints a results table.
 //! Seeds: `POWER_CUT_SEED` fixes the random cut points (printed with every result).
 //! `POWER_CUT_KEEP=dir` keeps each card as the cut left it (before the check boot), and
-//! the card before any cut as `pristine.img`.
+//! the card before any cut as `pristine-<workload>.img`.
 
+mod debian_root;
 mod flashboot;
 
 use std::collections::BTreeMap;
 use std::fmt;
+use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
@@ -106,6 +108,124 @@ fn power_cut_init() -> String {
         .replace("@RECORD_PAD@", &RECORD_PAD.to_string())
 }
 
+/// The local package the apt workload installs (versions 1.0 and 2.0, each with
+/// [`PACKAGE_FILES`] files of random bytes and a postinst).
+const PACKAGE: &str = "flashroot-cut-test";
+const PACKAGE_FILES: usize = 64;
+const PACKAGE_FILE_BYTES: usize = 16 << 10;
+/// Where the Debian root keeps the package files.
+const PACKAGE_DIR: &str = "srv/flashroot-cut";
+/// The Debian root's container and card: the minbase tree compresses to about 87 MiB.
+const DEBIAN_CONTAINER_BYTES: u64 = 192 << 20;
+const DEBIAN_CARD_BYTES: u64 = 256 << 20;
+/// The Debian workload's init, in place of systemd.
+const DEBIAN_INIT_PATH: &str = "sbin/power-cut-init";
+
+/// The Debian root's init for the apt workload and its check (dash; no busybox there):
+/// `init=/sbin/power-cut-init -- apt|check`. `@PACKAGE@` and `@DIR@` are filled in.
+/// Powers off through sysrq: there is no systemd running to ask.
+const DEBIAN_CUT_INIT: &str = r#"#!/bin/sh
+export PATH=/usr/sbin:/usr/bin:/sbin:/bin
+export DEBIAN_FRONTEND=noninteractive
+cd /@DIR@ || { echo "power-cut init: no /@DIR@"; echo o > /proc/sysrq-trigger; }
+case "$1" in
+apt)
+  echo "apt start"
+  n=0
+  while :; do
+    for step in "install ./@PACKAGE@_1.0_all.deb" "install ./@PACKAGE@_2.0_all.deb" "purge @PACKAGE@"; do
+      apt-get -y -qq -o Dpkg::Use-Pty=0 $step 2>&1 || echo "apt: '$step' failed"
+      n=$((n + 1))
+      echo "apt $n"
+    done
+  done ;;
+check)
+  {
+    echo "package=$(dpkg-query -W -f='${db:Status-Status} ${Version}' @PACKAGE@ 2>/dev/null || echo unknown)"
+    audit=$(dpkg --audit 2>&1)
+    if [ -z "$audit" ]; then echo "audit=clean"; else echo "audit=dirty"; fi
+    echo "--- audit"
+    echo "$audit"
+    echo "--- end audit"
+    if [ -n "$audit" ]; then
+      dpkg --configure -a > /run/repair.log 2>&1
+      echo "configure_status=$?"
+      tail -n 20 /run/repair.log
+      if [ -z "$(dpkg --audit 2>&1)" ]; then echo "audit_after_configure=clean"; else echo "audit_after_configure=dirty"; fi
+      if [ -n "$(dpkg --audit 2>&1)" ]; then
+        # What dpkg --audit advises for a package left half-installed: remove it.
+        dpkg --remove --force-remove-reinstreq @PACKAGE@ > /run/remove.log 2>&1
+        echo "remove_status=$?"
+        tail -n 20 /run/remove.log
+      fi
+      final=$(dpkg --audit 2>&1)
+      if [ -z "$final" ]; then echo "audit_final=clean"; else echo "audit_final=dirty"; echo "$final"; fi
+    fi
+  } > /run/report 2>&1
+  { printf 'FLASHROOT-OUTPUT %d\n' "$(wc -c < /run/report)"; cat /run/report; } > /dev/vda
+  sync
+  echo "power-cut check: reported"
+  echo o > /proc/sysrq-trigger ;;
+*)
+  echo "power-cut init: unknown workload '$1'"
+  echo o > /proc/sysrq-trigger ;;
+esac
+sleep 60
+"#;
+
+fn debian_cut_init() -> String {
+    DEBIAN_CUT_INIT
+        .replace("@PACKAGE@", PACKAGE)
+        .replace("@DIR@", PACKAGE_DIR)
+}
+
+/// Removes the regular files directly in `dir` (not its subdirectories).
+fn remove_files_in(dir: &Path) {
+    for entry in std::fs::read_dir(dir).unwrap_or_else(|e| panic!("{}: {e}", dir.display())) {
+        let entry = entry.unwrap();
+        if entry.file_type().unwrap().is_file() {
+            std::fs::remove_file(entry.path()).unwrap();
+        }
+    }
+}
+
+/// Builds `PACKAGE` `version` (`1.0`, `2.0`) into `out_dir` with dpkg-deb: files of random
+/// bytes from `rng` and a postinst that records the version it configured.
+fn build_package(version: &str, rng: &mut Rng, work: &Path, out_dir: &Path) {
+    let tree = work.join(format!("{PACKAGE}-{version}"));
+    let data = tree.join("usr/share").join(PACKAGE);
+    std::fs::create_dir_all(&data).unwrap();
+    std::fs::create_dir_all(tree.join("DEBIAN")).unwrap();
+    std::fs::write(
+        tree.join("DEBIAN/control"),
+        format!(
+            "Package: {PACKAGE}\nVersion: {version}\nArchitecture: all\nMaintainer: flashroot \
+             tests <tests@flashroot.invalid>\nDescription: power-cut test package\n"
+        ),
+    )
+    .unwrap();
+    let postinst = tree.join("DEBIAN/postinst");
+    std::fs::write(
+        &postinst,
+        format!(
+            "#!/bin/sh\nset -e\nmkdir -p /var/lib/{PACKAGE}\necho {version} > /var/lib/{PACKAGE}/configured\n"
+        ),
+    )
+    .unwrap();
+    std::fs::set_permissions(&postinst, std::fs::Permissions::from_mode(0o755)).unwrap();
+    for i in 0..PACKAGE_FILES {
+        std::fs::write(data.join(format!("{i:02}")), rng.bytes(PACKAGE_FILE_BYTES)).unwrap();
+    }
+    let deb = out_dir.join(format!("{PACKAGE}_{version}_all.deb"));
+    let out = Command::new("dpkg-deb")
+        .args(["--build", "--root-owner-group"])
+        .arg(&tree)
+        .arg(&deb)
+        .output()
+        .expect("dpkg-deb (Debian package dpkg) builds the test package");
+    assert!(out.status.success(), "dpkg-deb failed: {out:?}");
+}
+
 /// What the guest does until the power goes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Workload {
@@ -113,15 +233,19 @@ enum Workload {
     Commit,
     /// Garbage-collection churn: `churn N` after each rewrite of a scratch file.
     Churn,
+    /// A Debian root (systemd replaced by [`DEBIAN_CUT_INIT`]) where apt-get installs,
+    /// upgrades and purges a local package in a loop: `apt N` after each step.
+    Apt,
 }
 
 impl Workload {
-    const ALL: [Workload; 2] = [Workload::Commit, Workload::Churn];
+    const ALL: [Workload; 3] = [Workload::Commit, Workload::Churn, Workload::Apt];
 
     fn word(self) -> &'static str {
         match self {
             Workload::Commit => "commit",
             Workload::Churn => "churn",
+            Workload::Apt => "apt",
         }
     }
 
@@ -135,6 +259,7 @@ impl Workload {
         match self {
             Workload::Commit => "commit 20",
             Workload::Churn => "churn start",
+            Workload::Apt => "apt start",
         }
     }
 
@@ -197,6 +322,8 @@ struct CutCard {
     scratch: BTreeMap<String, String>,
     /// How full mkfs left the container, for the results.
     fill: String,
+    /// Kernel parameters that start the power-cut init (empty: /sbin/init is it).
+    init_param: String,
 }
 
 impl CutCard {
@@ -259,7 +386,86 @@ impl CutCard {
             kept,
             scratch,
             fill,
+            init_param: String::new(),
         }
+    }
+
+    /// Builds the initramfs from `config_text` and a card whose JFFS2 root is the cached
+    /// Debian minbase root prepared as `flashroot import-root` does, plus the power-cut
+    /// init (started by `init=`, in place of systemd) and two versions of a local package.
+    fn prepare_debian(config_text: &str) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let kernel = kernel();
+        let config = flashroot_config::Config::parse("power-cut config", config_text)
+            .expect("the config parses");
+        let source = debian_root::debootstrap_root();
+        let prepared = dir.path().join("debian-root");
+        let (root, _) = flashroot::rootprep::import(
+            &source,
+            flashroot::rootprep::Target::Copy(&prepared),
+            &config,
+        )
+        .expect("the Debian root imports");
+        // The mirror's package list (50 MB) takes apt minutes to parse under TCG, and the
+        // debootstrap's downloaded .debs only fill the container: the workload installs
+        // from local files and never runs `apt-get update`.
+        for dir in ["var/lib/apt/lists", "var/cache/apt/archives"] {
+            remove_files_in(&root.join(dir));
+        }
+        let init = root.join(DEBIAN_INIT_PATH);
+        std::fs::write(&init, debian_cut_init()).unwrap();
+        std::fs::set_permissions(&init, std::fs::Permissions::from_mode(0o755)).unwrap();
+        let packages = root.join(PACKAGE_DIR);
+        std::fs::create_dir_all(&packages).unwrap();
+        let mut rng = Rng(DATA_SEED);
+        for version in ["1.0", "2.0"] {
+            build_package(version, &mut rng, dir.path(), &packages);
+        }
+        let image = dir.path().join("rootfs.img");
+        let report = flashroot::jffs2::write_image(
+            &root,
+            &image,
+            &flashroot::jffs2::Options {
+                erase_size: ERASE_64K,
+                pad_to: Some(DEBIAN_CONTAINER_BYTES),
+                ..Default::default()
+            },
+        )
+        .expect("JFFS2 image of the Debian root");
+        std::fs::remove_dir_all(&prepared).unwrap();
+        let card_path = dir.path().join("card.img");
+        card_of_size(&card_path, &[("rootfs.img", &image)], DEBIAN_CARD_BYTES);
+        std::fs::remove_file(&image).unwrap();
+        let initrd = dir.path().join("initrd.cpio");
+        initramfs(&kernel, config_text, &initrd);
+        let fill = format!(
+            "Debian minbase root: container {} of {} erase blocks used, {} free",
+            report.blocks_used, report.blocks_total, report.blocks_free
+        );
+        eprintln!("power-cut card: {fill}");
+        CutCard {
+            dir,
+            kernel,
+            initrd,
+            card: card_path,
+            kept: BTreeMap::new(),
+            scratch: BTreeMap::new(),
+            fill,
+            init_param: format!("init=/{DEBIAN_INIT_PATH}"),
+        }
+    }
+
+    /// The card for `workload`'s root.
+    fn for_workload(workload: Workload, config_text: &str) -> Self {
+        match workload {
+            Workload::Commit | Workload::Churn => Self::prepare(config_text),
+            Workload::Apt => Self::prepare_debian(config_text),
+        }
+    }
+
+    /// The command line of a boot running `words` (a workload, or `check`).
+    fn cmdline(&self, words: &str) -> String {
+        format!("mtd {FAIL_FAST} {} -- {words}", self.init_param)
     }
 
     /// One cut: a fresh copy of the card runs `workload` until `cut`, then a check boot
@@ -274,7 +480,7 @@ impl CutCard {
             &self.kernel,
             &self.initrd,
             vec![ide(&run_card)],
-            &format!("mtd {FAIL_FAST} -- {}", workload.word()),
+            &self.cmdline(workload.word()),
             Some(cut.clone()),
         );
         let Some(cut_at) = cut_boot.cut_at() else {
@@ -293,7 +499,7 @@ impl CutCard {
             std::fs::create_dir_all(Path::new(&keep)).unwrap();
             std::fs::copy(&run_card, &kept)
                 .unwrap_or_else(|e| panic!("cannot keep the card as {}: {e}", kept.display()));
-            let pristine = Path::new(&keep).join("pristine.img");
+            let pristine = Path::new(&keep).join(format!("pristine-{}.img", workload.word()));
             if !pristine.exists() {
                 std::fs::copy(&self.card, &pristine).unwrap();
             }
@@ -302,7 +508,7 @@ impl CutCard {
             &self.kernel,
             &self.initrd,
             vec![ide(&run_card)],
-            &format!("mtd {FAIL_FAST} -- check"),
+            &self.cmdline("check"),
         );
         let verdict = Verdict::judge(self, workload, seed, cut, cut_at, &cut_boot, &check_boot);
         let _ = std::fs::remove_file(&run_card);
@@ -379,6 +585,35 @@ fn last_progress<'a>(lines: impl Iterator<Item = &'a str>, word: &str) -> Option
         .max()
 }
 
+/// dpkg's state after a cut, as the Debian check boot found it.
+#[derive(Clone, Debug)]
+struct Dpkg {
+    /// `dpkg-query` status and version of the test package, or `unknown`.
+    package: String,
+    /// `dpkg --audit` printed nothing.
+    audit_clean: bool,
+    /// The audit came out clean after `dpkg --configure -a` (run only after a dirty audit):
+    /// the issue's criterion.
+    configure_repaired: Option<bool>,
+    /// The audit came out clean after dpkg's own documented recovery: `dpkg --configure
+    /// -a`, then removing a package left half-installed, as `dpkg --audit` advises. A cut
+    /// during an unpack leaves the package half-installed even on storage that loses
+    /// nothing, which `--configure -a` cannot finish; a damaged database stays dirty.
+    recovered: Option<bool>,
+}
+
+impl Dpkg {
+    /// Clean, or made clean by `dpkg --configure -a`.
+    fn clean_or_configurable(&self) -> bool {
+        self.audit_clean || self.configure_repaired == Some(true)
+    }
+
+    /// Clean, or made clean by dpkg's own recovery.
+    fn recoverable(&self) -> bool {
+        self.audit_clean || self.recovered == Some(true)
+    }
+}
+
 /// What one cut did to the card, judged by the host.
 struct Verdict {
     workload: Workload,
@@ -389,8 +624,12 @@ struct Verdict {
     /// the cut.
     progress: Option<u64>,
     committed: Option<u64>,
-    /// `None` when the card no longer boots to the check.
+    /// The check boot ran and reported.
+    bootable: bool,
+    /// The commit record (busybox roots).
     record: Option<Record>,
+    /// dpkg's state (the Debian root).
+    dpkg: Option<Dpkg>,
     /// Never-modified files whose checksum differs from the host's, or that are missing.
     corrupted: Vec<String>,
     /// Anything the workload wrote reached the card: a record, a rewritten scratch file.
@@ -416,13 +655,32 @@ impl Verdict {
             .output
             .as_deref()
             .map(|bytes| String::from_utf8_lossy(bytes).into_owned());
+        let field = |key: &str| -> Option<String> {
+            let prefix = format!("{key}=");
+            report
+                .as_deref()?
+                .lines()
+                .find_map(|l| l.strip_prefix(prefix.as_str()).map(str::to_owned))
+        };
+        let dpkg = field("audit").map(|audit| Dpkg {
+            package: field("package").unwrap_or_default(),
+            audit_clean: audit == "clean",
+            configure_repaired: field("audit_after_configure").map(|after| after == "clean"),
+            recovered: field("audit_final").map(|after| after == "clean"),
+        });
         let (record, corrupted, reached_card) = match &report {
             None => (None, Vec::new(), false),
+            Some(_) if workload == Workload::Apt => {
+                // The package is in dpkg's database (installed, half-done, or removed but
+                // not purged): an apt step reached the card.
+                let known = dpkg.as_ref().is_some_and(|d| d.package != "unknown");
+                (None, Vec::new(), known)
+            }
             Some(text) => {
-                let record = text
-                    .lines()
-                    .find_map(|l| l.strip_prefix("record="))
-                    .map_or_else(|| Record::Torn("no record line".into()), Record::parse);
+                let record = field("record").map_or_else(
+                    || Record::Torn("no record line".into()),
+                    |r| Record::parse(&r),
+                );
                 let sums = parse_sha256sum(
                     text.split("--- sha256\n")
                         .nth(1)
@@ -441,7 +699,7 @@ impl Verdict {
                     .any(|(name, sum)| sums.get(name) != Some(sum));
                 let reached = match workload {
                     Workload::Commit => record != Record::Absent,
-                    Workload::Churn => scratch_changed,
+                    Workload::Churn | Workload::Apt => scratch_changed,
                 };
                 (Some(record), corrupted, reached)
             }
@@ -453,16 +711,14 @@ impl Verdict {
             cut_at,
             progress,
             committed,
+            bootable: report.is_some(),
             record,
+            dpkg,
             corrupted,
             reached_card,
             report: report.unwrap_or_default(),
             check_tail: check_boot.tail(30),
         }
-    }
-
-    fn bootable(&self) -> bool {
-        self.record.is_some()
     }
 
     /// Committed records lost: how far the surviving record falls short of the last one
@@ -479,11 +735,18 @@ impl Verdict {
     /// Each broken promise, in words; empty when the cut did no harm.
     fn failures(&self) -> Vec<String> {
         let mut failures = Vec::new();
-        if !self.bootable() {
+        if !self.bootable {
             failures.push("the card no longer boots to the check script".into());
         }
         if let Some(Record::Torn(text)) = &self.record {
             failures.push(format!("the commit record is torn: {text:?}"));
+        }
+        if let Some(dpkg) = self.dpkg.as_ref().filter(|d| !d.recoverable()) {
+            failures.push(format!(
+                "dpkg --audit finds problems that neither dpkg --configure -a nor removing the \
+                 half-installed package repairs (package {})",
+                dpkg.package
+            ));
         }
         if self.lost_commits() > 0 {
             failures.push(format!(
@@ -511,7 +774,8 @@ impl fmt::Display for Verdict {
         write!(
             f,
             "{} seed {} cut {:.2} s after {:?} (at {:.2} s): last progress line {:?}, last \
-             {} ms before the cut {:?}, record {:?}, reached the card {}, corrupted {:?}",
+             {} ms before the cut {:?}, boots {}, record {:?}, dpkg {:?}, reached the card {}, \
+             corrupted {:?}",
             self.workload.word(),
             self.seed,
             self.cut.delay.as_secs_f64(),
@@ -520,7 +784,9 @@ impl fmt::Display for Verdict {
             self.progress,
             COMMIT_MARGIN.as_millis(),
             self.committed,
+            self.bootable,
             self.record,
+            self.dpkg,
             self.reached_card,
             self.corrupted
         )
@@ -604,6 +870,18 @@ fn garbage_collection_cut_leaves_never_modified_files_intact() {
     assert_no_harm(&card, &verdicts);
 }
 
+#[test]
+fn debian_root_cut_during_apt_boots_and_dpkg_is_clean_or_repairable() {
+    let seed = cut_seed();
+    let card = CutCard::prepare_debian(flashroot_config::DEFAULT_TOML);
+    let mut rng = Rng(seed);
+    // One cut (a Debian cut costs two Debian boots) within the first few apt steps (each
+    // takes about 6 s here).
+    let cut = Workload::Apt.random_cut(&mut rng, 5.0, 40.0);
+    let verdict = card.cut_and_check(Workload::Apt, cut, seed, 0);
+    assert_no_harm(&card, &[verdict]);
+}
+
 /// `name` from the environment, or `default`.
 fn env_or<T: std::str::FromStr>(name: &str, default: T) -> T {
     match std::env::var(name) {
@@ -616,7 +894,7 @@ fn env_or<T: std::str::FromStr>(name: &str, default: T) -> T {
 }
 
 /// The benchmark: `CUTS` cuts (default 50) per workload of `WORKLOADS` (default
-/// `commit,churn`), each at a random point 0.5..`CUT_MAX_SECS` (default 40) seconds
+/// `commit,churn,apt`), each at a random point 0.5..`CUT_MAX_SECS` (default 40) seconds
 /// after the workload's start line, seeded by `POWER_CUT_SEED`. Prints one line per cut
 /// and a results table, also written to `POWER_CUT_TABLE` if set. Measures; asserts only
 /// that every cut happened.
@@ -625,51 +903,71 @@ fn env_or<T: std::str::FromStr>(name: &str, default: T) -> T {
 fn power_cut_benchmark() {
     let cuts: usize = env_or("CUTS", 50);
     let max_delay: f64 = env_or("CUT_MAX_SECS", 40.0);
-    let workloads: Vec<Workload> = env_or("WORKLOADS", "commit,churn".to_owned())
+    let workloads: Vec<Workload> = env_or("WORKLOADS", "commit,churn,apt".to_owned())
         .split(',')
         .map(|w| Workload::parse(w).unwrap_or_else(|| panic!("unknown workload {w:?}")))
         .collect();
     let seed = cut_seed();
     let started = std::time::Instant::now();
-    let card = CutCard::prepare(flashroot_config::DEFAULT_TOML);
     let mut rng = Rng(seed);
     let mut table = String::from(
         "| workload | cuts | reached the card | lost committed records (> 0.5 s) | \
-         cuts losing records | corrupted never-modified files | cuts corrupting | unbootable \
-         cards |\n|---|---|---|---|---|---|---|---|\n",
+         cuts losing records | corrupted never-modified files | cuts corrupting | dpkg not \
+         clean | dpkg not repaired by --configure -a | dpkg not recoverable | unbootable cards \
+         |\n|---|---|---|---|---|---|---|---|---|---|---|\n",
     );
+    let mut cards: Vec<String> = Vec::new();
     for workload in workloads {
+        let card = CutCard::for_workload(workload, flashroot_config::DEFAULT_TOML);
         let verdicts: Vec<Verdict> = (0..cuts)
             .map(|i| {
-                card.cut_and_check(
-                    workload,
-                    workload.random_cut(&mut rng, 0.5, max_delay),
-                    seed,
-                    i,
-                )
+                let cut = workload.random_cut(&mut rng, 0.5, max_delay);
+                card.cut_and_check(workload, cut, seed, i)
             })
             .collect();
+        let count = |judge: &dyn Fn(&Verdict) -> bool| verdicts.iter().filter(|v| judge(v)).count();
+        let dash = || "–".to_owned();
         let lost: u64 = verdicts.iter().map(Verdict::lost_commits).sum();
-        let losing = verdicts.iter().filter(|v| v.lost_commits() > 0).count();
         let corrupted: usize = verdicts.iter().map(|v| v.corrupted.len()).sum();
-        let corrupting = verdicts.iter().filter(|v| !v.corrupted.is_empty()).count();
-        let unbootable = verdicts.iter().filter(|v| !v.bootable()).count();
-        let reached = verdicts.iter().filter(|v| v.reached_card).count();
-        let lost_cell = match workload {
-            Workload::Commit => lost.to_string(),
-            Workload::Churn => "–".into(),
+        let (lost, losing) = match workload {
+            Workload::Commit => (
+                lost.to_string(),
+                count(&|v| v.lost_commits() > 0).to_string(),
+            ),
+            Workload::Churn | Workload::Apt => (dash(), dash()),
+        };
+        let (corrupted, corrupting) = match workload {
+            Workload::Commit | Workload::Churn => (
+                corrupted.to_string(),
+                count(&|v| !v.corrupted.is_empty()).to_string(),
+            ),
+            Workload::Apt => (dash(), dash()),
+        };
+        let dpkg_count = |judge: &dyn Fn(&Dpkg) -> bool| {
+            count(&|v| v.dpkg.as_ref().is_some_and(judge)).to_string()
+        };
+        let (unclean, unconfigured, unrecoverable) = match workload {
+            Workload::Apt => (
+                dpkg_count(&|d| !d.audit_clean),
+                dpkg_count(&|d| !d.clean_or_configurable()),
+                dpkg_count(&|d| !d.recoverable()),
+            ),
+            Workload::Commit | Workload::Churn => (dash(), dash(), dash()),
         };
         table.push_str(&format!(
-            "| {} | {cuts} | {reached} | {lost_cell} | {losing} | {corrupted} | {corrupting} | \
-             {unbootable} |\n",
-            workload.word()
+            "| {} | {cuts} | {} | {lost} | {losing} | {corrupted} | {corrupting} | {unclean} | \
+             {unconfigured} | {unrecoverable} | {} |\n",
+            workload.word(),
+            count(&|v| v.reached_card),
+            count(&|v| !v.bootable),
         ));
+        cards.push(format!("{}: {}", workload.word(), card.fill));
     }
     let summary = format!(
         "{table}\nseed {seed}, cut points 0.5..{max_delay} s after each workload's start line, \
-         wall time {:.0} s; {}\n",
+         wall time {:.0} s.\nCards: {}\n",
         started.elapsed().as_secs_f64(),
-        card.fill
+        cards.join("; ")
     );
     eprintln!("\n{summary}");
     if let Ok(path) = std::env::var("POWER_CUT_TABLE") {
