@@ -4,22 +4,25 @@
 # SIGKILL QEMU at a random point, boot the card again and check what survived against
 # what the host knows. Runs the ignored `power_cut_benchmark` in tests/tests/power_cut.rs.
 #
-# Usage: [CUTS=50] [WORKLOADS=commit,churn] [CUT_MAX_SECS=40] [POWER_CUT_SEED=10] \
+# Usage: [CUTS=50] [WORKLOADS=commit,churn,apt] [CUT_MAX_SECS=40] [POWER_CUT_SEED=10] \
 #        [OUT=bench/power-cut-results.md] bench/power-cut.sh
 #   commit: write a 200-byte record, fsync, rename over the last one, fsync the directory,
 #           print `commit N`; counts records committed > 0.5 s before the cut and lost.
 #   churn:  rewrite scratch files in a nearly full 8 MiB container so JFFS2 garbage-collects
 #           all the time; counts never-modified files whose SHA-256 changed, and cards that
 #           no longer boot.
-# Cut points: uniform in 0.5..CUT_MAX_SECS s after `commit 20` / `churn start`.
-# Each cut costs two boots (about 5 s each here) plus its delay: CUTS=50 takes about an
-# hour per workload on a 2-core machine.
+#   apt:    a Debian minbase root (the cached debootstrap tree; init= in place of systemd)
+#           installs, upgrades and purges a local package; the check runs dpkg --audit, then
+#           dpkg --configure -a, then removes a half-installed package as dpkg advises.
+# Cut points: uniform in 0.5..CUT_MAX_SECS s after `commit 20` / `churn start` / `apt start`.
+# Each cut costs two boots (about 5 s each here, 10-15 s for Debian) plus its delay:
+# CUTS=50 takes about 30-45 minutes per workload on a 2-core machine.
 set -eu
 
 here=$(cd "$(dirname "$0")" && pwd)
 repo=$(dirname "$here")
 cuts=${CUTS:-50}
-workloads=${WORKLOADS:-commit,churn}
+workloads=${WORKLOADS:-commit,churn,apt}
 max_secs=${CUT_MAX_SECS:-40}
 seed=${POWER_CUT_SEED:-10}
 out=${OUT:-$here/power-cut-results.md}
@@ -55,16 +58,19 @@ fi
     echo "512 MiB; Debian kernel $(ls "${XDG_CACHE_HOME:-$HOME/.cache}"/flashroot/kernel/ | grep -v '\.lock$' | grep '^linux-image' | head -n 1)."
     echo
     echo "Power cut = SIGKILL to QEMU: what QEMU wrote to the card image survives, the guest's"
-    echo "page cache does not. \"Reached the card\": a record survived (commit) or a rewritten"
-    echo "scratch file did (churn). A record is \"committed\" when its \`commit N\` console line"
-    echo "reached the host at least 0.5 s before the cut (host clock)."
+    echo "page cache does not. \"Reached the card\": a record survived (commit), a rewritten"
+    echo "scratch file did (churn), dpkg's database knows the test package (apt). A record is"
+    echo "\"committed\" when its \`commit N\` console line reached the host at least 0.5 s before"
+    echo "the cut (host clock). dpkg \"not recoverable\": still dirty after \`dpkg --configure -a\`"
+    echo "and removing a half-installed package as \`dpkg --audit\` advises (a cut during an"
+    echo "unpack leaves one even on storage that loses nothing)."
     echo
     cat "$table"
     echo
     echo "Each cut:"
     echo
     echo '```'
-    grep -E '^(commit|churn) seed ' "$log" || true
+    grep -E '^(commit|churn|apt) seed ' "$log" || true
     echo '```'
 } >"$out"
 cat "$out"
