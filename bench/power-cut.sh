@@ -44,7 +44,7 @@ fi
 
 kind="Benchmark"
 if [ "$cuts" -lt 50 ]; then
-    kind="SMOKE RUN ($cuts cuts per workload, fewer than the 50 the issue asks for: it shows the script works, it measures nothing)"
+    kind="SMOKE RUN ($cuts cuts per workload, fewer than the 50 the issue asks for: it shows the script works; too few cuts to measure rates)"
 fi
 {
     echo "# Power cuts: what survives on the card"

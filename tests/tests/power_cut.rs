@@ -59,6 +59,8 @@ case "$1" in
 commit)
   # Write a record, fsync it, rename it over the last one, fsync the directory: when
   # `commit N` is printed, record N is committed as applications understand it.
+  # (busybox 1.35's `sync FILE` is fsync(FILE), `sync -d FILE` fdatasync; a directory
+  # opens read-only like any file.)
   mkdir -p /var/lib/commit && cd /var/lib/commit || poweroff -f
   pad=$(printf "%0@RECORD_PAD@d" 0)
   n=0
@@ -75,7 +77,7 @@ churn)
   n=0
   while :; do
     for f in /data/*.scratch; do
-      dd if=/dev/urandom of="$f" bs=4096 count=@SCRATCH_PAGES@ conv=notrunc 2>/dev/null ||
+      dd if=/dev/urandom of="$f" bs=@PAGE@ count=@SCRATCH_PAGES@ conv=notrunc 2>/dev/null ||
         echo "churn: rewriting $f failed"
       n=$((n + 1))
       echo "churn $n"
@@ -105,6 +107,7 @@ esac
 fn power_cut_init() -> String {
     POWER_CUT_INIT
         .replace("@SCRATCH_PAGES@", &(SCRATCH_BYTES / PAGE).to_string())
+        .replace("@PAGE@", &PAGE.to_string())
         .replace("@RECORD_PAD@", &RECORD_PAD.to_string())
 }
 
@@ -127,7 +130,7 @@ const DEBIAN_INIT_PATH: &str = "sbin/power-cut-init";
 const DEBIAN_CUT_INIT: &str = r#"#!/bin/sh
 export PATH=/usr/sbin:/usr/bin:/sbin:/bin
 export DEBIAN_FRONTEND=noninteractive
-cd /@DIR@ || { echo "power-cut init: no /@DIR@"; echo o > /proc/sysrq-trigger; }
+cd /@DIR@ || { echo "power-cut init: no /@DIR@"; echo o > /proc/sysrq-trigger; sleep 60; }
 case "$1" in
 apt)
   echo "apt start"
@@ -253,8 +256,8 @@ impl Workload {
         Self::ALL.into_iter().find(|w| w.word() == word.trim())
     }
 
-    /// The console line the random cuts count from: the 20th commit, or the churn's start
-    /// (the boot itself takes a varying few seconds).
+    /// The console line the random cuts count from: the 20th commit, or the churn's or
+    /// apt loop's start (the boot itself takes a varying few seconds).
     fn start_line(self) -> &'static str {
         match self {
             Workload::Commit => "commit 20",
@@ -299,13 +302,7 @@ impl Rng {
 
 /// The seed of the random cut points: `POWER_CUT_SEED`, else [`DEFAULT_CUT_SEED`].
 fn cut_seed() -> u64 {
-    match std::env::var("POWER_CUT_SEED") {
-        Ok(text) => text
-            .trim()
-            .parse()
-            .unwrap_or_else(|_| panic!("POWER_CUT_SEED={text:?} is not a number")),
-        Err(_) => DEFAULT_CUT_SEED,
-    }
+    env_or("POWER_CUT_SEED", DEFAULT_CUT_SEED)
 }
 
 /// A pristine card for power-cut runs and what the host knows about it. Each run boots
@@ -1002,4 +999,13 @@ fn records_and_progress_are_read_strictly() {
     assert_ne!(Rng(7).bytes(20), Rng(8).bytes(20));
     let unit = Rng(3).unit();
     assert!((0.0..1.0).contains(&unit), "{unit}");
+}
+
+#[test]
+fn init_scripts_have_every_placeholder_filled() {
+    for script in [power_cut_init(), debian_cut_init()] {
+        assert!(!script.contains('@'), "{script}");
+        assert!(script.starts_with("#!/bin/sh\n"), "{script}");
+    }
+    assert!(power_cut_init().contains("bs=4096 count=8 "));
 }
