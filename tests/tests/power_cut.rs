@@ -790,24 +790,32 @@ impl fmt::Display for Verdict {
     }
 }
 
-/// The check report with the checksum lines equal to what mkfs wrote left out (counted):
-/// what remains are the records, the rewritten scratch files and the damage.
-fn condensed_report(report: &str, card: &CutCard) -> String {
-    let mut matching = 0;
+/// The check report without the checksum lines that say nothing: kept files equal to the
+/// host's, and scratch files (rewritten or not, their content is the workload's). Both are
+/// counted; a kept file that differs stays, as does every other line.
+fn condensed_report(
+    report: &str,
+    kept: &BTreeMap<String, String>,
+    scratch_files: &BTreeMap<String, String>,
+) -> String {
+    let (mut intact, mut scratch) = (0, 0);
     let mut out = String::new();
     for line in report.lines() {
-        let matches = line.split_once("  ").is_some_and(|(sum, name)| {
-            let host = card.kept.get(name.trim()).or(card.scratch.get(name.trim()));
-            host.map(String::as_str) == Some(sum)
-        });
-        if matches {
-            matching += 1;
-        } else {
-            out.push_str(line);
-            out.push('\n');
+        match line.split_once("  ") {
+            Some((sum, name)) if kept.get(name.trim()).map(String::as_str) == Some(sum) => {
+                intact += 1
+            }
+            Some((_, name)) if scratch_files.contains_key(name.trim()) => scratch += 1,
+            _ => {
+                out.push_str(line);
+                out.push('\n');
+            }
         }
     }
-    format!("{out}({matching} checksum lines equal to the host's at mkfs time left out)")
+    format!(
+        "{out}(left out: {intact} checksum lines of kept files equal to the host's, {scratch} of \
+         scratch files)"
+    )
 }
 
 /// Panics naming every cut that broke a promise, with its seed, cut point and the
@@ -820,7 +828,7 @@ fn assert_no_harm(card: &CutCard, verdicts: &[Verdict]) {
             format!(
                 "{v}\n  {}\n  --- check report ---\n{}\n  --- check boot console tail ---\n{}",
                 v.failures().join("\n  "),
-                condensed_report(&v.report, card),
+                condensed_report(&v.report, &card.kept, &card.scratch),
                 v.check_tail
             )
         })
@@ -1008,4 +1016,22 @@ fn init_scripts_have_every_placeholder_filled() {
         assert!(script.starts_with("#!/bin/sh\n"), "{script}");
     }
     assert!(power_cut_init().contains("bs=4096 count=8 "));
+}
+
+#[test]
+fn failure_reports_keep_only_the_lines_that_say_something() {
+    let map = |pairs: &[(&str, &str)]| -> BTreeMap<String, String> {
+        pairs
+            .iter()
+            .map(|(n, s)| (n.to_string(), s.to_string()))
+            .collect()
+    };
+    let kept = map(&[("00.keep", "aa"), ("01.keep", "bb")]);
+    let scratch = map(&[("00.scratch", "cc")]);
+    let report = "record=absent\n--- sha256\naa  00.keep\nzz  00.scratch\n00  01.keep\n--- end\n";
+    assert_eq!(
+        condensed_report(report, &kept, &scratch),
+        "record=absent\n--- sha256\n00  01.keep\n--- end\n(left out: 1 checksum lines of kept \
+         files equal to the host's, 1 of scratch files)"
+    );
 }
