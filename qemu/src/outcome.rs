@@ -27,7 +27,8 @@ pub enum Ending {
     /// QEMU exited without any of the lines above (e.g. bad arguments, triple fault).
     QemuExited(Option<i32>),
     /// The harness cut the power as [`crate::options::Cut`] asked: SIGKILL sent `at` this
-    /// long after QEMU started. Every line in [`Outcome::lines`] arrived before it.
+    /// long after QEMU started. A line in [`Outcome::lines`] stamped later than `at` was
+    /// written before the kill but still in the pipe.
     Cut { at: Duration },
 }
 
