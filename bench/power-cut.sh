@@ -1,11 +1,13 @@
 #!/bin/sh
 # Benchmark: power cuts (issue #10). For each workload, CUTS times: boot a fresh copy of a
-# flashroot card under QEMU (TCG, Debian's 6.1 kernel, default config), run the workload,
+# flashroot card under QEMU (TCG, Debian's 6.1 kernel, default config or POWER_CUT_CONFIG), run the workload,
 # SIGKILL QEMU at a random point, boot the card again and check what survived against
 # what the host knows. Runs the ignored `power_cut_benchmark` in tests/tests/power_cut.rs.
 #
 # Usage: [CUTS=50] [WORKLOADS=commit,churn,apt] [CUT_MAX_SECS=40] [POWER_CUT_SEED=10] \
-#        [OUT=bench/power-cut-results.md] bench/power-cut.sh
+#        [POWER_CUT_CONFIG=flashroot.toml] [OUT=bench/power-cut-results.md] bench/power-cut.sh
+#   POWER_CUT_CONFIG: the config the initramfs is built with (default: the embedded one),
+#   e.g. one with `[durability] mode = "buffered"` for a before/after comparison.
 #   commit: write a 200-byte record, fsync, rename over the last one, fsync the directory,
 #           print `commit N`; counts records committed > 0.5 s before the cut and lost.
 #   churn:  rewrite scratch files in a nearly full 8 MiB container so JFFS2 garbage-collects
@@ -26,6 +28,13 @@ workloads=${WORKLOADS:-commit,churn,apt}
 max_secs=${CUT_MAX_SECS:-40}
 seed=${POWER_CUT_SEED:-10}
 out=${OUT:-$here/power-cut-results.md}
+config=${POWER_CUT_CONFIG:-}
+if [ -n "$config" ]; then
+    [ -f "$config" ] || { echo "power-cut: no config file $config" >&2; exit 1; }
+    # Absolute: cargo runs the test in the tests crate's directory.
+    config=$(cd "$(dirname "$config")" && pwd)/$(basename "$config")
+    export POWER_CUT_CONFIG="$config"
+fi
 table=$(mktemp)
 log="${TMPDIR:-/tmp}/power-cut-bench.log"
 trap 'rm -f "$table"' EXIT
@@ -51,9 +60,9 @@ fi
     echo
     echo "$kind."
     echo
-    echo "Command: \`CUTS=$cuts WORKLOADS=$workloads CUT_MAX_SECS=$max_secs POWER_CUT_SEED=$seed bench/power-cut.sh\`"
+    echo "Command: \`CUTS=$cuts WORKLOADS=$workloads CUT_MAX_SECS=$max_secs POWER_CUT_SEED=$seed${config:+ POWER_CUT_CONFIG=$config} bench/power-cut.sh\`"
     echo "(the ignored test \`power_cut_benchmark\` in \`tests/tests/power_cut.rs\`), code at"
-    echo "\`$(git rev-parse --short HEAD)\`, default config. Date: $started."
+    echo "\`$(git rev-parse --short HEAD)\`, config: ${config:-the embedded default}. Date: $started."
     echo "Machine: $(nproc) CPUs (shared), $(qemu-system-x86_64 --version | head -n 1), TCG, 1 vCPU,"
     echo "512 MiB; Debian kernel $(ls "${XDG_CACHE_HOME:-$HOME/.cache}"/flashroot/kernel/ | grep -v '\.lock$' | grep '^linux-image' | head -n 1)."
     echo

@@ -900,9 +900,10 @@ fn env_or<T: std::str::FromStr>(name: &str, default: T) -> T {
 
 /// The benchmark: `CUTS` cuts (default 50) per workload of `WORKLOADS` (default
 /// `commit,churn,apt`), each at a random point 0.5..`CUT_MAX_SECS` (default 40) seconds
-/// after the workload's start line, seeded by `POWER_CUT_SEED`. Prints one line per cut
-/// and a results table, also written to `POWER_CUT_TABLE` if set. Measures; asserts only
-/// that every cut happened.
+/// after the workload's start line, seeded by `POWER_CUT_SEED`, with the initramfs built
+/// from the config file `POWER_CUT_CONFIG` (default: the embedded default config), e.g.
+/// to compare durability modes. Prints one line per cut and a results table, also written
+/// to `POWER_CUT_TABLE` if set. Measures; asserts only that every cut happened.
 #[test]
 #[ignore = "the power-cut benchmark, minutes per workload: bench/power-cut.sh runs it"]
 fn power_cut_benchmark() {
@@ -913,6 +914,17 @@ fn power_cut_benchmark() {
         .map(|w| Workload::parse(w).unwrap_or_else(|| panic!("unknown workload {w:?}")))
         .collect();
     let seed = cut_seed();
+    let (config_text, config_name) = match std::env::var("POWER_CUT_CONFIG") {
+        Ok(path) => (
+            std::fs::read_to_string(&path)
+                .unwrap_or_else(|e| panic!("POWER_CUT_CONFIG={path}: {e}")),
+            path,
+        ),
+        Err(_) => (
+            flashroot_config::DEFAULT_TOML.to_owned(),
+            "the embedded default".to_owned(),
+        ),
+    };
     let started = std::time::Instant::now();
     let mut rng = Rng(seed);
     let mut table = String::from(
@@ -923,7 +935,7 @@ fn power_cut_benchmark() {
     );
     let mut cards: Vec<String> = Vec::new();
     for workload in workloads {
-        let card = CutCard::for_workload(workload, flashroot_config::DEFAULT_TOML);
+        let card = CutCard::for_workload(workload, &config_text);
         let verdicts: Vec<Verdict> = (0..cuts)
             .map(|i| {
                 let cut = workload.random_cut(&mut rng, 0.5, max_delay);
@@ -970,7 +982,7 @@ fn power_cut_benchmark() {
     }
     let summary = format!(
         "{table}\nseed {seed}, cut points 0.5..{max_delay} s after each workload's start line, \
-         wall time {:.0} s.\nCards: {}\n",
+         config {config_name}, wall time {:.0} s.\nCards: {}\n",
         started.elapsed().as_secs_f64(),
         cards.join("; ")
     );
