@@ -1,8 +1,8 @@
 #!/bin/sh
 # Benchmark: power cuts (issue #10). For each workload, CUTS times: boot a fresh copy of a
-# flashroot card under QEMU (TCG, Debian's 6.1 kernel, default config or POWER_CUT_CONFIG), run the workload,
-# SIGKILL QEMU at a random point, boot the card again and check what survived against
-# what the host knows. Runs the ignored `power_cut_benchmark` in tests/tests/power_cut.rs.
+# flashroot card under QEMU (TCG, Debian's 6.1 kernel, default config or POWER_CUT_CONFIG),
+# run the workload, SIGKILL QEMU at a random point, boot the card again and check what
+# survived against what the host knows. Runs the ignored `power_cut_benchmark` in tests/tests/power_cut.rs.
 #
 # Usage: [CUTS=50] [WORKLOADS=commit,churn,apt] [CUT_MAX_SECS=40] [POWER_CUT_SEED=10] \
 #        [POWER_CUT_CONFIG=flashroot.toml] [OUT=bench/power-cut-results.md] bench/power-cut.sh
