@@ -135,10 +135,38 @@ pub struct BootOptions {
     pub timeout: Duration,
     /// Extra QEMU arguments, appended last.
     pub extra_qemu_args: Vec<String>,
+    /// A power cut: the harness kills QEMU with SIGKILL at this point (the boot then ends
+    /// as [`crate::Ending::Cut`]). What QEMU already wrote to the disk images survives;
+    /// the guest's caches do not.
+    pub cut: Option<Cut>,
+}
+
+/// When to cut the power: `delay` after the first console line containing `after`
+/// arrived on the host, or `delay` after QEMU started when `after` is `None`. A needle
+/// that never appears means no cut (the boot ends some other way, e.g. by the timeout).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Cut {
+    pub after: Option<String>,
+    pub delay: Duration,
+}
+
+impl Cut {
+    /// `delay` after QEMU started.
+    pub fn at(delay: Duration) -> Self {
+        Cut { after: None, delay }
+    }
+
+    /// `delay` after the first console line containing `needle`.
+    pub fn after_line(needle: impl Into<String>, delay: Duration) -> Self {
+        Cut {
+            after: Some(needle.into()),
+            delay,
+        }
+    }
 }
 
 impl BootOptions {
-    /// Defaults for `kernel`: no initrd, 512 MiB, one CPU, no disks, 120 s timeout.
+    /// Defaults for `kernel`: no initrd, 512 MiB, one CPU, no disks, 120 s timeout, no cut.
     pub fn new(kernel: impl Into<PathBuf>) -> Self {
         BootOptions {
             kernel: Some(kernel.into()),
@@ -158,6 +186,7 @@ impl BootOptions {
             output_disk: None,
             timeout: DEFAULT_TIMEOUT,
             extra_qemu_args: Vec::new(),
+            cut: None,
         }
     }
 

@@ -26,6 +26,10 @@ pub enum Ending {
     TimedOut,
     /// QEMU exited without any of the lines above (e.g. bad arguments, triple fault).
     QemuExited(Option<i32>),
+    /// The harness cut the power as [`crate::options::Cut`] asked: SIGKILL sent `at` this
+    /// long after QEMU started. A line in [`Outcome::lines`] stamped later than `at` was
+    /// written before the kill but still in the pipe.
+    Cut { at: Duration },
 }
 
 /// What ends the run as soon as it appears on the console (QEMU may not exit by itself).
@@ -67,6 +71,10 @@ pub struct Outcome {
     pub ending: Ending,
     /// The whole serial console, lossily decoded, `\r` removed.
     pub console: String,
+    /// The console's complete lines (cleaned as `console`), each with the time since QEMU
+    /// started at which its newline reached the host: later than the guest wrote it, so
+    /// "arrived at least 0.5 s before the cut" implies "written at least 0.5 s before".
+    pub lines: Vec<(Duration, String)>,
     /// Wall time from starting QEMU to its end.
     pub elapsed: Duration,
     /// The payload the guest framed on the output disk, if one was attached and written.
@@ -115,6 +123,24 @@ impl Outcome {
             Some(output) => output,
             None => self.fail("the guest wrote nothing to the output disk"),
         }
+    }
+
+    /// When the power was cut (since QEMU started), if it was.
+    pub fn cut_at(&self) -> Option<Duration> {
+        match self.ending {
+            Ending::Cut { at } => Some(at),
+            _ => None,
+        }
+    }
+
+    /// The console lines that arrived at least `margin` before the cut (all lines when
+    /// there was no cut), in order.
+    pub fn lines_before_cut(&self, margin: Duration) -> impl Iterator<Item = &str> {
+        let limit = self.cut_at().map(|at| at.saturating_sub(margin));
+        self.lines
+            .iter()
+            .filter(move |(arrived, _)| limit.is_none_or(|limit| *arrived <= limit))
+            .map(|(_, line)| line.as_str())
     }
 
     /// Printk time of the first console line containing `needle` (see [`kernel_time_of`]).
@@ -192,11 +218,41 @@ mod tests {
     }
 
     #[test]
+    fn lines_before_cut_keep_the_margin() {
+        let second = Duration::from_secs;
+        let outcome = Outcome {
+            ending: Ending::Cut { at: second(10) },
+            console: String::new(),
+            lines: vec![
+                (second(8), "commit 1".into()),
+                (Duration::from_millis(9_500), "commit 2".into()),
+                (Duration::from_millis(9_600), "commit 3".into()),
+            ],
+            elapsed: second(10),
+            output: None,
+            qemu_stderr: String::new(),
+            command: String::new(),
+        };
+        assert_eq!(outcome.cut_at(), Some(second(10)));
+        let early: Vec<&str> = outcome
+            .lines_before_cut(Duration::from_millis(500))
+            .collect();
+        assert_eq!(early, ["commit 1", "commit 2"]);
+        let uncut = Outcome {
+            ending: Ending::PoweredOff,
+            ..outcome
+        };
+        assert_eq!(uncut.cut_at(), None);
+        assert_eq!(uncut.lines_before_cut(second(1)).count(), 3);
+    }
+
+    #[test]
     fn tail_and_failure_report() {
         let console: String = (1..=60).map(|i| format!("line {i}\n")).collect();
         let outcome = Outcome {
             ending: Ending::TimedOut,
             console,
+            lines: Vec::new(),
             elapsed: Duration::from_secs(5),
             output: None,
             qemu_stderr: String::new(),

@@ -9,7 +9,7 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use crate::host::{describe, QEMU_X86_64};
-use crate::options::{BootOptions, DiskInterface};
+use crate::options::{BootOptions, Cut, DiskInterface};
 use crate::outcome::{self, Ending, Outcome};
 use crate::{output_disk, Error};
 
@@ -50,50 +50,84 @@ pub fn boot_in(options: &BootOptions, run_dir: &Path) -> Result<Outcome, Error> 
     let console_file =
         File::create(&console_path).map_err(|e| Error::io("create", &console_path, e))?;
 
+    let run = run_watched(
+        &mut command,
+        console_file,
+        options.timeout,
+        options.cut.as_ref(),
+    )?;
+    let Capture { bytes, lines } = run.console;
+    let console = clean_console(&bytes);
+    let ending = match (run.stop, outcome::classify(&console)) {
+        // A cut is the harness's doing; whatever the console says came before it.
+        (Stop::Cut(at), _) => Ending::Cut { at },
+        (_, Some(ending)) => ending,
+        (Stop::TimedOut, None) => Ending::TimedOut,
+        (Stop::Exited(code), None) => Ending::QemuExited(code),
+    };
+    let output = match options.output_disk {
+        Some(_) => read_output(&output_path)?,
+        None => None,
+    };
+    let qemu_stderr = String::from_utf8_lossy(&run.stderr).into_owned();
+    Ok(Outcome {
+        ending,
+        console,
+        lines: lines.complete,
+        elapsed: run.elapsed,
+        output,
+        qemu_stderr,
+        command: command_text,
+    })
+}
+
+/// What [`run_watched`] saw of one QEMU run.
+struct WatchedRun {
+    stop: Stop,
+    console: Capture,
+    stderr: Vec<u8>,
+    elapsed: Duration,
+}
+
+/// Starts `command` with its stdout as the console (also copied to `console_file`) and
+/// watches it until it ends, times out or is cut (see [`watch`]).
+fn run_watched(
+    command: &mut Command,
+    console_file: File,
+    timeout: Duration,
+    cut: Option<&Cut>,
+) -> Result<WatchedRun, Error> {
     let started = Instant::now();
     let mut child = command
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
-        .map_err(|e| QEMU_X86_64.spawn_error(&command, e))?;
-    let console = Arc::new(Mutex::new(Vec::new()));
-    let console_reader = spawn_copier(
+        .map_err(|e| QEMU_X86_64.spawn_error(command, e))?;
+    let console = Arc::new(Mutex::new(Capture::default()));
+    let console_reader = spawn_console_copier(
         child.stdout.take().expect("stdout is piped"),
-        Some(console_file),
+        console_file,
         Arc::clone(&console),
+        started,
     );
     let stderr = Arc::new(Mutex::new(Vec::new()));
     let stderr_reader = spawn_copier(
         child.stderr.take().expect("stderr is piped"),
-        None,
         Arc::clone(&stderr),
     );
-
-    let (exit_status, timed_out) = watch(&mut child, &console, started, options.timeout)?;
+    let stop = watch(&mut child, &console, started, timeout, cut)?;
     let elapsed = started.elapsed();
     // The pipes close when QEMU is gone; the readers then finish.
     let _ = console_reader.join();
     let _ = stderr_reader.join();
-
-    let console = clean_console(&console.lock().expect("console buffer"));
-    let ending = match outcome::classify(&console) {
-        Some(ending) => ending,
-        None if timed_out => Ending::TimedOut,
-        None => Ending::QemuExited(exit_status),
-    };
-    let output = match options.output_disk {
-        Some(_) => read_output(&output_path)?,
-        None => None,
-    };
-    let qemu_stderr = String::from_utf8_lossy(&stderr.lock().expect("stderr buffer")).into_owned();
-    Ok(Outcome {
-        ending,
+    let console = std::mem::take(&mut *console.lock().expect("console buffer"));
+    let stderr = std::mem::take(&mut *stderr.lock().expect("stderr buffer"));
+    Ok(WatchedRun {
+        stop,
         console,
+        stderr,
         elapsed,
-        output,
-        qemu_stderr,
-        command: command_text,
     })
 }
 
@@ -128,6 +162,12 @@ fn check_inputs(options: &BootOptions) -> Result<(), Error> {
             detail: format!("SD card {}: {detail}", disk.path.display()),
         })?;
     }
+    if let Some(cut) = &options.cut {
+        check_cut(cut, options.timeout).map_err(|detail| Error::InvalidParameter {
+            name: "cut",
+            detail,
+        })?;
+    }
     if options.memory_mib == 0 || options.cpus == 0 {
         return Err(Error::InvalidParameter {
             name: "memory_mib/cpus",
@@ -138,6 +178,26 @@ fn check_inputs(options: &BootOptions) -> Result<(), Error> {
         });
     }
     Ok(())
+}
+
+/// A cut that could never happen, or never where meant: an empty needle (every line
+/// matches), a needle spanning lines (lines are matched one at a time), a fixed cut at or
+/// after the timeout.
+fn check_cut(cut: &Cut, timeout: Duration) -> Result<(), String> {
+    match &cut.after {
+        Some(needle) if needle.is_empty() => {
+            Err("the console needle is empty; use `after: None` to cut at a fixed time".into())
+        }
+        Some(needle) if needle.contains('\n') => Err(format!(
+            "the console needle {needle:?} spans lines; lines are matched one at a time"
+        )),
+        None if cut.delay >= timeout => Err(format!(
+            "a cut {:.1} s after the start never comes: the timeout ({:.1} s) ends the boot first",
+            cut.delay.as_secs_f64(),
+            timeout.as_secs_f64()
+        )),
+        _ => Ok(()),
+    }
 }
 
 /// What QEMU 7.2's `sd-card` refuses, said before QEMU says it tersely: a size that is
@@ -293,11 +353,40 @@ fn qemu_escape(path: &Path) -> String {
     path.to_string_lossy().replace(',', ",,")
 }
 
-/// Copies a pipe into a shared buffer (and optionally a file) until it closes.
+/// Copies a pipe into a shared buffer until it closes.
 fn spawn_copier(
-    mut from: impl Read + Send + 'static,
-    mut file: Option<File>,
+    from: impl Read + Send + 'static,
     into: Arc<Mutex<Vec<u8>>>,
+) -> thread::JoinHandle<()> {
+    spawn_reader(from, move |chunk| {
+        into.lock()
+            .expect("capture buffer")
+            .extend_from_slice(chunk)
+    })
+}
+
+/// Copies the console into `into` (raw bytes and lines stamped with their arrival time
+/// since `started`) and into the run's console.log, until it closes.
+fn spawn_console_copier(
+    from: impl Read + Send + 'static,
+    mut file: File,
+    into: Arc<Mutex<Capture>>,
+    started: Instant,
+) -> thread::JoinHandle<()> {
+    spawn_reader(from, move |chunk| {
+        let arrived = started.elapsed();
+        // The log file is a convenience; the capture is what the outcome uses.
+        let _ = file.write_all(chunk);
+        let mut capture = into.lock().expect("console buffer");
+        capture.bytes.extend_from_slice(chunk);
+        capture.lines.feed(arrived, chunk);
+    })
+}
+
+/// Hands each chunk read from a pipe to `sink` until the pipe closes.
+fn spawn_reader(
+    mut from: impl Read + Send + 'static,
+    mut sink: impl FnMut(&[u8]) + Send + 'static,
 ) -> thread::JoinHandle<()> {
     thread::spawn(move || {
         let mut chunk = [0u8; READ_CHUNK];
@@ -305,56 +394,123 @@ fn spawn_copier(
             if n == 0 {
                 break;
             }
-            if let Some(file) = file.as_mut() {
-                // The log file is a convenience; the buffer is what the outcome uses.
-                let _ = file.write_all(&chunk[..n]);
-            }
-            into.lock()
-                .expect("capture buffer")
-                .extend_from_slice(&chunk[..n]);
+            sink(&chunk[..n]);
         }
     })
 }
 
-/// Waits for QEMU to exit, for a console line after which it would not (halt, panic), or
-/// for the timeout. Returns the exit code (if it exited) and whether it timed out.
+/// The console as it arrives: raw bytes, and the same split into timed lines.
+#[derive(Debug, Default)]
+struct Capture {
+    bytes: Vec<u8>,
+    lines: TimedLines,
+}
+
+/// Console lines stamped with the time their newline arrived.
+#[derive(Debug, Default)]
+struct TimedLines {
+    /// Bytes after the last newline.
+    partial: Vec<u8>,
+    complete: Vec<(Duration, String)>,
+}
+
+impl TimedLines {
+    fn feed(&mut self, arrived: Duration, chunk: &[u8]) {
+        for piece in chunk.split_inclusive(|&b| b == b'\n') {
+            self.partial.extend_from_slice(piece);
+            if piece.ends_with(b"\n") {
+                let line = clean_console(&self.partial[..self.partial.len() - 1]);
+                self.complete.push((arrived, line));
+                self.partial.clear();
+            }
+        }
+    }
+}
+
+/// Why [`watch`] stopped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Stop {
+    /// QEMU exited (by itself, or killed after a halt or panic line); its exit code.
+    Exited(Option<i32>),
+    TimedOut,
+    /// SIGKILL sent this long after the start, as the cut asked.
+    Cut(Duration),
+}
+
+/// When `cut` falls due, as time since the start: `None` while its needle has not
+/// appeared in `lines` (or never will).
+fn cut_due(cut: &Cut, lines: &[(Duration, String)]) -> Option<Duration> {
+    match &cut.after {
+        None => Some(cut.delay),
+        Some(needle) => lines
+            .iter()
+            .find(|(_, line)| line.contains(needle.as_str()))
+            .map(|(arrived, _)| *arrived + cut.delay),
+    }
+}
+
+/// Waits for QEMU to exit, for a console line after which it would not (halt, panic), for
+/// the cut or for the timeout, whichever comes first.
 fn watch(
     child: &mut Child,
-    console: &Mutex<Vec<u8>>,
+    console: &Mutex<Capture>,
     started: Instant,
     timeout: Duration,
-) -> Result<(Option<i32>, bool), Error> {
+    cut: Option<&Cut>,
+) -> Result<Stop, Error> {
     let mut scanned: usize = 0;
+    let mut cut_at: Option<Duration> = None;
     loop {
         if let Some(status) = child
             .try_wait()
             .map_err(|e| Error::io("wait for", "qemu-system-x86_64", e))?
         {
-            return Ok((status.code(), false));
+            return Ok(Stop::Exited(status.code()));
         }
         let final_line_seen = {
-            let bytes = console.lock().expect("console buffer");
+            let capture = console.lock().expect("console buffer");
             // Rescan a little before the new bytes: a marker may straddle two reads.
             let from = scanned.saturating_sub(64);
-            scanned = bytes.len();
-            outcome::is_final(&String::from_utf8_lossy(&bytes[from..]))
+            scanned = capture.bytes.len();
+            if let (None, Some(cut)) = (cut_at, cut) {
+                cut_at = cut_due(cut, &capture.lines.complete);
+            }
+            outcome::is_final(&String::from_utf8_lossy(&capture.bytes[from..]))
         };
-        let timed_out = started.elapsed() >= timeout;
+        let now = started.elapsed();
+        if cut_at.is_some_and(|at| now >= at) && !final_line_seen {
+            // The power cut itself: SIGKILL, so QEMU flushes nothing more to the images.
+            child
+                .kill()
+                .map_err(|e| Error::io("kill", "qemu-system-x86_64", e))?;
+            child
+                .wait()
+                .map_err(|e| Error::io("wait for", "qemu-system-x86_64", e))?;
+            return Ok(Stop::Cut(now));
+        }
+        let timed_out = now >= timeout;
         if final_line_seen || timed_out {
             // A panic with panic=-1 reboots and QEMU exits by itself; give it a moment.
             if final_line_seen && wait_briefly(child)? {
-                return Ok((
+                return Ok(Stop::Exited(
                     child.try_wait().ok().flatten().and_then(|s| s.code()),
-                    false,
                 ));
             }
             let _ = child.kill();
             let status = child
                 .wait()
                 .map_err(|e| Error::io("wait for", "qemu-system-x86_64", e))?;
-            return Ok((status.code(), timed_out && !final_line_seen));
+            return Ok(if timed_out && !final_line_seen {
+                Stop::TimedOut
+            } else {
+                Stop::Exited(status.code())
+            });
         }
-        thread::sleep(POLL_INTERVAL);
+        // Sleep no further than the cut, so it lands within a millisecond or so.
+        let pause = cut_at
+            .map(|at| at.saturating_sub(now))
+            .map_or(POLL_INTERVAL, |left| left.min(POLL_INTERVAL));
+        thread::sleep(pause);
     }
 }
 
@@ -567,6 +723,126 @@ mod tests {
         options.initrd = Some("/k/initrd".into());
         let error = check_inputs(&options).unwrap_err().to_string();
         assert!(error.contains("firmware boot"), "{error}");
+    }
+
+    #[test]
+    fn console_lines_keep_the_arrival_of_their_newline() {
+        let mut lines = TimedLines::default();
+        let ms = Duration::from_millis;
+        lines.feed(ms(10), b"comm");
+        lines.feed(ms(20), b"it 1\r\ncommit 2\r\n\x1b[0mcom");
+        lines.feed(ms(30), b"mit 3\r\n");
+        lines.feed(ms(40), b"no newline yet");
+        assert_eq!(
+            lines.complete,
+            [
+                (ms(20), "commit 1".to_owned()),
+                (ms(20), "commit 2".to_owned()),
+                (ms(30), "commit 3".to_owned()),
+            ]
+        );
+    }
+
+    #[test]
+    fn cut_falls_due_after_the_first_matching_line_or_at_a_fixed_time() {
+        let s = Duration::from_secs;
+        let lines = vec![
+            (s(1), "commit 19".to_owned()),
+            (s(2), "commit 20".to_owned()),
+            (s(3), "commit 20 again".to_owned()),
+        ];
+        assert_eq!(
+            cut_due(&Cut::after_line("commit 20", s(3)), &lines),
+            Some(s(5))
+        );
+        assert_eq!(cut_due(&Cut::after_line("commit 21", s(3)), &lines), None);
+        assert_eq!(cut_due(&Cut::at(s(7)), &[]), Some(s(7)));
+    }
+
+    #[test]
+    fn impossible_cuts_are_refused() {
+        let s = Duration::from_secs;
+        assert_eq!(
+            check_cut(&Cut::after_line("commit 20", s(3)), s(10)),
+            Ok(())
+        );
+        let empty = check_cut(&Cut::after_line("", s(3)), s(10)).unwrap_err();
+        assert!(empty.contains("needle is empty"), "{empty}");
+        let two_lines = check_cut(&Cut::after_line("a\nb", s(3)), s(10)).unwrap_err();
+        assert!(two_lines.contains("spans lines"), "{two_lines}");
+        let late = check_cut(&Cut::at(s(10)), s(10)).unwrap_err();
+        assert!(late.contains("timeout (10.0 s)"), "{late}");
+        let mut options = BootOptions::new("/bin/sh");
+        options.cut = Some(Cut::at(s(500)));
+        let error = check_inputs(&options).unwrap_err().to_string();
+        assert!(error.contains("invalid parameter `cut`"), "{error}");
+    }
+
+    /// A stand-in guest: a shell printing commits, watched as QEMU would be.
+    fn watch_shell(script: &str, timeout: Duration, cut: Option<&Cut>) -> WatchedRun {
+        let dir = tempfile::tempdir().unwrap();
+        let log = File::create(dir.path().join(CONSOLE_LOG)).unwrap();
+        let mut command = Command::new("sh");
+        command.args(["-c", script]);
+        run_watched(&mut command, log, timeout, cut).unwrap()
+    }
+
+    /// How late a cut may land in these tests.
+    const SLACK: Duration = Duration::from_millis(400);
+
+    const COMMITS_THEN_HANG: &str =
+        "for i in 1 2 3 4 5; do echo commit $i; sleep 0.2; done; echo late; exec sleep 30";
+
+    #[test]
+    fn cut_kills_the_process_the_delay_after_its_line() {
+        let ms = Duration::from_millis;
+        let cut = Cut::after_line("commit 2", ms(300));
+        let run = watch_shell(COMMITS_THEN_HANG, Duration::from_secs(20), Some(&cut));
+        let Stop::Cut(at) = run.stop else {
+            panic!("not cut: {:?}", run.stop)
+        };
+        let commit_2 = run.console.lines.complete[1].0;
+        // Never early; late only by the watcher's wake-up (generous: CI machines are busy).
+        assert!(
+            at >= commit_2 + ms(300) && at < commit_2 + ms(300) + SLACK,
+            "cut at {at:?}, commit 2 at {commit_2:?}"
+        );
+        // Killed for good: nothing after the cut, far sooner than the shell would end.
+        assert!(run.elapsed < Duration::from_secs(5), "{:?}", run.elapsed);
+        let texts: Vec<&str> = run
+            .console
+            .lines
+            .complete
+            .iter()
+            .map(|(_, l)| l.as_str())
+            .collect();
+        assert!(texts.starts_with(&["commit 1", "commit 2"]), "{texts:?}");
+        assert!(!texts.contains(&"late"), "{texts:?}");
+        assert!(run.console.lines.complete.iter().all(|(t, _)| *t <= at));
+    }
+
+    #[test]
+    fn fixed_cut_and_a_needle_that_never_comes() {
+        let ms = Duration::from_millis;
+        let run = watch_shell(
+            COMMITS_THEN_HANG,
+            Duration::from_secs(20),
+            Some(&Cut::at(ms(500))),
+        );
+        assert!(
+            matches!(run.stop, Stop::Cut(at) if at >= ms(500) && at < ms(500) + SLACK),
+            "{:?}",
+            run.stop
+        );
+        let never = Cut::after_line("commit 9", ms(0));
+        let run = watch_shell(
+            "echo commit 1; exit 3",
+            Duration::from_secs(20),
+            Some(&never),
+        );
+        assert_eq!(run.stop, Stop::Exited(Some(3)));
+        let run = watch_shell(COMMITS_THEN_HANG, Duration::from_millis(400), Some(&never));
+        assert_eq!(run.stop, Stop::TimedOut);
     }
 
     #[test]

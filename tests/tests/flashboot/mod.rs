@@ -15,14 +15,31 @@ use flashroot::disk::{
 use flashroot::initramfs::{build_archive, BuildInputs};
 use flashroot::modules::ModuleTree;
 use flashroot_config::Config;
-use flashroot_qemu::{boot, debian_kernel, BootOptions, Disk, DiskInterface, Kernel, Outcome};
+use flashroot_qemu::{boot, debian_kernel, BootOptions, Cut, Disk, DiskInterface, Kernel, Outcome};
 
 /// The static busybox of Debian's busybox-static: the report init's shell and tools.
 pub const BUSYBOX: &str = "/bin/busybox";
-/// Applets the report init calls, linked into /bin of the test root.
+/// Applets the report and power-cut inits call, linked into /bin of the test root.
 const APPLETS: &[&str] = &[
-    "sh", "cat", "echo", "ls", "tr", "env", "sort", "printf", "wc", "sync", "poweroff", "mkdir",
-    "grep", "mount",
+    "sh",
+    "cat",
+    "echo",
+    "ls",
+    "tr",
+    "env",
+    "sort",
+    "printf",
+    "wc",
+    "sync",
+    "poweroff",
+    "mkdir",
+    "grep",
+    "mount",
+    "mv",
+    "dd",
+    "sha256sum",
+    "df",
+    "tail",
 ];
 /// The card: one disk on the IDE controller (so `/dev/sda1` as in the default config).
 pub const CARD_BYTES: u64 = 48 << 20;
@@ -131,14 +148,15 @@ pub fn root_tree(dir: &Path, init: Option<&str>) -> PathBuf {
     root
 }
 
-/// A JFFS2 image of `tree` by flashroot's writer, padded to [`CONTAINER_BYTES`].
-pub fn jffs2_image(tree: &Path, out: &Path, erase_size: u32) {
+/// A JFFS2 image of `tree` by flashroot's writer, padded to [`CONTAINER_BYTES`]; the
+/// writer's report says how full it is.
+pub fn jffs2_image(tree: &Path, out: &Path, erase_size: u32) -> flashroot::jffs2::Report {
     let opts = flashroot::jffs2::Options {
         erase_size,
         pad_to: Some(CONTAINER_BYTES),
         ..Default::default()
     };
-    flashroot::jffs2::write_image(tree, out, &opts).expect("JFFS2 image");
+    flashroot::jffs2::write_image(tree, out, &opts).expect("JFFS2 image")
 }
 
 /// An MBR disk with one FAT32 partition holding `files` (name on the card, host path).
@@ -148,12 +166,24 @@ pub fn card(out: &Path, files: &[(&str, &Path)]) -> FatDiskReport {
 
 /// Boots `initrd` with the disks (the output disk comes last, as /dev/vda).
 pub fn run(kernel: &Kernel, initrd: &Path, disks: Vec<Disk>, cmdline: &str) -> Outcome {
+    run_with_cut(kernel, initrd, disks, cmdline, None)
+}
+
+/// [`run`], with the power cut at `cut` if given (the boot then ends as `Ending::Cut`).
+pub fn run_with_cut(
+    kernel: &Kernel,
+    initrd: &Path,
+    disks: Vec<Disk>,
+    cmdline: &str,
+    cut: Option<Cut>,
+) -> Outcome {
     let mut options = BootOptions::for_kernel(kernel);
     options.initrd = Some(initrd.to_path_buf());
     options.cmdline = cmdline.into();
     options.disks = disks;
     options.output_disk = Some(OUTPUT_BYTES);
     options.timeout = BOOT_TIMEOUT;
+    options.cut = cut;
     boot(&options).expect("QEMU runs")
 }
 

@@ -1,0 +1,137 @@
+//! The cached Debian root that the Debian boot tests start from: `debootstrap
+//! --variant=minbase --include=systemd-sysv,udev bookworm` from the machine's own apt
+//! mirror, made once and cached under `${XDG_CACHE_HOME:-~/.cache}/flashroot/debootstrap/`.
+//! Shared by debian_boot and power_cut.
+
+#![allow(dead_code)] // each test binary uses its own subset
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Instant;
+
+pub const SUITE: &str = "bookworm";
+/// Where apt's sources live: the machine's own mirror is the one debootstrap uses.
+pub const APT_SOURCES: [&str; 2] = ["/etc/apt/sources.list.d", "/etc/apt/sources.list"];
+pub const VARIANT: &str = "minbase";
+/// udev: without it systemd never sees device units such as dev-ttyS0.device, and the
+/// serial getty holds multi-user.target back for its 90 s job timeout.
+pub const INCLUDE: &str = "systemd-sysv,udev";
+/// Cache entry name: everything that changes the tree.
+pub const CACHE_ENTRY: &str = "bookworm-minbase-systemd-sysv-udev";
+pub const COMPLETE_MARKER: &str = ".flashroot-complete";
+
+pub fn cache_dir() -> PathBuf {
+    let base = std::env::var_os("XDG_CACHE_HOME")
+        .filter(|v| !v.is_empty())
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache")))
+        .expect("HOME or XDG_CACHE_HOME must be set for the debootstrap cache");
+    base.join("flashroot/debootstrap")
+}
+
+/// The Debian archive this machine's apt uses for SUITE (deb822 `.sources` files or
+/// one-line `sources.list` entries), so the test fetches from where apt already does.
+pub fn apt_mirror() -> String {
+    let mut files: Vec<PathBuf> = Vec::new();
+    for source in APT_SOURCES {
+        let path = Path::new(source);
+        if path.is_dir() {
+            let mut entries: Vec<PathBuf> = fs::read_dir(path)
+                .map(|d| d.filter_map(|e| e.ok().map(|e| e.path())).collect())
+                .unwrap_or_default();
+            entries.sort();
+            files.extend(entries);
+        } else if path.is_file() {
+            files.push(path.to_path_buf());
+        }
+    }
+    for file in &files {
+        let text = fs::read_to_string(file).unwrap_or_default();
+        let name = file.to_string_lossy();
+        let found = if name.ends_with(".sources") {
+            deb822_mirror(&text)
+        } else if name.ends_with(".list") {
+            one_line_mirror(&text)
+        } else {
+            None
+        };
+        if let Some(mirror) = found {
+            return mirror;
+        }
+    }
+    panic!("no apt source for {SUITE} main in {APT_SOURCES:?}; debootstrap needs a Debian archive")
+}
+
+/// `URIs:` of the first stanza whose `Suites:` include SUITE and `Components:` main.
+pub fn deb822_mirror(text: &str) -> Option<String> {
+    text.split("\n\n").find_map(|stanza| {
+        let field = |key: &str| {
+            stanza
+                .lines()
+                .find_map(|l| l.strip_prefix(key).map(|v| v.trim().to_string()))
+        };
+        let suites = field("Suites:")?;
+        let components = field("Components:")?;
+        let enabled = field("Enabled:").map_or(true, |v| v != "no");
+        (enabled
+            && suites.split_whitespace().any(|s| s == SUITE)
+            && components.split_whitespace().any(|c| c == "main"))
+        .then(|| field("URIs:"))?
+        .and_then(|uris| uris.split_whitespace().next().map(str::to_string))
+    })
+}
+
+/// The URL of the first `deb URL SUITE ... main` line.
+pub fn one_line_mirror(text: &str) -> Option<String> {
+    text.lines().find_map(|line| {
+        let mut words = line.split_whitespace().filter(|w| !w.starts_with('['));
+        (words.next()? == "deb").then_some(())?;
+        let url = words.next()?;
+        let suite = words.next()?;
+        (suite == SUITE && words.any(|c| c == "main")).then(|| url.to_string())
+    })
+}
+
+/// The cached debootstrap tree, made on first use. Concurrent first runs each build into
+/// their own partial directory; the first rename wins and the others use its result.
+pub fn debootstrap_root() -> PathBuf {
+    let entry = cache_dir().join(CACHE_ENTRY);
+    if entry.join(COMPLETE_MARKER).is_file() {
+        return entry.join("root");
+    }
+    fs::create_dir_all(cache_dir()).unwrap();
+    let partial = cache_dir().join(format!("{CACHE_ENTRY}.partial-{}", std::process::id()));
+    let _ = fs::remove_dir_all(&partial);
+    let mirror = apt_mirror();
+    let started = Instant::now();
+    let out = Command::new("debootstrap")
+        .arg(format!("--variant={VARIANT}"))
+        .arg(format!("--include={INCLUDE}"))
+        .arg(SUITE)
+        .arg(partial.join("root"))
+        .arg(&mirror)
+        .output()
+        .expect("debootstrap (Debian package debootstrap; run as root) makes the Debian root");
+    assert!(
+        out.status.success(),
+        "debootstrap {SUITE} failed ({}); it needs root and {mirror}:\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    fs::write(
+        partial.join(COMPLETE_MARKER),
+        format!("{SUITE} {VARIANT} {INCLUDE}\n"),
+    )
+    .unwrap();
+    if fs::rename(&partial, &entry).is_err() {
+        // Another run finished first.
+        let _ = fs::remove_dir_all(&partial);
+    }
+    eprintln!(
+        "debootstrap {SUITE} took {:.1} s (cached in {})",
+        started.elapsed().as_secs_f64(),
+        entry.display()
+    );
+    entry.join("root")
+}
