@@ -1,10 +1,12 @@
 //! The only module that talks to the kernel below nix's safe wrappers, and the only
-//! place allowed `unsafe` (the loop ioctls). Every error names what it acted on.
+//! place allowed `unsafe` (the loop and nbd ioctls). Every error names what it acted on.
 
 pub mod kmod;
 #[allow(unsafe_code)] // the loop ioctls: nix has no typed wrappers for them
 pub mod loopdev;
 pub mod mount;
+#[allow(unsafe_code)] // the nbd ioctls, for the same reason
+pub mod nbd;
 pub mod power;
 pub mod process;
 pub mod switch_root;
