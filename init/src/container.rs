@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 
 use crate::error::BootError;
 use crate::plan::ContainerSetup;
-use crate::{jffs2check, sys};
+use crate::{containers_file, jffs2check, sys};
 
 /// block2mtd takes new devices through this module parameter, one per write.
 pub const BLOCK2MTD_PARAM: &str = "/sys/module/block2mtd/parameters/block2mtd";
@@ -51,6 +51,11 @@ pub fn setup(c: &ContainerSetup) -> Result<(), BootError> {
         (written - attached).as_millis(),
         (start.elapsed() - written).as_millis()
     );
+    // For the shutdown program; a boot that cannot record it still boots (and its
+    // shutdown leaves the card dirty, as before).
+    if let Err(e) = containers_file::record_container(&c.on_card, &dev, &c.label, None) {
+        error!("error: {e}; shutdown will not release this container");
+    }
     Ok(())
 }
 

@@ -1,6 +1,22 @@
 //! flashroot's /init: PID 1 of the initramfs. Everything lives in the library so that the
-//! host can test it and `flashroot plan` can run the same planner.
+//! host can test it and `flashroot plan` can run the same planner. The same binary is
+//! the shutdown program, copied at boot to /run/initramfs/shutdown: argv[0]'s file name
+//! says which one runs.
+
+use std::path::Path;
+
+use flashroot_init::shutdown;
 
 fn main() {
+    let args: Vec<String> = std::env::args_os()
+        .map(|a| a.to_string_lossy().into_owned())
+        .collect();
+    let name = args
+        .first()
+        .and_then(|a| Path::new(a).file_name())
+        .and_then(|n| n.to_str());
+    if name == Some(shutdown::NAME) {
+        shutdown::run(&args)
+    }
     flashroot_init::boot::run()
 }
