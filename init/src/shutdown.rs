@@ -114,19 +114,20 @@ pub fn run(args: &[String]) -> ! {
     let _ = kmsg::open();
     // We are going down: every line matters more than the rate limit.
     let _ = std::fs::write(PRINTK_DEVKMSG, "on\n");
+    let program = args.first().map_or(NAME, String::as_str);
+    let version = env!("CARGO_PKG_VERSION");
+    let pid = std::process::id();
+    if !sys::switch_root::is_pid1() {
+        info!("shutdown: {program} {version} running as PID {pid}");
+        std::process::exit(flush_only());
+    }
     let (verb, warning) = Verb::parse(args.get(1).map(String::as_str));
     info!(
-        "shutdown: {} {} running as PID {} for {}",
-        args.first().map_or(NAME, String::as_str),
-        env!("CARGO_PKG_VERSION"),
-        std::process::id(),
+        "shutdown: {program} {version} running as PID {pid} for {}",
         verb.word()
     );
     if let Some(w) = warning {
         error!("shutdown: warning: {w}");
-    }
-    if !sys::switch_root::is_pid1() {
-        std::process::exit(flush_only());
     }
     start_watchdog(verb);
     if !old_root_mounted() {
@@ -225,7 +226,7 @@ fn read_record() -> Containers {
 /// unmounted under the running system, so push everything to the card and leave the
 /// rest to the caller's own poweroff. The card's dirty bit stays set.
 fn flush_only() -> i32 {
-    info!("shutdown: not PID 1: flushing the containers to the card only (the FAT stays marked dirty); for a clean card run this as PID 1, see the README");
+    info!("shutdown: not PID 1: flushing the containers to the card only (its FAT stays marked dirty); for a clean card, exec this as PID 1 (see the README)");
     nix::unistd::sync();
     let record = read_record();
     for c in &record.containers {

@@ -178,3 +178,82 @@ fn jffs2_root_persists_across_boots_and_tmpfs_does_not() {
     // Each boot counts itself in /var/lib/boots on the JFFS2 root before powering off.
     assert_eq!(seen, [Some("0".to_string()), Some("1".to_string())]);
 }
+
+/// A root without systemd: the shell init first runs /run/initramfs/shutdown as a child
+/// (not PID 1: it only flushes, as from busybox init's `::shutdown:` line), then execs it
+/// as PID 1 (as busybox init's `::restart:` line does), so that it pivots into
+/// /run/initramfs itself and shuts down cleanly. The next boot reads back a file written
+/// just before, and neither fsck.vfat nor the kernel finds the card dirty.
+const PIVOT_INIT: &str = r#"#!/bin/sh
+export PATH=/bin
+if [ -e /var/lib/last-words ]; then
+  echo "second-boot: last-words=$(cat /var/lib/last-words)"
+  poweroff -f
+fi
+mkdir -p /var/lib
+echo "written just before the shutdown" > /var/lib/last-words
+/run/initramfs/shutdown
+echo "flush-exit=$?"
+exec /run/initramfs/shutdown poweroff
+"#;
+
+#[test]
+fn root_without_systemd_shuts_down_cleanly_through_our_own_pivot() {
+    let dir = tempfile::tempdir().unwrap();
+    let kernel = kernel();
+    let tree = root_tree(dir.path(), Some(PIVOT_INIT));
+    let image = dir.path().join("rootfs.img");
+    jffs2_image(&tree, &image, ERASE_64K);
+    let card_path = dir.path().join("card.img");
+    let report = card(&card_path, &[("rootfs.img", &image)]);
+    let initrd = dir.path().join("initrd.cpio");
+    initramfs(&kernel, flashroot_config::DEFAULT_TOML, &initrd);
+    let cmdline = format!("mtd {FAIL_FAST}");
+
+    let outcome = run(&kernel, &initrd, vec![ide(&card_path)], &cmdline);
+    outcome.expect_powered_off();
+    let console = &outcome.console;
+    let ours: Vec<&str> = console
+        .lines()
+        .filter(|l| l.contains("flashroot: shutdown") || l.contains("flush-exit"))
+        .collect();
+    eprintln!("our shutdown:\n{}", ours.join("\n"));
+    for line in [
+        "flashroot: shutdown: not PID 1: flushing the containers to the card only",
+        "flashroot: shutdown: flushed /dev/loop0 (rootfs.img)",
+        "flush-exit=0",
+        "running as PID 1 for poweroff",
+        "flashroot: shutdown: stop the other processes",
+        "flashroot: shutdown: pivot into /run/initramfs",
+        "flashroot: shutdown: /shutdown ",
+        "flashroot: shutdown: moved the card from /oldroot/run/flashroot/card to /card",
+        "(jffs2) from /oldroot in ",
+        "flashroot: shutdown: removed block2mtd",
+        "flashroot: shutdown: detached /dev/loop0",
+        "flashroot: shutdown: unmounted the card (/dev/sda1) from /card",
+        " with 0 failed steps",
+        "flashroot: shutdown: poweroff after ",
+    ] {
+        assert!(
+            console.contains(line),
+            "console lacks {line:?}:\n{}",
+            outcome.tail(60)
+        );
+    }
+    assert!(
+        !console.contains("flashroot: shutdown: error"),
+        "a shutdown step failed:\n{}",
+        outcome.tail(60)
+    );
+    fsck_card(&card_path, &report, dir.path());
+
+    let outcome = run(&kernel, &initrd, vec![ide(&card_path)], &cmdline);
+    outcome
+        .expect_console("second-boot: last-words=written just before the shutdown")
+        .expect_powered_off();
+    assert!(
+        !outcome.console.contains(KERNEL_DIRTY),
+        "the kernel found the card dirty:\n{}",
+        outcome.tail(60)
+    );
+}

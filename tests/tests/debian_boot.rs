@@ -22,9 +22,8 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use flashboot::{initramfs, kernel, FAIL_FAST};
+use flashboot::{fsck_card, initramfs, kernel, FAIL_FAST, KERNEL_DIRTY};
 use flashroot::card::{self, BootConfig, ImageOptions, Payload};
-use flashroot::disk::FatDiskReport;
 use flashroot::rootprep::{self, Target};
 use flashroot_config::{Config, DEFAULT_TOML};
 use flashroot_qemu::{boot, BootOptions, Disk, DiskInterface, Ending, Kernel, Outcome};
@@ -65,9 +64,6 @@ const LOOP_RELEASED: [&str; 2] = [
     "flashroot: shutdown: /dev/loop0 (rootfs.img) is already detached",
     "flashroot: shutdown: detached /dev/loop0",
 ];
-/// fsck.vfat (dosfstools) and the kernel's FAT driver on a volume whose dirty bit is set.
-const FSCK_DIRTY: [&str; 2] = ["Dirty bit", "not properly unmounted"];
-const KERNEL_DIRTY: &str = "Volume was not properly unmounted";
 /// Printed by the probe unit once multi-user.target is reached.
 const PROBE_MARKER: &str = "FLASHROOT-PROBE";
 const PROBE_UNIT: &str = "flashroot-probe.service";
@@ -272,36 +268,6 @@ fn expect_shutdown_log(console: &str, verb: &str, log: &Path) {
         "{verb}: a shutdown step failed; console in {}",
         log.display()
     );
-}
-
-/// `fsck.vfat -n` on the card's FAT partition (copied out: fsck.vfat takes no offset).
-fn fsck_card(image: &Path, report: &FatDiskReport, dir: &Path) -> String {
-    use std::io::{Read, Seek, SeekFrom};
-    let mut card = fs::File::open(image).unwrap();
-    card.seek(SeekFrom::Start(report.partition_offset)).unwrap();
-    let mut bytes = Vec::new();
-    card.take(report.partition_bytes)
-        .read_to_end(&mut bytes)
-        .unwrap();
-    let partition = dir.join("partition.img");
-    fs::write(&partition, &bytes).unwrap();
-    let out = Command::new("fsck.vfat")
-        .arg("-n")
-        .arg(&partition)
-        .output()
-        .expect("fsck.vfat (Debian package dosfstools) judges the card");
-    fs::remove_file(&partition).unwrap();
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert!(
-        out.status.success() && !FSCK_DIRTY.iter().any(|d| text.contains(d)),
-        "fsck.vfat -n finds the card unclean ({}):\n{text}",
-        out.status
-    );
-    text
 }
 
 fn boot_card(kernel: &Kernel, initrd: &Path, image: &Path, cmdline: String) -> Outcome {
