@@ -10,8 +10,8 @@ use crate::error::BootError;
 
 /// Our own binary: the kernel ran it as /init, but `rdinit=` may name another path.
 const SELF_EXE: &str = "/proc/self/exe";
-/// The mountpoints the shutdown needs: systemd makes the first five itself, but an init
-/// without systemd (or an older systemd) may not.
+/// The mountpoints of the pivot (plus /oldroot and the card's [`CARD_OUT`]): systemd
+/// makes its own, but our pivot for an init without systemd expects them.
 const MOUNTPOINTS: [&str; 4] = ["dev", "proc", "sys", "run"];
 const MODE: u32 = 0o755;
 
