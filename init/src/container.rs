@@ -9,7 +9,7 @@ use flashroot_config::CardWrites;
 
 use crate::error::BootError;
 use crate::plan::ContainerSetup;
-use crate::{agent, jffs2check, sys};
+use crate::{agent, containers_file, jffs2check, sys};
 
 /// block2mtd takes new devices through this module parameter, one per write.
 pub const BLOCK2MTD_PARAM: &str = "/sys/module/block2mtd/parameters/block2mtd";
@@ -23,7 +23,7 @@ const MTD_POLL: Duration = Duration::from_millis(5);
 pub fn setup(c: &ContainerSetup) -> Result<(), BootError> {
     check_container(c)?;
     let start = Instant::now();
-    let (dev, how) = block_device(c)?;
+    let (dev, how, agent_pid) = block_device(c)?;
     let attached = start.elapsed();
     let param = format!("{dev},{},{}", c.erase_size.0, c.label);
     std::fs::write(BLOCK2MTD_PARAM, &param).map_err(|e| {
@@ -54,13 +54,18 @@ pub fn setup(c: &ContainerSetup) -> Result<(), BootError> {
         (written - attached).as_millis(),
         (start.elapsed() - written).as_millis()
     );
+    // For the shutdown program; a boot that cannot record it still boots (and its
+    // shutdown leaves the card dirty, as before).
+    if let Err(e) = containers_file::record_container(&c.on_card, &dev, &c.label, agent_pid) {
+        error!("error: {e}; shutdown will not release this container");
+    }
     Ok(())
 }
 
 /// The block device block2mtd gets, and how writes reach the card through it. When the
 /// card agent cannot start, the buffered loop device still boots the box, and the log says
 /// what that costs.
-fn block_device(c: &ContainerSetup) -> Result<(String, String), BootError> {
+fn block_device(c: &ContainerSetup) -> Result<(String, String, Option<u32>), BootError> {
     if c.writes == CardWrites::Ordered {
         match agent::start(&c.file, c.erase_size.0, c.flush_ms) {
             Ok(a) => {
@@ -68,7 +73,7 @@ fn block_device(c: &ContainerSetup) -> Result<(String, String), BootError> {
                     "served by the card agent (pid {}): flash-ordered writes, flushed every {} ms",
                     a.pid, c.flush_ms
                 );
-                return Ok((a.device, how));
+                return Ok((a.device, how, Some(a.pid)));
             }
             Err(e) => error!(
                 "{e}; falling back to a buffered loop device: a power cut can lose the last ~30 s of writes and data garbage collection was moving"
@@ -76,7 +81,7 @@ fn block_device(c: &ContainerSetup) -> Result<(String, String), BootError> {
         }
     }
     let dev = sys::loopdev::attach(&c.file)?;
-    Ok((dev, "loop device, buffered writes".into()))
+    Ok((dev, "loop device, buffered writes".into(), None))
 }
 
 /// Reads the head of the container and checks it before the kernel sees it.

@@ -10,6 +10,8 @@
 //! - At boot: [`execute`] runs the steps, [`device`] finds block devices, [`container`]
 //!   sets up loop + block2mtd, [`switch`]
 //!   does switch_root, [`failure`] the failure policy, [`kmsg`] the logging.
+//! - At shutdown: [`shutdown`] (the same binary, run as /run/initramfs/shutdown)
+//!   undoes the boot from [`containers_file`] and [`mountinfo`] (pure, tested).
 //! - [`sys`]: the system calls, the only module with `unsafe` (denied everywhere else).
 
 #![deny(unsafe_code)]
@@ -22,6 +24,7 @@ pub mod boot;
 pub mod cmdline;
 pub mod coldplug;
 pub mod container;
+pub mod containers_file;
 pub mod device;
 mod early;
 pub mod error;
@@ -29,9 +32,11 @@ pub mod execute;
 pub mod failure;
 pub mod jffs2check;
 pub mod modalias;
+pub mod mountinfo;
 pub mod options;
 pub mod plan;
 pub mod rootpath;
+pub mod shutdown;
 pub mod switch;
 pub mod sys;
 

@@ -1,12 +1,27 @@
 //! flashroot's /init: PID 1 of the initramfs. Everything lives in the library so that the
-//! host can test it and `flashroot plan` can run the same planner.
+//! host can test it and `flashroot plan` can run the same planner. The same binary is
+//! the shutdown program, copied at boot to /run/initramfs/shutdown, and the card agent
+//! (argv[0] `@flashroot-agent`): argv[0] says which one runs.
+
+use std::path::Path;
+
+use flashroot_init::{agent, shutdown};
 
 fn main() {
-    let args: Vec<String> = std::env::args().collect();
-    match args.split_first() {
-        Some((argv0, rest)) if argv0 == flashroot_init::agent::AGENT_ARGV0 => {
-            flashroot_init::agent::main(rest)
+    let args: Vec<String> = std::env::args_os()
+        .map(|a| a.to_string_lossy().into_owned())
+        .collect();
+    if let Some((argv0, rest)) = args.split_first() {
+        if argv0 == agent::AGENT_ARGV0 {
+            agent::main(rest)
         }
-        _ => flashroot_init::boot::run(),
     }
+    let name = args
+        .first()
+        .and_then(|a| Path::new(a).file_name())
+        .and_then(|n| n.to_str());
+    if name == Some(shutdown::NAME) {
+        shutdown::run(&args)
+    }
+    flashroot_init::boot::run()
 }

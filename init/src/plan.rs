@@ -83,6 +83,7 @@ pub fn plan(config: &Config, cmdline: &Cmdline) -> Result<Plan, PlanError> {
         new_root: NEW_ROOT.into(),
         init,
         args: cmdline.init_args.clone(),
+        prepare_shutdown: card.is_some(),
         card,
     }));
     Ok(Plan {
@@ -137,6 +138,7 @@ fn plan_flash(
         let label = c.label();
         steps.push(Step::Container(ContainerSetup {
             file: format!("{}/{file}", card.mountpoint.0.trim_end_matches('/')),
+            on_card: file.trim_start_matches('/').to_string(),
             erase_size,
             label: label.clone(),
             writes: o.writes,

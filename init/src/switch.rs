@@ -7,7 +7,6 @@ use std::path::Path;
 
 use flashroot_config::KeepCard;
 
-use crate::early;
 use crate::error::BootError;
 use crate::execute::Timing;
 use crate::kmsg;
@@ -15,6 +14,7 @@ use crate::plan::{KeepCardStep, Switch, MOVED_MOUNTS};
 use crate::rootpath;
 use crate::sys::mount::{detach, make_private, move_mount};
 use crate::sys::switch_root::{chdir, chroot, exec, is_pid1, is_ram_fs, reopen_console};
+use crate::{containers_file, early, shutdown};
 
 /// The environment the kernel gives init; the real init gets this and nothing of ours.
 const INIT_ENV: [&str; 2] = ["HOME=/", "TERM=linux"];
@@ -52,6 +52,24 @@ fn try_switch(s: &Switch, timing: &Timing) -> Result<std::convert::Infallible, B
         ));
     }
     check_init(root, &s.init)?;
+
+    // While /init and /run are both still here; a failure costs only a clean shutdown.
+    if s.prepare_shutdown {
+        match shutdown::prepare::prepare() {
+            Ok(bytes) => info!(
+                "prepared {} for systemd's shutdown: {} KiB of RAM in /run",
+                shutdown::PROGRAM,
+                bytes.div_ceil(1024)
+            ),
+            Err(e) => error!("error: {e}; shutdown will leave the card dirty"),
+        }
+    }
+    if let Some(card) = &s.card {
+        let kept_at = (card.how == KeepCard::Move).then_some(card.keep_at.as_str());
+        if let Err(e) = containers_file::record_card(kept_at) {
+            error!("error: {e}; shutdown will not find the card");
+        }
+    }
 
     make_private("/")?;
     for m in MOVED_MOUNTS {

@@ -253,3 +253,184 @@ fn bench_write_speed() {
         mb / (e - d)
     );
 }
+
+/// A root without systemd: busybox init, set up as the README says. `/etc/rc` writes a
+/// file, then asks for the clean shutdown with `kill -QUIT 1`: busybox init runs its
+/// `::shutdown:` line (our program as a child: not PID 1, so it only flushes), stops every
+/// process and execs its `::restart:` line as PID 1: our program pivots into
+/// /run/initramfs itself and shuts down cleanly. The next boot reads the file back, and
+/// neither fsck.vfat nor the kernel finds the card dirty.
+const INITTAB: &str = "::sysinit:/etc/rc
+::shutdown:/run/initramfs/shutdown
+::restart:/run/initramfs/shutdown poweroff
+";
+const RC: &str = r#"#!/bin/sh
+export PATH=/bin
+if [ -e /var/lib/last-words ]; then
+  echo "second-boot: last-words=$(cat /var/lib/last-words)"
+  poweroff -f
+fi
+mkdir -p /var/lib
+echo "written just before the shutdown" > /var/lib/last-words
+HOLD_THE_ROOT
+kill -QUIT 1
+"#;
+/// For the fault test: a loop device of our own on a file in the JFFS2 root, which no
+/// shutdown step releases, keeps the root busy.
+const HOLD_THE_ROOT: &str = "HOLD_THE_ROOT";
+const LOOP_ON_THE_ROOT: &str =
+    "dd if=/dev/zero of=/var/lib/held.img bs=1024 count=64 && losetup -f /var/lib/held.img";
+
+/// [`root_tree`] with busybox init as /sbin/init, [`INITTAB`] and [`RC`] (with `hold`
+/// run before the shutdown).
+fn busybox_init_tree(dir: &Path, hold: &str) -> PathBuf {
+    use std::os::unix::fs::{symlink, PermissionsExt};
+    let tree = root_tree(dir, None);
+    symlink("/bin/busybox", tree.join("sbin/init")).unwrap();
+    for applet in ["kill", "dd", "losetup"] {
+        symlink("busybox", tree.join("bin").join(applet)).unwrap();
+    }
+    std::fs::write(tree.join("etc/inittab"), INITTAB).unwrap();
+    let rc = tree.join("etc/rc");
+    std::fs::write(&rc, RC.replace(HOLD_THE_ROOT, hold)).unwrap();
+    std::fs::set_permissions(&rc, std::fs::Permissions::from_mode(0o755)).unwrap();
+    tree
+}
+
+/// One boot of a card with [`busybox_init_tree`]`(hold)`, and what a second boot needs.
+struct BusyboxRun {
+    kernel: flashroot_qemu::Kernel,
+    initrd: PathBuf,
+    card: PathBuf,
+    report: flashroot::disk::FatDiskReport,
+    cmdline: String,
+    outcome: flashroot_qemu::Outcome,
+}
+
+fn boot_busybox_root(dir: &Path, hold: &str) -> BusyboxRun {
+    let kernel = kernel();
+    let tree = busybox_init_tree(dir, hold);
+    let image = dir.join("rootfs.img");
+    jffs2_image(&tree, &image, ERASE_64K);
+    let card_path = dir.join("card.img");
+    let report = card(&card_path, &[("rootfs.img", &image)]);
+    let initrd = dir.join("initrd.cpio");
+    initramfs(&kernel, flashroot_config::DEFAULT_TOML, &initrd);
+    let cmdline = format!("mtd {FAIL_FAST}");
+    let outcome = run(&kernel, &initrd, vec![ide(&card_path)], &cmdline);
+    let ours: Vec<&str> = outcome
+        .console
+        .lines()
+        .filter(|l| l.contains("flashroot: shutdown"))
+        .collect();
+    eprintln!("our shutdown:\n{}", ours.join("\n"));
+    BusyboxRun {
+        kernel,
+        initrd,
+        card: card_path,
+        report,
+        cmdline,
+        outcome,
+    }
+}
+
+#[test]
+fn busybox_init_root_shuts_down_cleanly_through_our_own_pivot() {
+    let dir = tempfile::tempdir().unwrap();
+    let BusyboxRun {
+        kernel,
+        initrd,
+        card: card_path,
+        report,
+        cmdline,
+        outcome,
+    } = boot_busybox_root(dir.path(), "");
+    outcome.expect_powered_off();
+    let console = &outcome.console;
+    for line in [
+        "flashroot: shutdown: not PID 1: flushing the containers to the card only",
+        "flashroot: shutdown: flushed /dev/loop0 (rootfs.img)",
+        "flashroot: shutdown: flushed, 0 failed steps",
+        "running as PID 1 for poweroff",
+        "flashroot: shutdown: stop the other processes",
+        "flashroot: shutdown: pivot into /run/initramfs",
+        "flashroot: shutdown: /shutdown ",
+        "flashroot: shutdown: moved the card from /oldroot/run/flashroot/card to /card",
+        "(jffs2) from /oldroot in ",
+        "flashroot: shutdown: removed block2mtd",
+        "flashroot: shutdown: detached /dev/loop0",
+        "flashroot: shutdown: unmounted the card (/dev/sda1) from /card",
+        " with 0 failed steps",
+        "flashroot: shutdown: poweroff after ",
+    ] {
+        assert!(
+            console.contains(line),
+            "console lacks {line:?}:\n{}",
+            outcome.tail(60)
+        );
+    }
+    assert!(
+        !console.contains("flashroot: shutdown: error"),
+        "a shutdown step failed:\n{}",
+        outcome.tail(60)
+    );
+    fsck_card(&card_path, &report, dir.path());
+
+    let outcome = run(&kernel, &initrd, vec![ide(&card_path)], &cmdline);
+    outcome
+        .expect_console("second-boot: last-words=written just before the shutdown")
+        .expect_powered_off();
+    assert!(
+        !outcome.console.contains(KERNEL_DIRTY),
+        "the kernel found the card dirty:\n{}",
+        outcome.tail(60)
+    );
+}
+
+/// Issue #10 point 4: the root cannot be unmounted (a loop device on a file in it, which
+/// no step releases). Each consequence is named, the machine still powers off promptly,
+/// and what was written before the shutdown is on the card (only its dirty bit stays).
+#[test]
+fn busy_root_is_named_and_the_machine_still_powers_off() {
+    let dir = tempfile::tempdir().unwrap();
+    let run1 = boot_busybox_root(dir.path(), LOOP_ON_THE_ROOT);
+    run1.outcome.expect_powered_off();
+    let console = &run1.outcome.console;
+    for line in [
+        "flashroot: shutdown: error: unmount: /oldroot (jffs2, mtd:rootfs): Device or resource busy; detaching it lazily",
+        "flashroot: shutdown: error: remove module: block2mtd: ",
+        "(still in use: a JFFS2 mount detached lazily above keeps its MTD device)",
+        "flashroot: shutdown: flushed /dev/loop0 (rootfs.img)",
+        "flashroot: shutdown: error: detach loop device: /dev/loop0 (rootfs.img): still open elsewhere",
+        "flashroot: shutdown: error: remount read-only: /card: Device or resource busy; the card stays marked dirty",
+        "flashroot: shutdown: poweroff after ",
+    ] {
+        assert!(
+            console.contains(line),
+            "console lacks {line:?}:\n{}",
+            run1.outcome.tail(60)
+        );
+    }
+    let done_ms: u64 = console
+        .lines()
+        .find_map(|l| l.split("flashroot: shutdown: done in ").nth(1))
+        .and_then(|rest| rest.split(' ').next()?.parse().ok())
+        .unwrap_or_else(|| panic!("no \"done in\" line:\n{}", run1.outcome.tail(60)));
+    assert!(done_ms < 5_000, "the shutdown took {done_ms} ms");
+    // The fallback's price, as the log says: the card stays marked dirty.
+    let (clean, fsck) = fsck_card_report(&run1.card, &run1.report, dir.path());
+    assert!(
+        !clean && fsck.contains("Dirty bit"),
+        "expected the dirty bit:\n{fsck}"
+    );
+
+    let outcome = run(
+        &run1.kernel,
+        &run1.initrd,
+        vec![ide(&run1.card)],
+        &run1.cmdline,
+    );
+    outcome
+        .expect_console("second-boot: last-words=written just before the shutdown")
+        .expect_powered_off();
+}

@@ -2,6 +2,12 @@
 //! boots from the card as the JFFS2 root, to systemd's multi-user.target, and its writes
 //! to /var/log land on tmpfs, not on the card.
 //!
+//! Issue #10, clean shutdown: the probe powers the system off (first boot) or reboots it
+//! (second boot, from the same card); each time systemd-shutdown hands over to our
+//! /run/initramfs/shutdown, whose steps must all show on the console, and the card's FAT
+//! must come out clean: `fsck.vfat -n` on the partition finds no dirty bit, and the
+//! second boot's kernel does not call the volume "not properly unmounted".
+//!
 //! The debootstrap tree is cached under `${XDG_CACHE_HOME:-~/.cache}/flashroot/debootstrap/`
 //! keyed by suite, so a machine pays for it once (about a minute; needs root and Debian's
 //! mirror). Each run then copies it through `rootprep` (as `flashroot import-root` does),
@@ -16,11 +22,11 @@ use std::os::unix::fs::symlink;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use flashboot::{initramfs, kernel, FAIL_FAST};
+use flashboot::{fsck_card, initramfs, kernel, FAIL_FAST, KERNEL_DIRTY};
 use flashroot::card::{self, BootConfig, ImageOptions, Payload};
 use flashroot::rootprep::{self, Target};
 use flashroot_config::{Config, DEFAULT_TOML};
-use flashroot_qemu::{boot, BootOptions, Disk, DiskInterface};
+use flashroot_qemu::{boot, BootOptions, Disk, DiskInterface, Ending, Kernel, Outcome};
 
 /// The minbase tree compresses to about 87 MiB; the rest stays free for the kernel's
 /// write reserve and the system's own writes.
@@ -30,6 +36,24 @@ const ERASE_64K: u32 = 64 << 10;
 const MEMORY_MIB: u32 = 1024;
 /// systemd under TCG from a JFFS2 root: generous, the measured boot is far shorter.
 const BOOT_TIMEOUT: Duration = Duration::from_secs(900);
+/// On the kernel command line: the probe reboots instead of powering off.
+const REBOOT_WORD: &str = "flashroot.test.reboot";
+/// Our shutdown's log lines that every clean shutdown of this card shows.
+const SHUTDOWN_STEPS: [&str; 7] = [
+    "flashroot: prepared /run/initramfs/shutdown for systemd's shutdown",
+    "flashroot: shutdown: /run/flashroot/containers: card /run/flashroot/card, containers: rootfs.img on /dev/loop0 (mtd:rootfs)",
+    "flashroot: shutdown: moved the card from /oldroot/run/flashroot/card to /card",
+    "(jffs2) from /oldroot in ",
+    "flashroot: shutdown: removed block2mtd",
+    "flashroot: shutdown: unmounted the card (/dev/sda1) from /card",
+    " with 0 failed steps",
+];
+/// The two ways our shutdown reports /dev/loop0 released (systemd-shutdown may have set
+/// autoclear, and then block2mtd's release detached it).
+const LOOP_RELEASED: [&str; 2] = [
+    "flashroot: shutdown: /dev/loop0 (rootfs.img) is already detached",
+    "flashroot: shutdown: detached /dev/loop0",
+];
 /// Printed by the probe unit once multi-user.target is reached.
 const PROBE_MARKER: &str = "FLASHROOT-PROBE";
 const PROBE_UNIT: &str = "flashroot-probe.service";
@@ -44,7 +68,7 @@ Type=oneshot
 StandardOutput=tty
 TTYPath=/dev/ttyS0
 ExecStart=/bin/sh -c 'echo probe > /var/log/flashroot-probe; echo "FLASHROOT-PROBE root=$(stat -f -c %%T /) var_log_file=$(stat -f -c %%T /var/log/flashroot-probe) uptime=$(cut -d" " -f1 /proc/uptime) end"'
-ExecStartPost=/bin/systemctl --no-block poweroff
+ExecStartPost=/bin/sh -c 'if grep -qw flashroot.test.reboot /proc/cmdline; then systemctl --no-block reboot; else systemctl --no-block poweroff; fi'
 
 [Install]
 WantedBy=multi-user.target
@@ -89,6 +113,50 @@ fn probe_field<'a>(line: &'a str, key: &str) -> Option<&'a str> {
         .find_map(|w| w.strip_prefix(key)?.strip_prefix('='))
 }
 
+/// Checks that our shutdown logged every step for `verb`, and nothing failed.
+fn expect_shutdown_log(console: &str, verb: &str, log: &Path) {
+    let ours: Vec<&str> = console
+        .lines()
+        .filter(|l| l.contains("flashroot: shutdown: ") || l.contains("flashroot: prepared"))
+        .collect();
+    eprintln!("our shutdown ({verb}):\n{}", ours.join("\n"));
+    let running = format!("running as PID 1 for {verb}");
+    let going = format!("flashroot: shutdown: {verb} after ");
+    for step in SHUTDOWN_STEPS
+        .iter()
+        .chain([&running.as_str(), &going.as_str()])
+    {
+        assert!(
+            ours.iter().any(|l| l.contains(step)),
+            "{verb}: no shutdown line with {step:?}; console in {}",
+            log.display()
+        );
+    }
+    assert!(
+        ours.iter()
+            .any(|l| LOOP_RELEASED.iter().any(|r| l.contains(r))),
+        "{verb}: /dev/loop0 not reported released; console in {}",
+        log.display()
+    );
+    assert!(
+        !console.contains("flashroot: shutdown: error"),
+        "{verb}: a shutdown step failed; console in {}",
+        log.display()
+    );
+}
+
+fn boot_card(kernel: &Kernel, initrd: &Path, image: &Path, cmdline: String) -> Outcome {
+    // The card is the whole story; -kernel/-initrd only skip the BIOS and syslinux steps
+    // that card_boot covers, so that the time measured is the Debian boot.
+    let mut options = BootOptions::new(&kernel.vmlinuz);
+    options.initrd = Some(initrd.to_path_buf());
+    options.cmdline = cmdline;
+    options.disks = vec![Disk::new(image, DiskInterface::Ide)];
+    options.memory_mib = MEMORY_MIB;
+    options.timeout = BOOT_TIMEOUT;
+    boot(&options).expect("QEMU runs")
+}
+
 #[test]
 fn debootstrap_minbase_boots_to_multi_user_from_the_card() {
     let source = debian_root::debootstrap_root();
@@ -130,7 +198,7 @@ fn debootstrap_minbase_boots_to_multi_user_from_the_card() {
         append: FAIL_FAST.into(),
     };
     let image = dir.path().join("card.img");
-    card::write_image(
+    let report = card::write_image(
         &image,
         &ImageOptions {
             size: CARD_BYTES,
@@ -148,15 +216,7 @@ fn debootstrap_minbase_boots_to_multi_user_from_the_card() {
     .expect("card image");
     fs::remove_file(&rootfs).unwrap();
 
-    // The card is the whole story; -kernel/-initrd only skip the BIOS and syslinux steps
-    // that card_boot covers, so that the time measured is the Debian boot.
-    let mut options = BootOptions::new(&kernel.vmlinuz);
-    options.initrd = Some(initrd);
-    options.cmdline = boot_config.flash_cmdline();
-    options.disks = vec![Disk::new(&image, DiskInterface::Ide)];
-    options.memory_mib = MEMORY_MIB;
-    options.timeout = BOOT_TIMEOUT;
-    let outcome = boot(&options).expect("QEMU runs");
+    let outcome = boot_card(&kernel, &initrd, &image, boot_config.flash_cmdline());
     let log = Path::new(env!("CARGO_TARGET_TMPDIR")).join("debian_boot-console.log");
     fs::write(&log, &outcome.console).unwrap();
     eprintln!("console: {}", log.display());
@@ -190,5 +250,35 @@ fn debootstrap_minbase_boots_to_multi_user_from_the_card() {
         outcome.elapsed.as_secs_f64(),
         outcome.kernel_time_of("Run /init as init process"),
         flashboot::init_timing(&outcome.console).unwrap_or_default(),
+    );
+
+    // Clean power-off: every step of ours, and the card's FAT clean.
+    expect_shutdown_log(console, "poweroff", &log);
+    let fsck = fsck_card(&image, &report, dir.path());
+    eprintln!("fsck.vfat -n after the poweroff:\n{fsck}");
+
+    // The same card again, rebooted this time (QEMU's -no-reboot ends it there).
+    let outcome = boot_card(
+        &kernel,
+        &initrd,
+        &image,
+        format!("{} {REBOOT_WORD}", boot_config.flash_cmdline()),
+    );
+    let log = Path::new(env!("CARGO_TARGET_TMPDIR")).join("debian_boot-reboot-console.log");
+    fs::write(&log, &outcome.console).unwrap();
+    eprintln!("console: {}", log.display());
+    outcome
+        .expect_console("Reached target multi-user.target")
+        .expect_ending(&Ending::Rebooted);
+    assert!(
+        !outcome.console.contains(KERNEL_DIRTY),
+        "the kernel found the card dirty after our poweroff; console in {}",
+        log.display()
+    );
+    expect_shutdown_log(&outcome.console, "reboot", &log);
+    let fsck = fsck_card(&image, &report, dir.path());
+    eprintln!(
+        "fsck.vfat -n after the reboot:\n{fsck}QEMU wall time of the second boot to reboot {:.1} s",
+        outcome.elapsed.as_secs_f64()
     );
 }

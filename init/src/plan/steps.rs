@@ -101,6 +101,9 @@ pub struct Mount {
 pub struct ContainerSetup {
     /// The image file inside the initramfs, e.g. `/flash/rootfs.img`.
     pub file: String,
+    /// The same file relative to the card's root, e.g. `rootfs.img`, as the shutdown
+    /// program's record names it.
+    pub on_card: String,
     pub erase_size: EraseSize,
     /// The MTD name block2mtd gives it; mounted as `mtd:<label>`.
     pub label: String,
@@ -140,6 +143,9 @@ pub struct Switch {
     /// argv[1..] of the real init: the command line's words after `--`.
     pub args: Vec<String>,
     pub card: Option<KeepCardStep>,
+    /// Copy the init to [`crate::shutdown::PROGRAM`] for systemd's initramfs shutdown
+    /// protocol (flash boots: only they leave a card to clean up).
+    pub prepare_shutdown: bool,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -214,7 +220,11 @@ impl fmt::Display for Step {
                 size.as_ref().map(|s| format!(" (size={s})")).unwrap_or_default()
             ),
             Self::SwitchRoot(s) => {
-                write!(f, "switch_root {}: move {}", s.new_root, MOVED_MOUNTS.join(" "))?;
+                write!(f, "switch_root {}: ", s.new_root)?;
+                if s.prepare_shutdown {
+                    write!(f, "copy the init to {}, ", crate::shutdown::PROGRAM)?;
+                }
+                write!(f, "move {}", MOVED_MOUNTS.join(" "))?;
                 match &s.card {
                     Some(KeepCardStep { mountpoint, how: KeepCard::Move, keep_at }) => {
                         write!(f, ", move {mountpoint} to {keep_at}")?

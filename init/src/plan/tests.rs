@@ -37,7 +37,7 @@ fn flash_boot_with_the_default_config() {
         "mount -t tmpfs -o rw,nosuid,nodev,mode=1777 tmpfs /root/var/lock",
         "mount -t tmpfs -o rw,nosuid,nodev,mode=0755 tmpfs /root/var/run",
         "overlay on /root/var/cache/apt: tmpfs at /run/flashroot/overlay/0 holding upper/ and work/, lowerdir=/root/var/cache/apt",
-        "switch_root /root: move /dev /proc /sys /run, move /flash to /run/flashroot/card, free the initramfs, exec /sbin/init",
+        "switch_root /root: copy the init to /run/initramfs/shutdown, move /dev /proc /sys /run, move /flash to /run/flashroot/card, free the initramfs, exec /sbin/init",
     ];
     assert_eq!(text, want);
 }
@@ -54,6 +54,7 @@ fn overrides_from_the_command_line() {
     }));
     assert!(p.steps.contains(&Step::Container(ContainerSetup {
         file: "/flash/img/root.jffs2".into(),
+        on_card: "img/root.jffs2".into(),
         erase_size: EraseSize(128 << 10),
         label: "rootfs".into(),
         writes: flashroot_config::CardWrites::Ordered,

@@ -4,7 +4,7 @@ use std::ffi::CString;
 use std::fs::File;
 
 use nix::errno::Errno;
-use nix::kmod::{finit_module, ModuleInitFlags};
+use nix::kmod::{delete_module, finit_module, DeleteModuleFlags, ModuleInitFlags};
 
 use crate::error::BootError;
 
@@ -34,5 +34,23 @@ pub fn load(name: &str, path: &str, params: &str) -> Result<Loaded, BootError> {
         Err(Errno::EEXIST) => Ok(Loaded::Already),
         Err(Errno::ENODEV) => Ok(Loaded::NoDevice),
         Err(e) => Err(BootError::errno("load module", object(), e)),
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Removed {
+    Now,
+    /// ENOENT: not loaded (or built into the kernel).
+    NotLoaded,
+}
+
+/// `rmmod name` without waiting: a module still in use is an error (EAGAIN), not a hang.
+pub fn remove(name: &str) -> Result<Removed, BootError> {
+    let c_name = CString::new(name)
+        .map_err(|_| BootError::new("remove module", name, "name contains a NUL byte"))?;
+    match delete_module(&c_name, DeleteModuleFlags::O_NONBLOCK) {
+        Ok(()) => Ok(Removed::Now),
+        Err(Errno::ENOENT) => Ok(Removed::NotLoaded),
+        Err(e) => Err(BootError::errno("remove module", name, e)),
     }
 }

@@ -164,3 +164,52 @@ fn configure(loop_file: &File, backing: &File, name: &str) -> Result<(), Errno> 
         Err(e) => Err(e),
     }
 }
+
+/// What LOOP_CLR_FD did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Detached {
+    Now,
+    /// ENXIO: nothing was attached (systemd-shutdown set autoclear earlier, and the
+    /// last release, block2mtd's, detached it).
+    AlreadyFree,
+    /// Someone else still has the device open: the kernel only set autoclear, and the
+    /// device detaches itself when they let go.
+    WhenReleased,
+}
+
+/// Opens a loop device for the shutdown's flush and detach.
+pub fn open_device(dev: &str) -> Result<File, BootError> {
+    OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open(dev)
+        .map_err(|e| BootError::io("open loop device", dev, &e))
+}
+
+/// fsync(2) of the device: the loop's page cache into the backing file, then (the
+/// flush) the file's data and the FAT to the card.
+pub fn flush(file: &File, dev: &str) -> Result<(), BootError> {
+    file.sync_all()
+        .map_err(|e| BootError::io("flush loop device", dev, &e))
+}
+
+/// LOOP_CLR_FD, then a look in sysfs to tell a detach from a deferred one. `file` is
+/// closed here, so only other holders can defer it.
+pub fn clear(file: File, dev: &str) -> Result<Detached, BootError> {
+    let result = ioctl(&file, LOOP_CLR_FD, 0);
+    drop(file);
+    match result {
+        Ok(_) if backing_file(dev).is_some() => Ok(Detached::WhenReleased),
+        Ok(_) => Ok(Detached::Now),
+        Err(Errno::ENXIO) => Ok(Detached::AlreadyFree),
+        Err(e) => Err(BootError::errno("detach loop device", dev, e)),
+    }
+}
+
+/// The file behind `/dev/loopN`, from sysfs (absent when nothing is attached).
+pub fn backing_file(dev: &str) -> Option<String> {
+    let name = dev.rsplit('/').next()?;
+    std::fs::read_to_string(format!("/sys/block/{name}/loop/backing_file"))
+        .ok()
+        .map(|s| s.trim_end().to_string())
+}

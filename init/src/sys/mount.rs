@@ -49,3 +49,33 @@ pub fn make_private(path: &str) -> Result<(), BootError> {
 pub fn detach(path: &str) -> Result<(), BootError> {
     umount2(path, MntFlags::MNT_DETACH).map_err(|e| BootError::errno("detach mount", path, e))
 }
+
+/// `umount path`; the errno stays in the error, for callers that retry on EBUSY.
+pub fn unmount(path: &str) -> Result<(), BootError> {
+    umount2(path, MntFlags::empty()).map_err(|e| BootError::errno("unmount", path, e))
+}
+
+/// `mount -o remount,ro path`: FAT clears its dirty bit then too.
+pub fn remount_read_only(path: &str) -> Result<(), BootError> {
+    let flags = MsFlags::MS_REMOUNT | MsFlags::MS_RDONLY;
+    nix::mount::mount(None::<&str>, path, None::<&str>, flags, None::<&str>)
+        .map_err(|e| BootError::errno("remount read-only", path, e))
+}
+
+/// `mount --bind path path`: pivot_root wants its new root to be a mountpoint.
+pub fn bind_onto_itself(path: &str) -> Result<(), BootError> {
+    nix::mount::mount(
+        Some(path),
+        path,
+        None::<&str>,
+        MsFlags::MS_BIND,
+        None::<&str>,
+    )
+    .map_err(|e| BootError::errno("bind mount", format!("{path} on itself"), e))
+}
+
+/// `mount --bind from to` (not recursive).
+pub fn bind(from: &str, to: &str) -> Result<(), BootError> {
+    nix::mount::mount(Some(from), to, None::<&str>, MsFlags::MS_BIND, None::<&str>)
+        .map_err(|e| BootError::errno("bind mount", format!("{from} on {to}"), e))
+}

@@ -1,11 +1,14 @@
 //! The kernel's network block device (nbd) driven through its ioctls with a socket the
 //! card agent serves itself (include/uapi/linux/nbd.h, drivers/block/nbd.c), and the
-//! process settings a block device served from user space needs.
+//! process settings a block device served from user space needs; at shutdown, the flush
+//! and disconnect.
 
-use std::fs::File;
+use std::fs::{File, OpenOptions};
 use std::os::fd::{AsRawFd, RawFd};
 
 use nix::errno::Errno;
+
+use crate::error::BootError;
 
 /// `_IO(0xab, n)`.
 const NBD_SET_SOCK: u32 = 0xab00;
@@ -43,11 +46,29 @@ pub fn run_until_disconnected(dev: &File) -> Result<(), Errno> {
     ioctl(dev, NBD_DO_IT, 0).map(drop)
 }
 
-/// Asks the kernel to disconnect: it sends the server a disconnect request after the
-/// requests in flight, then `NBD_DO_IT` returns.
-pub fn disconnect(dev: &File) -> Result<(), Errno> {
-    ioctl(dev, NBD_DISCONNECT, 0)?;
-    ioctl(dev, NBD_CLEAR_SOCK, 0).map(drop)
+pub fn open_device(dev: &str) -> Result<File, BootError> {
+    OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open(dev)
+        .map_err(|e| BootError::io("open nbd device", dev, &e))
+}
+
+/// fsync(2): the device's dirty pages go to the agent, then a flush request, which the
+/// agent answers once its data is on the card.
+pub fn flush(file: &File, dev: &str) -> Result<(), BootError> {
+    file.sync_all()
+        .map_err(|e| BootError::io("flush nbd device", dev, &e))
+}
+
+/// Asks the kernel to disconnect (`NBD_DISCONNECT`: the agent gets a disconnect request
+/// after the requests in flight, writes what it holds and exits), then `NBD_CLEAR_SOCK`.
+pub fn disconnect(file: &File, dev: &str) -> Result<(), BootError> {
+    ioctl(file, NBD_DISCONNECT, 0)
+        .map_err(|e| BootError::errno("disconnect nbd device (NBD_DISCONNECT)", dev, e))?;
+    ioctl(file, NBD_CLEAR_SOCK, 0)
+        .map_err(|e| BootError::errno("clear nbd socket (NBD_CLEAR_SOCK)", dev, e))?;
+    Ok(())
 }
 
 /// Marks the calling thread as one that writes back for a block device (see

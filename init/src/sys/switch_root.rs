@@ -81,3 +81,14 @@ pub fn exec(path: &str, argv: &[String], env: &[String]) -> BootError {
         Err(e) => e,
     }
 }
+
+/// pivot_root(2): `new_root` becomes `/`, the old root moves to `put_old` (inside it).
+pub fn pivot_root(new_root: &str, put_old: &str) -> Result<(), BootError> {
+    nix::unistd::pivot_root(new_root, put_old).map_err(|e| {
+        BootError::errno(
+            "pivot_root",
+            format!("{new_root} (old root to {put_old})"),
+            e,
+        )
+    })
+}

@@ -6,6 +6,7 @@
 
 use std::os::unix::fs::{symlink, PermissionsExt};
 use std::path::{Path, PathBuf};
+use std::process::Command;
 use std::time::Duration;
 
 use flashroot::cpio::WriterOptions;
@@ -366,4 +367,44 @@ pub fn parse_proc_modules(text: &str) -> Vec<&str> {
     text.lines()
         .filter_map(|line| line.split_whitespace().next())
         .collect()
+}
+
+/// fsck.vfat (dosfstools 4.2) on a volume whose dirty bit is set: "Dirty bit is set. Fs
+/// was not properly unmounted and some data may be corrupt."
+pub const FSCK_DIRTY: [&str; 2] = ["Dirty bit", "not properly unmounted"];
+/// The kernel's FAT driver mounting such a volume.
+pub const KERNEL_DIRTY: &str = "Volume was not properly unmounted";
+
+/// `fsck.vfat -n` on the card's FAT partition (copied out: fsck.vfat takes no offset):
+/// whether it is clean (no finding, no dirty bit), and what fsck.vfat said.
+pub fn fsck_card_report(image: &Path, report: &FatDiskReport, dir: &Path) -> (bool, String) {
+    use std::io::{Read, Seek, SeekFrom};
+    let mut card = std::fs::File::open(image).unwrap();
+    card.seek(SeekFrom::Start(report.partition_offset)).unwrap();
+    let mut bytes = Vec::new();
+    card.take(report.partition_bytes)
+        .read_to_end(&mut bytes)
+        .unwrap();
+    let partition = dir.join("partition.img");
+    std::fs::write(&partition, &bytes).unwrap();
+    let out = Command::new("fsck.vfat")
+        .arg("-n")
+        .arg(&partition)
+        .output()
+        .expect("fsck.vfat (Debian package dosfstools) judges the card");
+    std::fs::remove_file(&partition).unwrap();
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let clean = out.status.success() && !FSCK_DIRTY.iter().any(|d| text.contains(d));
+    (clean, text)
+}
+
+/// [`fsck_card_report`], which must find the card clean; returns fsck.vfat's output.
+pub fn fsck_card(image: &Path, report: &FatDiskReport, dir: &Path) -> String {
+    let (clean, text) = fsck_card_report(image, report, dir);
+    assert!(clean, "fsck.vfat -n finds the card unclean:\n{text}");
+    text
 }
