@@ -204,6 +204,16 @@ fn release_loop(c: &ContainerRecord) -> Result<(), BootError> {
 
 fn release_nbd(c: &ContainerRecord) -> Result<(), BootError> {
     let dev = &c.device;
+    if let Some(pid) = c.agent_pid {
+        // A wait of no time: reaps it if it died (busybox init kills every process
+        // before it runs its restart action), says whether it still runs.
+        if sys::process::wait_exit(pid, Duration::ZERO) != Waited::TimedOut {
+            info!(
+                "shutdown: the card agent of {dev} (PID {pid}) is gone already (killed with every other process); what it wrote before is on the card"
+            );
+            return Ok(());
+        }
+    }
     let file = sys::nbd::open_device(dev)?;
     let t = Instant::now();
     match sys::nbd::flush(&file, dev) {
@@ -246,7 +256,11 @@ pub fn flush_device(c: &ContainerRecord) {
         Some(Kind::Loop) => {
             sys::loopdev::open_device(dev).and_then(|f| sys::loopdev::flush(&f, dev))
         }
-        Some(Kind::Nbd) => sys::nbd::open_device(dev).and_then(|f| sys::nbd::flush(&f, dev)),
+        // Three flushes: the card agent writes a block whose erase it holds only at the
+        // flush after the one that followed the erase (and, being killed next by an init
+        // that spares no process, gets no later chance).
+        Some(Kind::Nbd) => sys::nbd::open_device(dev)
+            .and_then(|f| (0..3).try_for_each(|_| sys::nbd::flush(&f, dev))),
         None => Err(unknown_device(c)),
     };
     match result {
