@@ -9,6 +9,9 @@ use std::os::unix::fs::{FileExt, OpenOptionsExt};
 use super::journal::JournalFile;
 use super::store::{Backing, PAGE};
 
+/// The largest request the kernel sends block2mtd's device is well below this.
+const KEPT_BOUNCE: usize = 1 << 20;
+
 pub struct CardFile {
     file: File,
     /// Opened with O_DIRECT: buffers must be page-aligned.
@@ -77,7 +80,15 @@ impl Backing for CardFile {
         if !self.direct {
             return self.file.read_exact_at(buf, offset);
         }
-        let window = aligned(&mut self.bounce, buf.len());
+        // A large read (the journal's ring at start) gets a buffer of its own, so that the
+        // kept one (locked in RAM, as all the agent's memory) stays a few pages.
+        let mut own = Vec::new();
+        let bounce = if buf.len() > KEPT_BOUNCE {
+            &mut own
+        } else {
+            &mut self.bounce
+        };
+        let window = aligned(bounce, buf.len());
         self.file.read_exact_at(window, offset)?;
         buf.copy_from_slice(window);
         Ok(())

@@ -140,18 +140,26 @@ impl<F: JournalFile> Journal<F> {
     /// batch to finish if the newest record is a batch without its done record.
     pub fn open(mut file: F) -> io::Result<(Self, Option<Batch>)> {
         let pages = file.pages();
-        let mut page = vec![0u8; PAGE];
+        // One read of the whole ring (a few MiB, dropped at once): page by page would cost
+        // a thousand card reads at every boot.
+        let mut ring = vec![0u8; pages as usize * PAGE];
+        file.read_at(&mut ring, 0)?;
+        let page = |p: u64| &ring[p as usize * PAGE..(p as usize + 1) * PAGE];
         // The valid record with the highest sequence number: (seq, kind, position, pages).
         let mut newest: Option<(u64, u32, u64, u64)> = None;
         let mut p = 0;
         while p < pages {
-            file.read_at(&mut page, p * PAGE as u64)?;
-            let Some(h) = parse_header(&page) else {
+            let Some(h) = parse_header(page(p)) else {
                 p += 1;
                 continue;
             };
             let len = u64::from(h.header_pages) + u64::from(h.data_pages);
-            if p + len > pages || !Self::record_intact(&mut file, p, len, h.crc)? {
+            let intact = p + len <= pages && {
+                let mut bytes = ring[p as usize * PAGE..(p + len) as usize * PAGE].to_vec();
+                bytes[32..36].fill(0);
+                crc32fast::hash(&bytes) == h.crc
+            };
+            if !intact {
                 p += 1;
                 continue;
             }
@@ -171,7 +179,7 @@ impl<F: JournalFile> Journal<F> {
             ));
         };
         let unfinished = match kind {
-            KIND_BATCH => Some(Self::read_batch(&mut file, at, len as usize)?),
+            KIND_BATCH => Some(Self::read_batch(&ring[at as usize * PAGE..], len as usize)),
             _ => None,
         };
         Ok((
@@ -184,21 +192,13 @@ impl<F: JournalFile> Journal<F> {
         ))
     }
 
-    fn record_intact(file: &mut F, at: u64, len: u64, crc: u32) -> io::Result<bool> {
-        let mut bytes = vec![0u8; len as usize * PAGE];
-        file.read_at(&mut bytes, at * PAGE as u64)?;
-        bytes[32..36].fill(0);
-        Ok(crc32fast::hash(&bytes) == crc)
-    }
-
-    fn read_batch(file: &mut F, at: u64, len: usize) -> io::Result<Batch> {
-        let mut bytes = vec![0u8; len * PAGE];
-        file.read_at(&mut bytes, at * PAGE as u64)?;
-        let h = parse_header(&bytes).expect("checked when found");
+    fn read_batch(bytes: &[u8], len: usize) -> Batch {
+        let bytes = &bytes[..len * PAGE];
+        let h = parse_header(bytes).expect("checked when found");
         let mut data = bytes[h.header_pages as usize * PAGE..].chunks(PAGE);
         let pages = (0..h.entries as usize)
             .map(|i| {
-                let e = le32(&bytes, ENTRIES_AT + i * ENTRY_LEN);
+                let e = le32(bytes, ENTRIES_AT + i * ENTRY_LEN);
                 let contents = if e & ERASED_FLAG != 0 {
                     vec![0xFF; PAGE]
                 } else {
@@ -207,7 +207,7 @@ impl<F: JournalFile> Journal<F> {
                 (u64::from(e & !ERASED_FLAG), contents)
             })
             .collect();
-        Ok(Batch { seq: h.seq, pages })
+        Batch { seq: h.seq, pages }
     }
 
     /// Whether a batch of `pages` pages (`data` of them not erased) fits the ring.

@@ -199,43 +199,73 @@ fn run(args: &[String]) -> Result<(), BootError> {
             .open(device)
             .map_err(|e| BootError::io(step, device, &e))
     };
-    let dev = open_dev()?;
-    sys::nbd::connect(&dev, kernels.as_raw_fd(), size, PAGE as u64)
-        .map_err(|e| BootError::errno(step, format!("{device} for {container}"), e))?;
-    // The flusher's own handle, opened now: after switch_root this process still sees the
-    // initramfs' (emptied) tree, where /dev is gone.
-    let flusher_dev = open_dev()?;
-    let runner = std::thread::spawn(move || sys::nbd::run_until_disconnected(&dev));
-
     let live = Arc::new(AtomicBool::new(false));
     let done = Arc::new(AtomicBool::new(false));
     let held = Arc::new(AtomicUsize::new(0));
+
+    // The requests come as soon as the device is connected (a partition scan when it is
+    // first opened): the server runs first, in its own thread.
+    let mut store = Store::new(card, size, erase_size);
+    if let Some(journal) = journal {
+        store = store.with_journal(journal);
+    }
+    let server = {
+        let (live, held) = (Arc::clone(&live), Arc::clone(&held));
+        let name = container.clone();
+        let mut socket = File::from(ours);
+        std::thread::spawn(move || {
+            if let Err(e) = sys::nbd::set_io_flusher() {
+                info!("card agent: PR_SET_IO_FLUSHER refused ({e}); going on");
+            }
+            let end = serve::serve(
+                &mut store,
+                &mut socket,
+                |store| {
+                    live.store(true, Ordering::Relaxed);
+                    held.store(store.held_pages(), Ordering::Relaxed);
+                },
+                |m| error!("card agent: {name}: {m}"),
+            );
+            (store, end)
+        })
+    };
+    let index: u32 = device
+        .trim_start_matches("/dev/nbd")
+        .parse()
+        .map_err(|_| BootError::new(step, device, "not an nbd device name (/dev/nbdN)"))?;
+    // Netlink first: no thread then waits in the kernel, whose wait any signal (systemd's
+    // shutdown stops every process for a moment) would end along with the connection.
+    let (flusher_dev, _ioctl_runner) = match sys::nbd::connect_netlink(
+        index,
+        kernels.as_raw_fd(),
+        size,
+        PAGE as u64,
+    ) {
+        Ok(()) => (open_dev()?, None),
+        Err(e) => {
+            error!("card agent: nbd's netlink interface refused {device} ({e}); using its ioctls, whose connection a signal to this process ends");
+            let dev = open_dev()?;
+            sys::nbd::connect(&dev, kernels.as_raw_fd(), size, PAGE as u64)
+                .map_err(|e| BootError::errno(step, format!("{device} for {container}"), e))?;
+            // Opened before the device starts: after switch_root this process still
+            // sees the initramfs' (emptied) tree, where /dev is gone.
+            let flusher_dev = open_dev()?;
+            let runner = std::thread::spawn(move || sys::nbd::run_until_disconnected(&dev));
+            (flusher_dev, Some(runner))
+        }
+    };
     {
         let (live, done, held) = (Arc::clone(&live), Arc::clone(&done), Arc::clone(&held));
         std::thread::spawn(move || flusher(&flusher_dev, flush, &live, &done, &held));
-    }
-    if let Err(e) = sys::nbd::set_io_flusher() {
-        info!("card agent: PR_SET_IO_FLUSHER refused ({e}); going on");
     }
     info!(
         "card agent: serving {container} ({size} bytes, {}) as {device}, flushed every {} ms",
         if direct { "direct I/O" } else { "buffered" },
         flush.as_millis()
     );
-    let mut store = Store::new(card, size, erase_size);
-    if let Some(journal) = journal {
-        store = store.with_journal(journal);
-    }
-    let mut socket = File::from(ours);
-    let end = serve::serve(
-        &mut store,
-        &mut socket,
-        |store| {
-            live.store(true, Ordering::Relaxed);
-            held.store(store.held_pages(), Ordering::Relaxed);
-        },
-        |m| error!("card agent: {container}: {m}"),
-    );
+    let (mut store, end) = server
+        .join()
+        .map_err(|_| BootError::new("card agent", container, "its server thread died"))?;
     done.store(true, Ordering::Relaxed);
     let finished = store.finish();
     let s = store.stats();
@@ -244,7 +274,6 @@ fn run(args: &[String]) -> Result<(), BootError> {
         s.programmed, s.erases, s.held, s.batches, s.unjournaled, s.unchanged, s.flushes, s.syncs
     );
     drop(kernels);
-    let _ = runner.join();
     finished.map_err(|e| {
         BootError::new(
             "card agent",

@@ -1,6 +1,7 @@
 //! The only module that talks to the kernel below nix's safe wrappers, and the only
 //! place allowed `unsafe` (the loop ioctls). Every error names what it acted on.
 
+pub mod genetlink;
 pub mod kmod;
 #[allow(unsafe_code)] // the loop ioctls: nix has no typed wrappers for them
 pub mod loopdev;

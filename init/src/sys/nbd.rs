@@ -32,7 +32,14 @@ fn ioctl(dev: &File, request: u32, arg: u64) -> Result<i32, Errno> {
     Errno::result(ret)
 }
 
-/// Gives the device its socket, block size and size, and asks for flushes.
+/// Connects `/dev/nbd<index>` through generic netlink: no thread waits in the kernel for
+/// the device's lifetime, so no signal to the agent can drop the connection.
+pub fn connect_netlink(index: u32, socket: RawFd, size: u64, block_size: u64) -> Result<(), Errno> {
+    super::genetlink::nbd_connect(index, socket, size, block_size, FLAGS_WITH_FLUSH)
+}
+
+/// Gives the device its socket, block size and size, and asks for flushes (the ioctl
+/// interface: [`run_until_disconnected`] must then wait in the kernel).
 pub fn connect(dev: &File, socket: RawFd, size: u64, block_size: u64) -> Result<(), Errno> {
     ioctl(dev, NBD_SET_BLKSIZE, block_size)?;
     ioctl(dev, NBD_SET_SIZE, size)?;
