@@ -84,6 +84,11 @@ pub fn open() -> std::io::Result<()> {
     Ok(())
 }
 
+/// Uses `file` as the `/dev/kmsg` handle (e.g. one not opened through devtmpfs).
+pub fn open_with(file: File) {
+    *KMSG.lock().unwrap_or_else(|p| p.into_inner()) = Some(file);
+}
+
 /// Drops the `/dev/kmsg` handle, e.g. before exec'ing the real init.
 pub fn close() {
     *KMSG.lock().unwrap_or_else(|p| p.into_inner()) = None;

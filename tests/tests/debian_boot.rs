@@ -41,18 +41,19 @@ const REBOOT_WORD: &str = "flashroot.test.reboot";
 /// Our shutdown's log lines that every clean shutdown of this card shows.
 const SHUTDOWN_STEPS: [&str; 7] = [
     "flashroot: prepared /run/initramfs/shutdown for systemd's shutdown",
-    "flashroot: shutdown: /run/flashroot/containers: card /run/flashroot/card, containers: rootfs.img on /dev/loop0 (mtd:rootfs)",
+    "flashroot: shutdown: /run/flashroot/containers: card /run/flashroot/card, containers: rootfs.img on /dev/nbd0 (mtd:rootfs)",
     "flashroot: shutdown: moved the card from /oldroot/run/flashroot/card to /card",
     "(jffs2) from /oldroot in ",
     "flashroot: shutdown: removed block2mtd",
     "flashroot: shutdown: unmounted the card (/dev/sda1) from /card",
     " with 0 failed steps",
 ];
-/// The two ways our shutdown reports /dev/loop0 released (systemd-shutdown may have set
-/// autoclear, and then block2mtd's release detached it).
-const LOOP_RELEASED: [&str; 2] = [
-    "flashroot: shutdown: /dev/loop0 (rootfs.img) is already detached",
-    "flashroot: shutdown: detached /dev/loop0",
+/// Our shutdown reports the card agent's device released: flushed, disconnected, and the
+/// agent (spared by systemd's shutdown as a root storage daemon) gone.
+const NBD_RELEASED: [&str; 3] = [
+    "flashroot: shutdown: flushed /dev/nbd0 (rootfs.img)",
+    "flashroot: shutdown: disconnected /dev/nbd0",
+    "flashroot: shutdown: the agent of /dev/nbd0 (PID ",
 ];
 /// Printed by the probe unit once multi-user.target is reached.
 const PROBE_MARKER: &str = "FLASHROOT-PROBE";
@@ -132,12 +133,13 @@ fn expect_shutdown_log(console: &str, verb: &str, log: &Path) {
             log.display()
         );
     }
-    assert!(
-        ours.iter()
-            .any(|l| LOOP_RELEASED.iter().any(|r| l.contains(r))),
-        "{verb}: /dev/loop0 not reported released; console in {}",
-        log.display()
-    );
+    for released in NBD_RELEASED {
+        assert!(
+            ours.iter().any(|l| l.contains(released)),
+            "{verb}: no shutdown line with {released:?}; console in {}",
+            log.display()
+        );
+    }
     assert!(
         !console.contains("flashroot: shutdown: error"),
         "{verb}: a shutdown step failed; console in {}",

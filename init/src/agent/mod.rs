@@ -15,7 +15,7 @@ pub mod protocol;
 pub mod serve;
 pub mod store;
 
-use std::fs::{File, OpenOptions};
+use std::fs::File;
 use std::os::fd::AsRawFd;
 use std::os::unix::process::CommandExt;
 use std::path::Path;
@@ -34,6 +34,8 @@ use store::{Backing, Store, PAGE};
 
 /// argv[0] of an agent process: '@' first marks a root storage daemon for systemd.
 pub const AGENT_ARGV0: &str = "@flashroot-agent";
+/// Where the agent makes its private device nodes: the initramfs' root, never unmounted.
+const PRIVATE_NODES: &str = "/";
 /// The journal beside each container: `rootfs.img.journal`.
 pub const JOURNAL_SUFFIX: &str = ".journal";
 /// The agent's own binary: the init's (`/init`).
@@ -127,7 +129,12 @@ fn free_nbd_device() -> Option<String> {
 
 /// The agent process: `@flashroot-agent <container> <nbd device> <erase size> <flush ms>`.
 pub fn main(args: &[String]) -> ! {
-    let _ = kmsg::open();
+    // Every device through a node of our own: this process outlives switch_root, and a
+    // file it keeps open on devtmpfs would keep the root's /dev busy at shutdown.
+    match sys::node::open_private(kmsg::KMSG_PATH, PRIVATE_NODES) {
+        Ok(f) => kmsg::open_with(f),
+        Err(_) => drop(kmsg::open()),
+    }
     // Progress to the kernel log only; errors also to the console.
     kmsg::set_quiet(true);
     let code = match run(args) {
@@ -193,11 +200,7 @@ fn run(args: &[String]) -> Result<(), BootError> {
     )
     .map_err(|e| BootError::errno(step, "socketpair", e))?;
     let open_dev = || {
-        OpenOptions::new()
-            .read(true)
-            .write(true)
-            .open(device)
-            .map_err(|e| BootError::io(step, device, &e))
+        sys::node::open_private(device, PRIVATE_NODES).map_err(|e| BootError::io(step, device, &e))
     };
     let live = Arc::new(AtomicBool::new(false));
     let done = Arc::new(AtomicBool::new(false));

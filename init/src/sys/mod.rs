@@ -8,6 +8,7 @@ pub mod loopdev;
 pub mod mount;
 #[allow(unsafe_code)] // the nbd ioctls, prctl and mlockall: no nix wrappers
 pub mod nbd;
+pub mod node;
 pub mod power;
 pub mod process;
 pub mod switch_root;
