@@ -6,28 +6,31 @@
 //! block is programmed again. Its garbage collector copies live nodes out of a block, then
 //! erases the block. The kernel's page cache under block2mtd loses that order: copies,
 //! erases and new nodes are all just dirty pages, written back in page order. So the agent
-//! sorts every page the kernel writes:
+//! sorts every page the kernel writes, byte by byte against what the card holds:
 //!
-//! - an **append** (new bytes only where the card holds erased 0xFF bytes) into a block
-//!   with nothing pending cannot destroy anything: it goes to the card at once;
-//! - anything else makes its erase block **pending**: an erase, or JFFS2 marking a node
-//!   obsolete in place (a program, but one that retires data: on a chip the mark comes after
-//!   the node's replacement is written, so it must not reach the card before the copy
-//!   either). From then on every page the kernel writes into that block is **held** in
-//!   memory (and served from there), because on the card the block still holds the old
-//!   nodes. The kernel's fsync of the device
-//!   writes back every page dirty at its start and then sends a FLUSH; a block whose erase
-//!   was first seen before one FLUSH was answered is released at the next one, after the
-//!   programs received until then (the garbage collector's copies) are synced.
+//! - bytes that only fill erased (0xFF) bytes are **appends**: new nodes, which destroy
+//!   nothing. They go to the card at once, unless their block is being erased;
+//! - JFFS2's **obsolete marks** (bits cleared in an old node's header once its replacement
+//!   is written) retire data: a marked page is **held** in memory (and served from there)
+//!   until the FLUSH after the one that followed its newest mark, when everything dirtied
+//!   before the mark, the replacement included, has reached the agent and been synced;
+//! - a page whose bits go from 0 to 1 is part of an **erase**: its whole erase block is
+//!   held from then on (on the card the block still holds the old nodes, and JFFS2 reuses
+//!   an erased block at once), until its erase is complete (block2mtd erases page by
+//!   page, reading each through us, so an erase can straddle flushes) and a FLUSH came and
+//!   went after its newest erased page.
 //!
-//! Pending blocks are released in the order their erases were seen, each as a chip would
-//! go through it: the block's last page first when it holds an old erase-block summary
-//! (JFFS2 trusts a summary instead of scanning the block, so an old one must never describe
-//! new contents), then the held pages in ascending order (the cleanmarker first, a new
-//! summary last), with the card synced after each step. A cut then leaves what a cut leaves
-//! on a chip: a copy without its erase (JFFS2 keeps the newest version), or a block partly
-//! rewritten (old nodes after new ones, scanned and garbage-collected), never an erase
-//! without its copy.
+//! The kernel's fsync of the device writes back every page dirty at its start and then
+//! sends the FLUSH, hence the rule of "one flush later". What is released together goes
+//! through the [`journal`](super::journal) all or nothing: the page cache writes back in
+//! page order, not in the order JFFS2 made its changes, so two blocks released together
+//! may depend on each other either way. Without a journal, blocks are released one by one
+//! as a chip would go through them: the block's last page first when it holds an old
+//! erase-block summary (JFFS2 trusts a summary instead of scanning the block), then the
+//! held pages in ascending order, the card synced after each step.
+//!
+//! A cut then leaves what a cut leaves on a chip: a copy without its erase (JFFS2 keeps
+//! the newest version), never an erase or a mark without its copy.
 
 use std::collections::BTreeMap;
 use std::io;
@@ -76,21 +79,28 @@ pub struct Stats {
 struct Pending {
     /// Order of the erases, for the order of the releases.
     seq: u64,
-    /// [`Stats::flushes`] when the block became pending.
+    /// [`Stats::flushes`] at the newest page of its erase. It is released only once that
+    /// is before the last answered FLUSH and every page the card holds data in has been
+    /// rewritten (block2mtd erases page by page, reading each through us, so an erase can
+    /// straddle flushes): no old node, and above all no old summary, outlives the erase.
     since: u64,
-    /// Some page of it is being replaced, not just marked: block2mtd is erasing it (page
-    /// by page, reading each through us, so an erase can straddle flushes), maybe already
-    /// with new nodes in it. Released only once every page the card holds data in has
-    /// been rewritten, so no old node, and above all no old summary, outlives the erase.
-    erasing: bool,
+}
+
+/// A page whose newest contents are not all on the card yet.
+struct Held {
+    data: Box<[u8]>,
+    /// [`Stats::flushes`] at its newest change that retires data (a mark, or any change in
+    /// a block being erased): the changes it depends on are on the card one flush later.
+    since: u64,
 }
 
 pub struct Store<B> {
     backing: B,
     size: u64,
     pages_per_block: u64,
+    /// Blocks being erased (block2mtd rewrote a page's bits from 0 to 1).
     pending: BTreeMap<u64, Pending>,
-    held: BTreeMap<u64, Box<[u8]>>,
+    held: BTreeMap<u64, Held>,
     next_seq: u64,
     /// Programs written since the last sync.
     unsynced: bool,
@@ -201,12 +211,12 @@ impl<B: Backing> Store<B> {
         let mut run_start: Option<usize> = None;
         for (i, chunk_start) in (0..buf.len()).step_by(PAGE).enumerate() {
             match self.held.get(&(first + i as u64)) {
-                Some(data) => {
+                Some(h) => {
                     if let Some(s) = run_start.take() {
                         self.backing
                             .read_at(&mut buf[s..chunk_start], offset + s as u64)?;
                     }
-                    buf[chunk_start..chunk_start + PAGE].copy_from_slice(data);
+                    buf[chunk_start..chunk_start + PAGE].copy_from_slice(&h.data);
                 }
                 None => {
                     run_start.get_or_insert(chunk_start);
@@ -224,53 +234,76 @@ impl<B: Backing> Store<B> {
         self.check(offset, data.len())?;
         for (i, new) in data.chunks(PAGE).enumerate() {
             let page = offset / PAGE_U64 + i as u64;
-            let block = page / self.pages_per_block;
-            let pending = self.pending.get(&block).map(|p| p.erasing);
-            if pending == Some(true) || (pending.is_some() && self.held.contains_key(&page)) {
-                // Nothing new to learn about the block: hold the newest contents.
-                self.held.insert(page, new.into());
-                self.stats.held += 1;
-                continue;
-            }
-            let at = page * PAGE_U64;
-            self.backing.read_at(&mut self.scratch, at)?;
-            let replaces = !is_program(&self.scratch, new);
-            match pending {
-                None if self.scratch == new => {
-                    self.stats.unchanged += 1;
-                    continue;
-                }
-                None if is_append(&self.scratch, new) => {
-                    self.backing.write_at(new, at)?;
-                    self.unsynced = true;
-                    self.stats.programmed += 1;
-                    continue;
-                }
-                None => {
-                    let p = self.new_pending(replaces);
-                    self.pending.insert(block, p);
-                    self.stats.erases += 1;
-                }
-                Some(_) if replaces => {
-                    // Marks first, now its erase: it takes its place among the erases.
-                    let p = self.new_pending(true);
-                    self.pending.insert(block, p);
-                }
-                Some(_) => {}
-            }
-            self.held.insert(page, new.into());
-            self.stats.held += 1;
+            self.write_page(page, new)?;
         }
         Ok(())
     }
 
-    fn new_pending(&mut self, erasing: bool) -> Pending {
-        self.next_seq += 1;
-        Pending {
-            seq: self.next_seq,
-            since: self.stats.flushes,
-            erasing,
+    fn write_page(&mut self, page: u64, new: &[u8]) -> Result<(), StoreError> {
+        let block = page / self.pages_per_block;
+        let at = page * PAGE_U64;
+        let now = self.stats.flushes;
+        self.backing.read_at(&mut self.scratch, at)?;
+        let before: &[u8] = match self.held.get(&page) {
+            Some(h) => &h.data,
+            None => &self.scratch,
+        };
+        if before == new {
+            self.stats.unchanged += 1;
+            return Ok(());
         }
+        let replaces = !is_program(before, new);
+        let appends = is_append(before, new);
+        if replaces {
+            // An erase (or a page of one): the block waits, whole, until it is complete
+            // and everything written before this page is on the card.
+            let seq = self.next_seq;
+            self.next_seq += 1;
+            if !self.pending.contains_key(&block) {
+                self.stats.erases += 1;
+            }
+            self.pending.insert(block, Pending { seq, since: now });
+        }
+        if self.pending.contains_key(&block) {
+            // Nothing of a block being erased reaches the card before its erase does.
+            let since = self.held.get(&page).map_or(now, |h| h.since);
+            self.hold(page, new, if appends { since } else { now });
+            return Ok(());
+        }
+        // No erase pending: what only fills erased bytes goes to the card now; the rest
+        // (JFFS2's obsolete marks) waits, page by page, for what it retires to be replaced.
+        let merged: Vec<u8> = self
+            .scratch
+            .iter()
+            .zip(new)
+            .map(|(&card, &n)| if card == ERASED { n } else { card })
+            .collect();
+        if merged != self.scratch {
+            self.backing.write_at(&merged, at)?;
+            self.unsynced = true;
+            self.stats.programmed += 1;
+        }
+        if merged == new {
+            self.held.remove(&page);
+        } else {
+            let since = match self.held.get(&page) {
+                Some(h) if appends => h.since,
+                _ => now,
+            };
+            self.hold(page, new, since);
+        }
+        Ok(())
+    }
+
+    fn hold(&mut self, page: u64, data: &[u8], since: u64) {
+        self.held.insert(
+            page,
+            Held {
+                data: data.into(),
+                since,
+            },
+        );
+        self.stats.held += 1;
     }
 
     /// Answers a FLUSH: syncs the programs, then releases, in the order their erases were
@@ -287,71 +320,88 @@ impl<B: Backing> Store<B> {
         self.release(None)
     }
 
-    /// Releases pending blocks in erase order: those that became pending before FLUSH
-    /// number `answered` was answered and are not half erased, or all when None.
+    /// Releases what is safe: blocks being erased whose erase came before FLUSH number
+    /// `answered` was answered and is complete, and marked pages of other blocks changed
+    /// before it; all of it when None.
     fn release(&mut self, answered: Option<u64>) -> Result<(), StoreError> {
         self.sync_programs()?;
-        let mut order: Vec<(u64, u64, bool, u64)> = self
+        let mut candidates: Vec<(u64, u64)> = self
             .pending
             .iter()
-            .map(|(&block, p)| (p.seq, p.since, p.erasing, block))
+            .filter(|(_, p)| answered.map_or(true, |a| p.since < a))
+            .map(|(&block, p)| (p.seq, block))
             .collect();
-        order.sort_unstable();
-        let mut ready = Vec::new();
-        // Only a prefix in erase order: a later erase never overtakes an earlier one.
-        for (_, since, erasing, block) in order {
-            if let Some(answered) = answered {
-                if since >= answered || (erasing && !self.erase_complete(block)?) {
-                    break;
-                }
+        candidates.sort_unstable();
+        let mut blocks = Vec::new();
+        for (_, block) in candidates {
+            if answered.is_none() || self.erase_complete(block)? {
+                blocks.push(block);
             }
-            ready.push((block, erasing));
         }
-        if ready.is_empty() {
+        let ppb = self.pages_per_block;
+        let pages: Vec<u64> = self
+            .held
+            .iter()
+            .filter(
+                |(&page, h)| match self.pending.contains_key(&(page / ppb)) {
+                    true => blocks.contains(&(page / ppb)),
+                    false => answered.map_or(true, |a| h.since < a),
+                },
+            )
+            .map(|(&page, _)| page)
+            .collect();
+        if pages.is_empty() {
+            for block in &blocks {
+                self.pending.remove(block);
+            }
             return Ok(());
         }
         if let Some(journal) = &self.journal {
-            let ppb = self.pages_per_block;
-            let held = || {
-                ready
-                    .iter()
-                    .flat_map(|&(b, _)| self.held.range(b * ppb..(b + 1) * ppb))
-            };
-            let data = held().filter(|(_, d)| !is_erased(d)).count();
-            if journal.fits(held().count(), data) {
-                return self.release_journaled(&ready);
+            let data = pages
+                .iter()
+                .filter(|p| !is_erased(&self.held[p].data))
+                .count();
+            if journal.fits(pages.len(), data) {
+                return self.release_journaled(&pages, &blocks);
             }
             self.stats.unjournaled += 1;
         }
-        for (block, erasing) in ready {
-            self.release_block(block, erasing)?;
+        for &block in &blocks {
+            self.release_block(block)?;
             self.pending.remove(&block);
         }
-        Ok(())
+        for page in pages {
+            // Those of the blocks are written already.
+            let Some(h) = self.held.get(&page) else {
+                continue;
+            };
+            self.backing.write_at(&h.data, page * PAGE_U64)?;
+            self.held.remove(&page);
+            self.stats.released += 1;
+            self.unsynced = true;
+        }
+        self.sync_programs()
     }
 
-    /// Releases `ready` all at once: the batch to the journal (synced), the pages in place
-    /// (synced), then the journal's done record. A cut anywhere leaves either the old
-    /// blocks or, once the agent has read the journal at the next start, the new ones.
-    fn release_journaled(&mut self, ready: &[(u64, bool)]) -> Result<(), StoreError> {
-        let ppb = self.pages_per_block;
-        let pages: Vec<u64> = ready
-            .iter()
-            .flat_map(|&(b, _)| self.held.range(b * ppb..(b + 1) * ppb).map(|(&p, _)| p))
-            .collect();
+    /// Releases `pages` (and the erases of `blocks`) all at once: the batch to the journal
+    /// (synced), the pages in place (synced), then the journal's done record. A cut
+    /// anywhere leaves either the old pages or, once the agent has read the journal at
+    /// the next start, the new ones.
+    fn release_journaled(&mut self, pages: &[u64], blocks: &[u64]) -> Result<(), StoreError> {
         let journal = self.journal.as_mut().expect("checked by the caller");
-        let contents: Vec<(u64, &[u8])> = pages.iter().map(|p| (*p, &*self.held[p])).collect();
+        let contents: Vec<(u64, &[u8])> = pages.iter().map(|p| (*p, &*self.held[p].data)).collect();
         journal.batch(&contents)?;
-        for &page in &pages {
-            self.backing.write_at(&self.held[&page], page * PAGE_U64)?;
+        for &page in pages {
+            self.backing
+                .write_at(&self.held[&page].data, page * PAGE_U64)?;
         }
         self.unsynced = true;
         self.sync_programs()?;
         self.journal.as_mut().expect("checked").done()?;
-        for page in &pages {
+        for page in pages {
             self.held.remove(page);
         }
-        for (block, _) in ready {
+        for block in blocks {
             self.pending.remove(block);
         }
         self.stats.released += pages.len() as u64;
@@ -377,24 +427,24 @@ impl<B: Backing> Store<B> {
 
     /// Writes one pending block to the card as a chip would see it: an old summary gone
     /// first (synced), then the held pages in ascending order (synced).
-    fn release_block(&mut self, block: u64, erasing: bool) -> Result<(), StoreError> {
+    fn release_block(&mut self, block: u64) -> Result<(), StoreError> {
         let first = block * self.pages_per_block;
         let last = first + self.pages_per_block - 1;
         let mut pages: Vec<u64> = self.held.range(first..=last).map(|(&p, _)| p).collect();
-        if erasing && pages.iter().any(|&p| p != last) {
+        if pages.iter().any(|&p| p != last) {
             let last_at = last * PAGE_U64;
             self.backing.read_at(&mut self.scratch, last_at)?;
             let kept = self
                 .held
                 .get(&last)
-                .is_some_and(|new| is_program(&self.scratch, new));
+                .is_some_and(|new| is_program(&self.scratch, &new.data));
             if !is_erased(&self.scratch) && !kept {
                 self.scratch.fill(ERASED);
                 self.backing.write_at(&self.scratch, last_at)?;
                 self.unsynced = true;
                 self.sync_programs()?;
                 // A last page whose new contents are erased was released just now.
-                if self.held.get(&last).is_some_and(|new| is_erased(new)) {
+                if self.held.get(&last).is_some_and(|new| is_erased(&new.data)) {
                     self.held.remove(&last);
                     self.stats.released += 1;
                     pages.retain(|&p| p != last);
@@ -403,7 +453,8 @@ impl<B: Backing> Store<B> {
         }
         for page in pages {
             // Written before removal: if the card fails, the page stays held and readable.
-            self.backing.write_at(&self.held[&page], page * PAGE_U64)?;
+            self.backing
+                .write_at(&self.held[&page].data, page * PAGE_U64)?;
             self.held.remove(&page);
             self.stats.released += 1;
             self.unsynced = true;

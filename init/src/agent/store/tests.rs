@@ -252,6 +252,12 @@ fn an_erase_that_straddles_flushes_is_released_whole() {
     store.write(P, &page_of(ERASED)).unwrap();
     store.write(2 * P, &page_of(DATA)).unwrap(); // erased, then written again
     store.flush().unwrap();
+    assert_eq!(
+        store.held_pages(),
+        3,
+        "the erase's newest page counts from now"
+    );
+    store.flush().unwrap();
     assert_eq!(store.held_pages(), 0);
     drop(store);
     assert_eq!(card.page(2), page_of(DATA));
@@ -272,6 +278,7 @@ fn a_block_reused_before_its_erase_was_written_back_waits_for_the_whole_erase() 
     assert_eq!(store.held_pages(), 2, "pages 2 and 3 still hold old nodes");
     store.write(2 * P, &page_of(ERASED)).unwrap();
     store.write(3 * P, &page_of(ERASED)).unwrap();
+    store.flush().unwrap();
     store.flush().unwrap();
     assert_eq!(store.held_pages(), 0);
     drop(store);
@@ -351,4 +358,39 @@ fn blocks_released_together_are_all_or_nothing_through_the_journal() {
             "a cut lost the data"
         );
     }
+}
+
+/// JFFS2 garbage-collects a block node by node: copy, mark the old node obsolete, next
+/// node. A mark must not reach the card before its copy; new nodes appended beside a held
+/// mark reach the card at once all the same.
+#[test]
+fn marks_wait_page_by_page_and_appends_beside_them_do_not() {
+    // Page 0: an old node header at its start (0xE0), the rest erased.
+    let mut old = page_of(ERASED);
+    old[0] = 0xE0;
+    let mut card = Card {
+        bytes: [old.clone(), page_of(ERASED)].concat(),
+        ..Card::default()
+    };
+    let mut store = Store::new(&mut card, 2 * P, 2 * P);
+    let mut marked = old.clone();
+    marked[0] = 0xC0; // obsolete
+    store.write(0, &marked).unwrap();
+    let mut marked_and_appended = marked.clone();
+    marked_and_appended[100] = 0x42; // a new node after it
+    store.write(0, &marked_and_appended).unwrap();
+    assert_eq!(store.held_pages(), 1);
+    store.flush().unwrap();
+    assert_eq!(store.held_pages(), 1, "the mark waits a flush");
+    let on_card = {
+        let mut b = page_of(0);
+        store.backing.read_at(&mut b, 0).unwrap();
+        b
+    };
+    assert_eq!(on_card[0], 0xE0, "the mark is not on the card yet");
+    assert_eq!(on_card[100], 0x42, "the new node is");
+    store.flush().unwrap();
+    assert_eq!(store.held_pages(), 0);
+    drop(store);
+    assert_eq!(card.page(0), marked_and_appended);
 }
