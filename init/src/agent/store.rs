@@ -92,6 +92,8 @@ struct Held {
     /// [`Stats::flushes`] at its newest change that retires data (a mark, or any change in
     /// a block being erased): the changes it depends on are on the card one flush later.
     since: u64,
+    /// Order of that change among the marks and erases, for the order of the releases.
+    seq: u64,
 }
 
 pub struct Store<B> {
@@ -140,6 +142,13 @@ impl From<io::Error> for StoreError {
     fn from(e: io::Error) -> Self {
         Self::Io(e)
     }
+}
+
+/// What the release order holds: a block being erased, or a marked page elsewhere.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+enum Item {
+    Erase(u64),
+    Mark(u64),
 }
 
 /// True when writing `new` over `old` only clears bits, as programming flash does.
@@ -257,8 +266,7 @@ impl<B: Backing> Store<B> {
         if replaces {
             // An erase (or a page of one): the block waits, whole, until it is complete
             // and everything written before this page is on the card.
-            let seq = self.next_seq;
-            self.next_seq += 1;
+            let seq = self.take_seq();
             if !self.pending.contains_key(&block) {
                 self.stats.erases += 1;
             }
@@ -266,8 +274,12 @@ impl<B: Backing> Store<B> {
         }
         if self.pending.contains_key(&block) {
             // Nothing of a block being erased reaches the card before its erase does.
-            let since = self.held.get(&page).map_or(now, |h| h.since);
-            self.hold(page, new, if appends { since } else { now });
+            let (since, seq) = self.held.get(&page).map_or((now, 0), |h| (h.since, h.seq));
+            if appends {
+                self.hold(page, new, since, seq);
+            } else {
+                self.hold(page, new, now, 0);
+            }
             return Ok(());
         }
         // No erase pending: what only fills erased bytes goes to the card now; the rest
@@ -286,21 +298,27 @@ impl<B: Backing> Store<B> {
         if merged == new {
             self.held.remove(&page);
         } else {
-            let since = match self.held.get(&page) {
-                Some(h) if appends => h.since,
-                _ => now,
+            let (since, seq) = match self.held.get(&page) {
+                Some(h) if appends => (h.since, h.seq),
+                _ => (now, self.take_seq()),
             };
-            self.hold(page, new, since);
+            self.hold(page, new, since, seq);
         }
         Ok(())
     }
 
-    fn hold(&mut self, page: u64, data: &[u8], since: u64) {
+    fn take_seq(&mut self) -> u64 {
+        self.next_seq += 1;
+        self.next_seq
+    }
+
+    fn hold(&mut self, page: u64, data: &[u8], since: u64, seq: u64) {
         self.held.insert(
             page,
             Held {
                 data: data.into(),
                 since,
+                seq,
             },
         );
         self.stats.held += 1;
@@ -325,31 +343,45 @@ impl<B: Backing> Store<B> {
     /// before it; all of it when None.
     fn release(&mut self, answered: Option<u64>) -> Result<(), StoreError> {
         self.sync_programs()?;
-        let mut candidates: Vec<(u64, u64)> = self
+        let ppb = self.pages_per_block;
+        // The marks (pages of blocks not being erased) and the erases (whole blocks), in
+        // the order they were seen: a copy may sit in a block whose own erase is still
+        // held, so nothing seen later is released before it.
+        let mut items: Vec<(u64, u64, Item)> = self
             .pending
             .iter()
-            .filter(|(_, p)| answered.map_or(true, |a| p.since < a))
-            .map(|(&block, p)| (p.seq, block))
+            .map(|(&block, p)| (p.seq, p.since, Item::Erase(block)))
+            .chain(
+                self.held
+                    .iter()
+                    .filter(|(&page, _)| !self.pending.contains_key(&(page / ppb)))
+                    .map(|(&page, h)| (h.seq, h.since, Item::Mark(page))),
+            )
             .collect();
-        candidates.sort_unstable();
-        let mut blocks = Vec::new();
-        for (_, block) in candidates {
-            if answered.is_none() || self.erase_complete(block)? {
-                blocks.push(block);
+        items.sort_unstable();
+        let (mut blocks, mut marks) = (Vec::new(), Vec::new());
+        for (_, since, item) in items {
+            if answered.is_some_and(|a| since >= a) {
+                break;
+            }
+            match item {
+                Item::Erase(block) => {
+                    if answered.is_some() && !self.erase_complete(block)? {
+                        break;
+                    }
+                    blocks.push(block);
+                }
+                Item::Mark(page) => marks.push(page),
             }
         }
-        let ppb = self.pages_per_block;
-        let pages: Vec<u64> = self
-            .held
-            .iter()
-            .filter(
-                |(&page, h)| match self.pending.contains_key(&(page / ppb)) {
-                    true => blocks.contains(&(page / ppb)),
-                    false => answered.map_or(true, |a| h.since < a),
-                },
-            )
-            .map(|(&page, _)| page)
-            .collect();
+        let mut pages: Vec<u64> = marks;
+        for &block in &blocks {
+            pages.extend(
+                self.held
+                    .range(block * ppb..(block + 1) * ppb)
+                    .map(|(&p, _)| p),
+            );
+        }
         if pages.is_empty() {
             for block in &blocks {
                 self.pending.remove(block);

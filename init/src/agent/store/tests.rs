@@ -394,3 +394,29 @@ fn marks_wait_page_by_page_and_appends_beside_them_do_not() {
     drop(store);
     assert_eq!(card.page(0), marked_and_appended);
 }
+
+/// A copy went into block 0, whose erase is still incomplete; block 1, the copy's source,
+/// was erased after. Block 1 must wait for block 0, complete or not.
+#[test]
+fn a_later_erase_waits_for_an_earlier_incomplete_one() {
+    let mut card = Card::pages(&[OLD, OLD, DATA, DATA]);
+    let mut store = Store::new(&mut card, 4 * P, 2 * P);
+    store.write(0, &page_of(DATA)).unwrap(); // block 0: erased and the copy written in
+    store.write(2 * P, &page_of(ERASED)).unwrap(); // block 1 erased, whole
+    store.write(3 * P, &page_of(ERASED)).unwrap();
+    for _ in 0..3 {
+        store.flush().unwrap();
+    }
+    assert_eq!(
+        store.held_pages(),
+        3,
+        "block 0's page 1 still holds old nodes"
+    );
+    store.write(P, &page_of(ERASED)).unwrap();
+    store.flush().unwrap();
+    store.flush().unwrap();
+    assert_eq!(store.held_pages(), 0);
+    drop(store);
+    assert_eq!(card.page(0), page_of(DATA));
+    assert_eq!(card.page(2), page_of(ERASED));
+}
