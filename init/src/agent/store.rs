@@ -264,13 +264,21 @@ impl<B: Backing> Store<B> {
         let replaces = !is_program(before, new);
         let appends = is_append(before, new);
         if replaces {
-            // An erase (or a page of one): the block waits, whole, until it is complete
-            // and everything written before this page is on the card.
-            let seq = self.take_seq();
-            if !self.pending.contains_key(&block) {
-                self.stats.erases += 1;
+            // An erase (or a page of one): the block waits, whole, until its erase is
+            // complete and a flush came after its first page (everything written before
+            // the erase began had reached us by then). Pages of the same erase that come
+            // later, new nodes in them included, do not move that; a page erased again
+            // once the block had been reused does.
+            let erased_again = self.held.contains_key(&page);
+            match self.pending.get_mut(&block) {
+                Some(p) if erased_again => p.since = now,
+                Some(_) => {}
+                None => {
+                    let seq = self.take_seq();
+                    self.pending.insert(block, Pending { seq, since: now });
+                    self.stats.erases += 1;
+                }
             }
-            self.pending.insert(block, Pending { seq, since: now });
         }
         if self.pending.contains_key(&block) {
             // Nothing of a block being erased reaches the card before its erase does.
