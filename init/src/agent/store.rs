@@ -77,8 +77,6 @@ pub struct Stats {
 
 /// An erase block whose erase or marks have been seen but not yet written to the card.
 struct Pending {
-    /// Order of the erases, for the order of the releases.
-    seq: u64,
     /// [`Stats::flushes`] at the newest page of its erase. It is released only once that
     /// is before the last answered FLUSH and every page the card holds data in has been
     /// rewritten (block2mtd erases page by page, reading each through us, so an erase can
@@ -92,8 +90,6 @@ struct Held {
     /// [`Stats::flushes`] at its newest change that retires data (a mark, or any change in
     /// a block being erased): the changes it depends on are on the card one flush later.
     since: u64,
-    /// Order of that change among the marks and erases, for the order of the releases.
-    seq: u64,
 }
 
 pub struct Store<B> {
@@ -103,7 +99,6 @@ pub struct Store<B> {
     /// Blocks being erased (block2mtd rewrote a page's bits from 0 to 1).
     pending: BTreeMap<u64, Pending>,
     held: BTreeMap<u64, Held>,
-    next_seq: u64,
     /// Programs written since the last sync.
     unsynced: bool,
     stats: Stats,
@@ -176,7 +171,6 @@ impl<B: Backing> Store<B> {
             pages_per_block: (erase_size / PAGE_U64).max(1),
             pending: BTreeMap::new(),
             held: BTreeMap::new(),
-            next_seq: 0,
             unsynced: false,
             stats: Stats::default(),
             scratch: vec![0; PAGE],
@@ -274,20 +268,15 @@ impl<B: Backing> Store<B> {
                 Some(p) if erased_again => p.since = now,
                 Some(_) => {}
                 None => {
-                    let seq = self.take_seq();
-                    self.pending.insert(block, Pending { seq, since: now });
+                    self.pending.insert(block, Pending { since: now });
                     self.stats.erases += 1;
                 }
             }
         }
         if self.pending.contains_key(&block) {
             // Nothing of a block being erased reaches the card before its erase does.
-            let (since, seq) = self.held.get(&page).map_or((now, 0), |h| (h.since, h.seq));
-            if appends {
-                self.hold(page, new, since, seq);
-            } else {
-                self.hold(page, new, now, 0);
-            }
+            let since = self.held.get(&page).map_or(now, |h| h.since);
+            self.hold(page, new, if appends { since } else { now });
             return Ok(());
         }
         // No erase pending: what only fills erased bytes goes to the card now; the rest
@@ -306,27 +295,21 @@ impl<B: Backing> Store<B> {
         if merged == new {
             self.held.remove(&page);
         } else {
-            let (since, seq) = match self.held.get(&page) {
-                Some(h) if appends => (h.since, h.seq),
-                _ => (now, self.take_seq()),
+            let since = match self.held.get(&page) {
+                Some(h) if appends => h.since,
+                _ => now,
             };
-            self.hold(page, new, since, seq);
+            self.hold(page, new, since);
         }
         Ok(())
     }
 
-    fn take_seq(&mut self) -> u64 {
-        self.next_seq += 1;
-        self.next_seq
-    }
-
-    fn hold(&mut self, page: u64, data: &[u8], since: u64, seq: u64) {
+    fn hold(&mut self, page: u64, data: &[u8], since: u64) {
         self.held.insert(
             page,
             Held {
                 data: data.into(),
                 since,
-                seq,
             },
         );
         self.stats.held += 1;
@@ -355,31 +338,40 @@ impl<B: Backing> Store<B> {
         // The marks (pages of blocks not being erased) and the erases (whole blocks), in
         // the order they were seen: a copy may sit in a block whose own erase is still
         // held, so nothing seen later is released before it.
-        let mut items: Vec<(u64, u64, Item)> = self
+        let mut items: Vec<(u64, Item)> = self
             .pending
             .iter()
-            .map(|(&block, p)| (p.seq, p.since, Item::Erase(block)))
+            .map(|(&block, p)| (p.since, Item::Erase(block)))
             .chain(
                 self.held
                     .iter()
                     .filter(|(&page, _)| !self.pending.contains_key(&(page / ppb)))
-                    .map(|(&page, h)| (h.seq, h.since, Item::Mark(page))),
+                    .map(|(&page, h)| (h.since, Item::Mark(page))),
             )
             .collect();
         items.sort_unstable();
+        // By the flush they were first seen after: within one, the page cache wrote in page
+        // order, not in the order JFFS2 made the changes, so a group goes whole or waits.
         let (mut blocks, mut marks) = (Vec::new(), Vec::new());
-        for (_, since, item) in items {
+        for group in items.chunk_by(|a, b| a.0 == b.0) {
+            let since = group[0].0;
             if answered.is_some_and(|a| since >= a) {
                 break;
             }
-            match item {
-                Item::Erase(block) => {
-                    if answered.is_some() && !self.erase_complete(block)? {
-                        break;
-                    }
-                    blocks.push(block);
+            let mut complete = true;
+            for &(_, item) in group {
+                if let (Item::Erase(block), Some(_)) = (item, answered) {
+                    complete &= self.erase_complete(block)?;
                 }
-                Item::Mark(page) => marks.push(page),
+            }
+            if !complete {
+                break;
+            }
+            for &(_, item) in group {
+                match item {
+                    Item::Erase(block) => blocks.push(block),
+                    Item::Mark(page) => marks.push(page),
+                }
             }
         }
         let mut pages: Vec<u64> = marks;
