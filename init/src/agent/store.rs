@@ -9,34 +9,36 @@
 //! sorts every page the kernel writes, byte by byte against what the card holds:
 //!
 //! - bytes that only fill erased (0xFF) bytes are **appends**: new nodes, which destroy
-//!   nothing. They go to the card at once, unless their block is being erased;
+//!   nothing. They go to the card at once (and are synced at every FLUSH), unless their
+//!   block is being erased;
 //! - JFFS2's **obsolete marks** (bits cleared in an old node's header once its replacement
-//!   is written) retire data: a marked page is **held** in memory (and served from there)
-//!   until the FLUSH after the one that followed its newest mark, when everything dirtied
-//!   before the mark, the replacement included, has reached the agent and been synced;
-//! - a page whose bits go from 0 to 1 is part of an **erase**: its whole erase block is
-//!   held from then on (on the card the block still holds the old nodes, and JFFS2 reuses
-//!   an erased block at once), until its erase is complete (block2mtd erases page by
-//!   page, reading each through us, so an erase can straddle flushes) and a FLUSH came and
-//!   went after its newest erased page.
+//!   is written) retire data, and a page whose bits go from 0 to 1 is part of an
+//!   **erase** (its whole erase block is held from then on: on the card it still holds
+//!   the old nodes, and JFFS2 reuses an erased block at once). Both are **held** in memory
+//!   and served from there.
 //!
 //! The kernel's fsync of the device writes back every page dirty at its start and then
-//! sends the FLUSH, hence the rule of "one flush later". What is released together goes
-//! through the [`journal`](super::journal) all or nothing: the page cache writes back in
-//! page order, not in the order JFFS2 made its changes, so two blocks released together
-//! may depend on each other either way. Without a journal, blocks are released one by one
-//! as a chip would go through them: the block's last page first when it holds an old
-//! erase-block summary (JFFS2 trusts a summary instead of scanning the block), then the
-//! held pages in ascending order, the card synced after each step.
-//!
-//! A cut then leaves what a cut leaves on a chip: a copy without its erase (JFFS2 keeps
-//! the newest version), never an erase or a mark without its copy.
+//! sends a FLUSH; but a page it writes carries whatever the page holds by then, changes
+//! newer than that fsync included, so no FLUSH alone marks a consistent state. One does
+//! when the kernel wrote nothing at all since the previous FLUSH: everything it changed
+//! before this fsync began has reached us, and what we hold plus the card is the device as
+//! it was then. At such a FLUSH everything held is released at once, through the
+//! [`journal`](super::journal), all or nothing. Under writes that never pause, held pages
+//! are released after a bound anyway (`max_hold` flushes, 30 s by default, the kernel's own
+//! write-back interval), except blocks whose erase has not reached us whole; that is the
+//! one case left where a cut can still lose data garbage collection was moving. Without a
+//! journal, blocks are released one by one as a chip would go through them: the block's
+//! last page first when it holds an old erase-block summary (JFFS2 trusts a summary
+//! instead of scanning the block), then the held pages in ascending order.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::io;
 
 use super::journal::{Journal, JournalFile};
 
+/// Flushes after which held pages are released even though writes never paused (about
+/// 30 s at the default 100 ms: the kernel's own write-back interval).
+pub const DEFAULT_MAX_HOLD_FLUSHES: u64 = 300;
 /// The unit of the kernel's page cache, and so of every write block2mtd causes.
 pub const PAGE: usize = 4096;
 const PAGE_U64: u64 = PAGE as u64;
@@ -71,25 +73,15 @@ pub struct Stats {
     pub syncs: u64,
     /// Releases written through the journal.
     pub batches: u64,
+    /// Releases made because writes never paused for `max_hold` flushes.
+    pub forced: u64,
     /// Releases too big for the journal, written block by block.
     pub unjournaled: u64,
-}
-
-/// An erase block whose erase or marks have been seen but not yet written to the card.
-struct Pending {
-    /// [`Stats::flushes`] at the newest page of its erase. It is released only once that
-    /// is before the last answered FLUSH and every page the card holds data in has been
-    /// rewritten (block2mtd erases page by page, reading each through us, so an erase can
-    /// straddle flushes): no old node, and above all no old summary, outlives the erase.
-    since: u64,
 }
 
 /// A page whose newest contents are not all on the card yet.
 struct Held {
     data: Box<[u8]>,
-    /// [`Stats::flushes`] at its newest change that retires data (a mark, or any change in
-    /// a block being erased): the changes it depends on are on the card one flush later.
-    since: u64,
 }
 
 pub struct Store<B> {
@@ -97,13 +89,19 @@ pub struct Store<B> {
     size: u64,
     pages_per_block: u64,
     /// Blocks being erased (block2mtd rewrote a page's bits from 0 to 1).
-    pending: BTreeMap<u64, Pending>,
+    pending: BTreeSet<u64>,
     held: BTreeMap<u64, Held>,
     /// Programs written since the last sync.
     unsynced: bool,
     stats: Stats,
     /// Scratch page for reads of the card.
     scratch: Vec<u8>,
+    /// WRITE requests since the last FLUSH: none means the kernel's cache was clean.
+    writes_since_flush: u64,
+    /// FLUSHes answered while something was held.
+    flushes_holding: u64,
+    /// Flushes to hold for at most under writes that never pause.
+    max_hold: u64,
     /// Makes each release all-or-nothing; without one, blocks are released one by one.
     journal: Option<Journal<Box<dyn JournalFile + Send>>>,
 }
@@ -139,13 +137,6 @@ impl From<io::Error> for StoreError {
     }
 }
 
-/// What the release order holds: a block being erased, or a marked page elsewhere.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
-enum Item {
-    Erase(u64),
-    Mark(u64),
-}
-
 /// True when writing `new` over `old` only clears bits, as programming flash does.
 pub fn is_program(old: &[u8], new: &[u8]) -> bool {
     old.iter().zip(new).all(|(o, n)| n & !o == 0)
@@ -169,13 +160,22 @@ impl<B: Backing> Store<B> {
             backing,
             size,
             pages_per_block: (erase_size / PAGE_U64).max(1),
-            pending: BTreeMap::new(),
+            pending: BTreeSet::new(),
             held: BTreeMap::new(),
             unsynced: false,
             stats: Stats::default(),
             scratch: vec![0; PAGE],
             journal: None,
+            writes_since_flush: 0,
+            flushes_holding: 0,
+            max_hold: DEFAULT_MAX_HOLD_FLUSHES,
         }
+    }
+
+    /// Holds for at most `flushes` flushes when the kernel's writes never pause.
+    pub fn with_max_hold(mut self, flushes: u64) -> Self {
+        self.max_hold = flushes;
+        self
     }
 
     /// Releases go through `journal` from now on.
@@ -235,6 +235,7 @@ impl<B: Backing> Store<B> {
     /// Takes the kernel's write of `data` at `offset`, page by page.
     pub fn write(&mut self, offset: u64, data: &[u8]) -> Result<(), StoreError> {
         self.check(offset, data.len())?;
+        self.writes_since_flush += 1;
         for (i, new) in data.chunks(PAGE).enumerate() {
             let page = offset / PAGE_U64 + i as u64;
             self.write_page(page, new)?;
@@ -245,7 +246,6 @@ impl<B: Backing> Store<B> {
     fn write_page(&mut self, page: u64, new: &[u8]) -> Result<(), StoreError> {
         let block = page / self.pages_per_block;
         let at = page * PAGE_U64;
-        let now = self.stats.flushes;
         self.backing.read_at(&mut self.scratch, at)?;
         let before: &[u8] = match self.held.get(&page) {
             Some(h) => &h.data,
@@ -256,31 +256,19 @@ impl<B: Backing> Store<B> {
             return Ok(());
         }
         let replaces = !is_program(before, new);
-        let appends = is_append(before, new);
         if replaces {
-            // An erase (or a page of one): the block waits, whole, until its erase is
-            // complete and a flush came after its first page (everything written before
-            // the erase began had reached us by then). Pages of the same erase that come
-            // later, new nodes in them included, do not move that; a page erased again
-            // once the block had been reused does.
-            let erased_again = self.held.contains_key(&page);
-            match self.pending.get_mut(&block) {
-                Some(p) if erased_again => p.since = now,
-                Some(_) => {}
-                None => {
-                    self.pending.insert(block, Pending { since: now });
-                    self.stats.erases += 1;
-                }
+            // An erase (or a page of one): the whole block is held from now on.
+            if self.pending.insert(block) {
+                self.stats.erases += 1;
             }
         }
-        if self.pending.contains_key(&block) {
+        if self.pending.contains(&block) {
             // Nothing of a block being erased reaches the card before its erase does.
-            let since = self.held.get(&page).map_or(now, |h| h.since);
-            self.hold(page, new, if appends { since } else { now });
+            self.hold(page, new);
             return Ok(());
         }
         // No erase pending: what only fills erased bytes goes to the card now; the rest
-        // (JFFS2's obsolete marks) waits, page by page, for what it retires to be replaced.
+        // (JFFS2's obsolete marks) is held.
         let merged: Vec<u8> = self
             .scratch
             .iter()
@@ -295,93 +283,70 @@ impl<B: Backing> Store<B> {
         if merged == new {
             self.held.remove(&page);
         } else {
-            let since = match self.held.get(&page) {
-                Some(h) if appends => h.since,
-                _ => now,
-            };
-            self.hold(page, new, since);
+            self.hold(page, new);
         }
         Ok(())
     }
 
-    fn hold(&mut self, page: u64, data: &[u8], since: u64) {
-        self.held.insert(
-            page,
-            Held {
-                data: data.into(),
-                since,
-            },
-        );
+    fn hold(&mut self, page: u64, data: &[u8]) {
+        self.held.insert(page, Held { data: data.into() });
         self.stats.held += 1;
     }
 
-    /// Answers a FLUSH: syncs the programs, then releases, in the order their erases were
-    /// seen, the pending blocks whose erase came before the previous FLUSH was answered.
+    /// Answers a FLUSH: syncs the appends; when the kernel wrote nothing since the last
+    /// FLUSH (so everything it changed before this one's fsync began has reached us, and
+    /// what we hold plus the card is the device as it was then), releases everything
+    /// held, all at once. Under writes that never pause, the held pages are released
+    /// anyway after `max_hold` flushes, except blocks whose erase is still incomplete.
     pub fn flush(&mut self) -> Result<(), StoreError> {
-        self.release(Some(self.stats.flushes))?;
+        let quiet = self.writes_since_flush == 0;
+        self.writes_since_flush = 0;
+        self.sync_programs()?;
+        if self.held.is_empty() && self.pending.is_empty() {
+            self.flushes_holding = 0;
+        } else {
+            self.flushes_holding += 1;
+            if quiet {
+                self.release(false)?;
+                self.flushes_holding = 0;
+            } else if self.flushes_holding > self.max_hold {
+                self.stats.forced += 1;
+                self.release(true)?;
+                self.flushes_holding = 0;
+            }
+        }
         self.stats.flushes += 1;
         Ok(())
     }
 
     /// At disconnect: the kernel has written back everything (the filesystem was unmounted
-    /// and the device synced), so every pending block is safe.
+    /// and the device synced), so everything held is released.
     pub fn finish(&mut self) -> Result<(), StoreError> {
-        self.release(None)
+        self.sync_programs()?;
+        self.release(false)
     }
 
-    /// Releases what is safe: blocks being erased whose erase came before FLUSH number
-    /// `answered` was answered and is complete, and marked pages of other blocks changed
-    /// before it; all of it when None.
-    fn release(&mut self, answered: Option<u64>) -> Result<(), StoreError> {
-        self.sync_programs()?;
+    /// Releases what is held; when `forced` (writes never paused), blocks whose erase has
+    /// not reached us whole stay held, so no old node, and above all no old summary,
+    /// outlives a half-written erase.
+    fn release(&mut self, forced: bool) -> Result<(), StoreError> {
         let ppb = self.pages_per_block;
-        // The marks (pages of blocks not being erased) and the erases (whole blocks), in
-        // the order they were seen: a copy may sit in a block whose own erase is still
-        // held, so nothing seen later is released before it.
-        let mut items: Vec<(u64, Item)> = self
-            .pending
-            .iter()
-            .map(|(&block, p)| (p.since, Item::Erase(block)))
-            .chain(
-                self.held
-                    .iter()
-                    .filter(|(&page, _)| !self.pending.contains_key(&(page / ppb)))
-                    .map(|(&page, h)| (h.since, Item::Mark(page))),
-            )
+        let mut blocks = Vec::new();
+        let candidates: Vec<u64> = self.pending.iter().copied().collect();
+        for block in candidates {
+            if !forced || self.erase_complete(block)? {
+                blocks.push(block);
+            }
+        }
+        let pages: Vec<u64> = self
+            .held
+            .keys()
+            .copied()
+            .filter(|page| {
+                let block = page / ppb;
+                !self.pending.contains(&block) || blocks.contains(&block)
+            })
             .collect();
-        items.sort_unstable();
-        // By the flush they were first seen after: within one, the page cache wrote in page
-        // order, not in the order JFFS2 made the changes, so a group goes whole or waits.
-        let (mut blocks, mut marks) = (Vec::new(), Vec::new());
-        for group in items.chunk_by(|a, b| a.0 == b.0) {
-            let since = group[0].0;
-            if answered.is_some_and(|a| since >= a) {
-                break;
-            }
-            let mut complete = true;
-            for &(_, item) in group {
-                if let (Item::Erase(block), Some(_)) = (item, answered) {
-                    complete &= self.erase_complete(block)?;
-                }
-            }
-            if !complete {
-                break;
-            }
-            for &(_, item) in group {
-                match item {
-                    Item::Erase(block) => blocks.push(block),
-                    Item::Mark(page) => marks.push(page),
-                }
-            }
-        }
-        let mut pages: Vec<u64> = marks;
-        for &block in &blocks {
-            pages.extend(
-                self.held
-                    .range(block * ppb..(block + 1) * ppb)
-                    .map(|(&p, _)| p),
-            );
-        }
         if pages.is_empty() {
             for block in &blocks {
                 self.pending.remove(block);
