@@ -337,3 +337,5 @@ pub fn parse_proc_modules(text: &str) -> Vec<&str> {
         .filter_map(|line| line.split_whitespace().next())
         .collect()
 }
+
+pub mod wear;
