@@ -5,7 +5,7 @@ use std::path::PathBuf;
 
 use anyhow::Context;
 
-use crate::wear::{analyse, fat_layout::read_layout, heatmap, RegionMap};
+use crate::wear::{analyse, heatmap, RegionMap};
 
 #[derive(clap::Args, Debug)]
 pub struct Args {
@@ -40,7 +40,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     let report = analyse(&args.card, &args.trace, args.blk, args.hours_from)?;
     print!("{}", report.table());
     if let Some(png) = &args.png {
-        let map = RegionMap::from_layout(&read_layout(&args.card)?);
+        let map = RegionMap::read(&args.card)?;
         let title = args
             .title
             .clone()

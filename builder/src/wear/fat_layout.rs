@@ -151,7 +151,7 @@ pub fn read_layout(path: &Path) -> Result<Layout, WearError> {
 }
 
 /// The layout of a card image; the error is the reason, which the caller pairs with the path.
-pub(crate) fn layout_of<R: Read + Seek>(card: &mut R) -> Result<Layout, String> {
+pub fn layout_of<R: Read + Seek>(card: &mut R) -> Result<Layout, String> {
     let card_bytes = card
         .seek(SeekFrom::End(0))
         .map_err(|e| format!("cannot size the image: {e}"))?;
@@ -184,6 +184,28 @@ pub(crate) fn layout_of<R: Read + Seek>(card: &mut R) -> Result<Layout, String> 
         fat,
         entries,
     })
+}
+
+/// Every used primary partition of the MBR: its number (1-4), type byte and sectors.
+pub fn partitions(mbr: &[u8]) -> Vec<(usize, u8, Range<u64>)> {
+    (0..PRIMARY_PARTITIONS)
+        .filter_map(|index| {
+            let entry = &mbr[PARTITION_TABLE_OFFSET + index * PARTITION_ENTRY_SIZE..]
+                [..PARTITION_ENTRY_SIZE];
+            let first = u64::from(u32_at(entry, ENTRY_FIRST_LBA));
+            let sectors = u64::from(u32_at(entry, ENTRY_SECTORS));
+            (entry[ENTRY_TYPE] != 0 && sectors > 0).then_some((
+                index + 1,
+                entry[ENTRY_TYPE],
+                first..first + sectors,
+            ))
+        })
+        .collect()
+}
+
+/// Whether an MBR partition type is a FAT volume.
+pub fn is_fat_type(partition_type: u8) -> bool {
+    FAT_PARTITION_TYPES.contains(&partition_type)
 }
 
 /// The first FAT partition of the MBR.

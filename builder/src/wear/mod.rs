@@ -35,8 +35,7 @@ pub fn analyse(
     blk: Option<u64>,
     seconds: Option<f64>,
 ) -> Result<WearReport, WearError> {
-    let layout = fat_layout::read_layout(card)?;
-    let map = RegionMap::from_layout(&layout);
+    let map = RegionMap::read(card)?;
     let trace = Trace::read(trace)?;
     let writes = trace.card_writes(blk)?;
     let counts = count::SectorCounts::count(&writes, map.card_sectors, &trace.path)?;

@@ -7,7 +7,11 @@
 
 use std::ops::Range;
 
-use super::fat_layout::{Layout, CARD_SECTOR};
+use std::io::{Read, Seek, SeekFrom};
+use std::path::Path;
+
+use super::error::WearError;
+use super::fat_layout::{self, Layout, CARD_SECTOR};
 
 /// What a region is; the wear test and the report group by it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -35,6 +39,8 @@ pub enum RegionKind {
     Free,
     /// Clusters marked used that no directory entry reaches, and sectors past the last cluster.
     Other,
+    /// A whole partition that is not FAT (ext4 on the card, for comparison): one region.
+    Partition,
 }
 
 impl RegionKind {
@@ -86,6 +92,58 @@ pub struct RegionMap {
 }
 
 impl RegionMap {
+    /// The map of the card image at `path`: FAT structures and files when the MBR has a FAT
+    /// partition, else each partition as one region (a card holding ext4 directly).
+    pub fn read(path: &Path) -> Result<Self, WearError> {
+        let card_error = |reason: String| WearError::Card {
+            path: path.to_path_buf(),
+            reason,
+        };
+        let mut file = std::fs::File::open(path).map_err(|source| WearError::Io {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        let mut mbr = vec![0u8; CARD_SECTOR as usize];
+        let card_bytes = file
+            .seek(SeekFrom::End(0))
+            .and_then(|len| file.seek(SeekFrom::Start(0)).map(|_| len))
+            .and_then(|len| file.read_exact(&mut mbr).map(|_| len))
+            .map_err(|e| card_error(format!("cannot read the MBR: {e}")))?;
+        let partitions = fat_layout::partitions(&mbr);
+        if partitions
+            .iter()
+            .any(|(_, t, _)| fat_layout::is_fat_type(*t))
+            || partitions.is_empty()
+        {
+            let layout = fat_layout::layout_of(&mut file).map_err(card_error)?;
+            return Ok(Self::from_layout(&layout));
+        }
+        let card_sectors = card_bytes / CARD_SECTOR;
+        let mut b = Builder::default();
+        b.add("MBR", RegionKind::Mbr, vec![0..1]);
+        for (number, partition_type, sectors) in partitions {
+            let sectors = sectors.start..sectors.end.min(card_sectors);
+            b.add(
+                &format!("partition {number} (type {partition_type:02x})"),
+                RegionKind::Partition,
+                vec![sectors.clone()],
+            );
+        }
+        let mut used: Vec<Range<u64>> = b.regions.iter().flat_map(|r| r.extents.clone()).collect();
+        used.sort_by_key(|r| r.start);
+        let mut gaps = Vec::new();
+        let mut at = 0;
+        for r in used {
+            if r.start > at {
+                gaps.push(at..r.start);
+            }
+            at = at.max(r.end);
+        }
+        gaps.push(at..card_sectors);
+        b.add("outside partitions", RegionKind::Unpartitioned, gaps);
+        Ok(b.finish(card_sectors))
+    }
+
     pub fn from_layout(layout: &Layout) -> Self {
         let v = &layout.volume;
         let mut b = Builder::default();

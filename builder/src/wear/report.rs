@@ -27,7 +27,7 @@ pub struct RegionWear {
     pub hottest: Option<Hottest>,
     /// Writes of the hottest sector per hour of the run.
     pub hottest_per_hour: Option<f64>,
-    /// Containers only: hottest ÷ mean writes of the written sectors.
+    /// Containers (and whole non-FAT partitions): hottest ÷ mean writes of the written sectors.
     pub hot_spot_ratio: Option<f64>,
 }
 
@@ -67,7 +67,7 @@ impl WearReport {
                     }
                 }
                 let hot_spot_ratio = match (region.kind, hottest) {
-                    (RegionKind::Container, Some(h)) => {
+                    (RegionKind::Container | RegionKind::Partition, Some(h)) => {
                         Some(f64::from(h.writes) / (writes as f64 / written as f64))
                     }
                     _ => None,

@@ -337,3 +337,42 @@ fn colours_run_from_grey_through_yellow_to_dark_red() {
     let RGBColor(_, g_high, _) = heatmap::color(100, 1000);
     assert!(g_low > g_high, "more writes, darker");
 }
+
+#[test]
+fn a_card_with_ext4_instead_of_fat_is_one_partition_region() {
+    use crate::disk::mbr::{Mbr, Partition};
+    let dir = tempfile::tempdir().unwrap();
+    let image = dir.path().join("ext4-card.img");
+    let mbr = Mbr {
+        disk_signature: 1,
+        partitions: [
+            Some(Partition {
+                bootable: false,
+                partition_type: 0x83,
+                first_lba: 2048,
+                sectors: 4096,
+            }),
+            None,
+            None,
+            None,
+        ],
+    };
+    let mut disk = vec![0u8; 8192 * 512];
+    disk[..512].copy_from_slice(&mbr.encode());
+    std::fs::write(&image, disk).unwrap();
+    let map = RegionMap::read(&image).unwrap();
+    let names: Vec<(&str, RegionKind, u64)> = map
+        .regions
+        .iter()
+        .map(|r| (r.name.as_str(), r.kind, r.sector_count()))
+        .collect();
+    assert_eq!(
+        names,
+        [
+            ("MBR", RegionKind::Mbr, 1),
+            ("outside partitions", RegionKind::Unpartitioned, 2047 + 2048),
+            ("partition 1 (type 83)", RegionKind::Partition, 4096),
+        ]
+    );
+    assert_eq!(map.region_of(6144), Some(1), "the tail after the partition");
+}
