@@ -76,3 +76,37 @@ fn short_workload_writes_no_card_sector_outside_the_containers_more_than_a_few_t
         offenders.join("\n  ")
     );
 }
+
+/// One run of bench/wear.sh (not a test: no assertion on the numbers). Reads
+/// `WEAR_WORKLOAD` (appends | logger), `WEAR_RECIPE` (flashroot | classic | ext4),
+/// `WEAR_SECONDS` and `WEAR_OUT`, and leaves in `WEAR_OUT` the card image, the trace,
+/// the console and the guest's run length (`guest-seconds`), for `flashroot wear`.
+#[test]
+#[ignore = "benchmark run for bench/wear.sh"]
+fn bench_wear_run() {
+    let var = |name: &str| std::env::var(name).unwrap_or_else(|_| panic!("{name} is not set"));
+    let workload =
+        Workload::parse(&var("WEAR_WORKLOAD")).expect("WEAR_WORKLOAD: appends or logger");
+    let recipe =
+        Recipe::parse(&var("WEAR_RECIPE")).expect("WEAR_RECIPE: flashroot, classic or ext4");
+    let seconds: u32 = var("WEAR_SECONDS")
+        .parse()
+        .expect("WEAR_SECONDS: whole seconds");
+    let out = std::path::PathBuf::from(var("WEAR_OUT"));
+    std::fs::create_dir_all(&out).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let run = traced_run(&kernel(), dir.path(), recipe, workload, seconds);
+    std::fs::copy(&run.card, out.join("card.img")).unwrap();
+    std::fs::copy(&run.trace, out.join("trace.log")).unwrap();
+    std::fs::write(out.join("console.txt"), &run.outcome.console).unwrap();
+    std::fs::write(
+        out.join("guest-seconds"),
+        format!("{:.1}\n", run.guest_seconds),
+    )
+    .unwrap();
+    println!(
+        "wear {workload:?} {recipe:?}: {:.0} s guest, {:.0} s wall",
+        run.guest_seconds,
+        run.outcome.elapsed.as_secs_f64()
+    );
+}
