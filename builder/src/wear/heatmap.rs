@@ -71,14 +71,10 @@ pub fn write_png(
             .sectors()
             .map(|s| report.counts.get(s))
             .collect();
-        let label = format!(
-            "{} ({} KiB)",
-            wear.name,
-            wear.sectors * super::fat_layout::CARD_SECTOR / 1024
-        );
+        let label = format!("{} ({})", wear.name, size_text(wear.sectors));
         draw_row(&root, y, &label, &counts, max, &font).map_err(draw)?;
         let note = match (wear.hottest, wear.hot_spot_ratio) {
-            (Some(h), Some(r)) => format!("max {} (x{r:.1})", h.writes),
+            (Some(h), Some(r)) => format!("max {}, ratio {r:.1}", h.writes),
             (Some(h), None) => format!("max {}", h.writes),
             (None, _) => "0".into(),
         };
@@ -156,31 +152,50 @@ fn draw_legend<DB: DrawingBackend>(
         (MARGIN, y + 2),
         font(13),
     ))?;
+    // A grey swatch for "never written", then the scale from 1 write to the maximum.
+    let swatch = 30;
+    root.draw(&Rectangle::new(
+        [(x0, y), (x0 + swatch, y + STRIP_HEIGHT)],
+        UNWRITTEN.filled(),
+    ))?;
+    root.draw(&Text::new(
+        "0".to_string(),
+        (x0 + 10, y + STRIP_HEIGHT + 4),
+        font(12),
+    ))?;
+    let bar = x0 + swatch + 10;
     let width = 400;
     for px in 0..width {
-        let n = if px == 0 {
-            0
-        } else {
-            // The inverse of `color`'s scale, so the bar reads left to right 0..max.
-            (f64::from(max.max(1) + 1).powf(f64::from(px) / f64::from(width - 1)) - 1.0).round()
-                as u32
-        };
+        // The inverse of `color`'s scale, so the bar reads left to right 1..max.
+        let n = (f64::from(max.max(1) + 1).powf(f64::from(px + 1) / f64::from(width)) - 1.0)
+            .round()
+            .max(1.0) as u32;
         root.draw(&Rectangle::new(
-            [(x0 + px, y), (x0 + px + 1, y + STRIP_HEIGHT)],
-            color(n.max(u32::from(px > 0)), max).filled(),
+            [(bar + px, y), (bar + px + 1, y + STRIP_HEIGHT)],
+            color(n, max).filled(),
         ))?;
     }
     root.draw(&Text::new(
-        "0".to_string(),
-        (x0, y + STRIP_HEIGHT + 4),
+        "1".to_string(),
+        (bar, y + STRIP_HEIGHT + 4),
         font(12),
     ))?;
     root.draw(&Text::new(
         max.to_string(),
-        (x0 + width - 20, y + STRIP_HEIGHT + 4),
+        (bar + width - 20, y + STRIP_HEIGHT + 4),
         font(12),
     ))?;
     Ok(())
+}
+
+/// "1 sector", "3 KiB", "8 MiB".
+fn size_text(sectors: u64) -> String {
+    let bytes = sectors * super::fat_layout::CARD_SECTOR;
+    match bytes {
+        b if b < 2048 => format!("{sectors} sector{}", if sectors == 1 { "" } else { "s" }),
+        b if b < 4 << 20 => format!("{} KiB", b / 1024),
+        b => format!("{} MiB", b >> 20),
+    }
 }
 
 /// Grey for unwritten; otherwise yellow → orange → dark red by `ln(1 + n) / ln(1 + max)`.
