@@ -67,8 +67,19 @@ pub fn start(container: &str, flush_ms: u32) -> Result<Started, BootError> {
         .map_err(|e| BootError::io(step, format!("{SELF_EXE} for {container}"), &e))?;
     let pid = child.id();
     let live = Path::new(SYS_BLOCK).join(&name).join("pid");
+    // Linux 6.1's nbd_start_device creates the pid file first and sets the capacity last
+    // (nbd_set_size): block2mtd opening the device in between sees 0 bytes and makes an
+    // MTD device of 0 erase blocks ("Too few erase blocks (0)" at the JFFS2 mount; seen
+    // in 1 of 4 wear boots). Live means both.
+    let size = Path::new(SYS_BLOCK).join(&name).join("size");
+    let sized = || {
+        std::fs::read_to_string(&size)
+            .ok()
+            .and_then(|s| s.trim().parse::<u64>().ok())
+            .is_some_and(|sectors| sectors > 0)
+    };
     let begin = Instant::now();
-    while !live.exists() {
+    while !(live.exists() && sized()) {
         if let Ok(Some(status)) = child.try_wait() {
             return Err(BootError::new(
                 step,
