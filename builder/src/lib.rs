@@ -21,3 +21,4 @@ pub mod rootprep;
 
 /// The static flashroot /init (x86_64 musl), built by build.rs from the `init/` crate.
 pub const EMBEDDED_INIT: &[u8] = include_bytes!(env!("FLASHROOT_INIT_BIN"));
+pub mod wear;

@@ -35,6 +35,8 @@ enum Command {
     ImportRoot(cmd::import_root::Args),
     /// Install a Debian kernel hook that keeps the card's kernel and initramfs current.
     InstallHook(cmd::install_hook::Args),
+    /// Card wear by region from a QEMU write trace (`-d trace:blk_co_pwritev`).
+    Wear(cmd::wear::Args),
 }
 
 fn main() -> ExitCode {
@@ -57,6 +59,7 @@ fn main() -> ExitCode {
         Command::Card(a) => cmd::card::run(a),
         Command::ImportRoot(a) => cmd::import_root::run(a),
         Command::InstallHook(a) => cmd::install_hook::run(a),
+        Command::Wear(a) => cmd::wear::run(a),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -8,3 +8,4 @@ pub mod jffs2;
 pub mod ls;
 pub mod mkfs_jffs2;
 pub mod plan;
+pub mod wear;

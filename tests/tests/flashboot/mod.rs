@@ -408,3 +408,5 @@ pub fn fsck_card(image: &Path, report: &FatDiskReport, dir: &Path) -> String {
     assert!(clean, "fsck.vfat -n finds the card unclean:\n{text}");
     text
 }
+
+pub mod wear;

@@ -1,0 +1,112 @@
+//! Issue #11, wear: with the default config, the short append-and-rename workload must
+//! not hammer any card sector outside the containers. QEMU traces every write the guest
+//! makes to the card; `flashroot::wear` maps them onto the card's regions.
+//!
+//! `FLASHROOT_WEAR_RECIPE=classic` runs the same check on the classic recipe (buffered
+//! loop device, plain vfat mount), where it fails: bench/wear-classic-failure.txt.
+
+mod flashboot;
+
+use flashboot::wear::{traced_run, Recipe, Workload};
+use flashboot::*;
+
+/// Guest seconds of the short workload.
+const SHORT_RUN_SECONDS: u32 = 40;
+
+/// The most writes any card sector outside the containers may take in one short run.
+/// Measured per boot with the defaults (bench/wear-classic-failure.txt has both tables):
+/// the boot sector once (vfat's `fat_set_state` marks the volume dirty at mount; the
+/// clean mark at unmount never comes, `poweroff -f` skips it) and the root directory
+/// sector once (the container's mtime, kept in RAM by `lazytime`, written by the final
+/// `sync`); the FSInfo sector may join them. So 1 write per sector, 2 with a second sync;
+/// 4 leaves that margin twice over, while the classic recipe's directory sector, rewritten
+/// at every loop write-back, takes 10 in the same 47 s.
+const MAX_WRITES_OUTSIDE_CONTAINERS: u32 = 4;
+
+#[test]
+fn short_workload_writes_no_card_sector_outside_the_containers_more_than_a_few_times() {
+    let recipe = match std::env::var("FLASHROOT_WEAR_RECIPE") {
+        Ok(name) => Recipe::parse(&name)
+            .unwrap_or_else(|| panic!("FLASHROOT_WEAR_RECIPE={name}: flashroot or classic")),
+        Err(_) => Recipe::Flashroot,
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let run = traced_run(
+        &kernel(),
+        dir.path(),
+        recipe,
+        Workload::Appends,
+        SHORT_RUN_SECONDS,
+    );
+    let report = run.report();
+    let table = report.table();
+    println!(
+        "{recipe:?} recipe, {:.0} s of guest time:\n{table}",
+        run.guest_seconds
+    );
+    let containers: u64 = report
+        .regions
+        .iter()
+        .filter(|r| r.kind.is_container())
+        .map(|r| r.writes)
+        .sum();
+    assert!(
+        containers > 0,
+        "the workload wrote nothing to the container: is the trace the card's?\n{table}"
+    );
+    let offenders: Vec<String> = report
+        .regions
+        .iter()
+        .filter(|r| !r.kind.is_container())
+        .filter_map(|r| {
+            let h = r.hottest?;
+            (h.writes > MAX_WRITES_OUTSIDE_CONTAINERS).then(|| {
+                format!(
+                    "{}: card sector {} (offset {} in the region) written {} times",
+                    r.name, h.sector, h.offset, h.writes
+                )
+            })
+        })
+        .collect();
+    assert!(
+        offenders.is_empty(),
+        "{recipe:?} recipe: sectors outside the containers written more than \
+         {MAX_WRITES_OUTSIDE_CONTAINERS} times in {:.0} s:\n  {}\n{table}",
+        run.guest_seconds,
+        offenders.join("\n  ")
+    );
+}
+
+/// One run of bench/wear.sh (not a test: no assertion on the numbers). Reads
+/// `WEAR_WORKLOAD` (appends | logger), `WEAR_RECIPE` (flashroot | classic | ext4),
+/// `WEAR_SECONDS` and `WEAR_OUT`, and leaves in `WEAR_OUT` the card image, the trace,
+/// the console and the guest's run length (`guest-seconds`), for `flashroot wear`.
+#[test]
+#[ignore = "benchmark run for bench/wear.sh"]
+fn bench_wear_run() {
+    let var = |name: &str| std::env::var(name).unwrap_or_else(|_| panic!("{name} is not set"));
+    let workload =
+        Workload::parse(&var("WEAR_WORKLOAD")).expect("WEAR_WORKLOAD: appends or logger");
+    let recipe =
+        Recipe::parse(&var("WEAR_RECIPE")).expect("WEAR_RECIPE: flashroot, classic or ext4");
+    let seconds: u32 = var("WEAR_SECONDS")
+        .parse()
+        .expect("WEAR_SECONDS: whole seconds");
+    let out = std::path::PathBuf::from(var("WEAR_OUT"));
+    std::fs::create_dir_all(&out).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let run = traced_run(&kernel(), dir.path(), recipe, workload, seconds);
+    std::fs::copy(&run.card, out.join("card.img")).unwrap();
+    std::fs::copy(&run.trace, out.join("trace.log")).unwrap();
+    std::fs::write(out.join("console.txt"), &run.outcome.console).unwrap();
+    std::fs::write(
+        out.join("guest-seconds"),
+        format!("{:.1}\n", run.guest_seconds),
+    )
+    .unwrap();
+    println!(
+        "wear {workload:?} {recipe:?}: {:.0} s guest, {:.0} s wall",
+        run.guest_seconds,
+        run.outcome.elapsed.as_secs_f64()
+    );
+}
