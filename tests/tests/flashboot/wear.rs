@@ -152,7 +152,10 @@ pub fn traced_run(
 ) -> WearRun {
     let tree = root_tree(dir, Some(&workload.init_script(seconds)));
     for applet in WORKLOAD_APPLETS {
-        symlink("busybox", tree.join("bin").join(applet)).unwrap();
+        let link = tree.join("bin").join(applet);
+        if !link.exists() {
+            symlink("busybox", link).unwrap();
+        }
     }
     let card_path = dir.join("card.img");
     let cmdline = match recipe {
