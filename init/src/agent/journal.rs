@@ -35,6 +35,21 @@ pub trait JournalFile {
     fn pages(&self) -> u64;
 }
 
+impl<T: JournalFile + ?Sized> JournalFile for &mut T {
+    fn read_at(&mut self, buf: &mut [u8], offset: u64) -> io::Result<()> {
+        (**self).read_at(buf, offset)
+    }
+    fn write_at(&mut self, buf: &[u8], offset: u64) -> io::Result<()> {
+        (**self).write_at(buf, offset)
+    }
+    fn sync(&mut self) -> io::Result<()> {
+        (**self).sync()
+    }
+    fn pages(&self) -> u64 {
+        (**self).pages()
+    }
+}
+
 impl<T: JournalFile + ?Sized> JournalFile for Box<T> {
     fn read_at(&mut self, buf: &mut [u8], offset: u64) -> io::Result<()> {
         (**self).read_at(buf, offset)
@@ -254,27 +269,7 @@ impl<F: JournalFile> Journal<F> {
 mod tests {
     use super::*;
 
-    #[derive(Clone)]
-    struct Ring(Vec<u8>);
-
-    impl JournalFile for &mut Ring {
-        fn read_at(&mut self, buf: &mut [u8], offset: u64) -> io::Result<()> {
-            let o = offset as usize;
-            buf.copy_from_slice(&self.0[o..o + buf.len()]);
-            Ok(())
-        }
-        fn write_at(&mut self, buf: &[u8], offset: u64) -> io::Result<()> {
-            let o = offset as usize;
-            self.0[o..o + buf.len()].copy_from_slice(buf);
-            Ok(())
-        }
-        fn sync(&mut self) -> io::Result<()> {
-            Ok(())
-        }
-        fn pages(&self) -> u64 {
-            (self.0.len() / PAGE) as u64
-        }
-    }
+    use crate::agent::memory::MemoryFile as Ring;
 
     fn page(b: u8) -> Vec<u8> {
         vec![b; PAGE]

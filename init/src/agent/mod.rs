@@ -11,6 +11,8 @@
 
 pub mod card;
 pub mod journal;
+#[cfg(test)]
+mod memory;
 pub mod protocol;
 pub mod serve;
 pub mod store;

@@ -119,23 +119,7 @@ mod tests {
         }
     }
 
-    struct Memory(Vec<u8>);
-
-    impl Backing for Memory {
-        fn read_at(&mut self, buf: &mut [u8], offset: u64) -> io::Result<()> {
-            let o = offset as usize;
-            buf.copy_from_slice(&self.0[o..o + buf.len()]);
-            Ok(())
-        }
-        fn write_at(&mut self, buf: &[u8], offset: u64) -> io::Result<()> {
-            let o = offset as usize;
-            self.0[o..o + buf.len()].copy_from_slice(buf);
-            Ok(())
-        }
-        fn sync(&mut self) -> io::Result<()> {
-            Ok(())
-        }
-    }
+    use crate::agent::memory::MemoryFile as Memory;
 
     fn request(command: Command, handle: u8, offset: u64, len: u32) -> Vec<u8> {
         Request {
