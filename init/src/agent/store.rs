@@ -236,56 +236,86 @@ impl<B: Backing> Store<B> {
     pub fn write(&mut self, offset: u64, data: &[u8]) -> Result<(), StoreError> {
         self.check(offset, data.len())?;
         self.writes_since_flush += 1;
-        for (i, new) in data.chunks(PAGE).enumerate() {
-            let page = offset / PAGE_U64 + i as u64;
-            self.write_page(page, new)?;
-        }
+        // One read of the card for the whole request, one write per run of appended
+        // pages: a page at a time costs a card round trip per 4 KiB.
+        let mut card = std::mem::take(&mut self.scratch);
+        card.resize(data.len(), 0);
+        self.backing.read_at(&mut card, offset)?;
+        let mut run: Option<(u64, Vec<u8>)> = None;
+        let result = (|| {
+            for (i, new) in data.chunks(PAGE).enumerate() {
+                let page = offset / PAGE_U64 + i as u64;
+                let on_card = &card[i * PAGE..(i + 1) * PAGE];
+                match self.take_page(page, on_card, new) {
+                    Some(merged) => match &mut run {
+                        Some((start, bytes)) if *start + (bytes.len() / PAGE) as u64 == page => {
+                            bytes.extend_from_slice(&merged)
+                        }
+                        _ => {
+                            if let Some((start, bytes)) = run.take() {
+                                self.append_run(start, &bytes)?;
+                            }
+                            run = Some((page, merged));
+                        }
+                    },
+                    None => {
+                        if let Some((start, bytes)) = run.take() {
+                            self.append_run(start, &bytes)?;
+                        }
+                    }
+                }
+            }
+            if let Some((start, bytes)) = run.take() {
+                self.append_run(start, &bytes)?;
+            }
+            Ok(())
+        })();
+        card.truncate(PAGE);
+        self.scratch = card;
+        result
+    }
+
+    fn append_run(&mut self, first_page: u64, bytes: &[u8]) -> Result<(), StoreError> {
+        self.backing.write_at(bytes, first_page * PAGE_U64)?;
+        self.unsynced = true;
+        self.stats.programmed += (bytes.len() / PAGE) as u64;
         Ok(())
     }
 
-    fn write_page(&mut self, page: u64, new: &[u8]) -> Result<(), StoreError> {
+    /// Sorts one page (the card holds `on_card`); returns the bytes to append to the card
+    /// now, if any.
+    fn take_page(&mut self, page: u64, on_card: &[u8], new: &[u8]) -> Option<Vec<u8>> {
         let block = page / self.pages_per_block;
-        let at = page * PAGE_U64;
-        self.backing.read_at(&mut self.scratch, at)?;
         let before: &[u8] = match self.held.get(&page) {
             Some(h) => &h.data,
-            None => &self.scratch,
+            None => on_card,
         };
         if before == new {
             self.stats.unchanged += 1;
-            return Ok(());
+            return None;
         }
-        let replaces = !is_program(before, new);
-        if replaces {
+        if !is_program(before, new) && self.pending.insert(block) {
             // An erase (or a page of one): the whole block is held from now on.
-            if self.pending.insert(block) {
-                self.stats.erases += 1;
-            }
+            self.stats.erases += 1;
         }
         if self.pending.contains(&block) {
             // Nothing of a block being erased reaches the card before its erase does.
             self.hold(page, new);
-            return Ok(());
+            return None;
         }
         // No erase pending: what only fills erased bytes goes to the card now; the rest
         // (JFFS2's obsolete marks) is held.
-        let merged: Vec<u8> = self
-            .scratch
+        let merged: Vec<u8> = on_card
             .iter()
             .zip(new)
             .map(|(&card, &n)| if card == ERASED { n } else { card })
             .collect();
-        if merged != self.scratch {
-            self.backing.write_at(&merged, at)?;
-            self.unsynced = true;
-            self.stats.programmed += 1;
-        }
         if merged == new {
             self.held.remove(&page);
         } else {
             self.hold(page, new);
         }
-        Ok(())
+        (merged != on_card).then_some(merged)
     }
 
     fn hold(&mut self, page: u64, data: &[u8]) {
