@@ -18,7 +18,7 @@ pub mod serve;
 pub mod store;
 
 use std::fs::File;
-use std::os::fd::AsRawFd;
+use std::os::fd::{AsRawFd, RawFd};
 use std::os::unix::process::CommandExt;
 use std::path::Path;
 use std::process::Command;
@@ -149,75 +149,79 @@ pub fn main(args: &[String]) -> ! {
     std::process::exit(code)
 }
 
+/// What the init hands an agent on its command line.
+struct Args<'a> {
+    container: &'a str,
+    device: &'a str,
+    /// N of `/dev/nbdN`.
+    index: u32,
+    erase_size: u64,
+    flush: Duration,
+}
+
+impl<'a> Args<'a> {
+    fn parse(args: &'a [String]) -> Result<Self, BootError> {
+        let bad = |what: &str, why: String| BootError::new("card agent", what, why);
+        let [container, device, erase_size, flush_ms] = args else {
+            return Err(bad(
+                &args.join(" "),
+                "expected: <container> <nbd device> <erase size> <flush milliseconds>".into(),
+            ));
+        };
+        let index = device
+            .strip_prefix("/dev/nbd")
+            .and_then(|n| n.parse().ok())
+            .ok_or_else(|| bad(device, "not an nbd device name (/dev/nbdN)".into()))?;
+        let erase_size = erase_size
+            .parse()
+            .ok()
+            .filter(|e: &u64| e % PAGE as u64 == 0 && *e > 0)
+            .ok_or_else(|| {
+                bad(
+                    erase_size,
+                    format!("not an erase size in bytes, a multiple of {PAGE}"),
+                )
+            })?;
+        let flush = flush_ms
+            .parse()
+            .map(Duration::from_millis)
+            .map_err(|_| bad(flush_ms, "not a number of milliseconds".into()))?;
+        Ok(Self {
+            container,
+            device,
+            index,
+            erase_size,
+            flush,
+        })
+    }
+}
+
 fn run(args: &[String]) -> Result<(), BootError> {
-    let [container, device, erase_size, flush_ms] = args else {
-        return Err(BootError::new(
-            "card agent",
-            args.join(" "),
-            "expected: <container> <nbd device> <erase size> <flush milliseconds>",
-        ));
-    };
-    let erase_size: u64 = erase_size
-        .parse()
-        .ok()
-        .filter(|e| e % PAGE as u64 == 0 && *e > 0)
-        .ok_or_else(|| {
-            BootError::new(
-                "card agent",
-                erase_size,
-                format!("not an erase size in bytes, a multiple of {PAGE}"),
-            )
-        })?;
-    let flush = flush_ms
-        .parse()
-        .map(Duration::from_millis)
-        .map_err(|_| BootError::new("card agent", flush_ms, "not a number of milliseconds"))?;
+    let args = Args::parse(args)?;
+    let container = args.container;
     if let Err(e) = sys::nbd::lock_memory() {
         info!("card agent: cannot lock its memory ({e}); going on");
     }
-    let step = "open container";
-    let (card, direct_error) =
-        CardFile::open(container).map_err(|e| BootError::io(step, container, &e))?;
-    if let Some(e) = direct_error {
-        error!("card agent: {container} cannot be opened for direct I/O ({e}); using the page cache, which caches the container twice");
-    }
-    let size = card.size();
-    if size == 0 || size % PAGE as u64 != 0 {
-        return Err(BootError::new(
-            step,
-            container,
-            format!("its size {size} is not a positive multiple of {PAGE} bytes"),
-        ));
-    }
-    let direct = card.direct;
-    let mut card = card;
-    let journal = open_journal(container, &mut card)?;
-
-    let step = "connect the nbd device";
+    let (store, direct) = open_store(&args)?;
+    let size = store.size();
     let (ours, kernels) = socketpair(
         AddressFamily::Unix,
         SockType::Stream,
         None,
         SockFlag::SOCK_CLOEXEC,
     )
-    .map_err(|e| BootError::errno(step, "socketpair", e))?;
-    let open_dev = || {
-        sys::node::open_private(device, PRIVATE_NODES).map_err(|e| BootError::io(step, device, &e))
-    };
+    .map_err(|e| BootError::errno("connect the nbd device", "socketpair", e))?;
     let live = Arc::new(AtomicBool::new(false));
     let done = Arc::new(AtomicBool::new(false));
     let held = Arc::new(AtomicUsize::new(0));
 
     // The requests come as soon as the device is connected (a partition scan when it is
     // first opened): the server runs first, in its own thread.
-    let mut store = Store::new(card, size, erase_size);
-    if let Some(journal) = journal {
-        store = store.with_journal(journal);
-    }
     let server = {
         let (live, held) = (Arc::clone(&live), Arc::clone(&held));
-        let name = container.clone();
+        let name = container.to_string();
         let mut socket = File::from(ours);
+        let mut store = store;
         std::thread::spawn(move || {
             if let Err(e) = sys::nbd::set_io_flusher() {
                 info!("card agent: PR_SET_IO_FLUSHER refused ({e}); going on");
@@ -234,39 +238,17 @@ fn run(args: &[String]) -> Result<(), BootError> {
             (store, end)
         })
     };
-    let index: u32 = device
-        .trim_start_matches("/dev/nbd")
-        .parse()
-        .map_err(|_| BootError::new(step, device, "not an nbd device name (/dev/nbdN)"))?;
-    // Netlink first: no thread then waits in the kernel, whose wait any signal (systemd's
-    // shutdown stops every process for a moment) would end along with the connection.
-    let (flusher_dev, _ioctl_runner) = match sys::nbd::connect_netlink(
-        index,
-        kernels.as_raw_fd(),
-        size,
-        PAGE as u64,
-    ) {
-        Ok(()) => (open_dev()?, None),
-        Err(e) => {
-            error!("card agent: nbd's netlink interface refused {device} ({e}); using its ioctls, whose connection a signal to this process ends");
-            let dev = open_dev()?;
-            sys::nbd::connect(&dev, kernels.as_raw_fd(), size, PAGE as u64)
-                .map_err(|e| BootError::errno(step, format!("{device} for {container}"), e))?;
-            // Opened before the device starts: after switch_root this process still
-            // sees the initramfs' (emptied) tree, where /dev is gone.
-            let flusher_dev = open_dev()?;
-            let runner = std::thread::spawn(move || sys::nbd::run_until_disconnected(&dev));
-            (flusher_dev, Some(runner))
-        }
-    };
+    let flusher_dev = connect(&args, kernels.as_raw_fd(), size)?;
     {
         let (live, done, held) = (Arc::clone(&live), Arc::clone(&done), Arc::clone(&held));
-        std::thread::spawn(move || flusher(&flusher_dev, flush, &live, &done, &held));
+        let every = args.flush;
+        std::thread::spawn(move || flusher(&flusher_dev, every, &live, &done, &held));
     }
     info!(
-        "card agent: serving {container} ({size} bytes, {}) as {device}, flushed every {} ms",
+        "card agent: serving {container} ({size} bytes, {}) as {}, flushed every {} ms",
         if direct { "direct I/O" } else { "buffered" },
-        flush.as_millis()
+        args.device,
+        args.flush.as_millis()
     );
     let (mut store, end) = server
         .join()
@@ -275,8 +257,8 @@ fn run(args: &[String]) -> Result<(), BootError> {
     let finished = store.finish();
     let s = store.stats();
     info!(
-        "card agent: {container} done ({end:?}): {} pages appended at once, {} blocks held until safe ({} page writes, released in {} journaled batches, {} too big for the journal), {} written unchanged, {} flushes, {} card syncs",
-        s.programmed, s.erases, s.held, s.batches, s.unjournaled, s.unchanged, s.flushes, s.syncs
+        "card agent: {container} done ({end:?}): {} pages appended at once, {} erase blocks held, {} page writes held, released in {} journaled batches ({} too big for the journal, {} forced by writes that never paused), {} written unchanged, {} flushes, {} card syncs",
+        s.programmed, s.erases, s.held, s.batches, s.unjournaled, s.forced, s.unchanged, s.flushes, s.syncs
     );
     drop(kernels);
     finished.map_err(|e| {
@@ -289,6 +271,57 @@ fn run(args: &[String]) -> Result<(), BootError> {
     match end {
         serve::End::Disconnected => Ok(()),
         serve::End::Broken(why) => Err(BootError::new("card agent", container, why)),
+    }
+}
+
+/// The container on the card, with its journal; and whether it is open for direct I/O.
+fn open_store(args: &Args) -> Result<(Store<CardFile>, bool), BootError> {
+    let (container, step) = (args.container, "open container");
+    let (mut card, direct_error) =
+        CardFile::open(container).map_err(|e| BootError::io(step, container, &e))?;
+    if let Some(e) = direct_error {
+        error!("card agent: {container} cannot be opened for direct I/O ({e}); using the page cache, which caches the container twice");
+    }
+    let size = card.size();
+    if size == 0 || size % PAGE as u64 != 0 {
+        return Err(BootError::new(
+            step,
+            container,
+            format!("its size {size} is not a positive multiple of {PAGE} bytes"),
+        ));
+    }
+    let direct = card.direct;
+    let journal = open_journal(container, &mut card)?;
+    let mut store = Store::new(card, size, args.erase_size);
+    if let Some(journal) = journal {
+        store = store.with_journal(journal);
+    }
+    Ok((store, direct))
+}
+
+/// Connects the nbd device to the kernel's end of the socket pair; returns the handle the
+/// flusher fsyncs. Netlink first: then no thread waits in the kernel, whose wait any
+/// signal (systemd's shutdown stops every process for a moment) would end along with the
+/// connection.
+fn connect(args: &Args, socket: RawFd, size: u64) -> Result<File, BootError> {
+    let (device, step) = (args.device, "connect the nbd device");
+    let open_dev = || {
+        sys::node::open_private(device, PRIVATE_NODES).map_err(|e| BootError::io(step, device, &e))
+    };
+    match sys::nbd::connect_netlink(args.index, socket, size, PAGE as u64) {
+        Ok(()) => open_dev(),
+        Err(e) => {
+            error!("card agent: nbd's netlink interface refused {device} ({e}); using its ioctls, whose connection a signal to this process ends");
+            let dev = open_dev()?;
+            sys::nbd::connect(&dev, socket, size, PAGE as u64).map_err(|e| {
+                BootError::errno(step, format!("{device} for {}", args.container), e)
+            })?;
+            // Opened before the device starts: after switch_root this process still sees
+            // the initramfs' (emptied) tree, where /dev is gone.
+            let flusher_dev = open_dev()?;
+            std::thread::spawn(move || sys::nbd::run_until_disconnected(&dev));
+            Ok(flusher_dev)
+        }
     }
 }
 
@@ -347,6 +380,38 @@ fn flusher(dev: &File, every: Duration, live: &AtomicBool, done: &AtomicBool, he
                 }
                 (Err(_), true) => {}
             }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args(words: &[&str]) -> Vec<String> {
+        words.iter().map(|w| w.to_string()).collect()
+    }
+
+    #[test]
+    fn the_inits_command_line_for_an_agent_is_read_strictly() {
+        let ok = args(&["/flash/rootfs.img", "/dev/nbd3", "65536", "100"]);
+        let a = Args::parse(&ok).unwrap();
+        assert_eq!((a.index, a.erase_size), (3, 65536));
+        assert_eq!(a.flush, Duration::from_millis(100));
+        for (bad, reason) in [
+            (vec!["x"], "expected: <container>"),
+            (
+                vec!["c", "/dev/loop0", "65536", "100"],
+                "not an nbd device name",
+            ),
+            (vec!["c", "/dev/nbd0", "1000", "100"], "a multiple of 4096"),
+            (
+                vec!["c", "/dev/nbd0", "65536", "soon"],
+                "not a number of milliseconds",
+            ),
+        ] {
+            let err = Args::parse(&args(&bad)).err().expect("refused");
+            assert!(err.reason.contains(reason), "{bad:?}: {err}");
         }
     }
 }

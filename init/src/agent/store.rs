@@ -184,6 +184,11 @@ impl<B: Backing> Store<B> {
         self
     }
 
+    /// The container's size in bytes.
+    pub fn size(&self) -> u64 {
+        self.size
+    }
+
     pub fn stats(&self) -> Stats {
         self.stats
     }
