@@ -39,6 +39,8 @@ use super::journal::{Journal, JournalFile};
 /// Flushes after which held pages are released even though writes never paused (about
 /// 30 s at the default 100 ms: the kernel's own write-back interval).
 pub const DEFAULT_MAX_HOLD_FLUSHES: u64 = 300;
+/// The card's logical sector: the unit direct I/O to it takes, and the unit it wears in.
+pub const SECTOR: usize = 512;
 /// The unit of the kernel's page cache, and so of every write block2mtd causes.
 pub const PAGE: usize = 4096;
 const PAGE_U64: u64 = PAGE as u64;
@@ -57,8 +59,10 @@ pub trait Backing {
 /// What the store has done, for the agent's log and the tests.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Stats {
-    /// Pages written to the card as they came (appends).
+    /// Pages appended to on the card as they came.
     pub programmed: u64,
+    /// Card sectors those appends rewrote.
+    pub sectors_written: u64,
     /// Erase blocks made pending (by an erase or an obsolete mark).
     pub erases: u64,
     /// Page writes held in memory (a page held twice counts twice).
@@ -241,49 +245,59 @@ impl<B: Backing> Store<B> {
     pub fn write(&mut self, offset: u64, data: &[u8]) -> Result<(), StoreError> {
         self.check(offset, data.len())?;
         self.writes_since_flush += 1;
-        // One read of the card for the whole request, one write per run of appended
-        // pages: a page at a time costs a card round trip per 4 KiB.
+        // One read of the card for the whole request; then only the 512-byte sectors that
+        // appends change are written, in runs: a page being filled by small appends is
+        // written back at every flush, and rewriting all of it each time would wear its
+        // sectors several times faster than the bytes that change.
         let mut card = std::mem::take(&mut self.scratch);
         card.resize(data.len(), 0);
-        self.backing.read_at(&mut card, offset)?;
-        let mut run: Option<(u64, Vec<u8>)> = None;
-        let result = (|| {
-            for (i, new) in data.chunks(PAGE).enumerate() {
-                let page = offset / PAGE_U64 + i as u64;
-                let on_card = &card[i * PAGE..(i + 1) * PAGE];
-                match self.take_page(page, on_card, new) {
-                    Some(merged) => match &mut run {
-                        Some((start, bytes)) if *start + (bytes.len() / PAGE) as u64 == page => {
-                            bytes.extend_from_slice(&merged)
-                        }
-                        _ => {
-                            if let Some((start, bytes)) = run.take() {
-                                self.append_run(start, &bytes)?;
-                            }
-                            run = Some((page, merged));
-                        }
-                    },
-                    None => {
-                        if let Some((start, bytes)) = run.take() {
-                            self.append_run(start, &bytes)?;
-                        }
+        let result = match self.backing.read_at(&mut card, offset) {
+            Ok(()) => {
+                let mut staged = card.clone();
+                for (i, new) in data.chunks(PAGE).enumerate() {
+                    let page = offset / PAGE_U64 + i as u64;
+                    let range = i * PAGE..(i + 1) * PAGE;
+                    if let Some(merged) = self.take_page(page, &card[range.clone()], new) {
+                        staged[range].copy_from_slice(&merged);
+                        self.stats.programmed += 1;
                     }
                 }
+                self.write_changed_sectors(offset, &card, &staged)
             }
-            if let Some((start, bytes)) = run.take() {
-                self.append_run(start, &bytes)?;
-            }
-            Ok(())
-        })();
+            Err(e) => Err(e.into()),
+        };
         card.truncate(PAGE);
         self.scratch = card;
         result
     }
 
-    fn append_run(&mut self, first_page: u64, bytes: &[u8]) -> Result<(), StoreError> {
-        self.backing.write_at(bytes, first_page * PAGE_U64)?;
-        self.unsynced = true;
-        self.stats.programmed += (bytes.len() / PAGE) as u64;
+    /// Writes the runs of sectors where `staged` differs from `card` (both at `offset`).
+    fn write_changed_sectors(
+        &mut self,
+        offset: u64,
+        card: &[u8],
+        staged: &[u8],
+    ) -> Result<(), StoreError> {
+        let sectors = card.len() / SECTOR;
+        let differs =
+            |i: usize| card[i * SECTOR..(i + 1) * SECTOR] != staged[i * SECTOR..(i + 1) * SECTOR];
+        let mut i = 0;
+        while i < sectors {
+            if !differs(i) {
+                i += 1;
+                continue;
+            }
+            let first = i;
+            while i < sectors && differs(i) {
+                i += 1;
+            }
+            self.backing.write_at(
+                &staged[first * SECTOR..i * SECTOR],
+                offset + (first * SECTOR) as u64,
+            )?;
+            self.unsynced = true;
+            self.stats.sectors_written += (i - first) as u64;
+        }
         Ok(())
     }
 

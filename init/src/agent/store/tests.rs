@@ -361,3 +361,20 @@ fn a_long_hold_is_cut_short_but_not_in_the_middle_of_an_erase() {
     assert_eq!(card.page(0), page_of(ERASED));
     assert_eq!(card.page(2), page_of(OLD));
 }
+
+/// A small append rewrites only the card sectors whose bytes change: a page being filled
+/// is written back at every flush, and all of it each time would wear it eight times over.
+#[test]
+fn an_append_writes_only_the_sectors_it_changes() {
+    let mut card = Card::pages(&[ERASED]);
+    let mut store = Store::new(&mut card, P, P);
+    let mut page = page_of(ERASED);
+    page[600..700].fill(0x42); // inside the second 512-byte sector
+    store.write(0, &page).unwrap();
+    assert_eq!(store.stats().sectors_written, 1);
+    page[1000..1100].fill(0x43); // the same sector and the next
+    store.write(0, &page).unwrap();
+    assert_eq!(store.stats().sectors_written, 3);
+    drop(store);
+    assert_eq!(card.page(0), page);
+}
