@@ -111,15 +111,6 @@ impl Backing for CardFile {
 }
 
 impl JournalFile for CardFile {
-    fn read_at(&mut self, buf: &mut [u8], offset: u64) -> io::Result<()> {
-        Backing::read_at(self, buf, offset)
-    }
-    fn write_at(&mut self, buf: &[u8], offset: u64) -> io::Result<()> {
-        Backing::write_at(self, buf, offset)
-    }
-    fn sync(&mut self) -> io::Result<()> {
-        Backing::sync(self)
-    }
     fn pages(&self) -> u64 {
         self.bytes / PAGE as u64
     }

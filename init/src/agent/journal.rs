@@ -16,7 +16,7 @@
 
 use std::io;
 
-use super::store::PAGE;
+use super::store::{Backing, PAGE};
 
 pub const MAGIC: &[u8; 8] = b"FRJRNL01";
 const KIND_BATCH: u32 = 1;
@@ -27,15 +27,13 @@ pub const ERASED_FLAG: u32 = 1 << 31;
 /// The ring's size when the agent makes the file.
 pub const DEFAULT_BYTES: u64 = 4 << 20;
 
-/// The file the ring lives in.
-pub trait JournalFile {
-    fn read_at(&mut self, buf: &mut [u8], offset: u64) -> io::Result<()>;
-    fn write_at(&mut self, buf: &[u8], offset: u64) -> io::Result<()>;
-    fn sync(&mut self) -> io::Result<()>;
+/// The file the ring lives in: read, written and synced like the container, and of a
+/// known size.
+pub trait JournalFile: Backing {
     fn pages(&self) -> u64;
 }
 
-impl<T: JournalFile + ?Sized> JournalFile for &mut T {
+impl<T: JournalFile + ?Sized> Backing for &mut T {
     fn read_at(&mut self, buf: &mut [u8], offset: u64) -> io::Result<()> {
         (**self).read_at(buf, offset)
     }
@@ -45,12 +43,15 @@ impl<T: JournalFile + ?Sized> JournalFile for &mut T {
     fn sync(&mut self) -> io::Result<()> {
         (**self).sync()
     }
+}
+
+impl<T: JournalFile + ?Sized> JournalFile for &mut T {
     fn pages(&self) -> u64 {
         (**self).pages()
     }
 }
 
-impl<T: JournalFile + ?Sized> JournalFile for Box<T> {
+impl<T: JournalFile + ?Sized> Backing for Box<T> {
     fn read_at(&mut self, buf: &mut [u8], offset: u64) -> io::Result<()> {
         (**self).read_at(buf, offset)
     }
@@ -60,6 +61,9 @@ impl<T: JournalFile + ?Sized> JournalFile for Box<T> {
     fn sync(&mut self) -> io::Result<()> {
         (**self).sync()
     }
+}
+
+impl<T: JournalFile + ?Sized> JournalFile for Box<T> {
     fn pages(&self) -> u64 {
         (**self).pages()
     }

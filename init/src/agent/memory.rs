@@ -25,15 +25,6 @@ impl Backing for MemoryFile {
 }
 
 impl JournalFile for MemoryFile {
-    fn read_at(&mut self, buf: &mut [u8], offset: u64) -> io::Result<()> {
-        Backing::read_at(self, buf, offset)
-    }
-    fn write_at(&mut self, buf: &[u8], offset: u64) -> io::Result<()> {
-        Backing::write_at(self, buf, offset)
-    }
-    fn sync(&mut self) -> io::Result<()> {
-        Ok(())
-    }
     fn pages(&self) -> u64 {
         (self.0.len() / PAGE) as u64
     }

@@ -345,10 +345,11 @@ fn open_journal(
     if let Some(batch) = unfinished {
         let step = "finish the release a cut interrupted";
         for (page, contents) in &batch.pages {
-            Backing::write_at(card, contents, page * PAGE as u64)
+            card.write_at(contents, page * PAGE as u64)
                 .map_err(|e| BootError::io(step, container, &e))?;
         }
-        Backing::sync(card).map_err(|e| BootError::io(step, container, &e))?;
+        card.sync()
+            .map_err(|e| BootError::io(step, container, &e))?;
         journal.done().map_err(|e| BootError::io(step, &path, &e))?;
         info!(
             "card agent: finished the release a power cut interrupted: {} pages of {container} from {path}",

@@ -220,7 +220,7 @@ fn an_obsolete_mark_waits_for_the_copy_it_follows() {
 #[derive(Clone, Default)]
 struct SharedRing(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
 
-impl JournalFile for SharedRing {
+impl Backing for SharedRing {
     fn read_at(&mut self, buf: &mut [u8], offset: u64) -> io::Result<()> {
         let ring = self.0.lock().unwrap();
         let o = offset as usize;
@@ -236,6 +236,9 @@ impl JournalFile for SharedRing {
     fn sync(&mut self) -> io::Result<()> {
         Ok(())
     }
+}
+
+impl JournalFile for SharedRing {
     fn pages(&self) -> u64 {
         (self.0.lock().unwrap().len() / PAGE) as u64
     }
