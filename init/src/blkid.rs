@@ -12,6 +12,7 @@ pub const SECTOR: usize = 512;
 /// FAT BIOS parameter block (all little-endian).
 mod fat {
     pub const BYTES_PER_SECTOR: usize = 11;
+    pub const SECTORS_PER_CLUSTER: usize = 13;
     pub const ROOT_ENTRIES: usize = 17;
     pub const FAT_SIZE_16: usize = 22;
     /// Extended boot record of FAT12/16 starts at 36, that of FAT32 at 64; inside it the
@@ -118,6 +119,15 @@ fn text_field(raw: &[u8]) -> Option<String> {
 /// Probes the first bytes of a volume (at least 2 KiB for ext) for any known filesystem.
 pub fn probe(buf: &[u8]) -> Option<FsInfo> {
     probe_fat(buf).or_else(|| probe_ext(buf))
+}
+
+/// The cluster size in bytes of a FAT boot sector (the unit in which a FAT file's bytes
+/// are contiguous on the volume); None when `b` is not one.
+pub fn fat_cluster_bytes(b: &[u8]) -> Option<u32> {
+    probe_fat(b)?;
+    let sectors = *b.get(fat::SECTORS_PER_CLUSTER)?;
+    let bytes = u32::from(u16_le(b, fat::BYTES_PER_SECTOR)?) * u32::from(sectors);
+    (sectors.is_power_of_two()).then_some(bytes)
 }
 
 /// A FAT boot sector: FAT32 when the 16-bit FAT size and root entry count are zero.

@@ -222,3 +222,31 @@ fn kernel_names_of_probed_filesystems() {
     assert_eq!(kernel_fs_type(FsKind::Fat12or16), "vfat");
     assert_eq!(kernel_fs_type(FsKind::Ext), "ext4");
 }
+
+/// mkfs.fat as the oracle of the cluster size it was told to use.
+#[test]
+fn fat_cluster_size_is_what_mkfs_fat_chose() {
+    let dir = std::env::temp_dir().join(format!("flashroot-cluster-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    for (sectors, fat_bits) in [("4", "16"), ("16", "16"), ("1", "32")] {
+        let img = dir.join(format!("s{sectors}.img"));
+        let _ = std::fs::remove_file(&img);
+        let st = Command::new("mkfs.fat")
+            .args(["-C", "-s", sectors, "-F", fat_bits])
+            .arg(&img)
+            .arg("65536")
+            .output()
+            .expect("mkfs.fat (dosfstools) is required for this test");
+        assert!(
+            st.status.success(),
+            "{}",
+            String::from_utf8_lossy(&st.stderr)
+        );
+        let bytes = std::fs::read(&img).unwrap();
+        let want = 512 * sectors.parse::<u32>().unwrap();
+        assert_eq!(fat_cluster_bytes(&bytes), Some(want), "-s {sectors}");
+    }
+    let ext = vec![0u8; 4096];
+    assert_eq!(fat_cluster_bytes(&ext), None);
+    std::fs::remove_dir_all(&dir).unwrap();
+}

@@ -1,6 +1,8 @@
 //! The only module that talks to the kernel below nix's safe wrappers, and the only
 //! place allowed `unsafe` (the loop ioctls). Every error names what it acted on.
 
+#[allow(unsafe_code)] // FIBMAP and FIGETBSZ: no nix wrappers
+pub mod fibmap;
 pub mod genetlink;
 pub mod kmod;
 #[allow(unsafe_code)] // the loop ioctls: nix has no typed wrappers for them

@@ -3,7 +3,7 @@
 //! moved /dev mount busy, and the shutdown could not unmount it.
 
 use std::fs::{File, OpenOptions};
-use std::os::unix::fs::{FileTypeExt, MetadataExt};
+use std::os::unix::fs::{FileTypeExt, MetadataExt, OpenOptionsExt};
 
 use nix::sys::stat::{mknod, Mode, SFlag};
 
@@ -19,19 +19,33 @@ pub fn open_private(path: &str, dir: &str) -> std::io::Result<File> {
         return Err(std::io::Error::other(format!("{path} is not a device")));
     };
     let name = path.trim_start_matches('/').replace('/', "-");
+    open_node(kind, meta.rdev(), &name, dir, 0)
+}
+
+/// Opens the block device numbered `rdev` (a filesystem's `st_dev`) read-write with the
+/// extra open `flags` (e.g. O_DIRECT), through a private node in `dir`.
+pub fn open_private_block(rdev: u64, dir: &str, flags: i32) -> std::io::Result<File> {
+    let name = format!(
+        "block-{}-{}",
+        nix::sys::stat::major(rdev),
+        nix::sys::stat::minor(rdev)
+    );
+    open_node(SFlag::S_IFBLK, rdev, &name, dir, flags)
+}
+
+fn open_node(kind: SFlag, rdev: u64, name: &str, dir: &str, flags: i32) -> std::io::Result<File> {
     let node = format!(
         "{}/.flashroot-{name}-{}",
         dir.trim_end_matches('/'),
         std::process::id()
     );
     let _ = std::fs::remove_file(&node);
-    mknod(
-        node.as_str(),
-        kind,
-        Mode::from_bits_truncate(0o600),
-        meta.rdev(),
-    )?;
-    let file = OpenOptions::new().read(true).write(true).open(&node);
+    mknod(node.as_str(), kind, Mode::from_bits_truncate(0o600), rdev)?;
+    let file = OpenOptions::new()
+        .read(true)
+        .write(true)
+        .custom_flags(flags)
+        .open(&node);
     let _ = std::fs::remove_file(&node);
     file
 }
