@@ -1,61 +1,134 @@
-//! The container file on the card as the store's [`Backing`]: opened for direct I/O when
-//! the card's filesystem allows it, so that a write reaches the card in the call itself
-//! and no page is cached twice (once under block2mtd, once for the FAT file).
+//! A file on the card (the container, its journal) as the store's [`Backing`]. The agent
+//! writes its bytes where they lie on the card's partition when it can ([`placement`]):
+//! then the FAT file's time never changes, and no sync(2) rewrites its directory entry.
+//! Otherwise through the file, for direct I/O if the card's filesystem allows it, so that
+//! a write reaches the card in the call itself and no page is cached twice (once under
+//! block2mtd, once for the FAT file).
+//!
+//! [`placement`]: super::placement
 
 use std::fs::{File, OpenOptions};
 use std::io;
+use std::os::fd::AsRawFd;
 use std::os::unix::fs::{FileExt, OpenOptionsExt};
 
 use super::journal::JournalFile;
+use super::placement::{self, Piece, Placement};
 use super::store::{Backing, PAGE};
+use crate::blkid::SECTOR;
 
 /// The largest request the kernel sends block2mtd's device is well below this.
 const KEPT_BOUNCE: usize = 1 << 20;
 
+/// How the agent reaches a file's bytes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Route {
+    /// On the card's partition, where the file lies: direct I/O, the FAT entry untouched.
+    Partition,
+    /// Through the FAT file, direct I/O.
+    DirectFile,
+    /// Through the FAT file and the page cache.
+    BufferedFile,
+}
+
+impl Route {
+    pub fn describe(self) -> &'static str {
+        match self {
+            Route::Partition => "direct I/O on the card's partition",
+            Route::DirectFile => "direct I/O through the FAT file",
+            Route::BufferedFile => "buffered, through the FAT file",
+        }
+    }
+}
+
+/// A page-aligned buffer, as direct I/O needs.
+#[derive(Default)]
+pub struct AlignedBuf(Vec<u8>);
+
+impl AlignedBuf {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// A page-aligned window of `len` bytes.
+    pub fn window(&mut self, len: usize) -> &mut [u8] {
+        if self.0.len() < len + PAGE {
+            self.0.resize(len + PAGE, 0);
+        }
+        let skip = self.0.as_ptr().align_offset(PAGE);
+        &mut self.0[skip..skip + len]
+    }
+
+    /// Reads `len` bytes of `file` at `offset` into the window.
+    pub fn read_at(&mut self, file: &File, offset: u64, len: usize) -> io::Result<&[u8]> {
+        let window = self.window(len);
+        file.read_exact_at(window, offset)?;
+        Ok(window)
+    }
+}
+
 pub struct CardFile {
-    file: File,
-    /// Opened with O_DIRECT: buffers must be page-aligned.
-    pub direct: bool,
-    bounce: Vec<u8>,
+    /// The card's partition (route Partition) or the file.
+    io: File,
+    route: Route,
+    /// Where the file lies on the partition (route Partition only).
+    placement: Option<Placement>,
+    bounce: AlignedBuf,
     /// The size when opened (the agent never resizes its files).
     bytes: u64,
 }
 
-/// A page-aligned window of `len` bytes inside `v` (direct I/O needs aligned memory).
-fn aligned(v: &mut Vec<u8>, len: usize) -> &mut [u8] {
-    if v.len() < len + PAGE {
-        v.resize(len + PAGE, 0);
-    }
-    let skip = v.as_ptr().align_offset(PAGE);
-    &mut v[skip..skip + len]
-}
-
 impl CardFile {
-    /// Opens `path` read-write, for direct I/O if possible; the error of the direct open
-    /// is returned beside the file when only a buffered open worked.
-    pub fn open(path: &str) -> io::Result<(Self, Option<io::Error>)> {
+    /// Opens `path` read-write by the best route it allows, making any device node it
+    /// needs in `nodes`; each reason it had to take a lesser route is returned beside it.
+    pub fn open(path: &str, nodes: &str) -> io::Result<(Self, Vec<String>)> {
+        let mut notes = Vec::new();
         let mut options = OpenOptions::new();
         options.read(true).write(true);
-        let direct = options.clone().custom_flags(nix::libc::O_DIRECT).open(path);
-        let (file, direct, why) = match direct {
-            Ok(f) => (f, true, None),
-            Err(e) => (options.open(path)?, false, Some(e)),
+        let (file, route) = match options.clone().custom_flags(nix::libc::O_DIRECT).open(path) {
+            Ok(f) => (f, Route::DirectFile),
+            Err(e) => {
+                notes.push(format!("it cannot be opened for direct I/O ({e})"));
+                (options.open(path)?, Route::BufferedFile)
+            }
         };
         let bytes = file.metadata()?.len();
-        Ok((
-            Self {
-                file,
-                direct,
-                bounce: Vec::new(),
-                bytes,
+        let mut card = Self {
+            io: file,
+            route,
+            placement: None,
+            bounce: AlignedBuf::new(),
+            bytes,
+        };
+        match placement::locate(&card.io, nodes) {
+            Ok((device, placement)) => match card.same_on_partition(&device, &placement) {
+                Ok(true) => {
+                    // Pages of the file the init read before (its check of the image)
+                    // would go stale as the agent writes beside the FAT file.
+                    let _ = nix::fcntl::posix_fadvise(
+                        card.io.as_raw_fd(),
+                        0,
+                        0,
+                        nix::fcntl::PosixFadviseAdvice::POSIX_FADV_DONTNEED,
+                    );
+                    card.io = device;
+                    card.route = Route::Partition;
+                    card.placement = Some(placement);
+                }
+                Ok(false) => notes.push(
+                    "its bytes on the card's partition differ from the file's; not writing there"
+                        .into(),
+                ),
+                Err(e) => notes.push(format!("comparing it with the card's partition: {e}")),
             },
-            why,
-        ))
+            Err(why) => notes.push(why),
+        }
+        Ok((card, notes))
     }
 
     /// Opens the journal at `path`, first making it `bytes` long (all its clusters
     /// allocated once, so its writes never touch the FAT) when it is missing or shorter.
-    pub fn open_journal(path: &str, bytes: u64) -> io::Result<Self> {
+    pub fn open_journal(path: &str, bytes: u64, nodes: &str) -> io::Result<(Self, Vec<String>)> {
         let file = OpenOptions::new()
             .read(true)
             .write(true)
@@ -67,46 +140,85 @@ impl CardFile {
             file.sync_all()?;
         }
         drop(file);
-        Ok(Self::open(path)?.0)
+        Self::open(path, nodes)
     }
 
     pub fn size(&self) -> u64 {
         self.bytes
     }
+
+    pub fn route(&self) -> Route {
+        self.route
+    }
+
+    /// The first and last sectors of the file read both ways agree: the map is right.
+    fn same_on_partition(&mut self, device: &File, placement: &Placement) -> io::Result<bool> {
+        let len = SECTOR.min(self.bytes as usize);
+        for offset in [0, self.bytes - len as u64] {
+            let through_file = self.bounce.read_at(&self.io, offset, len)?.to_vec();
+            let piece = placement.pieces(offset, len)?[0];
+            if self.bounce.read_at(device, piece.device, len)? != through_file.as_slice() {
+                return Ok(false);
+            }
+        }
+        Ok(true)
+    }
+
+    /// Where the `len` bytes at file offset `offset` lie on `self.io`.
+    fn pieces(&self, offset: u64, len: usize) -> io::Result<Vec<Piece>> {
+        match &self.placement {
+            Some(p) => p.pieces(offset, len),
+            None => Ok(vec![Piece {
+                device: offset,
+                at: 0,
+                len,
+            }]),
+        }
+    }
 }
 
 impl Backing for CardFile {
     fn read_at(&mut self, buf: &mut [u8], offset: u64) -> io::Result<()> {
-        if !self.direct {
-            return self.file.read_exact_at(buf, offset);
+        if self.route == Route::BufferedFile {
+            return self.io.read_exact_at(buf, offset);
         }
+        let pieces = self.pieces(offset, buf.len())?;
         // A large read (the journal's ring at start) gets a buffer of its own, so that the
         // kept one (locked in RAM, as all the agent's memory) stays a few pages.
-        let mut own = Vec::new();
+        let mut own = AlignedBuf::new();
         let bounce = if buf.len() > KEPT_BOUNCE {
             &mut own
         } else {
             &mut self.bounce
         };
-        let window = aligned(bounce, buf.len());
-        self.file.read_exact_at(window, offset)?;
+        let window = bounce.window(buf.len());
+        for p in pieces {
+            self.io
+                .read_exact_at(&mut window[p.at..p.at + p.len], p.device)?;
+        }
         buf.copy_from_slice(window);
         Ok(())
     }
 
     fn write_at(&mut self, buf: &[u8], offset: u64) -> io::Result<()> {
-        if !self.direct {
-            return self.file.write_all_at(buf, offset);
+        if self.route == Route::BufferedFile {
+            return self.io.write_all_at(buf, offset);
         }
-        let window = aligned(&mut self.bounce, buf.len());
+        let pieces = self.pieces(offset, buf.len())?;
+        let window = self.bounce.window(buf.len());
         window.copy_from_slice(buf);
-        self.file.write_all_at(window, offset)
+        for p in pieces {
+            self.io
+                .write_all_at(&window[p.at..p.at + p.len], p.device)?;
+        }
+        Ok(())
     }
 
     fn sync(&mut self) -> io::Result<()> {
-        // fdatasync: the data and, on FAT, the card's write cache (a flush command); the
-        // file's times are not data, so its directory entry is not rewritten each time.
-        self.file.sync_data()
+        // fdatasync: the data and the card's write cache (a flush command). On the
+        // partition that is all; through the file, its times are not data, so its
+        // directory entry is not rewritten each time (until a sync(2)).
+        self.io.sync_data()
     }
 }
 

@@ -13,6 +13,7 @@ pub mod card;
 pub mod journal;
 #[cfg(test)]
 mod memory;
+pub mod placement;
 pub mod protocol;
 pub mod serve;
 pub mod store;
@@ -30,7 +31,7 @@ use nix::sys::socket::{socketpair, AddressFamily, SockFlag, SockType};
 
 use crate::error::BootError;
 use crate::{kmsg, sys};
-use card::CardFile;
+use card::{CardFile, Route};
 use journal::{Journal, JournalFile};
 use store::{Backing, Store, PAGE};
 
@@ -202,7 +203,7 @@ fn run(args: &[String]) -> Result<(), BootError> {
     if let Err(e) = sys::nbd::lock_memory() {
         info!("card agent: cannot lock its memory ({e}); going on");
     }
-    let (store, direct) = open_store(&args)?;
+    let (store, route) = open_store(&args)?;
     let size = store.size();
     let (ours, kernels) = socketpair(
         AddressFamily::Unix,
@@ -246,7 +247,7 @@ fn run(args: &[String]) -> Result<(), BootError> {
     }
     info!(
         "card agent: serving {container} ({size} bytes, {}) as {}, flushed every {} ms",
-        if direct { "direct I/O" } else { "buffered" },
+        route.describe(),
         args.device,
         args.flush.as_millis()
     );
@@ -274,14 +275,12 @@ fn run(args: &[String]) -> Result<(), BootError> {
     }
 }
 
-/// The container on the card, with its journal; and whether it is open for direct I/O.
-fn open_store(args: &Args) -> Result<(Store<CardFile>, bool), BootError> {
+/// The container on the card, with its journal; and the route its bytes take.
+fn open_store(args: &Args) -> Result<(Store<CardFile>, Route), BootError> {
     let (container, step) = (args.container, "open container");
-    let (mut card, direct_error) =
-        CardFile::open(container).map_err(|e| BootError::io(step, container, &e))?;
-    if let Some(e) = direct_error {
-        error!("card agent: {container} cannot be opened for direct I/O ({e}); using the page cache, which caches the container twice");
-    }
+    let (mut card, notes) =
+        CardFile::open(container, PRIVATE_NODES).map_err(|e| BootError::io(step, container, &e))?;
+    note_lesser_route(container, card.route(), &notes);
     let size = card.size();
     if size == 0 || size % PAGE as u64 != 0 {
         return Err(BootError::new(
@@ -290,13 +289,47 @@ fn open_store(args: &Args) -> Result<(Store<CardFile>, bool), BootError> {
             format!("its size {size} is not a positive multiple of {PAGE} bytes"),
         ));
     }
-    let direct = card.direct;
+    let route = card.route();
     let journal = open_journal(container, &mut card)?;
+    if route == Route::Partition {
+        // Written beside the FAT file, the container keeps the time it had; set it once
+        // per boot, so that a backup tool comparing times (rsync) sees it changed.
+        let path = format!("{container}{JOURNAL_SUFFIX}");
+        for file in [container, path.as_str()] {
+            if let Err(e) = touch(file) {
+                info!("card agent: cannot set the time of {file} ({e}); going on");
+            }
+        }
+    }
     let mut store = Store::new(card, size, args.erase_size);
     if let Some(journal) = journal {
         store = store.with_journal(journal);
     }
-    Ok((store, direct))
+    Ok((store, route))
+}
+
+/// Logs why a file on the card is not written on the card's partition directly.
+fn note_lesser_route(file: &str, route: Route, notes: &[String]) {
+    if route != Route::Partition {
+        error!(
+            "card agent: {file}: {} ({}), so its directory entry is rewritten at each sync(2)",
+            route.describe(),
+            notes.join("; ")
+        );
+    }
+}
+
+/// Sets the file's modification time to now.
+fn touch(path: &str) -> nix::Result<()> {
+    use nix::sys::stat::{utimensat, UtimensatFlags};
+    use nix::sys::time::TimeSpec;
+    utimensat(
+        None,
+        path,
+        &TimeSpec::UTIME_NOW,
+        &TimeSpec::UTIME_NOW,
+        UtimensatFlags::FollowSymlink,
+    )
 }
 
 /// Connects the nbd device to the kernel's end of the socket pair; returns the handle the
@@ -333,8 +366,11 @@ fn open_journal(
     card: &mut CardFile,
 ) -> Result<Option<Journal<Box<dyn JournalFile + Send>>>, BootError> {
     let path = format!("{container}{JOURNAL_SUFFIX}");
-    let file = match CardFile::open_journal(&path, journal::DEFAULT_BYTES) {
-        Ok(f) => f,
+    let file = match CardFile::open_journal(&path, journal::DEFAULT_BYTES, PRIVATE_NODES) {
+        Ok((f, notes)) => {
+            note_lesser_route(&path, f.route(), &notes);
+            f
+        }
         Err(e) => {
             error!("card agent: no journal {path} ({e}); releasing erased blocks one by one, a cut in a release can lose data garbage collection was moving");
             return Ok(None);

@@ -1,0 +1,198 @@
+//! Where a container's bytes lie on the card's partition, so that the agent writes them
+//! there rather than through the FAT file. A write through the file sets the file's
+//! modification time, and then every sync(2) anywhere in the box rewrites the directory
+//! sector holding the file's entry (FAT keeps times in it): the card's hottest sector in
+//! the wear maps of issue #11. FAT allocates a file's clusters once and never moves them,
+//! so the kernel's map of the file (FIBMAP, what swap files and syslinux's installer use)
+//! stays true while the agent runs.
+
+use std::fs::File;
+use std::io;
+use std::os::unix::fs::MetadataExt;
+
+use crate::blkid;
+use crate::sys;
+
+/// A run of the file that is contiguous on the device.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Extent {
+    file: u64,
+    device: u64,
+    len: u64,
+}
+
+/// The file's bytes as runs on its device, in file order, covering it whole.
+#[derive(Debug)]
+pub struct Placement {
+    extents: Vec<Extent>,
+}
+
+/// One piece of a request: `len` bytes at `device` on the device, `at` bytes into the
+/// request's buffer.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Piece {
+    pub device: u64,
+    pub at: usize,
+    pub len: usize,
+}
+
+impl Placement {
+    /// Maps a file of `size` bytes that is contiguous within each `step` bytes (a FAT
+    /// cluster); `device_offset(o)` is the device offset of file offset `o`, asked once
+    /// per step.
+    pub fn map(
+        size: u64,
+        step: u64,
+        mut device_offset: impl FnMut(u64) -> io::Result<u64>,
+    ) -> io::Result<Self> {
+        if step == 0 {
+            return Err(io::Error::other("a step of 0 bytes"));
+        }
+        let mut extents: Vec<Extent> = Vec::new();
+        let mut file = 0;
+        while file < size {
+            let len = step.min(size - file);
+            let device = device_offset(file)?;
+            match extents.last_mut() {
+                Some(last) if last.device + last.len == device => last.len += len,
+                _ => extents.push(Extent { file, device, len }),
+            }
+            file += len;
+        }
+        Ok(Self { extents })
+    }
+
+    /// How many runs the file is in on the device.
+    pub fn runs(&self) -> usize {
+        self.extents.len()
+    }
+
+    /// The device pieces of the `len` bytes at file offset `offset`, in order.
+    pub fn pieces(&self, offset: u64, len: usize) -> io::Result<Vec<Piece>> {
+        let end = offset + len as u64;
+        let mut pieces = Vec::new();
+        // The first run that ends after `offset`.
+        let first = self.extents.partition_point(|e| e.file + e.len <= offset);
+        let mut at = offset;
+        for e in &self.extents[first..] {
+            if at >= end {
+                break;
+            }
+            let take = (e.file + e.len).min(end) - at;
+            pieces.push(Piece {
+                device: e.device + (at - e.file),
+                at: (at - offset) as usize,
+                len: take as usize,
+            });
+            at += take;
+        }
+        if at < end {
+            return Err(io::Error::other(format!(
+                "bytes {at}..{end} lie beyond the mapped file"
+            )));
+        }
+        Ok(pieces)
+    }
+}
+
+/// Finds where `file` (a container or journal on the card) lies on the card's partition
+/// and opens that partition for direct I/O through a private node in `nodes`. The error
+/// says why the file's own path must be used instead.
+pub fn locate(file: &File, nodes: &str) -> Result<(File, Placement), String> {
+    let size = file.metadata().map_err(|e| format!("stat: {e}"))?.size();
+    let rdev = file.metadata().map_err(|e| format!("stat: {e}"))?.dev();
+    let (major, minor) = (nix::sys::stat::major(rdev), nix::sys::stat::minor(rdev));
+    let block = sys::fibmap::block_size(file)
+        .map_err(|e| format!("the card's filesystem gives no block size (FIGETBSZ: {e})"))?;
+    if block != blkid::SECTOR as u32 {
+        return Err(format!(
+            "the card's filesystem has {block}-byte blocks; the agent writes 512-byte sectors"
+        ));
+    }
+    let device = sys::node::open_private_block(rdev, nodes, nix::libc::O_DIRECT)
+        .map_err(|e| format!("the card's partition (block device {major}:{minor}) cannot be opened for direct writes: {e}"))?;
+    let mut boot = super::card::AlignedBuf::new();
+    let sector = boot
+        .read_at(&device, 0, blkid::SECTOR)
+        .map_err(|e| format!("reading the boot sector of block device {major}:{minor}: {e}"))?;
+    let cluster = blkid::fat_cluster_bytes(sector).ok_or_else(|| {
+        format!("block device {major}:{minor} does not start with a FAT boot sector")
+    })?;
+    let placement = Placement::map(size, u64::from(cluster), |offset| {
+        let index = u32::try_from(offset / u64::from(block))
+            .map_err(|_| io::Error::other("a block number beyond FIBMAP's range"))?;
+        match sys::fibmap::device_block(file, index) {
+            Ok(Some(b)) => Ok(u64::from(b) * u64::from(block)),
+            Ok(None) => Err(io::Error::other(format!(
+                "byte {offset} has no block (a hole)"
+            ))),
+            Err(e) => Err(io::Error::other(format!("FIBMAP of block {index}: {e}"))),
+        }
+    })
+    .map_err(|e| format!("mapping the file on block device {major}:{minor}: {e}"))?;
+    Ok((device, placement))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn contiguous_clusters_make_one_run_and_a_jump_starts_another() {
+        // Clusters of 512 bytes: 0..3 at 10_000.., 4..5 elsewhere, 6 back after 3.
+        let at = [10_000, 10_512, 11_024, 11_536, 50_000, 50_512, 12_048];
+        let p = Placement::map(7 * 512, 512, |o| Ok(at[(o / 512) as usize])).unwrap();
+        assert_eq!(p.runs(), 3);
+        assert_eq!(
+            p.pieces(0, 2048).unwrap(),
+            vec![Piece {
+                device: 10_000,
+                at: 0,
+                len: 2048
+            }]
+        );
+        // A request across both jumps is cut at each.
+        assert_eq!(
+            p.pieces(1536, 2048).unwrap(),
+            vec![
+                Piece {
+                    device: 11_536,
+                    at: 0,
+                    len: 512
+                },
+                Piece {
+                    device: 50_000,
+                    at: 512,
+                    len: 1024
+                },
+                Piece {
+                    device: 12_048,
+                    at: 1536,
+                    len: 512
+                },
+            ]
+        );
+        assert!(p.pieces(3072, 1024).is_err(), "past the end of the file");
+    }
+
+    #[test]
+    fn a_short_last_cluster_and_an_unmapped_one() {
+        let p = Placement::map(4096 + 512, 4096, |o| Ok(o * 2)).unwrap();
+        assert_eq!(
+            p.pieces(4096, 512).unwrap(),
+            vec![Piece {
+                device: 8192,
+                at: 0,
+                len: 512
+            }]
+        );
+        let hole = Placement::map(8192, 4096, |o| {
+            if o == 0 {
+                Ok(0)
+            } else {
+                Err(io::Error::other("a hole"))
+            }
+        });
+        assert!(hole.is_err());
+    }
+}
