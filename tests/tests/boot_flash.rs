@@ -351,6 +351,7 @@ fn busybox_init_root_shuts_down_cleanly_through_our_own_pivot() {
     outcome.expect_powered_off();
     let console = &outcome.console;
     for line in [
+        "served by the card agent (pid ",
         "flashroot: shutdown: not PID 1: flushing the containers to the card only",
         "flashroot: shutdown: flushed /dev/nbd0 (rootfs.img)",
         "flashroot: shutdown: flushed, 0 failed steps",
@@ -375,6 +376,13 @@ fn busybox_init_root_shuts_down_cleanly_through_our_own_pivot() {
     assert!(
         !console.contains("flashroot: shutdown: error"),
         "a shutdown step failed:\n{}",
+        outcome.tail(60)
+    );
+    // The agent writes the container and its journal where they lie on the card, not
+    // through their FAT files (it says so, on the console, when it cannot).
+    assert!(
+        !console.contains("so its directory entry is rewritten at each sync(2)"),
+        "the card agent writes through a FAT file:\n{}",
         outcome.tail(60)
     );
     fsck_card(&card_path, &report, dir.path());
