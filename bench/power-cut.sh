@@ -5,7 +5,7 @@
 # survived against what the host knows. Runs the ignored `power_cut_benchmark` in tests/tests/power_cut.rs.
 #
 # Usage: [CUTS=50] [WORKLOADS=commit,churn,apt] [CUT_MAX_SECS=40] [POWER_CUT_SEED=10] \
-#        [POWER_CUT_CONFIG=flashroot.toml] [OUT=bench/power-cut-results.md] bench/power-cut.sh
+#        [POWER_CUT_CONFIG=flashroot.toml] [OUT=bench/power-cut-results.md] [LOG=file] [RUNNER=test binary] bench/power-cut.sh
 #   POWER_CUT_CONFIG: the config the initramfs is built with (default: the embedded one),
 #   e.g. one with `[durability] mode = "buffered"` for a before/after comparison.
 #   commit: write a 200-byte record, fsync, rename over the last one, fsync the directory,
@@ -36,16 +36,25 @@ if [ -n "$config" ]; then
     export POWER_CUT_CONFIG="$config"
 fi
 table=$(mktemp)
-log="${TMPDIR:-/tmp}/power-cut-bench.log"
+log=${LOG:-${TMPDIR:-/tmp}/power-cut-bench-$$.log}
 trap 'rm -f "$table"' EXIT
 
 cd "$repo"
 started=$(date -u +%Y-%m-%dT%H:%MZ)
 echo "power-cut: $cuts cuts per workload ($workloads), seed $seed; log in $log" >&2
-if ! CUTS=$cuts WORKLOADS=$workloads CUT_MAX_SECS=$max_secs POWER_CUT_SEED=$seed \
-    POWER_CUT_TABLE=$table \
-    cargo test -q -p flashroot-tests --test power_cut power_cut_benchmark -- \
-    --ignored --exact --nocapture >"$log" 2>&1; then
+# The test binary, copied: several runs (one per workload or config) can then share the
+# machine, and a rebuild while they run does not replace the program under them.
+# RUNNER=path runs a binary built (and copied) before instead.
+built=${RUNNER:-$(cargo test -p flashroot-tests --test power_cut --no-run 2>&1 |
+    sed -n 's/.*Executable tests\/power_cut.rs (\(.*\))$/\1/p')}
+[ -x "$built" ] || { echo "power-cut: no test binary for tests/power_cut.rs" >&2; exit 1; }
+runner="$table.runner"
+cp "$built" "$runner"
+trap 'rm -f "$table" "$runner"' EXIT
+code=$(git rev-parse --short HEAD)$(git diff --quiet HEAD -- init builder config tests qemu || echo "+uncommitted")
+if ! (cd tests && CUTS=$cuts WORKLOADS=$workloads CUT_MAX_SECS=$max_secs POWER_CUT_SEED=$seed \
+    POWER_CUT_TABLE=$table "$runner" power_cut_benchmark --ignored --exact --nocapture) \
+    >"$log" 2>&1; then
     echo "power-cut: the benchmark failed; its output is in $log" >&2
     tail -n 30 "$log" >&2
     exit 1
@@ -62,7 +71,7 @@ fi
     echo
     echo "Command: \`CUTS=$cuts WORKLOADS=$workloads CUT_MAX_SECS=$max_secs POWER_CUT_SEED=$seed${config:+ POWER_CUT_CONFIG=$config} bench/power-cut.sh\`"
     echo "(the ignored test \`power_cut_benchmark\` in \`tests/tests/power_cut.rs\`), code at"
-    echo "\`$(git rev-parse --short HEAD)\`, config: ${config:-the embedded default}. Date: $started."
+    echo "\`$code\`, config: ${config:-the embedded default}. Date: $started."
     echo "Machine: $(nproc) CPUs (shared), $(qemu-system-x86_64 --version | head -n 1), TCG, 1 vCPU,"
     echo "512 MiB; Debian kernel $(ls "${XDG_CACHE_HOME:-$HOME/.cache}"/flashroot/kernel/ | grep -v '\.lock$' | grep '^linux-image' | head -n 1)."
     echo
