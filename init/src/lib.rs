@@ -30,6 +30,7 @@ mod early;
 pub mod error;
 pub mod execute;
 pub mod failure;
+pub mod fatchain;
 pub mod jffs2check;
 pub mod modalias;
 pub mod mountinfo;

@@ -44,8 +44,10 @@ pub const JOURNAL_SUFFIX: &str = ".journal";
 /// The agent's own binary: the init's (`/init`).
 const SELF_EXE: &str = "/proc/self/exe";
 const SYS_BLOCK: &str = "/sys/block";
-/// How long the init waits for an agent's device to go live.
-const READY_WAIT: Duration = Duration::from_secs(5);
+/// How long the init waits for an agent's device to go live: at first boot the agent
+/// makes its 4 MiB journal on the card (1.3 s under emulation), then reads it and maps
+/// the container; a slow card on a loaded machine takes a few times that.
+const READY_WAIT: Duration = Duration::from_secs(15);
 const READY_POLL: Duration = Duration::from_millis(5);
 
 /// A running agent, as the init sees it.

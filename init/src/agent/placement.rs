@@ -10,8 +10,7 @@ use std::fs::File;
 use std::io;
 use std::os::unix::fs::MetadataExt;
 
-use crate::blkid;
-use crate::sys;
+use crate::{blkid, fatchain, sys};
 
 /// A run of the file that is contiguous on the device.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -95,13 +94,20 @@ impl Placement {
     }
 }
 
+/// How many clusters of a chain read from the FAT are checked against the kernel's map.
+const CHECKED_CLUSTERS: usize = 256;
+
 /// Finds where `file` (a container or journal on the card) lies on the card's partition
 /// and opens that partition for direct I/O through a private node in `nodes`. The error
 /// says why the file's own path must be used instead.
 pub fn locate(file: &File, nodes: &str) -> Result<(File, Placement), String> {
-    let size = file.metadata().map_err(|e| format!("stat: {e}"))?.size();
-    let rdev = file.metadata().map_err(|e| format!("stat: {e}"))?.dev();
-    let (major, minor) = (nix::sys::stat::major(rdev), nix::sys::stat::minor(rdev));
+    let meta = file.metadata().map_err(|e| format!("stat: {e}"))?;
+    let (size, rdev) = (meta.size(), meta.dev());
+    let name = format!(
+        "block device {}:{}",
+        nix::sys::stat::major(rdev),
+        nix::sys::stat::minor(rdev)
+    );
     let block = sys::fibmap::block_size(file)
         .map_err(|e| format!("the card's filesystem gives no block size (FIGETBSZ: {e})"))?;
     if block != blkid::SECTOR as u32 {
@@ -109,16 +115,8 @@ pub fn locate(file: &File, nodes: &str) -> Result<(File, Placement), String> {
             "the card's filesystem has {block}-byte blocks; the agent writes 512-byte sectors"
         ));
     }
-    let device = sys::node::open_private_block(rdev, nodes, nix::libc::O_DIRECT)
-        .map_err(|e| format!("the card's partition (block device {major}:{minor}) cannot be opened for direct writes: {e}"))?;
-    let mut boot = super::card::AlignedBuf::new();
-    let sector = boot
-        .read_at(&device, 0, blkid::SECTOR)
-        .map_err(|e| format!("reading the boot sector of block device {major}:{minor}: {e}"))?;
-    let cluster = blkid::fat_cluster_bytes(sector).ok_or_else(|| {
-        format!("block device {major}:{minor} does not start with a FAT boot sector")
-    })?;
-    let placement = Placement::map(size, u64::from(cluster), |offset| {
+    // The kernel's map, in bytes: FIBMAP counts filesystem blocks.
+    let kernel_offset = |offset: u64| -> io::Result<u64> {
         let index = u32::try_from(offset / u64::from(block))
             .map_err(|_| io::Error::other("a block number beyond FIBMAP's range"))?;
         match sys::fibmap::device_block(file, index) {
@@ -128,9 +126,62 @@ pub fn locate(file: &File, nodes: &str) -> Result<(File, Placement), String> {
             ))),
             Err(e) => Err(io::Error::other(format!("FIBMAP of block {index}: {e}"))),
         }
-    })
-    .map_err(|e| format!("mapping the file on block device {major}:{minor}: {e}"))?;
+    };
+    let device = sys::node::open_private_block(rdev, nodes, nix::libc::O_DIRECT).map_err(|e| {
+        format!("the card's partition ({name}) cannot be opened for direct writes: {e}")
+    })?;
+    let mut buf = super::card::AlignedBuf::new();
+    let boot = buf
+        .read_at(&device, 0, blkid::SECTOR)
+        .map_err(|e| format!("reading the boot sector of {name}: {e}"))?
+        .to_vec();
+    let placement = match fatchain::Layout::parse(&boot) {
+        Some(layout) => from_the_fat(&layout, size, &device, &mut buf, &kernel_offset),
+        // FAT12: at most 4084 clusters, few enough to ask the kernel for each.
+        None => {
+            let cluster = blkid::fat_cluster_bytes(&boot)
+                .ok_or_else(|| format!("{name} does not start with a FAT boot sector"))?;
+            Placement::map(size, u64::from(cluster), kernel_offset)
+        }
+    }
+    .map_err(|e| format!("mapping the file on {name}: {e}"))?;
     Ok((device, placement))
+}
+
+/// The file's placement from its cluster chain in the FAT (the kernel names its first
+/// cluster), checked against the kernel's map at [`CHECKED_CLUSTERS`] clusters spread
+/// over the file and at its last.
+fn from_the_fat(
+    layout: &fatchain::Layout,
+    size: u64,
+    device: &File,
+    buf: &mut super::card::AlignedBuf,
+    kernel_offset: &dyn Fn(u64) -> io::Result<u64>,
+) -> io::Result<Placement> {
+    let step = layout.cluster_bytes;
+    let first_offset = kernel_offset(0)?;
+    let first = layout.cluster_at(first_offset).ok_or_else(|| {
+        io::Error::other(format!(
+            "the file starts at {first_offset}, not at a cluster"
+        ))
+    })?;
+    let count = size.div_ceil(step) as usize;
+    let chain = layout.chain(first, count, |at, out| {
+        out.copy_from_slice(buf.read_at(device, at, out.len())?);
+        Ok(())
+    })?;
+    let stride = (count / CHECKED_CLUSTERS).max(1);
+    for i in (0..count).step_by(stride).chain([count - 1]) {
+        let (ours, kernels) = (layout.offset_of(chain[i]), kernel_offset(i as u64 * step)?);
+        if ours != kernels {
+            return Err(io::Error::other(format!(
+                "cluster {i} of the file: the FAT says offset {ours}, the kernel {kernels}"
+            )));
+        }
+    }
+    Placement::map(size, step, |offset| {
+        Ok(layout.offset_of(chain[(offset / step) as usize]))
+    })
 }
 
 #[cfg(test)]
