@@ -182,53 +182,6 @@ fn debian_cut_init() -> String {
         .replace("@DIR@", PACKAGE_DIR)
 }
 
-/// Removes the regular files directly in `dir` (not its subdirectories).
-fn remove_files_in(dir: &Path) {
-    for entry in std::fs::read_dir(dir).unwrap_or_else(|e| panic!("{}: {e}", dir.display())) {
-        let entry = entry.unwrap();
-        if entry.file_type().unwrap().is_file() {
-            std::fs::remove_file(entry.path()).unwrap();
-        }
-    }
-}
-
-/// Builds `PACKAGE` `version` (`1.0`, `2.0`) into `out_dir` with dpkg-deb: files of random
-/// bytes from `rng` and a postinst that records the version it configured.
-fn build_package(version: &str, rng: &mut Rng, work: &Path, out_dir: &Path) {
-    let tree = work.join(format!("{PACKAGE}-{version}"));
-    let data = tree.join("usr/share").join(PACKAGE);
-    std::fs::create_dir_all(&data).unwrap();
-    std::fs::create_dir_all(tree.join("DEBIAN")).unwrap();
-    std::fs::write(
-        tree.join("DEBIAN/control"),
-        format!(
-            "Package: {PACKAGE}\nVersion: {version}\nArchitecture: all\nMaintainer: flashroot \
-             tests <tests@flashroot.invalid>\nDescription: power-cut test package\n"
-        ),
-    )
-    .unwrap();
-    let postinst = tree.join("DEBIAN/postinst");
-    std::fs::write(
-        &postinst,
-        format!(
-            "#!/bin/sh\nset -e\nmkdir -p /var/lib/{PACKAGE}\necho {version} > /var/lib/{PACKAGE}/configured\n"
-        ),
-    )
-    .unwrap();
-    std::fs::set_permissions(&postinst, std::fs::Permissions::from_mode(0o755)).unwrap();
-    for i in 0..PACKAGE_FILES {
-        std::fs::write(data.join(format!("{i:02}")), rng.bytes(PACKAGE_FILE_BYTES)).unwrap();
-    }
-    let deb = out_dir.join(format!("{PACKAGE}_{version}_all.deb"));
-    let out = Command::new("dpkg-deb")
-        .args(["--build", "--root-owner-group"])
-        .arg(&tree)
-        .arg(&deb)
-        .output()
-        .expect("dpkg-deb (Debian package dpkg) builds the test package");
-    assert!(out.status.success(), "dpkg-deb failed: {out:?}");
-}
-
 /// What the guest does until the power goes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Workload {
@@ -395,20 +348,8 @@ impl CutCard {
         let kernel = kernel();
         let config = flashroot_config::Config::parse("power-cut config", config_text)
             .expect("the config parses");
-        let source = debian_root::debootstrap_root();
         let prepared = dir.path().join("debian-root");
-        let (root, _) = flashroot::rootprep::import(
-            &source,
-            flashroot::rootprep::Target::Copy(&prepared),
-            &config,
-        )
-        .expect("the Debian root imports");
-        // The mirror's package list (50 MB) takes apt minutes to parse under TCG, and the
-        // debootstrap's downloaded .debs only fill the container: the workload installs
-        // from local files and never runs `apt-get update`.
-        for dir in ["var/lib/apt/lists", "var/cache/apt/archives"] {
-            remove_files_in(&root.join(dir));
-        }
+        let root = debian_root::imported_offline_root(&prepared, &config);
         let init = root.join(DEBIAN_INIT_PATH);
         std::fs::write(&init, debian_cut_init()).unwrap();
         std::fs::set_permissions(&init, std::fs::Permissions::from_mode(0o755)).unwrap();
@@ -416,7 +357,10 @@ impl CutCard {
         std::fs::create_dir_all(&packages).unwrap();
         let mut rng = Rng(DATA_SEED);
         for version in ["1.0", "2.0"] {
-            build_package(version, &mut rng, dir.path(), &packages);
+            let files: Vec<Vec<u8>> = (0..PACKAGE_FILES)
+                .map(|_| rng.bytes(PACKAGE_FILE_BYTES))
+                .collect();
+            debian_root::build_package(PACKAGE, version, &files, dir.path(), &packages);
         }
         let image = dir.path().join("rootfs.img");
         let report = flashroot::jffs2::write_image(

@@ -5,9 +5,15 @@
 //! `FLASHROOT_WEAR_RECIPE=classic` runs the same check on the classic recipe (buffered
 //! loop device, plain vfat mount), where it fails: bench/wear-classic-failure.txt.
 
+mod debian_root;
 mod flashboot;
 
-use flashboot::wear::{traced_run, Recipe, Workload};
+use std::os::unix::fs::PermissionsExt;
+use std::path::Path;
+
+use flashboot::wear::{
+    traced_boot, traced_run, Recipe, WearRun, Workload, APT_DIR, APT_INIT_PATH, APT_PACKAGES,
+};
 use flashboot::*;
 
 /// Guest seconds of the short workload.
@@ -93,7 +99,7 @@ fn check_outside_the_containers(workload: Workload) {
 fn bench_wear_run() {
     let var = |name: &str| std::env::var(name).unwrap_or_else(|_| panic!("{name} is not set"));
     let workload =
-        Workload::parse(&var("WEAR_WORKLOAD")).expect("WEAR_WORKLOAD: appends or logger");
+        Workload::parse(&var("WEAR_WORKLOAD")).expect("WEAR_WORKLOAD: appends, logger or apt");
     let recipe =
         Recipe::parse(&var("WEAR_RECIPE")).expect("WEAR_RECIPE: flashroot, classic or ext4");
     let seconds: u32 = var("WEAR_SECONDS")
@@ -102,7 +108,11 @@ fn bench_wear_run() {
     let out = std::path::PathBuf::from(var("WEAR_OUT"));
     std::fs::create_dir_all(&out).unwrap();
     let dir = tempfile::tempdir().unwrap();
-    let run = traced_run(&kernel(), dir.path(), recipe, workload, seconds);
+    let run = if workload.needs_debian() {
+        traced_debian_run(dir.path(), recipe, workload, seconds)
+    } else {
+        traced_run(&kernel(), dir.path(), recipe, workload, seconds)
+    };
     std::fs::copy(&run.card, out.join("card.img")).unwrap();
     std::fs::copy(&run.trace, out.join("trace.log")).unwrap();
     std::fs::write(out.join("console.txt"), &run.outcome.console).unwrap();
@@ -116,4 +126,73 @@ fn bench_wear_run() {
         run.guest_seconds,
         run.outcome.elapsed.as_secs_f64()
     );
+}
+
+/// The Debian root's JFFS2 container and its card (the power-cut harness's sizes: the
+/// minbase tree compresses to about 87 MiB), and its ext4 partition.
+const DEBIAN_CONTAINER_BYTES: u64 = 192 << 20;
+const DEBIAN_CARD_BYTES: u64 = 256 << 20;
+const DEBIAN_EXT4_BYTES: u64 = 512 << 20;
+/// Each test package: this many files of incompressible bytes, like compiled programs.
+const APT_PACKAGE_FILES: usize = 24;
+const APT_PACKAGE_FILE_BYTES: usize = 24 << 10;
+
+/// `workload` on the cached Debian root, imported as `flashroot import-root` does, with
+/// the workload's script as init and its local packages: in a JFFS2 container on the FAT
+/// card for flashroot and classic, as ext4 on the card's partition for ext4.
+fn traced_debian_run(dir: &Path, recipe: Recipe, workload: Workload, seconds: u32) -> WearRun {
+    let config = flashroot_config::Config::parse("wear config", &recipe.config())
+        .expect("the recipe's config parses");
+    let root = debian_root::imported_offline_root(&dir.join("debian-root"), &config);
+    let init = root.join(APT_INIT_PATH);
+    std::fs::write(&init, workload.init_script(seconds)).unwrap();
+    std::fs::set_permissions(&init, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let packages = root.join(APT_DIR);
+    std::fs::create_dir_all(&packages).unwrap();
+    let mut state = 0x9E37_79B9_7F4A_7C15_u64;
+    let mut bytes = |n: usize| -> Vec<u8> {
+        (0..n)
+            .map(|_| {
+                // xorshift64: incompressible, and the same packages every run.
+                state ^= state << 13;
+                state ^= state >> 7;
+                state ^= state << 17;
+                state as u8
+            })
+            .collect()
+    };
+    for name in APT_PACKAGES {
+        for version in ["1.0", "2.0"] {
+            let files: Vec<Vec<u8>> = (0..APT_PACKAGE_FILES)
+                .map(|_| bytes(APT_PACKAGE_FILE_BYTES))
+                .collect();
+            debian_root::build_package(name, version, &files, dir, &packages);
+        }
+    }
+    let card_path = dir.join("card.img");
+    let init_param = format!("init=/{APT_INIT_PATH}");
+    let cmdline = match recipe {
+        Recipe::Ext4 => {
+            ext4_disk_of_size(&root, &card_path, DEBIAN_EXT4_BYTES);
+            format!("root=UUID={EXT4_UUID} rw {FAIL_FAST} {init_param}")
+        }
+        Recipe::Flashroot | Recipe::Classic => {
+            let image = dir.join("rootfs.img");
+            flashroot::jffs2::write_image(
+                &root,
+                &image,
+                &flashroot::jffs2::Options {
+                    erase_size: 64 << 10,
+                    pad_to: Some(DEBIAN_CONTAINER_BYTES),
+                    ..Default::default()
+                },
+            )
+            .expect("JFFS2 image of the Debian root");
+            card_of_size(&card_path, &[("rootfs.img", &image)], DEBIAN_CARD_BYTES);
+            std::fs::remove_file(&image).unwrap();
+            format!("mtd {FAIL_FAST} {init_param}")
+        }
+    };
+    std::fs::remove_dir_all(dir.join("debian-root")).unwrap();
+    traced_boot(&kernel(), dir, recipe, &card_path, cmdline, seconds)
 }

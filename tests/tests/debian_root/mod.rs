@@ -1,7 +1,7 @@
 //! The cached Debian root that the Debian boot tests start from: `debootstrap
 //! --variant=minbase --include=systemd-sysv,udev bookworm` from the machine's own apt
 //! mirror, made once and cached under `${XDG_CACHE_HOME:-~/.cache}/flashroot/debootstrap/`.
-//! Shared by debian_boot and power_cut.
+//! Shared by debian_boot, power_cut and wear.
 
 #![allow(dead_code)] // each test binary uses its own subset
 
@@ -134,4 +134,70 @@ pub fn debootstrap_root() -> PathBuf {
         entry.display()
     );
     entry.join("root")
+}
+
+/// The cached root prepared in `prepared` as `flashroot import-root` does with `config`,
+/// made for workloads that install local packages only: the mirror's package lists
+/// (50 MB, minutes of apt's time under TCG) and debootstrap's downloaded .debs (which
+/// only fill the container) are removed, so apt never needs `apt-get update`.
+pub fn imported_offline_root(prepared: &Path, config: &flashroot_config::Config) -> PathBuf {
+    let (root, _) = flashroot::rootprep::import(
+        &debootstrap_root(),
+        flashroot::rootprep::Target::Copy(prepared),
+        config,
+    )
+    .expect("the Debian root imports");
+    for dir in ["var/lib/apt/lists", "var/cache/apt/archives"] {
+        remove_files_in(&root.join(dir));
+    }
+    root
+}
+
+/// Removes the regular files directly in `dir` (not its subdirectories).
+fn remove_files_in(dir: &Path) {
+    for entry in fs::read_dir(dir).unwrap_or_else(|e| panic!("{}: {e}", dir.display())) {
+        let entry = entry.unwrap();
+        if entry.file_type().unwrap().is_file() {
+            fs::remove_file(entry.path()).unwrap();
+        }
+    }
+}
+
+/// Builds package `name` `version` into `out_dir` with dpkg-deb (`work` holds its tree):
+/// `files` as /usr/share/<name>/00, 01, ..., and a postinst that records the version it
+/// configured in /var/lib/<name>/configured.
+pub fn build_package(name: &str, version: &str, files: &[Vec<u8>], work: &Path, out_dir: &Path) {
+    use std::os::unix::fs::PermissionsExt;
+    let tree = work.join(format!("{name}-{version}"));
+    let data = tree.join("usr/share").join(name);
+    fs::create_dir_all(&data).unwrap();
+    fs::create_dir_all(tree.join("DEBIAN")).unwrap();
+    fs::write(
+        tree.join("DEBIAN/control"),
+        format!(
+            "Package: {name}\nVersion: {version}\nArchitecture: all\nMaintainer: flashroot \
+             tests <tests@flashroot.invalid>\nDescription: flashroot test package\n"
+        ),
+    )
+    .unwrap();
+    let postinst = tree.join("DEBIAN/postinst");
+    fs::write(
+        &postinst,
+        format!(
+            "#!/bin/sh\nset -e\nmkdir -p /var/lib/{name}\necho {version} > /var/lib/{name}/configured\n"
+        ),
+    )
+    .unwrap();
+    fs::set_permissions(&postinst, fs::Permissions::from_mode(0o755)).unwrap();
+    for (i, bytes) in files.iter().enumerate() {
+        fs::write(data.join(format!("{i:02}")), bytes).unwrap();
+    }
+    let deb = out_dir.join(format!("{name}_{version}_all.deb"));
+    let out = Command::new("dpkg-deb")
+        .args(["--build", "--root-owner-group"])
+        .arg(&tree)
+        .arg(&deb)
+        .output()
+        .expect("dpkg-deb (Debian package dpkg) builds the test package");
+    assert!(out.status.success(), "dpkg-deb failed: {out:?}");
 }

@@ -274,11 +274,16 @@ pub const EXT4_DISK_SIGNATURE: u32 = 0xE4E4_0001;
 
 /// A disk with an MBR and one Linux partition at 1 MiB holding an ext4 copy of `tree`.
 pub fn ext4_disk(tree: &Path, out: &Path) {
+    ext4_disk_of_size(tree, out, EXT4_BYTES)
+}
+
+/// [`ext4_disk`] with a partition of `size` bytes (a Debian root needs more).
+pub fn ext4_disk_of_size(tree: &Path, out: &Path, size: u64) {
     use flashroot::disk::mbr::{Mbr, Partition, SECTOR_SIZE};
     use flashroot::disk::{write_ext4_image, Ext4Options, PARTITION_OFFSET};
     let fs = out.with_extension("ext4");
     let options = Ext4Options {
-        size: EXT4_BYTES,
+        size,
         uuid: EXT4_UUID.into(),
         label: Some("debroot".into()),
     };
@@ -291,7 +296,7 @@ pub fn ext4_disk(tree: &Path, out: &Path) {
                 bootable: false,
                 partition_type: TYPE_LINUX,
                 first_lba: (PARTITION_OFFSET / sector) as u32,
-                sectors: (EXT4_BYTES / sector) as u32,
+                sectors: (size / sector) as u32,
             }),
             None,
             None,

@@ -26,20 +26,38 @@ pub enum Workload {
     /// A service logging 20 lines of ~120 bytes every 0.5 s to a persistent log on the
     /// JFFS2 root (not the /var/log tmpfs), with a `sync` every 5 s.
     Logger,
+    /// A Debian root (`init=` [`APT_INIT_PATH`] in place of systemd) where apt-get
+    /// installs [`APT_PACKAGES`] from local .debs, upgrades them and purges them, in a loop
+    /// while the time lasts (at least once): dpkg's fsyncs, its status database and
+    /// apt's logs.
+    Apt,
 }
+
+/// The local packages of the apt workload (versions 1.0 and 2.0), in [`APT_DIR`].
+pub const APT_PACKAGES: [&str; 3] = ["flashroot-wear-a", "flashroot-wear-b", "flashroot-wear-c"];
+pub const APT_DIR: &str = "srv/flashroot-wear";
+/// The Debian root's workload script, started by `init=/sbin/wear-init`.
+pub const APT_INIT_PATH: &str = "sbin/wear-init";
 
 impl Workload {
     pub fn parse(name: &str) -> Option<Self> {
         match name {
             "appends" => Some(Self::Appends),
             "logger" => Some(Self::Logger),
+            "apt" => Some(Self::Apt),
             _ => None,
         }
+    }
+
+    /// Whether the workload runs on a Debian root (else on the busybox test root).
+    pub fn needs_debian(self) -> bool {
+        self == Self::Apt
     }
 
     /// The /sbin/init script: marker, workload, `sync`, marker, `poweroff -f`.
     pub fn init_script(self, seconds: u32) -> String {
         let body = match self {
+            Self::Apt => return apt_script(seconds),
             Self::Appends => format!(
                 r#"mkdir -p /var/lib/app
 i=0
@@ -75,6 +93,46 @@ done"#,
              {body}\nsync\nread up idle < /proc/uptime\necho \"{END} uptime=$up\"\npoweroff -f\n"
         )
     }
+}
+
+/// The apt workload's init on the Debian root (dash; no busybox there). Powers off
+/// through sysrq: no systemd runs to ask, and `sync` has put everything on the card.
+fn apt_script(seconds: u32) -> String {
+    let versions = |v: &str| {
+        APT_PACKAGES
+            .iter()
+            .map(|p| format!("./{p}_{v}_all.deb"))
+            .collect::<Vec<_>>()
+            .join(" ")
+    };
+    format!(
+        r#"#!/bin/sh
+export PATH=/usr/sbin:/usr/bin:/sbin:/bin
+export DEBIAN_FRONTEND=noninteractive
+cd /{APT_DIR} || echo "wear-workload: no /{APT_DIR}"
+read up idle < /proc/uptime
+echo "{START} uptime=$up"
+start=${{up%%.*}}
+now=$start
+while :; do
+  for step in "install {v1}" "install {v2}" "purge {names}"; do
+    apt-get -y -qq -o Dpkg::Use-Pty=0 $step 2>&1 || echo "wear-workload: apt-get $step failed"
+  done
+  read up idle < /proc/uptime
+  now=${{up%%.*}}
+  [ $((now - start)) -lt {seconds} ] || break
+done
+sync
+sleep 2
+read up idle < /proc/uptime
+echo "{END} uptime=$up"
+echo o > /proc/sysrq-trigger
+sleep 60
+"#,
+        v1 = versions("1.0"),
+        v2 = versions("2.0"),
+        names = APT_PACKAGES.join(" "),
+    )
 }
 
 /// How the root reaches the card.
@@ -150,6 +208,10 @@ pub fn traced_run(
     workload: Workload,
     seconds: u32,
 ) -> WearRun {
+    assert!(
+        !workload.needs_debian(),
+        "{workload:?} runs on a Debian root: tests/wear.rs builds that card"
+    );
     let tree = root_tree(dir, Some(&workload.init_script(seconds)));
     for applet in WORKLOAD_APPLETS {
         let link = tree.join("bin").join(applet);
@@ -170,13 +232,27 @@ pub fn traced_run(
             format!("mtd {FAIL_FAST}")
         }
     };
+    traced_boot(kernel, dir, recipe, &card_path, cmdline, seconds)
+}
+
+/// Boots `card_path` (made for `recipe`) with an initramfs of the recipe's config,
+/// tracing every write to it, and waits for the workload's end marker (it runs about
+/// `seconds`).
+pub fn traced_boot(
+    kernel: &Kernel,
+    dir: &Path,
+    recipe: Recipe,
+    card_path: &Path,
+    cmdline: String,
+    seconds: u32,
+) -> WearRun {
     let initrd = dir.join("initrd.cpio");
     initramfs(kernel, &recipe.config(), &initrd);
     let trace = dir.join("trace.log");
     let mut options = BootOptions::for_kernel(kernel);
     options.initrd = Some(initrd);
     options.cmdline = cmdline;
-    options.disks = vec![ide(&card_path)];
+    options.disks = vec![ide(card_path)];
     options.output_disk = None;
     options.timeout = BOOT_TIMEOUT + Duration::from_secs(u64::from(seconds) * 3);
     options.extra_qemu_args = vec![
@@ -195,7 +271,7 @@ pub fn traced_run(
         .unwrap_or_else(|| panic!("no `{END} uptime=` line:\n{}", outcome.tail(40)));
     WearRun {
         outcome,
-        card: card_path,
+        card: card_path.to_path_buf(),
         trace,
         guest_seconds,
     }
