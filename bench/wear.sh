@@ -6,6 +6,10 @@
 #
 # Workloads: appends  a 100-byte line appended every 0.2 s, a state file renamed every 1 s
 #            logger   20 log lines (~120 B) every 0.5 s to a log on the root, sync every 5 s
+#            apt      a Debian root (the cached debootstrap tree, 192 MiB container on a
+#                     256 MiB card; ext4: a 512 MiB partition): apt-get installs three local
+#                     packages (24 files of 24 KiB each), upgrades them and purges them, in a
+#                     loop until SECONDS have passed (at least once)
 # Recipes:   flashroot  the default config (ordered card agent, card noatime,lazytime)
 #            classic    writes = "buffered", card options = [] (loop device, plain vfat)
 #            ext4       the same root as ext4 on the card's partition, booted with root=
