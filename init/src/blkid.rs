@@ -93,11 +93,12 @@ pub struct FsInfo {
     pub label: Option<String>,
 }
 
-fn u16_le(b: &[u8], at: usize) -> Option<u16> {
+/// Little-endian fields of on-disk structures, None past the end of `b`.
+pub(crate) fn u16_le(b: &[u8], at: usize) -> Option<u16> {
     Some(u16::from_le_bytes(b.get(at..at + 2)?.try_into().ok()?))
 }
 
-fn u32_le(b: &[u8], at: usize) -> Option<u32> {
+pub(crate) fn u32_le(b: &[u8], at: usize) -> Option<u32> {
     Some(u32::from_le_bytes(b.get(at..at + 4)?.try_into().ok()?))
 }
 

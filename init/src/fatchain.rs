@@ -7,6 +7,8 @@
 
 use std::io;
 
+use crate::blkid;
+
 const BYTES_PER_SECTOR: usize = 11;
 const SECTORS_PER_CLUSTER: usize = 13;
 const RESERVED_SECTORS: usize = 14;
@@ -44,21 +46,17 @@ pub struct Layout {
 }
 
 fn u16_at(b: &[u8], at: usize) -> Option<u64> {
-    Some(u64::from(u16::from_le_bytes(
-        b.get(at..at + 2)?.try_into().ok()?,
-    )))
+    blkid::u16_le(b, at).map(u64::from)
 }
 
 fn u32_at(b: &[u8], at: usize) -> Option<u64> {
-    Some(u64::from(u32::from_le_bytes(
-        b.get(at..at + 4)?.try_into().ok()?,
-    )))
+    blkid::u32_le(b, at).map(u64::from)
 }
 
 impl Layout {
     /// The layout of a FAT16 or FAT32 boot sector; None for FAT12 or anything else.
     pub fn parse(boot: &[u8]) -> Option<Self> {
-        crate::blkid::probe_fat(boot)?;
+        blkid::probe_fat(boot)?;
         let sector = u16_at(boot, BYTES_PER_SECTOR)?;
         let per_cluster = u64::from(*boot.get(SECTORS_PER_CLUSTER)?);
         let reserved = u16_at(boot, RESERVED_SECTORS)?;

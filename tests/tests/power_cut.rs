@@ -22,6 +22,7 @@ use std::time::Duration;
 
 use flashboot::*;
 use flashroot_qemu::{Cut, Kernel, Outcome};
+use flashroot_tests::Rng;
 
 const ERASE_64K: u32 = 64 << 10;
 /// The bound: a record whose `commit N` line reached the host this long before
@@ -223,33 +224,6 @@ impl Workload {
     fn random_cut(self, rng: &mut Rng, min: f64, max: f64) -> Cut {
         let delay = min + (max - min) * rng.unit();
         Cut::after_line(self.start_line(), Duration::from_secs_f64(delay))
-    }
-}
-
-/// splitmix64: a few lines, the same numbers on every machine, no dependency.
-struct Rng(u64);
-
-impl Rng {
-    fn next_u64(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-
-    /// Uniform in [0, 1).
-    fn unit(&mut self) -> f64 {
-        (self.next_u64() >> 11) as f64 / (1u64 << 53) as f64
-    }
-
-    fn bytes(&mut self, len: usize) -> Vec<u8> {
-        let mut out = Vec::with_capacity(len + 8);
-        while out.len() < len {
-            out.extend_from_slice(&self.next_u64().to_le_bytes());
-        }
-        out.truncate(len);
-        out
     }
 }
 

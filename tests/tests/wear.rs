@@ -149,22 +149,12 @@ fn traced_debian_run(dir: &Path, recipe: Recipe, workload: Workload, seconds: u3
     std::fs::set_permissions(&init, std::fs::Permissions::from_mode(0o755)).unwrap();
     let packages = root.join(APT_DIR);
     std::fs::create_dir_all(&packages).unwrap();
-    let mut state = 0x9E37_79B9_7F4A_7C15_u64;
-    let mut bytes = |n: usize| -> Vec<u8> {
-        (0..n)
-            .map(|_| {
-                // xorshift64: incompressible, and the same packages every run.
-                state ^= state << 13;
-                state ^= state >> 7;
-                state ^= state << 17;
-                state as u8
-            })
-            .collect()
-    };
+    // Incompressible, and the same packages every run.
+    let mut rng = flashroot_tests::Rng(0x5EED);
     for name in APT_PACKAGES {
         for version in ["1.0", "2.0"] {
             let files: Vec<Vec<u8>> = (0..APT_PACKAGE_FILES)
-                .map(|_| bytes(APT_PACKAGE_FILE_BYTES))
+                .map(|_| rng.bytes(APT_PACKAGE_FILE_BYTES))
                 .collect();
             debian_root::build_package(name, version, &files, dir, &packages);
         }
