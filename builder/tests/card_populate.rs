@@ -131,6 +131,7 @@ fn whole_disk_image_has_boot_code_active_fat32_and_syslinux() {
             "ldlinux.c32",
             "ldlinux.sys",
             "rootfs.img",
+            "rootfs.img.journal",
             "syslinux.cfg",
             "vmlinuz",
             "vmlinuz.old"
@@ -294,8 +295,18 @@ fn directory_mode_rotates_the_previous_pair() {
         fs::read(card.join("rootfs.img")).unwrap(),
         fs::read(&i.rootfs).unwrap()
     );
+    // The card agent's journal beside the container: empty, its full size.
+    let journal = card.join("rootfs.img.journal");
+    assert_eq!(fs::read(&journal).unwrap(), vec![0u8; 4 << 20]);
+    // A journal left by the old container (here: garbage) never meets the new one.
+    fs::write(
+        &journal,
+        b"FRJRNL01 an unfinished release of the old container",
+    )
+    .unwrap();
 
     let again = run(&i.kernel, "1");
+    assert_eq!(fs::read(&journal).unwrap(), vec![0u8; 4 << 20]);
     assert!(
         again.contains("kept vmlinuz and initrd.img: unchanged"),
         "{again}"

@@ -8,7 +8,8 @@ use anyhow::Context;
 
 use super::bootloader::Tools;
 use super::layout::{
-    INITRD, INITRD_OLD, KVER, KVER_OLD, PARTIAL_SUFFIX, SYSLINUX_CFG, VMLINUZ, VMLINUZ_OLD,
+    journal_of, INITRD, INITRD_OLD, JOURNAL_BYTES, KVER, KVER_OLD, PARTIAL_SUFFIX, SYSLINUX_CFG,
+    VMLINUZ, VMLINUZ_OLD,
 };
 use super::payload::Payload;
 use crate::disk::{self, FatContents, FatDiskOptions, FatDiskReport, FatKind, VolumeOptions};
@@ -86,7 +87,9 @@ fn contents(payload: &Payload) -> anyhow::Result<FatContents> {
             .bytes(KVER_OLD, format!("{kver}\n"))?;
     }
     for (name, host) in &payload.containers {
-        contents.host_file(name, host)?;
+        contents
+            .host_file(name, host)?
+            .bytes(&journal_of(name), vec![0u8; JOURNAL_BYTES as usize])?;
     }
     Ok(contents)
 }

@@ -18,3 +18,15 @@ pub const KVER_OLD: &str = "flashroot.kver.old";
 pub const SYSLINUX_CFG: &str = "syslinux.cfg";
 /// Suffix of files being written; renamed over the real name once complete.
 pub const PARTIAL_SUFFIX: &str = ".flashroot-new";
+
+/// The card agent's journal beside a container (`rootfs.img.journal`), laid down empty
+/// (all zeros: no record) with each container: allocated once on the card, so the first
+/// boot writes no FAT, and never a journal of an older container, whose unfinished
+/// release the agent would otherwise write into the new one. Unused with
+/// `writes = "buffered"`.
+pub fn journal_of(container: &str) -> String {
+    format!("{container}{}", flashroot_init::agent::JOURNAL_SUFFIX)
+}
+
+/// The size of an empty journal: the agent's ring.
+pub const JOURNAL_BYTES: u64 = flashroot_init::agent::journal::DEFAULT_BYTES;

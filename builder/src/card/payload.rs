@@ -6,7 +6,8 @@ use std::path::{Path, PathBuf};
 use anyhow::{bail, Context};
 
 use super::layout::{
-    INITRD, INITRD_OLD, KVER, KVER_OLD, PARTIAL_SUFFIX, SYSLINUX_CFG, VMLINUZ, VMLINUZ_OLD,
+    journal_of, INITRD, INITRD_OLD, JOURNAL_BYTES, KVER, KVER_OLD, PARTIAL_SUFFIX, SYSLINUX_CFG,
+    VMLINUZ, VMLINUZ_OLD,
 };
 use super::syslinux_cfg::{self, BootConfig};
 
@@ -57,8 +58,15 @@ pub fn populate_dir(dir: &Path, payload: &Payload) -> anyhow::Result<Actions> {
     }
     let mut actions = Actions::new();
     for (name, host) in &payload.containers {
+        // The empty journal first: a journal left by the old container must never meet
+        // the new one.
+        let journal = journal_of(name);
+        write_atomic(&dir.join(&journal), &vec![0u8; JOURNAL_BYTES as usize])?;
         copy_atomic(host, &dir.join(name))?;
-        actions.push(format!("copied {} to {name}", host.display()));
+        actions.push(format!(
+            "copied {} to {name}, with an empty {journal}",
+            host.display()
+        ));
     }
     install_pair(dir, payload, &mut actions)?;
     write_atomic(&dir.join(SYSLINUX_CFG), payload.syslinux_cfg().as_bytes())?;
