@@ -39,15 +39,22 @@ const BOOT_TIMEOUT: Duration = Duration::from_secs(900);
 /// On the kernel command line: the probe reboots instead of powering off.
 const REBOOT_WORD: &str = "flashroot.test.reboot";
 /// Our shutdown's log lines that every clean shutdown of this card shows.
-const SHUTDOWN_STEPS: [&str; 7] = [
+const SHUTDOWN_STEPS: [&str; 5] = [
     "flashroot: prepared /run/initramfs/shutdown for systemd's shutdown",
     "flashroot: shutdown: /run/flashroot/containers: card /run/flashroot/card, containers: rootfs.img on /dev/nbd0 (mtd:rootfs)",
-    "flashroot: shutdown: moved the card from /oldroot/run/flashroot/card to /card",
     "(jffs2) from /oldroot in ",
     "flashroot: shutdown: removed block2mtd",
-    "flashroot: shutdown: unmounted the card (/dev/sda1) from /card",
     " with 0 failed steps",
 ];
+/// The card is unmounted either by our shutdown (moved out of the old root first) or,
+/// since nothing on it is held open (the card agent writes on its partition), already by
+/// systemd, which our shutdown then reports.
+const CARD_UNMOUNTED_BY_US: [&str; 2] = [
+    "flashroot: shutdown: moved the card from /oldroot/run/flashroot/card to /card",
+    "flashroot: shutdown: unmounted the card (/dev/sda1) from /card",
+];
+const CARD_UNMOUNTED_BY_SYSTEMD: &str =
+    "flashroot: shutdown: the card is no longer mounted at /oldroot/run/flashroot/card";
 /// Our shutdown reports the card agent's device released: flushed, disconnected, and the
 /// agent (spared by systemd's shutdown as a root storage daemon) gone.
 const NBD_RELEASED: [&str; 3] = [
@@ -133,6 +140,15 @@ fn expect_shutdown_log(console: &str, verb: &str, log: &Path) {
             log.display()
         );
     }
+    let by_us = CARD_UNMOUNTED_BY_US
+        .iter()
+        .all(|step| ours.iter().any(|l| l.contains(step)));
+    let by_systemd = ours.iter().any(|l| l.contains(CARD_UNMOUNTED_BY_SYSTEMD));
+    assert!(
+        by_us || by_systemd,
+        "{verb}: neither our shutdown nor systemd unmounted the card; console in {}",
+        log.display()
+    );
     for released in NBD_RELEASED {
         assert!(
             ours.iter().any(|l| l.contains(released)),
@@ -228,11 +244,8 @@ fn debootstrap_minbase_boots_to_multi_user_from_the_card() {
         .expect_powered_off();
     // systemd colours its status lines; the harness's console text has no escape sequences.
     let console = &outcome.console;
-    assert!(
-        console.contains("Reached target multi-user.target"),
-        "multi-user.target not reached; console in {}",
-        log.display()
-    );
+    // The probe runs After=multi-user.target: its line proves the target was reached
+    // (systemd's own status line is not printed when a getty holds the console first).
     let probe = console
         .lines()
         .find(|l| l.starts_with(PROBE_MARKER) && l.trim_end().ends_with(" end"))
@@ -270,7 +283,7 @@ fn debootstrap_minbase_boots_to_multi_user_from_the_card() {
     fs::write(&log, &outcome.console).unwrap();
     eprintln!("console: {}", log.display());
     outcome
-        .expect_console("Reached target multi-user.target")
+        .expect_console(PROBE_MARKER)
         .expect_ending(&Ending::Rebooted);
     assert!(
         !outcome.console.contains(KERNEL_DIRTY),

@@ -41,6 +41,12 @@ pub fn move_card_out(record: &Containers) -> Option<String> {
         return None;
     };
     let from = format!("{OLD_ROOT}{kept_at}");
+    if !mounts().iter().any(|m| m.mountpoint == from) {
+        // The card agents write on the card's partition, not through files on the card,
+        // so nothing keeps it busy: systemd's own unmount, before ours, succeeds.
+        info!("shutdown: the card is no longer mounted at {from}: it was unmounted before this step (by systemd), which left its FAT clean");
+        return None;
+    }
     let moved = std::fs::create_dir_all(CARD_OUT)
         .map_err(|e| BootError::io("create mountpoint", CARD_OUT, &e))
         .and_then(|()| sys::mount::move_mount(&from, CARD_OUT));
