@@ -100,6 +100,10 @@ impl CardFile {
             bounce: AlignedBuf::new(),
             bytes,
         };
+        if bytes < SECTOR as u64 {
+            // The caller refuses such a file by name; nothing to map.
+            return Ok((card, notes));
+        }
         match placement::locate(&card.io, nodes) {
             Ok((device, placement)) => match card.same_on_partition(&device, &placement) {
                 Ok(true) => {

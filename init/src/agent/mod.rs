@@ -282,7 +282,6 @@ fn open_store(args: &Args) -> Result<(Store<CardFile>, Route), BootError> {
     let (container, step) = (args.container, "open container");
     let (mut card, notes) =
         CardFile::open(container, PRIVATE_NODES).map_err(|e| BootError::io(step, container, &e))?;
-    note_lesser_route(container, card.route(), &notes);
     let size = card.size();
     if size == 0 || size % PAGE as u64 != 0 {
         return Err(BootError::new(
@@ -291,6 +290,7 @@ fn open_store(args: &Args) -> Result<(Store<CardFile>, Route), BootError> {
             format!("its size {size} is not a positive multiple of {PAGE} bytes"),
         ));
     }
+    note_lesser_route(container, card.route(), &notes);
     let route = card.route();
     let journal = open_journal(container, &mut card)?;
     if route == Route::Partition {
