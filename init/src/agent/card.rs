@@ -231,3 +231,53 @@ impl JournalFile for CardFile {
         self.bytes / PAGE as u64
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A "partition" file where a 3-sector file lies in two runs, the second before the
+    /// first: what the store writes through the card file lands in the right sectors,
+    /// and reads across the jump come back whole.
+    #[test]
+    fn requests_are_cut_at_each_run_of_the_file_on_the_partition() {
+        let dir = std::env::temp_dir().join(format!("flashroot-cardfile-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let partition = dir.join("partition");
+        std::fs::write(&partition, vec![0u8; 8 * SECTOR]).unwrap();
+        let io = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .open(&partition)
+            .unwrap();
+        // File sector 0 at partition sector 5, file sectors 1 and 2 at partition sectors 1 and 2.
+        let at = [5 * SECTOR as u64, SECTOR as u64, 2 * SECTOR as u64];
+        let placement = Placement::map(3 * SECTOR as u64, SECTOR as u64, |o| {
+            Ok(at[o as usize / SECTOR])
+        })
+        .unwrap();
+        assert_eq!(placement.runs(), 2);
+        let mut card = CardFile {
+            io,
+            route: Route::Partition,
+            placement: Some(placement),
+            bounce: AlignedBuf::new(),
+            bytes: 3 * SECTOR as u64,
+        };
+        let data: Vec<u8> = (0..2 * SECTOR).map(|i| (i % 251) as u8).collect();
+        card.write_at(&data, 0).unwrap();
+        let on_partition = std::fs::read(&partition).unwrap();
+        assert_eq!(&on_partition[5 * SECTOR..6 * SECTOR], &data[..SECTOR]);
+        assert_eq!(&on_partition[SECTOR..2 * SECTOR], &data[SECTOR..]);
+        assert!(
+            on_partition[..SECTOR].iter().all(|b| *b == 0),
+            "sector 0 untouched"
+        );
+        let mut back = vec![0u8; 2 * SECTOR];
+        card.read_at(&mut back, 0).unwrap();
+        assert_eq!(back, data);
+        // Past the end of the file: an error, not a write somewhere on the partition.
+        assert!(card.write_at(&data, 2 * SECTOR as u64).is_err());
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}
