@@ -352,6 +352,7 @@ fn busybox_init_root_shuts_down_cleanly_through_our_own_pivot() {
     let console = &outcome.console;
     for line in [
         "served by the card agent (pid ",
+        "bytes, direct I/O on the card's partition) as /dev/nbd0, flushed every 100 ms",
         "flashroot: shutdown: not PID 1: flushing the containers to the card only",
         "flashroot: shutdown: flushed /dev/nbd0 (rootfs.img)",
         "flashroot: shutdown: flushed, 0 failed steps",
