@@ -9,12 +9,19 @@ const BOOT_SIGNATURE: [u8; 2] = [0x55, 0xAA];
 /// The sector size of MBR disks and of LBA 1 on 512-byte-sector GPT disks.
 pub const SECTOR: usize = 512;
 
-/// FAT BIOS parameter block (all little-endian).
-mod fat {
+/// FAT BIOS parameter block (all little-endian); the layout fields are also read by
+/// [`crate::fatchain`].
+pub(crate) mod fat {
     pub const BYTES_PER_SECTOR: usize = 11;
     pub const SECTORS_PER_CLUSTER: usize = 13;
+    pub const RESERVED_SECTORS: usize = 14;
+    pub const NUMBER_OF_FATS: usize = 16;
     pub const ROOT_ENTRIES: usize = 17;
+    pub const TOTAL_SECTORS_16: usize = 19;
     pub const FAT_SIZE_16: usize = 22;
+    pub const TOTAL_SECTORS_32: usize = 32;
+    /// FAT32 only, where FAT_SIZE_16 is 0.
+    pub const FAT_SIZE_32: usize = 36;
     /// Extended boot record of FAT12/16 starts at 36, that of FAT32 at 64; inside it the
     /// fields sit at the same relative offsets.
     pub const EBR_FAT16: usize = 36;

@@ -2,22 +2,17 @@
 //! read from the first FAT. The card agent uses it to find where a container lies on the
 //! card: asking the kernel (FIBMAP) once per cluster costs seconds for a large container
 //! in small clusters under emulation, reading the chain costs a few reads. FAT12 volumes
-//! (at most 4084 clusters) are left to FIBMAP. Offsets are named after the BIOS
-//! parameter block's fields; all little-endian.
+//! (at most 4084 clusters) are left to FIBMAP. The boot sector's field offsets are
+//! [`crate::blkid`]'s.
 
 use std::io;
 
-use crate::blkid;
+use crate::blkid::fat::{
+    BYTES_PER_SECTOR, FAT_SIZE_16, FAT_SIZE_32, NUMBER_OF_FATS, RESERVED_SECTORS, ROOT_ENTRIES,
+    SECTORS_PER_CLUSTER, TOTAL_SECTORS_16, TOTAL_SECTORS_32,
+};
+use crate::blkid::{self, SECTOR};
 
-const BYTES_PER_SECTOR: usize = 11;
-const SECTORS_PER_CLUSTER: usize = 13;
-const RESERVED_SECTORS: usize = 14;
-const NUMBER_OF_FATS: usize = 16;
-const ROOT_ENTRIES: usize = 17;
-const TOTAL_SECTORS_16: usize = 19;
-const FAT_SIZE_16: usize = 22;
-const TOTAL_SECTORS_32: usize = 32;
-const FAT_SIZE_32: usize = 36;
 const DIR_ENTRY_BYTES: u64 = 32;
 /// The first data cluster's number.
 const FIRST_CLUSTER: u32 = 2;
@@ -144,7 +139,8 @@ impl Layout {
             let at = u64::from(n) * self.entry_bytes();
             let start = at - at % READ_CHUNK;
             if chunk_at != Some(start) {
-                let len = READ_CHUNK.min(fat_bytes.next_multiple_of(512) - start) as usize;
+                let len =
+                    READ_CHUNK.min(fat_bytes.next_multiple_of(SECTOR as u64) - start) as usize;
                 read(self.fat_start + start, &mut chunk[..len])?;
                 chunk_at = Some(start);
             }
