@@ -294,19 +294,9 @@ fn open_store(args: &Args) -> Result<(Store<CardFile>, Route), BootError> {
             format!("its size {size} is not a positive multiple of {PAGE} bytes"),
         ));
     }
-    note_lesser_route(container, card.route(), &notes);
+    settle_route(container, &card, &notes);
     let route = card.route();
     let journal = open_journal(container, &mut card)?;
-    if route == Route::Partition {
-        // Written beside the FAT file, the container keeps the time it had; set it once
-        // per boot, so that a backup tool comparing times (rsync) sees it changed.
-        let path = format!("{container}{JOURNAL_SUFFIX}");
-        for file in [container, path.as_str()] {
-            if let Err(e) = touch(file) {
-                info!("card agent: cannot set the time of {file} ({e}); going on");
-            }
-        }
-    }
     let mut store = Store::new(card, size, args.erase_size);
     if let Some(journal) = journal {
         store = store.with_journal(journal);
@@ -314,12 +304,18 @@ fn open_store(args: &Args) -> Result<(Store<CardFile>, Route), BootError> {
     Ok((store, route))
 }
 
-/// Logs why a file on the card is not written on the card's partition directly.
-fn note_lesser_route(file: &str, route: Route, notes: &[String]) {
-    if route != Route::Partition {
+/// Once a file on the card is open: written on the partition, it keeps the time it had,
+/// so its time is set once per boot (a backup tool comparing times, such as rsync, then
+/// sees it changed); otherwise the log says why it is written through its FAT file.
+fn settle_route(file: &str, card: &CardFile, notes: &[String]) {
+    if card.route() == Route::Partition {
+        if let Err(e) = touch(file) {
+            info!("card agent: cannot set the time of {file} ({e}); going on");
+        }
+    } else {
         error!(
             "card agent: {file}: {} ({}), so its directory entry is rewritten at each sync(2)",
-            route.describe(),
+            card.route().describe(),
             notes.join("; ")
         );
     }
@@ -374,7 +370,7 @@ fn open_journal(
     let path = format!("{container}{JOURNAL_SUFFIX}");
     let file = match CardFile::open_journal(&path, journal::DEFAULT_BYTES, PRIVATE_NODES) {
         Ok((f, notes)) => {
-            note_lesser_route(&path, f.route(), &notes);
+            settle_route(&path, &f, &notes);
             f
         }
         Err(e) => {
