@@ -20,6 +20,10 @@ pub const KMSG_PATH: &str = "/dev/kmsg";
 pub enum Level {
     /// KERN_ERR: failures, shown by `dmesg --level=err`.
     Error = 3,
+    /// KERN_NOTICE: a line worth a user's eye even from a process whose progress stays
+    /// in the kernel log (the card agent). No copy of ours: the kernel echoes it to the
+    /// console below its console loglevel, so `quiet` (loglevel 4) keeps it off.
+    Notice = 5,
     /// KERN_DEBUG: progress. The console already gets our own copy, and the kernel only
     /// echoes records below its console loglevel (7 on Debian), so debug level avoids
     /// printing every step twice on a slow serial line.
@@ -74,7 +78,11 @@ pub fn set_quiet(quiet: bool) {
 
 /// Does a record of `level` go to the console?
 pub fn to_console(level: Level, quiet: bool) -> bool {
-    level == Level::Error || !quiet
+    match level {
+        Level::Error => true,
+        Level::Notice => false,
+        Level::Debug => !quiet,
+    }
 }
 
 /// Opens `/dev/kmsg` once devtmpfs is mounted; before that, records go to the console only.
@@ -112,6 +120,12 @@ pub fn log(level: Level, args: fmt::Arguments<'_>) {
 #[macro_export]
 macro_rules! info {
     ($($arg:tt)*) => { $crate::kmsg::log($crate::kmsg::Level::Debug, format_args!($($arg)*)) };
+}
+
+/// Logs a line the kernel shows on the console unless the boot is `quiet`.
+#[macro_export]
+macro_rules! notice {
+    ($($arg:tt)*) => { $crate::kmsg::log($crate::kmsg::Level::Notice, format_args!($($arg)*)) };
 }
 
 /// Logs a failure line.
@@ -152,6 +166,9 @@ mod tests {
         assert!(to_console(Level::Error, true));
         assert!(!to_console(Level::Debug, true));
         assert!(to_console(Level::Debug, false));
+        // Notices are the kernel's to echo (by its own loglevel): never a copy of ours.
+        assert!(!to_console(Level::Notice, false));
+        assert_eq!(format_kmsg(Level::Notice, "route"), "<5>flashroot: route");
     }
 
     #[test]

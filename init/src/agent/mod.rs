@@ -247,16 +247,14 @@ fn run(args: &[String]) -> Result<(), BootError> {
         let every = args.flush;
         std::thread::spawn(move || flusher(&flusher_dev, every, &live, &done, &held));
     }
-    // The one progress line a user reading the boot log needs from the agent, so it goes
-    // to the console too: how the container reaches the card.
-    kmsg::set_quiet(false);
-    info!(
+    // The one progress line a user reading the boot log needs from the agent: how the
+    // container reaches the card.
+    notice!(
         "card agent: serving {container} ({size} bytes, {}) as {}, flushed every {} ms",
         route.describe(),
         args.device,
         args.flush.as_millis()
     );
-    kmsg::set_quiet(true);
     let (mut store, end) = server
         .join()
         .map_err(|_| BootError::new("card agent", container, "its server thread died"))?;
