@@ -28,11 +28,6 @@ use flashroot::rootprep::{self, Target};
 use flashroot_config::{Config, DEFAULT_TOML};
 use flashroot_qemu::{boot, BootOptions, Disk, DiskInterface, Ending, Kernel, Outcome};
 
-/// The minbase tree compresses to about 87 MiB; the rest stays free for the kernel's
-/// write reserve and the system's own writes.
-const CONTAINER_BYTES: u64 = 192 << 20;
-const CARD_BYTES: u64 = 256 << 20;
-const ERASE_64K: u32 = 64 << 10;
 const MEMORY_MIB: u32 = 1024;
 /// systemd under TCG from a JFFS2 root: generous, the measured boot is far shorter.
 const BOOT_TIMEOUT: Duration = Duration::from_secs(900);
@@ -194,16 +189,7 @@ fn debootstrap_minbase_boots_to_multi_user_from_the_card() {
 
     let started = Instant::now();
     let rootfs = dir.path().join("rootfs.img");
-    let jffs2 = flashroot::jffs2::write_image(
-        &root,
-        &rootfs,
-        &flashroot::jffs2::Options {
-            erase_size: ERASE_64K,
-            pad_to: Some(CONTAINER_BYTES),
-            ..Default::default()
-        },
-    )
-    .expect("JFFS2 image of the Debian root");
+    let jffs2 = debian_root::container_image(&root, &rootfs);
     let jffs2_seconds = started.elapsed().as_secs_f64();
     fs::remove_dir_all(&prepared).unwrap();
 
@@ -219,7 +205,7 @@ fn debootstrap_minbase_boots_to_multi_user_from_the_card() {
     let report = card::write_image(
         &image,
         &ImageOptions {
-            size: CARD_BYTES,
+            size: debian_root::CARD_BYTES,
             label: "FLASHROOT".into(),
             serial: 0x2026_0601,
         },

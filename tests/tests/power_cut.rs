@@ -119,9 +119,6 @@ const PACKAGE_FILES: usize = 64;
 const PACKAGE_FILE_BYTES: usize = 16 << 10;
 /// Where the Debian root keeps the package files.
 const PACKAGE_DIR: &str = "srv/flashroot-cut";
-/// The Debian root's container and card: the minbase tree compresses to about 87 MiB.
-const DEBIAN_CONTAINER_BYTES: u64 = 192 << 20;
-const DEBIAN_CARD_BYTES: u64 = 256 << 20;
 /// The Debian workload's init, in place of systemd.
 const DEBIAN_INIT_PATH: &str = "sbin/power-cut-init";
 
@@ -337,19 +334,14 @@ impl CutCard {
             debian_root::build_package(PACKAGE, version, &files, dir.path(), &packages);
         }
         let image = dir.path().join("rootfs.img");
-        let report = flashroot::jffs2::write_image(
-            &root,
-            &image,
-            &flashroot::jffs2::Options {
-                erase_size: ERASE_64K,
-                pad_to: Some(DEBIAN_CONTAINER_BYTES),
-                ..Default::default()
-            },
-        )
-        .expect("JFFS2 image of the Debian root");
+        let report = debian_root::container_image(&root, &image);
         std::fs::remove_dir_all(&prepared).unwrap();
         let card_path = dir.path().join("card.img");
-        card_of_size(&card_path, &[("rootfs.img", &image)], DEBIAN_CARD_BYTES);
+        card_of_size(
+            &card_path,
+            &[("rootfs.img", &image)],
+            debian_root::CARD_BYTES,
+        );
         std::fs::remove_file(&image).unwrap();
         let initrd = dir.path().join("initrd.cpio");
         initramfs(&kernel, config_text, &initrd);

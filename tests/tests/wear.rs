@@ -128,10 +128,7 @@ fn bench_wear_run() {
     );
 }
 
-/// The Debian root's JFFS2 container and its card (the power-cut harness's sizes: the
-/// minbase tree compresses to about 87 MiB), and its ext4 partition.
-const DEBIAN_CONTAINER_BYTES: u64 = 192 << 20;
-const DEBIAN_CARD_BYTES: u64 = 256 << 20;
+/// The Debian root's ext4 partition (its JFFS2 container and card: debian_root's sizes).
 const DEBIAN_EXT4_BYTES: u64 = 512 << 20;
 /// Each test package: this many files of incompressible bytes, like compiled programs.
 const APT_PACKAGE_FILES: usize = 24;
@@ -168,17 +165,12 @@ fn traced_debian_run(dir: &Path, recipe: Recipe, workload: Workload, seconds: u3
         }
         Recipe::Flashroot | Recipe::Classic => {
             let image = dir.join("rootfs.img");
-            flashroot::jffs2::write_image(
-                &root,
-                &image,
-                &flashroot::jffs2::Options {
-                    erase_size: 64 << 10,
-                    pad_to: Some(DEBIAN_CONTAINER_BYTES),
-                    ..Default::default()
-                },
-            )
-            .expect("JFFS2 image of the Debian root");
-            card_of_size(&card_path, &[("rootfs.img", &image)], DEBIAN_CARD_BYTES);
+            debian_root::container_image(&root, &image);
+            card_of_size(
+                &card_path,
+                &[("rootfs.img", &image)],
+                debian_root::CARD_BYTES,
+            );
             std::fs::remove_file(&image).unwrap();
             format!("mtd {FAIL_FAST} {init_param}")
         }

@@ -20,6 +20,11 @@ pub const INCLUDE: &str = "systemd-sysv,udev";
 /// Cache entry name: everything that changes the tree.
 pub const CACHE_ENTRY: &str = "bookworm-minbase-systemd-sysv-udev";
 pub const COMPLETE_MARKER: &str = ".flashroot-complete";
+/// The root's JFFS2 container and the card holding it: the minbase tree compresses to
+/// about 87 MiB; the rest stays free for the kernel's write reserve and the system's own
+/// writes.
+pub const CONTAINER_BYTES: u64 = 192 << 20;
+pub const CARD_BYTES: u64 = 256 << 20;
 
 pub fn cache_dir() -> PathBuf {
     let base = std::env::var_os("XDG_CACHE_HOME")
@@ -200,4 +205,19 @@ pub fn build_package(name: &str, version: &str, files: &[Vec<u8>], work: &Path, 
         .output()
         .expect("dpkg-deb (Debian package dpkg) builds the test package");
     assert!(out.status.success(), "dpkg-deb failed: {out:?}");
+}
+
+/// `root` as a JFFS2 container at `image`, by flashroot's writer: 64 KiB erase blocks,
+/// padded to [`CONTAINER_BYTES`].
+pub fn container_image(root: &Path, image: &Path) -> flashroot::jffs2::Report {
+    flashroot::jffs2::write_image(
+        root,
+        image,
+        &flashroot::jffs2::Options {
+            erase_size: 64 << 10,
+            pad_to: Some(CONTAINER_BYTES),
+            ..Default::default()
+        },
+    )
+    .expect("JFFS2 image of the Debian root")
 }
