@@ -51,7 +51,9 @@ built=${RUNNER:-$(cargo test -p flashroot-tests --test power_cut --no-run 2>&1 |
 runner="$table.runner"
 cp "$built" "$runner"
 trap 'rm -f "$table" "$runner"' EXIT
-code=$(git rev-parse --short HEAD)$(git diff --quiet HEAD -- init builder config tests qemu || echo "+uncommitted")
+code="\`$(git rev-parse --short HEAD)$(git diff --quiet HEAD -- init builder config tests qemu || echo "+uncommitted")\`"
+# A binary built before may hold other code than HEAD: say so rather than name HEAD.
+[ -z "${RUNNER:-}" ] || code="the test binary $RUNNER, built before this run (HEAD now $code)"
 if ! (cd tests && CUTS=$cuts WORKLOADS=$workloads CUT_MAX_SECS=$max_secs POWER_CUT_SEED=$seed \
     POWER_CUT_TABLE=$table "$runner" power_cut_benchmark --ignored --exact --nocapture) \
     >"$log" 2>&1; then
@@ -71,7 +73,7 @@ fi
     echo
     echo "Command: \`CUTS=$cuts WORKLOADS=$workloads CUT_MAX_SECS=$max_secs POWER_CUT_SEED=$seed${config:+ POWER_CUT_CONFIG=$config} bench/power-cut.sh\`"
     echo "(the ignored test \`power_cut_benchmark\` in \`tests/tests/power_cut.rs\`), code at"
-    echo "\`$code\`, config: ${config:-the embedded default}. Date: $started."
+    echo "$code, config: ${config:-the embedded default}. Date: $started."
     echo "Machine: $(nproc) CPUs (shared), $(qemu-system-x86_64 --version | head -n 1), TCG, 1 vCPU,"
     echo "512 MiB; Debian kernel $(ls "${XDG_CACHE_HOME:-$HOME/.cache}"/flashroot/kernel/ | grep -v '\.lock$' | grep '^linux-image' | head -n 1)."
     echo

@@ -25,7 +25,7 @@ pub const PARTIAL_SUFFIX: &str = ".flashroot-new";
 /// release the agent would otherwise write into the new one. Unused with
 /// `writes = "buffered"`.
 pub fn journal_of(container: &str) -> String {
-    format!("{container}{}", flashroot_init::agent::JOURNAL_SUFFIX)
+    flashroot_init::agent::journal_path(container)
 }
 
 /// The size of an empty journal: the agent's ring.

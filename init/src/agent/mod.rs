@@ -40,7 +40,13 @@ pub const AGENT_ARGV0: &str = "@flashroot-agent";
 /// Where the agent makes its private device nodes: the initramfs' root, never unmounted.
 const PRIVATE_NODES: &str = "/";
 /// The journal beside each container: `rootfs.img.journal`.
-pub const JOURNAL_SUFFIX: &str = ".journal";
+const JOURNAL_SUFFIX: &str = ".journal";
+
+/// The path of the journal beside `container` (the agent's, and what `flashroot card`
+/// lays down empty).
+pub fn journal_path(container: &str) -> String {
+    format!("{container}{JOURNAL_SUFFIX}")
+}
 /// The agent's own binary: the init's (`/init`).
 const SELF_EXE: &str = "/proc/self/exe";
 const SYS_BLOCK: &str = "/sys/block";
@@ -365,7 +371,7 @@ fn open_journal(
     container: &str,
     card: &mut CardFile,
 ) -> Result<Option<Journal<Box<dyn JournalFile + Send>>>, BootError> {
-    let path = format!("{container}{JOURNAL_SUFFIX}");
+    let path = journal_path(container);
     let file = match CardFile::open_journal(&path, journal::DEFAULT_BYTES, PRIVATE_NODES) {
         Ok((f, notes)) => {
             settle_route(&path, &f, &notes);
