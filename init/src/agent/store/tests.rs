@@ -381,3 +381,116 @@ fn an_append_writes_only_the_sectors_it_changes() {
     drop(store);
     assert_eq!(card.page(0), page);
 }
+
+/// A clock the test moves by hand, in milliseconds.
+fn test_clock() -> (
+    std::sync::Arc<std::sync::atomic::AtomicU64>,
+    impl Fn() -> Instant + Send + 'static,
+) {
+    let ms = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let base = Instant::now();
+    let read = std::sync::Arc::clone(&ms);
+    (ms, move || {
+        base + Duration::from_millis(read.load(std::sync::atomic::Ordering::Relaxed))
+    })
+}
+
+/// A sector that small appends fill over many flushes is written at once twice, then at
+/// most once per gap; what waits is read back as written, and reaches the card no later
+/// than the second flush after it came.
+#[test]
+fn a_slowly_filled_sector_is_rewritten_once_per_gap_after_its_first_writes() {
+    let (ms, clock) = test_clock();
+    let mut card = Card::pages(&[ERASED]);
+    let mut store = Store::new(&mut card, P, P)
+        .with_tail_gap(Duration::from_millis(150))
+        .with_clock(clock);
+    let mut page = page_of(ERASED);
+    let mut history = Vec::new();
+    for k in 0..6 {
+        page[k * 80..k * 80 + 40].fill(0x40 + k as u8); // all in sector 0
+        store.write(0, &page).unwrap();
+        let mut read = page_of(0);
+        store.read(0, &mut read).unwrap();
+        assert_eq!(read, page, "append {k} reads back");
+        store.flush().unwrap();
+        history.push(page.clone());
+        let mut on_card = page_of(0);
+        store.backing.read_at(&mut on_card, 0).unwrap();
+        let lag_ok = history[k.saturating_sub(1)..].contains(&on_card);
+        assert!(
+            lag_ok,
+            "after flush {k} the card is at most one flush behind"
+        );
+        ms.fetch_add(100, std::sync::atomic::Ordering::Relaxed);
+    }
+    // At 0 and 100 ms at once; at 200 and 400 ms they wait, written at 300 and 500 ms.
+    assert_eq!(store.stats().sectors_written, 4);
+    assert_eq!(store.stats().deferred, 4);
+    drop(store);
+    assert_eq!(card.page(0), page);
+}
+
+/// A release's marks retire nodes whose replacements may still wait as sector rewrites:
+/// those are written and synced before any held page.
+#[test]
+fn waiting_appends_reach_the_card_before_the_marks_released_after_them() {
+    let (ms, clock) = test_clock();
+    let mut old = page_of(ERASED);
+    old[0] = 0xE0; // an old node's header in page 0
+    let mut card = Card {
+        bytes: [old.clone(), page_of(ERASED)].concat(),
+        ..Card::default()
+    };
+    let mut store = Store::new(&mut card, 2 * P, 2 * P)
+        .with_tail_gap(Duration::from_millis(150))
+        .with_clock(clock);
+    let mut tail = page_of(ERASED);
+    for k in 0..3 {
+        tail[k * 100] = 0x42; // the replacement node, arriving in pieces
+        store.write(P, &tail).unwrap();
+        ms.fetch_add(50, std::sync::atomic::Ordering::Relaxed);
+    }
+    assert_eq!(store.stats().deferred, 1, "the third piece waits");
+    let mut marked = old.clone();
+    marked[0] = 0xC0; // the old node obsolete
+    store.write(0, &marked).unwrap();
+    store.flush().unwrap(); // writes came: the mark stays held
+    store.flush().unwrap(); // a pause: release
+    assert_eq!(store.held_pages(), 0);
+    drop(store);
+    let tail_written = card.events.iter().rposition(|e| e == "write 1").unwrap();
+    let mark_written = card.events.iter().rposition(|e| e == "write 0").unwrap();
+    assert!(tail_written < mark_written, "{:?}", card.events);
+    assert!(
+        card.events[tail_written..mark_written].contains(&"sync".to_string()),
+        "{:?}",
+        card.events
+    );
+    assert_eq!(card.page(1), tail);
+    assert_eq!(card.page(0), marked);
+}
+
+/// At disconnect nothing waits: every rewrite is on the card.
+#[test]
+fn finish_writes_every_waiting_rewrite() {
+    let (_ms, clock) = test_clock();
+    let mut card = Card::pages(&[ERASED]);
+    let mut store = Store::new(&mut card, P, P)
+        .with_tail_gap(Duration::from_secs(10))
+        .with_clock(clock);
+    let mut page = page_of(ERASED);
+    for k in 0..4 {
+        page[k * 4] = k as u8;
+        store.write(0, &page).unwrap();
+    }
+    store.flush().unwrap();
+    assert_ne!(
+        store.backing.bytes[..PAGE],
+        page[..],
+        "the last rewrites wait"
+    );
+    store.finish().unwrap();
+    drop(store);
+    assert_eq!(card.page(0), page);
+}
