@@ -15,7 +15,7 @@
 //! modules.param→loop→max_loop=8
 //! ```
 //!
-//! A bare `container`, `tmpfs` or `overlay` line starts one more entry of that list, and
+//! A bare `container`, `tmpfs`, `overlay` or `ramdir` line starts one more entry of that list, and
 //! the `container.*` lines after it fill it in. Repeated keys (`container.option`,
 //! `modules.load`, `modules.extra`, `modules.param`, `initramfs.file`,
 //! `initramfs.gen_init_cpio`) append in order; an empty list has no line. Keys are the
@@ -27,8 +27,8 @@ use std::collections::BTreeMap;
 use crate::word::Word;
 use crate::{
     AbsPath, Card, CardWrites, Compression, Config, ConfigError, Container, DeviceRef, EraseSize,
-    ExtraFile, Failure, FailureAction, Initramfs, KeepCard, Modules, Overlay, RelPath, Tmpfs,
-    DEFAULT_FLUSH_MS,
+    ExtraFile, Failure, FailureAction, Initramfs, KeepCard, Modules, Overlay, RamDir, RelPath,
+    Tmpfs, DEFAULT_FLUSH_MS,
 };
 
 /// Where the builder packs the compact config in the initramfs.
@@ -54,6 +54,7 @@ impl Config {
             containers,
             tmpfs,
             overlays,
+            ramdirs,
             modules,
             failure,
             initramfs,
@@ -118,6 +119,19 @@ impl Config {
             w.line(OVERLAY, &[]);
             w.line("overlay.path", &[&path.0]);
             w.optional("overlay.size", size.as_deref());
+        }
+        for r in ramdirs {
+            let RamDir {
+                path,
+                size,
+                mode,
+                save_minutes,
+            } = r;
+            w.line(RAMDIR, &[]);
+            w.line("ramdir.path", &[&path.0]);
+            w.optional("ramdir.size", size.as_deref());
+            w.optional("ramdir.mode", mode.as_deref());
+            w.line("ramdir.save_minutes", &[&save_minutes.to_string()]);
         }
 
         let Modules {
@@ -184,6 +198,7 @@ impl Config {
 const CONTAINER: &str = "container";
 const TMPFS: &str = "tmpfs";
 const OVERLAY: &str = "overlay";
+const RAMDIR: &str = "ramdir";
 
 #[derive(Default)]
 struct Writer(String);
@@ -285,6 +300,7 @@ const REPEATED: &[&str] = &[
     "initramfs.gen_init_cpio",
 ];
 const OVERLAY_REQUIRED: &[&str] = &["overlay.path"];
+const RAMDIR_REQUIRED: &[&str] = &["ramdir.path", "ramdir.save_minutes"];
 
 impl<'t> Reader<'t> {
     fn new(file: &'t str, text: &'t str) -> Self {
@@ -343,18 +359,19 @@ impl<'t> Reader<'t> {
         for line in &lines[1..] {
             let key = line.key;
             let err = |message: String| self.error(Some(line.offset), key, &message);
-            if matches!(key, CONTAINER | TMPFS | OVERLAY) {
+            if matches!(key, CONTAINER | TMPFS | OVERLAY | RAMDIR) {
                 self.finish_entry(entry.take())?;
                 match key {
                     CONTAINER => config.containers.push(blank_container()),
                     TMPFS => config.tmpfs.push(blank_tmpfs()),
-                    _ => config.overlays.push(blank_overlay()),
+                    OVERLAY => config.overlays.push(blank_overlay()),
+                    _ => config.ramdirs.push(blank_ramdir()),
                 }
                 entry = Some((key, line.offset, Vec::new()));
                 continue;
             }
             let list = key.split('.').next().unwrap_or_default();
-            let in_list = matches!(list, CONTAINER | TMPFS | OVERLAY);
+            let in_list = matches!(list, CONTAINER | TMPFS | OVERLAY | RAMDIR);
             let seen_here = match &mut entry {
                 Some((name, _, seen_in_entry)) if in_list && *name == list => seen_in_entry,
                 _ if in_list => {
@@ -435,6 +452,10 @@ impl<'t> Reader<'t> {
             "tmpfs.mode" => last(&mut c.tmpfs).mode = Some(owned(one()?)),
             "overlay.path" => last(&mut c.overlays).path = abs(one()?)?,
             "overlay.size" => last(&mut c.overlays).size = Some(owned(one()?)),
+            "ramdir.path" => last(&mut c.ramdirs).path = abs(one()?)?,
+            "ramdir.size" => last(&mut c.ramdirs).size = Some(owned(one()?)),
+            "ramdir.mode" => last(&mut c.ramdirs).mode = Some(owned(one()?)),
+            "ramdir.save_minutes" => last(&mut c.ramdirs).save_minutes = number(one()?)?,
             "modules.load" => c.modules.load.push(owned(one()?)),
             "modules.extra" => c.modules.extra.push(owned(one()?)),
             "modules.param" => {
@@ -470,7 +491,8 @@ impl<'t> Reader<'t> {
         let required = match name {
             CONTAINER => CONTAINER_REQUIRED,
             TMPFS => TMPFS_REQUIRED,
-            _ => OVERLAY_REQUIRED,
+            OVERLAY => OVERLAY_REQUIRED,
+            _ => RAMDIR_REQUIRED,
         };
         for key in required {
             let count = seen.iter().filter(|k| *k == key).count();
@@ -491,7 +513,7 @@ fn choice<T: Word>(word: &str) -> Result<T, String> {
     T::from_word(word).ok_or_else(|| format!("expected {}, but got {word:?}", T::choices()))
 }
 
-/// The entry a `container.*`, `tmpfs.*` or `overlay.*` line fills: the reader pushes one at
+/// The entry a `container.*`, `tmpfs.*`, `overlay.*` or `ramdir.*` line fills: the reader pushes one at
 /// each bare line and refuses keys before it, so the list is never empty here.
 fn last<T>(list: &mut [T]) -> &mut T {
     list.last_mut().expect("an entry was started")
@@ -517,6 +539,7 @@ fn blank() -> Config {
         containers: Vec::new(),
         tmpfs: Vec::new(),
         overlays: Vec::new(),
+        ramdirs: Vec::new(),
         modules: Modules {
             load: Vec::new(),
             extra: Vec::new(),
@@ -550,6 +573,15 @@ fn blank_tmpfs() -> Tmpfs {
         path: AbsPath(String::new()),
         size: None,
         mode: None,
+    }
+}
+
+fn blank_ramdir() -> RamDir {
+    RamDir {
+        path: AbsPath(String::new()),
+        size: None,
+        mode: None,
+        save_minutes: 0,
     }
 }
 

@@ -46,6 +46,9 @@ pub struct Config {
     /// `[[overlay]]`: directories of the real root overlaid with a tmpfs upper layer.
     #[serde(default, rename = "overlay")]
     pub overlays: Vec<Overlay>,
+    /// `[[ramdir]]`: directories of the real root kept on tmpfs and saved to the root.
+    #[serde(default, rename = "ramdir")]
+    pub ramdirs: Vec<RamDir>,
     pub modules: Modules,
     pub failure: Failure,
     pub initramfs: Initramfs,
@@ -155,6 +158,30 @@ pub struct Overlay {
     pub size: Option<String>,
 }
 
+/// A directory kept in RAM and saved to the JFFS2 root (see `flashroot.toml`).
+#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct RamDir {
+    pub path: AbsPath,
+    /// tmpfs `size=`, as for `[[tmpfs]]`.
+    pub size: Option<String>,
+    /// tmpfs `mode=`, octal; the saved directory's own mode when absent.
+    pub mode: Option<String>,
+    /// Minutes between saves while the system runs (it is saved at shutdown too).
+    #[serde(default = "default_save_minutes")]
+    pub save_minutes: u32,
+}
+
+/// Where the saved copies of the RAM directories live in the root.
+pub const RAMDIR_STORE: &str = "/var/lib/flashroot/ramdir";
+
+/// An hour: see the wear figures in `flashroot.toml`.
+pub const DEFAULT_SAVE_MINUTES: u32 = 60;
+
+fn default_save_minutes() -> u32 {
+    DEFAULT_SAVE_MINUTES
+}
+
 #[derive(Clone, Debug, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct Modules {
@@ -228,6 +255,12 @@ pub struct ExtraFile {
 pub struct AbsPath(pub String);
 
 impl AbsPath {
+    /// The same path, or one inside the other.
+    pub fn overlaps(&self, other: &AbsPath) -> bool {
+        let within = |a: &str, b: &str| a.starts_with(b) && a[b.len()..].starts_with('/');
+        self == other || within(&self.0, &other.0) || within(&other.0, &self.0)
+    }
+
     /// Checks and normalises a path as written by the user.
     pub fn new(s: &str) -> Result<Self, String> {
         if !s.starts_with('/') {
@@ -430,6 +463,50 @@ impl Config {
                         "MTD label {label:?} is already used by container[{first}]; set distinct labels"
                     ),
                 );
+            }
+        }
+        for (i, r) in self.ramdirs.iter().enumerate() {
+            let key = format!("ramdir[{i}].path");
+            if r.path.0 == "/" {
+                return at(
+                    key,
+                    None,
+                    "the root itself cannot be a RAM directory".into(),
+                );
+            }
+            if r.path.overlaps(&AbsPath(RAMDIR_STORE.into())) {
+                return at(
+                    key,
+                    None,
+                    format!(
+                        "{} overlaps {RAMDIR_STORE}, where the RAM directories are saved",
+                        r.path
+                    ),
+                );
+            }
+            if r.save_minutes == 0 {
+                return at(
+                    format!("ramdir[{i}].save_minutes"),
+                    None,
+                    "must be at least 1 (it is saved at shutdown as well)".into(),
+                );
+            }
+            let others = self.ramdirs[..i]
+                .iter()
+                .map(|o| (&o.path, "ramdir"))
+                .chain(self.tmpfs.iter().map(|t| (&t.path, "tmpfs")))
+                .chain(self.overlays.iter().map(|o| (&o.path, "overlay")));
+            for (other, kind) in others {
+                if r.path.overlaps(other) {
+                    return at(
+                        key,
+                        None,
+                        format!(
+                            "{} overlaps the [[{kind}]] at {}: a RAM directory is saved whole, so it must not hold or sit in another RAM mount",
+                            r.path, other
+                        ),
+                    );
+                }
             }
         }
         if !FLUSH_MS_RANGE.contains(&self.card.flush_ms) {

@@ -78,7 +78,13 @@ fn embedded_default_is_the_classic_layout() {
     assert_eq!(root.label(), "rootfs");
     assert_eq!(root.options, ["noatime"]);
     let tmpfs: Vec<&str> = c.tmpfs.iter().map(|t| t.path.0.as_str()).collect();
-    assert_eq!(tmpfs, ["/tmp", "/var/log", "/var/lock", "/var/run"]);
+    assert_eq!(tmpfs, ["/tmp", "/var/lock", "/var/run"]);
+    let ramdirs: Vec<(&str, u32)> = c
+        .ramdirs
+        .iter()
+        .map(|r| (r.path.0.as_str(), r.save_minutes))
+        .collect();
+    assert_eq!(ramdirs, [("/var/log", 60), ("/var/cache/man", 60)]);
     assert_eq!(c.overlays[0].path.0, "/var/cache/apt");
     assert_eq!(c.failure.action, FailureAction::Reboot);
     assert_eq!(c.initramfs.compression, Compression::Gzip);
@@ -233,13 +239,13 @@ fn relative_mountpoint_is_refused() {
 
 #[test]
 fn relative_tmpfs_path_is_refused() {
-    let err = parse_edited("path = \"/var/log\"", "path = \"var/log\"").unwrap_err();
+    let err = parse_edited("path = \"/var/lock\"", "path = \"var/lock\"").unwrap_err();
     assert_error(
         &err,
         line_of(
-            "path = \"/var/log\"",
-            "path = \"var/log\"",
-            "path = \"var/log",
+            "path = \"/var/lock\"",
+            "path = \"var/lock\"",
+            "path = \"var/lock",
         ),
         "tmpfs[1].path",
         "absolute path",
@@ -358,4 +364,48 @@ fn flush_interval_out_of_range_is_refused() {
     }
     let c = parse_edited("flush_ms = 100", "flush_ms = 250").unwrap();
     assert_eq!(c.card.flush_ms, 250);
+}
+
+#[test]
+fn a_ramdir_may_not_overlap_another_ram_mount_nor_be_the_root() {
+    let add = |entry: &str| format!("{DEFAULT_TOML}\n{entry}\n");
+    for (entry, part) in [
+        (
+            "[[ramdir]]\npath = \"/var/log/journal\"",
+            "overlaps the [[ramdir]] at /var/log",
+        ),
+        (
+            "[[ramdir]]\npath = \"/var\"",
+            "where the RAM directories are saved",
+        ),
+        (
+            "[[ramdir]]\npath = \"/tmp/x\"",
+            "overlaps the [[tmpfs]] at /tmp",
+        ),
+        (
+            "[[ramdir]]\npath = \"/var/cache/apt\"",
+            "overlaps the [[overlay]] at /var/cache/apt",
+        ),
+        ("[[ramdir]]\npath = \"/\"", "the root itself"),
+        (
+            "[[ramdir]]\npath = \"/var/lib\"",
+            "where the RAM directories are saved",
+        ),
+        (
+            "[[ramdir]]\npath = \"/srv/db\"\nsave_minutes = 0",
+            "at least 1",
+        ),
+    ] {
+        let err = Config::parse("test.toml", &add(entry)).unwrap_err();
+        assert!(err.to_string().contains(part), "{entry}: {err}");
+    }
+    let ok = Config::parse("test.toml", &add("[[ramdir]]\npath = \"/var/lib/db\"")).unwrap();
+    assert_eq!(
+        ok.ramdirs.last().unwrap().save_minutes,
+        DEFAULT_SAVE_MINUTES
+    );
+    assert_eq!(
+        Config::from_compact("t.conf", &ok.to_compact()).unwrap(),
+        ok
+    );
 }

@@ -13,10 +13,11 @@ use crate::coldplug::Coldplug;
 use crate::error::BootError;
 use crate::failure::RESCUE_SHELL;
 use crate::plan::{
-    Mode, Mount, Plan, Source, Step, Target, MOVED_MOUNTS, NEW_ROOT, OVERLAY_UPPER, OVERLAY_WORK,
+    Mode, Mount, Plan, RamDirSetup, Source, Step, Target, MOVED_MOUNTS, NEW_ROOT, OVERLAY_UPPER,
+    OVERLAY_WORK,
 };
 use crate::sys;
-use crate::{container, device, rootpath, switch};
+use crate::{container, device, ramdir, rootpath, switch};
 
 const PROC_FILESYSTEMS: &str = "/proc/filesystems";
 /// While the card is missing, load every packed driver after this long (or half the
@@ -64,6 +65,8 @@ struct Executor<'a> {
     /// The module loader, from LoadModules on: it keeps loading drivers while we wait.
     coldplug: Option<Coldplug>,
     timing: Timing,
+    /// RAM directories mounted, with their save interval, for the keeper.
+    ramdirs: Vec<(String, u32)>,
 }
 
 /// Executes the plan; returns only with the error that stopped it.
@@ -72,6 +75,7 @@ pub fn run(plan: &Plan, started: Duration) -> Result<Infallible, BootError> {
         plan,
         found: Vec::new(),
         coldplug: None,
+        ramdirs: Vec::new(),
         timing: Timing {
             started,
             ..Timing::default()
@@ -131,7 +135,45 @@ impl Executor<'_> {
                 tmpfs_dir,
                 size,
             } => overlay(target, tmpfs_dir, size.as_deref()),
-            Step::SwitchRoot(s) => Err(switch::switch_root(s, &self.timing)),
+            Step::RamDir(r) => {
+                self.ramdir(r);
+                Ok(())
+            }
+            Step::SwitchRoot(s) => {
+                if !self.ramdirs.is_empty() {
+                    match ramdir::keeper::start(NEW_ROOT, &self.ramdirs) {
+                        Ok(pid) => info!("RAM directories: keeper started as PID {pid}"),
+                        Err(e) => error!("{e}; the RAM directories are not saved this boot"),
+                    }
+                }
+                Err(switch::switch_root(s, &self.timing))
+            }
+        }
+    }
+
+    /// A RAM directory that cannot be loaded is no reason to stop the boot: it stays on
+    /// the root (where shared writable mmap fails) and is not saved.
+    fn ramdir(&mut self, r: &RamDirSetup) {
+        let mounted = target_path(&Target::InRoot(r.path.clone())).and_then(|target| {
+            let Some(target) = target else {
+                return Ok(false);
+            };
+            ramdir::mount(
+                NEW_ROOT,
+                &r.path,
+                &target,
+                r.size.as_deref(),
+                r.mode.as_deref(),
+            )?;
+            Ok(true)
+        });
+        match mounted {
+            Ok(true) => self.ramdirs.push((r.path.clone(), r.save_minutes)),
+            Ok(false) => {}
+            Err(e) => error!(
+                "{e}; {} stays on the root this boot, and is not saved",
+                r.path
+            ),
         }
     }
 

@@ -36,6 +36,7 @@ pub mod modalias;
 pub mod mountinfo;
 pub mod options;
 pub mod plan;
+pub mod ramdir;
 pub mod rootpath;
 pub mod shutdown;
 pub mod switch;

@@ -177,6 +177,14 @@ fn plan_flash(
             data: opts.join(","),
         }));
     }
+    for r in &config.ramdirs {
+        steps.push(Step::RamDir(RamDirSetup {
+            path: r.path.0.clone(),
+            size: r.size.clone(),
+            mode: r.mode.clone(),
+            save_minutes: r.save_minutes,
+        }));
+    }
     for (i, ov) in config.overlays.iter().enumerate() {
         steps.push(Step::Overlay {
             target: Target::InRoot(ov.path.0.clone()),

@@ -191,7 +191,7 @@ fn bad_value_names_line_and_key() {
         "card.timeout",
         "expected a number, but got \"ten\"",
     );
-    let (from, to) = ("tmpfs.path\t/var/log", "tmpfs.path\tvar/log");
+    let (from, to) = ("tmpfs.path\t/var/lock", "tmpfs.path\tvar/lock");
     let err = read_edited(from, to).unwrap_err();
     assert_error(
         &err,

@@ -175,7 +175,19 @@ pub enum Step {
         tmpfs_dir: String,
         size: Option<String>,
     },
+    /// A RAM directory: a tmpfs at `path` of the root, filled from its saved copy, saved
+    /// every `save_minutes` and at shutdown by the keeper the init starts before switch_root.
+    RamDir(RamDirSetup),
     SwitchRoot(Switch),
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RamDirSetup {
+    /// The directory in the real root.
+    pub path: String,
+    pub size: Option<String>,
+    pub mode: Option<String>,
+    pub save_minutes: u32,
 }
 
 impl fmt::Display for Step {
@@ -218,6 +230,16 @@ impl fmt::Display for Step {
                 f,
                 "overlay on {target}: tmpfs{} at {tmpfs_dir} holding {OVERLAY_UPPER}/ and {OVERLAY_WORK}/, lowerdir={target}",
                 size.as_ref().map(|s| format!(" (size={s})")).unwrap_or_default()
+            ),
+            Self::RamDir(r) => write!(
+                f,
+                "RAM directory {}: a tmpfs{}{} filled from its saved copy in {}{} (the first time: from the directory itself), saved back every {} min and at shutdown by the keeper",
+                r.path,
+                r.mode.as_ref().map(|m| format!(" mode={m}")).unwrap_or_default(),
+                r.size.as_ref().map(|s| format!(" size={s}")).unwrap_or_default(),
+                crate::ramdir::store::STORE,
+                r.path,
+                r.save_minutes
             ),
             Self::SwitchRoot(s) => {
                 write!(f, "switch_root {}: ", s.new_root)?;

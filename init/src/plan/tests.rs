@@ -33,9 +33,10 @@ fn flash_boot_with_the_default_config() {
         "container /flash/rootfs.img: check it is JFFS2 with 64KiB erase blocks, serve it from the card agent on a free nbd device (flash-ordered writes, flushed every 100 ms), block2mtd <device>,65536,rootfs -> mtd:rootfs",
         "mount -t jffs2 -o rw,noatime mtd:rootfs /root",
         "mount -t tmpfs -o rw,nosuid,nodev,mode=1777 tmpfs /root/tmp",
-        "mount -t tmpfs -o rw,nosuid,nodev,mode=0755 tmpfs /root/var/log",
         "mount -t tmpfs -o rw,nosuid,nodev,mode=1777 tmpfs /root/var/lock",
         "mount -t tmpfs -o rw,nosuid,nodev,mode=0755 tmpfs /root/var/run",
+        "RAM directory /var/log: a tmpfs filled from its saved copy in /var/lib/flashroot/ramdir/var/log (the first time: from the directory itself), saved back every 60 min and at shutdown by the keeper",
+        "RAM directory /var/cache/man: a tmpfs filled from its saved copy in /var/lib/flashroot/ramdir/var/cache/man (the first time: from the directory itself), saved back every 60 min and at shutdown by the keeper",
         "overlay on /root/var/cache/apt: tmpfs at /run/flashroot/overlay/0 holding upper/ and work/, lowerdir=/root/var/cache/apt",
         "switch_root /root: copy the init to /run/initramfs/shutdown, move /dev /proc /sys /run, move /flash to /run/flashroot/card, free the initramfs, exec /sbin/init",
     ];

@@ -13,5 +13,6 @@ pub mod nbd;
 pub mod node;
 pub mod power;
 pub mod process;
+#[allow(unsafe_code)] // signal(SIGPIPE, SIG_DFL) before exec: nix marks it unsafe
 pub mod switch_root;
 pub mod uevent;

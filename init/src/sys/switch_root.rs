@@ -73,6 +73,16 @@ pub fn exec(path: &str, argv: &[String], env: &[String]) -> BootError {
             .map(|a| to_c(a))
             .collect::<Result<Vec<_>, _>>()?;
         let c_env = env.iter().map(|a| to_c(a)).collect::<Result<Vec<_>, _>>()?;
+        // Rust ignores SIGPIPE in its programs, and an ignored signal stays ignored across
+        // exec: the real init and everything it starts would inherit that (busybox init
+        // keeps it; `yes | head` then never ends). The kernel starts PID 1 with defaults.
+        // SAFETY: SIG_DFL installs no handler, and no other thread relies on SIGPIPE.
+        let _ = unsafe {
+            nix::sys::signal::signal(
+                nix::sys::signal::Signal::SIGPIPE,
+                nix::sys::signal::SigHandler::SigDfl,
+            )
+        };
         nix::unistd::execve(&c_path, &c_argv, &c_env)
             .map_err(|e| BootError::errno("exec the real init", path, e))
     };

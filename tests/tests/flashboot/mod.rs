@@ -41,6 +41,13 @@ const APPLETS: &[&str] = &[
     "sha256sum",
     "df",
     "tail",
+    "yes",
+    "head",
+    "awk",
+    "readlink",
+    "uniq",
+    "kill",
+    "sleep",
 ];
 /// The card: one disk on the IDE controller (so `/dev/sda1` as in the default config).
 pub const CARD_BYTES: u64 = 48 << 20;
