@@ -247,7 +247,7 @@ fn probe_mount(source: &str, target: &str, flags: MsFlags, data: &str) -> Result
         .map(str::trim)
         .collect();
     // What the superblock says goes first: no failed attempts logged by the kernel.
-    if let Some(hint) = device::fs_type_hint(source) {
+    if let Some(hint) = device::probe(source).map(|f| f.kind.fs_type()) {
         candidates.sort_by_key(|c| *c != hint);
     }
     for fstype in &candidates {
