@@ -64,6 +64,7 @@ fn archive(kernel: &flashroot_qemu::Kernel, devices: Option<&[String]>, out: &Pa
         modules: Some(&tree),
         extra_specs: &[],
         devices,
+        root_fs: None,
         options: WriterOptions::default(),
     })
     .expect("initramfs builds");
