@@ -261,7 +261,7 @@ impl Coldplug {
         }
         let mut batch = Batch::default();
         self.load_all(&providers, &mut batch)?;
-        batch.log(&format!("for a {fstype} filesystem"));
+        batch.log(&format!("for the {fstype} filesystem"));
         Ok(true)
     }
 

@@ -223,7 +223,7 @@ impl Executor<'_> {
                 // What the superblock says goes first, and its module is loaded for it.
                 let probed = device::probe(&source).map(|f| f.kind.fs_type());
                 if let Some(fstype) = probed {
-                    info!("{source} has a {fstype} superblock");
+                    info!("{source}: {fstype} superblock");
                     let what = sys::mount::describe(&source, &target, None, m.flags, &m.data);
                     self.ensure_filesystem(fstype, &what)?;
                 }
