@@ -1,11 +1,15 @@
 //! The module list the builder decides and the init follows, one module a line, in load
-//! order: `name\tpath\tparameters\twhen\tneeds`.
+//! order: `name\tpath\tparameters\twhen\tneeds\tfilesystems`.
 //!
-//! - `when` says what makes the init load the module: `always` (filesystems, loop, MTD…),
+//! - `when` says what makes the init load the module: `always` (loop, MTD, NLS…),
 //!   `device` (a driver, loaded when a present device's modalias matches one of its aliases
-//!   in [`ALIASES_PATH`]), or `dependency` (only as part of another module's `needs`).
+//!   in [`ALIASES_PATH`]), `filesystem` (loaded when a mount needs one of its
+//!   `filesystems`), or `dependency` (only as part of another module's `needs`).
 //! - `needs` lists, comma-separated, every module that must be loaded before it (its
 //!   dependencies and softdeps, transitively); the init loads them in this file's order.
+//! - `filesystems` lists, comma-separated, the filesystem types the module registers (its
+//!   `fs-<type>` aliases: `ext2,ext3,ext4` for ext4), as the kernel's `request_module`
+//!   would look them up; the init has no modprobe, so it does this lookup itself.
 //!
 //! Lines starting with `#` are comments. A line with only the first three columns (the
 //! format before coldplug) means `always` with no needs.
@@ -25,6 +29,9 @@ pub enum LoadWhen {
     Always,
     /// When a device it drives is present (or as a last resort while the card is missing).
     Device,
+    /// When a mount needs one of the filesystem types it registers: the type the plan
+    /// names, or the one the root device's superblock says.
+    Filesystem,
     /// Only as another module's dependency.
     Dependency,
 }
@@ -34,14 +41,20 @@ impl LoadWhen {
         match self {
             LoadWhen::Always => "always",
             LoadWhen::Device => "device",
+            LoadWhen::Filesystem => "filesystem",
             LoadWhen::Dependency => "dependency",
         }
     }
 
     fn parse(word: &str) -> Option<Self> {
-        [LoadWhen::Always, LoadWhen::Device, LoadWhen::Dependency]
-            .into_iter()
-            .find(|w| w.as_str() == word)
+        [
+            LoadWhen::Always,
+            LoadWhen::Device,
+            LoadWhen::Filesystem,
+            LoadWhen::Dependency,
+        ]
+        .into_iter()
+        .find(|w| w.as_str() == word)
     }
 }
 
@@ -57,20 +70,24 @@ pub struct ModuleEntry {
     pub when: LoadWhen,
     /// Names of the modules to load first (dependencies and softdeps, transitively).
     pub needs: Vec<String>,
+    /// The filesystem types it registers (`ext2`, `ext3`, `ext4`), for `filesystem` modules.
+    pub filesystems: Vec<String>,
 }
 
 /// Renders the list in the file format.
 pub fn render(entries: &[ModuleEntry]) -> String {
-    let mut out =
-        String::from("# flashroot module load order: name\tpath\tparameters\twhen\tneeds\n");
+    let mut out = String::from(
+        "# flashroot module load order: name\tpath\tparameters\twhen\tneeds\tfilesystems\n",
+    );
     for e in entries {
         out.push_str(&format!(
-            "{}\t{}\t{}\t{}\t{}\n",
+            "{}\t{}\t{}\t{}\t{}\t{}\n",
             e.name,
             e.path,
             e.params,
             e.when.as_str(),
-            e.needs.join(",")
+            e.needs.join(","),
+            e.filesystems.join(",")
         ));
     }
     out
@@ -85,7 +102,7 @@ pub fn parse(text: &str) -> Result<Vec<ModuleEntry>, String> {
         }
         let bad = |what: &str| {
             format!(
-                "{LOAD_ORDER_PATH} line {}: {what} (expected name<TAB>path<TAB>parameters<TAB>when<TAB>needs), but got {line:?}",
+                "{LOAD_ORDER_PATH} line {}: {what} (expected name<TAB>path<TAB>parameters<TAB>when<TAB>needs<TAB>filesystems), but got {line:?}",
                 i + 1
             )
         };
@@ -97,23 +114,30 @@ pub fn parse(text: &str) -> Result<Vec<ModuleEntry>, String> {
         let when = match fields.get(3) {
             None => LoadWhen::Always,
             Some(w) => LoadWhen::parse(w)
-                .ok_or_else(|| bad("`when` must be always, device or dependency"))?,
+                .ok_or_else(|| bad("`when` must be always, device, filesystem or dependency"))?,
         };
-        let needs = fields
-            .get(4)
-            .map(|n| {
-                n.split(',')
-                    .filter(|s| !s.is_empty())
-                    .map(str::to_string)
-                    .collect()
-            })
-            .unwrap_or_default();
+        let list = |column: usize| -> Vec<String> {
+            fields
+                .get(column)
+                .map(|n| {
+                    n.split(',')
+                        .filter(|s| !s.is_empty())
+                        .map(str::to_string)
+                        .collect()
+                })
+                .unwrap_or_default()
+        };
+        let (needs, filesystems) = (list(4), list(5));
+        if when == LoadWhen::Filesystem && filesystems.is_empty() {
+            return Err(bad("a `filesystem` module must name its filesystems"));
+        }
         entries.push(ModuleEntry {
             name: name.to_string(),
             path: path.to_string(),
             params: fields.get(2).unwrap_or(&"").to_string(),
             when,
             needs,
+            filesystems,
         });
     }
     Ok(entries)
@@ -132,6 +156,7 @@ mod tests {
                 params: "max_loop=8 max_part=2".into(),
                 when: LoadWhen::Always,
                 needs: vec![],
+                filesystems: vec![],
             },
             ModuleEntry {
                 name: "libata".into(),
@@ -139,6 +164,7 @@ mod tests {
                 params: String::new(),
                 when: LoadWhen::Dependency,
                 needs: vec!["scsi_common".into(), "scsi_mod".into()],
+                filesystems: vec![],
             },
             ModuleEntry {
                 name: "ata_piix".into(),
@@ -146,11 +172,24 @@ mod tests {
                 params: String::new(),
                 when: LoadWhen::Device,
                 needs: vec!["scsi_common".into(), "scsi_mod".into(), "libata".into()],
+                filesystems: vec![],
+            },
+            ModuleEntry {
+                name: "ext4".into(),
+                path: "/lib/modules/6.1.0/kernel/fs/ext4/ext4.ko".into(),
+                params: String::new(),
+                when: LoadWhen::Filesystem,
+                needs: vec!["crc16".into(), "mbcache".into(), "jbd2".into()],
+                filesystems: vec!["ext2".into(), "ext3".into(), "ext4".into()],
             },
         ];
         let text = render(&entries);
         assert!(
-            text.contains("ata_piix.ko\t\tdevice\tscsi_common,scsi_mod,libata\n"),
+            text.contains("ata_piix.ko\t\tdevice\tscsi_common,scsi_mod,libata\t\n"),
+            "{text}"
+        );
+        assert!(
+            text.contains("ext4.ko\t\tfilesystem\tcrc16,mbcache,jbd2\text2,ext3,ext4\n"),
             "{text}"
         );
         assert_eq!(parse(&text), Ok(entries));
@@ -170,5 +209,7 @@ mod tests {
         assert!(err.contains("line 2"), "{err}");
         let err = parse("a\t/a.ko\t\tsometimes\t\n").unwrap_err();
         assert!(err.contains("line 1") && err.contains("`when`"), "{err}");
+        let err = parse("ext4\t/ext4.ko\t\tfilesystem\t\t\n").unwrap_err();
+        assert!(err.contains("must name its filesystems"), "{err}");
     }
 }

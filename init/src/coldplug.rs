@@ -3,6 +3,9 @@
 //! modalias in sysfs first, then each device the kernel announces, e.g. the USB stick
 //! that appears once xhci_pci is in), every module after its `needs`, in the builder's
 //! order. A generic initramfs thus loads the drivers of the machine it boots on, not all.
+//! Filesystem modules likewise: those of the types the plan names at once, the others
+//! only when a mount asks for their type ([`Coldplug::load_filesystem`]), as the kernel's
+//! own `request_module("fs-<type>")` would if the initramfs had a modprobe.
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -57,9 +60,15 @@ impl Batch {
 }
 
 impl Coldplug {
-    /// Reads the load order and the alias table, loads the `always` modules and the
-    /// drivers of the devices present now; with `all`, every module at once.
-    pub fn start(order_path: &str, aliases_path: &str, all: bool) -> Result<Self, BootError> {
+    /// Reads the load order and the alias table, loads the `always` modules, the modules
+    /// of `filesystems` (the types the plan mounts) and the drivers of the devices present
+    /// now; with `all`, every module at once.
+    pub fn start(
+        order_path: &str,
+        aliases_path: &str,
+        all: bool,
+        filesystems: &[String],
+    ) -> Result<Self, BootError> {
         let entries = match std::fs::read_to_string(order_path) {
             Ok(text) => load_order::parse(&text)
                 .map_err(|e| BootError::new("read module list", order_path, e))?,
@@ -108,8 +117,12 @@ impl Coldplug {
         if by_device {
             coldplug.scan_sysfs()?;
         }
-        let always = coldplug
-            .indices(|e| e.when == LoadWhen::Always || (e.when == LoadWhen::Device && !by_device));
+        let always = coldplug.indices(|e| match e.when {
+            LoadWhen::Always => true,
+            LoadWhen::Device => !by_device,
+            LoadWhen::Filesystem => all || e.filesystems.iter().any(|f| filesystems.contains(f)),
+            LoadWhen::Dependency => false,
+        });
         let mut batch = Batch::default();
         coldplug.load_all(&always, &mut batch)?;
         batch.log("modules for every machine");
@@ -235,6 +248,21 @@ impl Coldplug {
             self.plug(&alias)?;
         }
         Ok(block)
+    }
+
+    /// Loads the packed module that registers the filesystem type `fstype`, with what it
+    /// needs; false when none does (built into the kernel, or not packed).
+    pub fn load_filesystem(&mut self, fstype: &str) -> Result<bool, BootError> {
+        let providers = self.indices(|e| {
+            e.when == LoadWhen::Filesystem && e.filesystems.iter().any(|f| f == fstype)
+        });
+        if providers.is_empty() {
+            return Ok(false);
+        }
+        let mut batch = Batch::default();
+        self.load_all(&providers, &mut batch)?;
+        batch.log(&format!("for the {fstype} filesystem"));
+        Ok(true)
     }
 
     /// The drivers no present device asked for.

@@ -13,8 +13,6 @@ use crate::blkid::{self, FsInfo, PartId, SECTOR};
 use crate::error::BootError;
 
 const SYS_BLOCK: &str = "/sys/class/block";
-/// Enough for the FAT boot sector and the ext superblock (1024..2048).
-const PROBE_BYTES: usize = 4096;
 /// How long one idle round waits for news of devices.
 const POLL: Duration = Duration::from_millis(20);
 /// Look again after this many idle rounds even without news of a block device (a
@@ -48,7 +46,8 @@ impl BlockDevice {
             DeviceRef::Uuid(u) => self
                 .fs
                 .as_ref()
-                .is_some_and(|f| f.uuid.eq_ignore_ascii_case(u)),
+                .and_then(|f| f.uuid.as_ref())
+                .is_some_and(|id| id.eq_ignore_ascii_case(u)),
             DeviceRef::PartUuid(u) => self
                 .partuuid
                 .as_ref()
@@ -56,15 +55,18 @@ impl BlockDevice {
         }
     }
 
-    /// `sda1 (vfat? LABEL=X UUID=Y PARTUUID=Z)` for the "devices seen" list.
+    /// `/dev/sda1 fat32 LABEL=X UUID=Y PARTUUID=Z` for the "devices seen" list.
     pub fn describe(&self) -> String {
         let mut parts = vec![self.dev_path()];
         if let Some(fs) = &self.fs {
+            // fat32, fat12or16, ext4…: finer than the mount type, for a person reading.
             parts.push(format!("{:?}", fs.kind).to_lowercase());
             if let Some(l) = &fs.label {
                 parts.push(format!("LABEL={l}"));
             }
-            parts.push(format!("UUID={}", fs.uuid));
+            if let Some(u) = &fs.uuid {
+                parts.push(format!("UUID={u}"));
+            }
         }
         if let Some(p) = &self.partuuid {
             parts.push(format!("PARTUUID={p}"));
@@ -134,7 +136,7 @@ pub fn scan() -> Vec<BlockDevice> {
             let target = std::fs::canonicalize(&sys).ok()?;
             Some(target.parent()?.file_name()?.to_str()?.to_string())
         });
-        let fs = read_at(&format!("/dev/{name}"), 0, PROBE_BYTES).and_then(|b| blkid::probe(&b));
+        let fs = probe(&format!("/dev/{name}"));
         let partuuid = match (&disk, partition) {
             (Some(d), Some(n)) => {
                 if !disks.iter().any(|(k, _)| k == d) {
@@ -159,10 +161,9 @@ pub fn scan() -> Vec<BlockDevice> {
     out
 }
 
-/// The filesystem type to try first for `dev`, from its superblock.
-pub fn fs_type_hint(dev: &str) -> Option<&'static str> {
-    let fs = read_at(dev, 0, PROBE_BYTES).and_then(|b| blkid::probe(&b))?;
-    Some(blkid::kernel_fs_type(fs.kind))
+/// What the superblock of `dev` says, if it is a filesystem we know.
+pub fn probe(dev: &str) -> Option<FsInfo> {
+    blkid::probe_volume(|offset, len| read_at(dev, offset, len))
 }
 
 /// Finds `wanted` now. A path is taken as is when the node exists (it may be a device

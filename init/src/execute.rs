@@ -12,14 +12,14 @@ use nix::mount::MsFlags;
 use crate::coldplug::Coldplug;
 use crate::error::BootError;
 use crate::failure::RESCUE_SHELL;
+use crate::filesystems::{filesystem_missing, kernel_filesystems, kernel_knows};
 use crate::plan::{
-    Mode, Mount, Plan, RamDirSetup, Source, Step, Target, MOVED_MOUNTS, NEW_ROOT, OVERLAY_UPPER,
-    OVERLAY_WORK,
+    Mode, Mount, Plan, RamDirSetup, Source, Step, Target, MOVED_MOUNTS, NEW_ROOT, OVERLAY_FS,
+    OVERLAY_UPPER, OVERLAY_WORK,
 };
 use crate::sys;
 use crate::{container, device, ramdir, rootpath, switch};
 
-const PROC_FILESYSTEMS: &str = "/proc/filesystems";
 /// While the card is missing, load every packed driver after this long (or half the
 /// timeout, when shorter): the last resort for a device no modalias of ours matches.
 const LOAD_EVERY_DRIVER_AFTER: Duration = Duration::from_secs(4);
@@ -102,8 +102,12 @@ impl Executor<'_> {
                 timed(&mut self.timing.waits, rescue_shell);
                 Ok(())
             }
-            Step::LoadModules { list, all } => {
-                let coldplug = Coldplug::start(list, ALIASES_PATH, *all)?;
+            Step::LoadModules {
+                list,
+                all,
+                filesystems,
+            } => {
+                let coldplug = Coldplug::start(list, ALIASES_PATH, *all, filesystems)?;
                 self.timing.modules += coldplug.load_time;
                 self.coldplug = Some(coldplug);
                 Ok(())
@@ -134,7 +138,10 @@ impl Executor<'_> {
                 target,
                 tmpfs_dir,
                 size,
-            } => overlay(target, tmpfs_dir, size.as_deref()),
+            } => {
+                self.ensure_filesystem(OVERLAY_FS, &target.to_string())?;
+                overlay(target, tmpfs_dir, size.as_deref())
+            }
             Step::RamDir(r) => {
                 self.ramdir(r);
                 Ok(())
@@ -241,6 +248,8 @@ impl Executor<'_> {
         };
         match m.fstype.as_deref() {
             Some(fstype) => {
+                let what = sys::mount::describe(&source, &target, Some(fstype), m.flags, &m.data);
+                self.ensure_filesystem(fstype, &what)?;
                 let mut spent = Duration::ZERO;
                 let r = timed(&mut spent, || {
                     sys::mount::mount(&source, &target, Some(fstype), m.flags, &m.data)
@@ -251,8 +260,36 @@ impl Executor<'_> {
                 }
                 r
             }
-            None => probe_mount(&source, &target, m.flags, &m.data),
+            None => {
+                // What the superblock says goes first, and its module is loaded for it.
+                let probed = device::probe(&source).map(|f| f.kind.fs_type());
+                if let Some(fstype) = probed {
+                    info!("{source}: {fstype} superblock");
+                    let what = sys::mount::describe(&source, &target, None, m.flags, &m.data);
+                    self.ensure_filesystem(fstype, &what)?;
+                }
+                probe_mount(&source, &target, m.flags, &m.data, probed)
+            }
         }
+    }
+
+    /// Makes the kernel know `fstype` before `mount` (described) needs it: built in or
+    /// loaded already (listed in /proc/filesystems), or by loading the packed module that
+    /// registers it; else the error names the module to add.
+    fn ensure_filesystem(&mut self, fstype: &str, mount: &str) -> Result<(), BootError> {
+        if kernel_knows(fstype)? {
+            return Ok(());
+        }
+        let start = Instant::now();
+        let loaded = match self.coldplug.as_mut() {
+            Some(c) => c.load_filesystem(fstype)?,
+            None => false,
+        };
+        self.timing.modules += start.elapsed();
+        if loaded {
+            return Ok(());
+        }
+        Err(BootError::new("mount", mount, filesystem_missing(fstype)))
     }
 }
 
@@ -279,18 +316,17 @@ fn target_path(target: &Target) -> Result<Option<String>, BootError> {
 }
 
 /// Tries each block filesystem the kernel knows, as the kernel does for `root=` without
-/// `rootfstype=`.
-fn probe_mount(source: &str, target: &str, flags: MsFlags, data: &str) -> Result<(), BootError> {
-    let list = std::fs::read_to_string(PROC_FILESYSTEMS)
-        .map_err(|e| BootError::io("probe filesystem", PROC_FILESYSTEMS, &e))?;
-    let mut candidates: Vec<&str> = list
-        .lines()
-        .filter(|l| !l.starts_with("nodev"))
-        .map(str::trim)
-        .collect();
-    // What the superblock says goes first: no failed attempts logged by the kernel.
-    if let Some(hint) = device::fs_type_hint(source) {
-        candidates.sort_by_key(|c| *c != hint);
+/// `rootfstype=`; the `probed` type first (no failed attempts logged by the kernel).
+fn probe_mount(
+    source: &str,
+    target: &str,
+    flags: MsFlags,
+    data: &str,
+    probed: Option<&str>,
+) -> Result<(), BootError> {
+    let mut candidates = kernel_filesystems(false)?;
+    if let Some(hint) = probed {
+        candidates.sort_by_key(|c| c != hint);
     }
     for fstype in &candidates {
         if sys::mount::mount(source, target, Some(fstype), flags, data).is_ok() {

@@ -3,11 +3,12 @@
 //!
 //! - [`boot`]: the phases, from the early mounts to the exec of the real init.
 //! - Pure, tested on fixtures: [`cmdline`] (the kernel command line), [`mod@plan`] (config +
-//!   command line → the ordered steps), [`blkid`] (FAT/ext superblocks, MBR/GPT partition
-//!   ids), [`jffs2check`] (is a container JFFS2, with the configured erase size?),
+//!   command line → the ordered steps), [`blkid`] (FAT, ext2/3/4, btrfs, XFS, f2fs, squashfs
+//!   superblocks, MBR/GPT partition ids), [`jffs2check`] (is a container JFFS2, with the configured erase size?),
 //!   [`modalias`] (device modaliases against module aliases, uevents),
 //!   [`options`] (mount options), [`rootpath`] (symlinks resolved inside the new root).
-//! - At boot: [`execute`] runs the steps, [`device`] finds block devices, [`container`]
+//! - At boot: [`execute`] runs the steps, [`device`] finds block devices, [`filesystems`]
+//!   says which types the kernel knows, [`coldplug`] loads drivers and filesystems, [`container`]
 //!   sets up loop + block2mtd, [`switch`]
 //!   does switch_root, [`failure`] the failure policy, [`kmsg`] the logging.
 //! - At shutdown: [`shutdown`] (the same binary, run as /run/initramfs/shutdown)
@@ -31,6 +32,7 @@ pub mod error;
 pub mod execute;
 pub mod failure;
 pub mod fatchain;
+pub mod filesystems;
 pub mod jffs2check;
 pub mod modalias;
 pub mod mountinfo;

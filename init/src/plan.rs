@@ -23,6 +23,8 @@ pub const MOVED_MOUNTS: [&str; 4] = ["/dev", "/proc", "/sys", "/run"];
 pub const OVERLAY_TMPFS_DIR: &str = "/run/flashroot/overlay";
 pub const OVERLAY_UPPER: &str = "upper";
 pub const OVERLAY_WORK: &str = "work";
+/// The kernel's name of the overlay filesystem.
+pub const OVERLAY_FS: &str = "overlay";
 
 mod params;
 mod steps;
@@ -52,6 +54,7 @@ pub fn plan(config: &Config, cmdline: &Cmdline) -> Result<Plan, PlanError> {
     steps.push(Step::LoadModules {
         list: LOAD_ORDER_PATH.into(),
         all: overrides.all_modules,
+        filesystems: Vec::new(),
     });
     brk(&mut steps, BreakPoint::Premount);
     if let Some(v) = cmdline.get("rootdelay") {
@@ -86,12 +89,36 @@ pub fn plan(config: &Config, cmdline: &Cmdline) -> Result<Plan, PlanError> {
         prepare_shutdown: card.is_some(),
         card,
     }));
+    let named = named_filesystems(&steps);
+    for step in &mut steps {
+        if let Step::LoadModules { filesystems, .. } = step {
+            *filesystems = named.clone();
+        }
+    }
     Ok(Plan {
         mode,
         steps,
         failure,
         warnings,
     })
+}
+
+/// The filesystem types the plan mounts by name (the card, JFFS2, tmpfs, overlays,
+/// `rootfstype=`), in order: their modules load with the drivers, while a probed root's
+/// module loads only once its superblock has been read.
+fn named_filesystems(steps: &[Step]) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    for step in steps {
+        let fstype = match step {
+            Step::Mount(m) => m.fstype.as_deref(),
+            Step::Overlay { .. } => Some(OVERLAY_FS),
+            _ => None,
+        };
+        if let Some(t) = fstype.filter(|t| !out.iter().any(|o| o == t)) {
+            out.push(t.to_string());
+        }
+    }
+    out
 }
 
 fn plan_flash(

@@ -32,6 +32,7 @@ fn build_and_boot(kernel: &Kernel, c: Compression, cmdline: &str) -> Outcome {
         modules: Some(&tree),
         extra_specs: &[],
         devices: None,
+        root_fs: None,
         options: WriterOptions::default(),
     })
     .expect("the default initramfs builds");

@@ -111,3 +111,82 @@ fn default_flash_boot_set_resolves_like_modprobe() {
         }
     }
 }
+
+/// Issue #12: in the default image ext4 (for ext2, ext3 and ext4) waits for a root that
+/// needs it, while vfat, jffs2 and overlay are `filesystem` modules the flash plan names;
+/// host-only adds this machine's root filesystem (here btrfs, which the default lacks).
+#[test]
+fn filesystem_modules_wait_for_their_mount_and_host_only_adds_the_root_type() {
+    use flashroot::cpio::WriterOptions;
+    use flashroot::initramfs::{build_archive, BuildInputs};
+    use flashroot_config::load_order::LoadWhen;
+
+    let kernel = debian_kernel().expect("Debian kernel (apt-get download linux-image-amd64)");
+    let tree = ModuleTree::load(&kernel.modules_dir, &kernel.version).unwrap();
+    let config = Config::embedded_default();
+    let build = |root_fs: Option<&str>| {
+        build_archive(&BuildInputs {
+            config: &config,
+            config_text: flashroot_config::DEFAULT_TOML,
+            init: b"#!/bin/sh\n",
+            modules: Some(&tree),
+            extra_specs: &[],
+            devices: None,
+            root_fs,
+            options: WriterOptions::default(),
+        })
+        .expect("the default initramfs builds")
+    };
+    let generic = build(None);
+    let entry = |built: &flashroot::initramfs::BuildOutput, name: &str| {
+        built
+            .load_order
+            .iter()
+            .find(|e| e.name == name)
+            .cloned()
+            .unwrap_or_else(|| panic!("{name} not packed: {:?}", built.load_order))
+    };
+    let ext4 = entry(&generic, "ext4");
+    assert_eq!(ext4.when, LoadWhen::Filesystem);
+    assert_eq!(ext4.filesystems, ["ext4", "ext3", "ext2"]);
+    for need in ["jbd2", "mbcache", "crc16"] {
+        assert!(ext4.needs.iter().any(|n| n == need), "{:?}", ext4.needs);
+        assert_eq!(entry(&generic, need).when, LoadWhen::Dependency, "{need}");
+    }
+    assert!(
+        ext4.needs.iter().any(|n| n.starts_with("crc32c")),
+        "the crypto-crc32c softdep: {:?}",
+        ext4.needs
+    );
+    for fs in ["vfat", "jffs2", "overlay"] {
+        assert_eq!(entry(&generic, fs).when, LoadWhen::Filesystem, "{fs}");
+    }
+    assert!(!generic.load_order.iter().any(|e| e.name == "btrfs"));
+
+    let host_only = build(Some("btrfs"));
+    let btrfs = entry(&host_only, "btrfs");
+    assert_eq!(
+        (btrfs.when, btrfs.filesystems.clone()),
+        (LoadWhen::Filesystem, vec!["btrfs".to_string()])
+    );
+    assert!(
+        host_only
+            .notes
+            .iter()
+            .any(|n| n == "host-only: this machine's root is btrfs: packing btrfs"),
+        "{:?}",
+        host_only.notes
+    );
+    // A type the config packs already is not packed twice; one the kernel builds in is noted.
+    let ext = build(Some("ext4"));
+    assert_eq!(ext.load_order.len(), generic.load_order.len());
+    let tmpfs = build(Some("tmpfs"));
+    assert!(
+        tmpfs
+            .notes
+            .iter()
+            .any(|n| n.starts_with("host-only: this machine's root is tmpfs")),
+        "{:?}",
+        tmpfs.notes
+    );
+}

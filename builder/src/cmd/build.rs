@@ -11,6 +11,8 @@ use flashroot_init::coldplug::modaliases_under;
 
 /// Where --host-only reads this machine's devices.
 const SYS_BUS: &str = "/sys/bus";
+/// Where --host-only reads this machine's root filesystem type.
+const MOUNTINFO: &str = "/proc/self/mountinfo";
 use crate::modules::ModuleTree;
 
 #[derive(clap::Args, Debug)]
@@ -40,7 +42,8 @@ pub struct Args {
     #[arg(long, value_name = "FILE")]
     pub kernel_config: Option<PathBuf>,
     /// Host-only: pack only the config's drivers that a device of this machine needs
-    /// (matched by the modaliases in /sys/bus/*/devices/*/modalias, as dracut -H does).
+    /// (matched by the modaliases in /sys/bus/*/devices/*/modalias, as dracut -H does),
+    /// and the module of this machine's root filesystem.
     #[arg(long, conflicts_with = "devices")]
     pub host_only: bool,
     /// Host-only for another machine: its modaliases, one a line, made there with
@@ -138,6 +141,11 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         }
         (None, false) => None,
     };
+    let root_fs = if args.host_only {
+        Some(host_root_fs()?)
+    } else {
+        None
+    };
     let built = initramfs::build_archive(&BuildInputs {
         config: &config,
         config_text: &config_text,
@@ -145,6 +153,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         modules: tree.as_ref(),
         extra_specs: &args.gen_init_cpio,
         devices: devices.as_deref(),
+        root_fs: root_fs.as_deref(),
         options,
     })
     .map_err(|e| anyhow!(e))?;
@@ -167,6 +176,22 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             .unwrap_or_default(),
     ));
     Ok(())
+}
+
+/// The filesystem type of this machine's `/`.
+fn host_root_fs() -> anyhow::Result<String> {
+    let text = std::fs::read_to_string(MOUNTINFO)
+        .with_context(|| format!("--host-only: cannot read {MOUNTINFO}"))?;
+    root_fs_of(&text).ok_or_else(|| anyhow!("--host-only: no mount of / in {MOUNTINFO}"))
+}
+
+/// The type of the last mount on `/` in a mountinfo text (the one on top).
+fn root_fs_of(mountinfo: &str) -> Option<String> {
+    flashroot_init::mountinfo::parse(mountinfo)
+        .into_iter()
+        .rev()
+        .find(|m| m.mountpoint == "/")
+        .map(|m| m.fstype)
 }
 
 /// Relative host paths in `[initramfs]` (shell, files' sources, gen_init_cpio specs) are
@@ -213,4 +238,20 @@ fn check_kernel_config(
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_root_type_is_that_of_the_top_mount_on_slash() {
+        let text = "\
+22 1 8:1 / / rw,relatime shared:1 - ext4 /dev/sda1 rw
+23 22 0:5 / /dev rw shared:2 - devtmpfs udev rw
+40 22 0:40 / / rw shared:9 - btrfs /dev/sdb1 rw
+";
+        assert_eq!(root_fs_of(text).as_deref(), Some("btrfs"));
+        assert_eq!(root_fs_of("23 1 0:5 / /dev rw - devtmpfs udev rw\n"), None);
+    }
 }

@@ -1,6 +1,7 @@
 //! The init's module list: each resolved module with what makes the init load it
-//! (`always`, `device`, `dependency`), the modules it needs first, and for the drivers
-//! the device aliases the init's coldplug matches modaliases against.
+//! (`always`, `device`, `filesystem`, `dependency`), the modules it needs first, the
+//! filesystem types a `filesystem` module registers, and for the drivers the device
+//! aliases the init's coldplug matches modaliases against.
 
 use std::collections::BTreeMap;
 
@@ -9,6 +10,9 @@ use flashroot_init::modalias::{is_device_alias, AliasTable};
 
 use crate::modules::{modinfo, Resolution, ResolvedModule};
 
+/// How a module names a filesystem type it registers (`alias=fs-ext4` in `.modinfo`).
+pub const FS_ALIAS_PREFIX: &str = "fs-";
+
 /// The list in load order and the `modules.alias` lines of its drivers.
 pub struct LoadList {
     pub entries: Vec<ModuleEntry>,
@@ -16,8 +20,10 @@ pub struct LoadList {
 }
 
 /// `base` is the module directory inside the archive (`/lib/modules/VER`); `params` the
-/// config's per-module parameters by normalized name. With `coldplug` off every module
-/// the config asks for is `always`.
+/// config's per-module parameters by normalized name. A requested module that drives
+/// devices is `device`; one that registers filesystems (`fs-<type>` aliases) and drives
+/// nothing is `filesystem`, loaded when a mount needs it; the rest is `always`. With
+/// `coldplug` off every module the config asks for is `always`.
 pub fn load_list(
     resolution: &Resolution,
     base: &str,
@@ -33,15 +39,19 @@ pub fn load_list(
     let mut entries = Vec::new();
     let mut aliases = String::from("# flashroot: the device aliases of the packed drivers\n");
     for m in &resolution.modules {
-        let device_aliases = if coldplug && m.requested {
-            device_aliases(m)?
+        let (device_aliases, filesystems) = if coldplug && m.requested {
+            (device_aliases(m)?, filesystems(m)?)
         } else {
-            Vec::new()
+            (Vec::new(), Vec::new())
         };
-        let when = match (m.requested, device_aliases.is_empty()) {
-            (false, _) => LoadWhen::Dependency,
-            (true, true) => LoadWhen::Always,
-            (true, false) => LoadWhen::Device,
+        let when = if !m.requested {
+            LoadWhen::Dependency
+        } else if !device_aliases.is_empty() {
+            LoadWhen::Device
+        } else if !filesystems.is_empty() {
+            LoadWhen::Filesystem
+        } else {
+            LoadWhen::Always
         };
         for a in &device_aliases {
             aliases.push_str(&format!("alias {a} {}\n", m.name));
@@ -55,6 +65,11 @@ pub fn load_list(
                 .get(&m.name)
                 .map(|p| p.to_string())
                 .unwrap_or_default(),
+            filesystems: if when == LoadWhen::Filesystem {
+                filesystems
+            } else {
+                Vec::new()
+            },
             when,
             needs,
         });
@@ -102,6 +117,18 @@ fn device_aliases(m: &ResolvedModule) -> Result<Vec<String>, String> {
         .collect())
 }
 
+/// The filesystem types `m` registers: its `fs-<type>` aliases (`MODULE_ALIAS_FS`), by
+/// which the kernel itself would ask modprobe for it.
+fn filesystems(m: &ResolvedModule) -> Result<Vec<String>, String> {
+    Ok(modinfo::read(&m.data)
+        .map_err(|e| format!("module {} ({}): {e}", m.name, m.source_path))?
+        .aliases
+        .iter()
+        .filter_map(|a| a.strip_prefix(FS_ALIAS_PREFIX))
+        .map(str::to_string)
+        .collect())
+}
+
 /// Modaliases from a file, one a line (`cat /sys/bus/*/devices/*/modalias` on the target);
 /// blank lines and `#` comments are skipped.
 pub fn parse_devices(file: &str, text: &str) -> Result<Vec<String>, String> {
@@ -141,7 +168,8 @@ mod tests {
         }
     }
 
-    /// libata <- ata_piix (a PCI driver, asked for), vfat <- fat (asked for, no device).
+    /// libata <- ata_piix (a PCI driver, asked for), vfat <- fat (asked for, no device),
+    /// jbd2 <- ext4 (a filesystem for ext2, ext3 and ext4).
     fn resolution() -> Resolution {
         Resolution {
             modules: vec![
@@ -155,6 +183,13 @@ mod tests {
                 ),
                 module("fat", true, &[], &[]),
                 module("vfat", true, &["fat"], &["fs-vfat"]),
+                module("jbd2", false, &[], &[]),
+                module(
+                    "ext4",
+                    true,
+                    &["jbd2"],
+                    &["fs-ext4", "ext3", "fs-ext3", "fs-ext2"],
+                ),
             ],
             notes: vec![],
         }
@@ -176,9 +211,14 @@ mod tests {
                 ("libata", LoadWhen::Dependency),
                 ("ata_piix", LoadWhen::Device),
                 ("fat", LoadWhen::Always),
-                ("vfat", LoadWhen::Always),
+                ("vfat", LoadWhen::Filesystem),
+                ("jbd2", LoadWhen::Dependency),
+                ("ext4", LoadWhen::Filesystem),
             ]
         );
+        assert_eq!(list.entries[4].filesystems, ["vfat"]);
+        assert_eq!(list.entries[6].filesystems, ["ext4", "ext3", "ext2"]);
+        assert!(list.entries[3].filesystems.is_empty(), "fat registers none");
         assert_eq!(list.entries[2].needs, ["scsi_mod", "libata"]);
         assert_eq!(list.entries[2].path, "/lib/modules/6.1/kernel/ata_piix.ko");
         assert_eq!(list.entries[4].needs, ["fat"]);
@@ -206,11 +246,11 @@ mod tests {
     fn host_only_keeps_the_drivers_of_present_devices_and_every_non_driver() {
         let present = vec!["pci:v00008086d00007010sv00001AF4sd00001100bc01sc01i80".to_string()];
         let s = select_for_devices(&resolution(), &present).unwrap();
-        assert_eq!(s.keep, ["ata_piix", "fat", "vfat"]);
+        assert_eq!(s.keep, ["ata_piix", "fat", "vfat", "ext4"]);
         assert!(s.dropped.is_empty());
         let virtio_only = vec!["pci:v00001AF4d00001001sv00001AF4sd00000002bc01sc00i00".to_string()];
         let s = select_for_devices(&resolution(), &virtio_only).unwrap();
-        assert_eq!(s.keep, ["fat", "vfat"]);
+        assert_eq!(s.keep, ["fat", "vfat", "ext4"]);
         assert_eq!(s.dropped, ["ata_piix"]);
     }
 

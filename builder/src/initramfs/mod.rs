@@ -56,6 +56,9 @@ pub struct BuildInputs<'a> {
     /// Host-only: the modaliases of the machine the initramfs is for; the config's drivers
     /// no such device needs are left out. `None` packs every driver the config names.
     pub devices: Option<&'a [String]>,
+    /// Host-only: the filesystem type of the machine's root (`ext4`), whose module is
+    /// packed even when the config does not name it, so the image boots that root.
+    pub root_fs: Option<&'a str>,
     pub options: WriterOptions,
 }
 
@@ -67,6 +70,31 @@ pub struct BuildOutput {
     /// Builtins skipped, optional softdeps missing.
     pub notes: Vec<String>,
     pub entries: usize,
+}
+
+/// Adds the module registering `fstype` (by its `fs-<type>` alias, as the kernel asks
+/// for it) to `wanted`; returns the note saying what became of it.
+fn add_root_filesystem(tree: &ModuleTree, fstype: &str, wanted: &mut Vec<String>) -> String {
+    let alias = format!("{}{fstype}", load_list::FS_ALIAS_PREFIX);
+    match tree.lookup(&alias) {
+        modules::tree::Lookup::Modules(found) => {
+            let names = found.join(" ");
+            let known = found
+                .iter()
+                .any(|m| wanted.iter().any(|w| modules::normalize_name(w) == *m));
+            if !known {
+                wanted.push(alias);
+            }
+            format!("host-only: this machine's root is {fstype}: packing {names}")
+        }
+        modules::tree::Lookup::Builtin => {
+            format!("host-only: this machine's root is {fstype}, built into kernel {}", tree.kver)
+        }
+        modules::tree::Lookup::NotFound => format!(
+            "host-only: this machine's root is {fstype}, for which kernel {} has no module ({alias}); not packed",
+            tree.kver
+        ),
+    }
 }
 
 /// Builds the uncompressed newc archive.
@@ -117,7 +145,11 @@ pub fn build_archive(inputs: &BuildInputs) -> Result<BuildOutput, String> {
     let mut load_order = Vec::new();
     let mut aliases = String::new();
     if let Some(tree) = inputs.modules {
-        let mut resolution = modules::resolve(tree, &config.modules.wanted())?;
+        let mut wanted = config.modules.wanted();
+        if let Some(fstype) = inputs.root_fs {
+            notes.push(add_root_filesystem(tree, fstype, &mut wanted));
+        }
+        let mut resolution = modules::resolve(tree, &wanted)?;
         if let Some(devices) = inputs.devices {
             let selection = load_list::select_for_devices(&resolution, devices)?;
             notes.push(format!(

@@ -1,5 +1,6 @@
 use std::process::Command;
 
+use super::partition::mbr;
 use super::*;
 
 /// A FAT boot sector with the fields the probe reads; everything else zero.
@@ -29,7 +30,7 @@ fn fat32_label_and_serial() {
         probe(&b),
         Some(FsInfo {
             kind: FsKind::Fat32,
-            uuid: "1234-ABCD".into(),
+            uuid: Some("1234-ABCD".into()),
             label: Some("FLASHROOT".into())
         })
     );
@@ -40,7 +41,7 @@ fn fat16_fields_sit_at_36() {
     let b = fat_sector(false, 0x0BAD_CAFE, b"CARD       ", b"FAT16   ");
     let info = probe_fat(&b).unwrap();
     assert_eq!(info.kind, FsKind::Fat12or16);
-    assert_eq!(info.uuid, "0BAD-CAFE");
+    assert_eq!(info.uuid.as_deref(), Some("0BAD-CAFE"));
     assert_eq!(info.label.as_deref(), Some("CARD"));
 }
 
@@ -60,22 +61,122 @@ fn not_fat_without_signature_or_type() {
     assert_eq!(probe(&[0u8; 100]), None);
 }
 
-#[test]
-fn ext4_uuid_and_label() {
+/// An ext superblock with the given feature words; everything else zero.
+fn ext_volume(compat: u32, incompat: u32, ro_compat: u32) -> Vec<u8> {
     let mut b = vec![0u8; 2048];
     let sb = ext::SUPERBLOCK;
     b[sb + ext::MAGIC..][..2].copy_from_slice(&ext::MAGIC_VALUE.to_le_bytes());
+    b[sb + ext::FEATURE_COMPAT..][..4].copy_from_slice(&compat.to_le_bytes());
+    b[sb + ext::FEATURE_INCOMPAT..][..4].copy_from_slice(&incompat.to_le_bytes());
+    b[sb + ext::FEATURE_RO_COMPAT..][..4].copy_from_slice(&ro_compat.to_le_bytes());
+    b
+}
+
+#[test]
+fn ext_uuid_and_label() {
+    let mut b = ext_volume(0, ext::INCOMPAT_FILETYPE, ext::RO_COMPAT_SPARSE_SUPER);
+    let sb = ext::SUPERBLOCK;
     let uuid: Vec<u8> = (0u8..16).map(|i| i * 0x11).collect();
     b[sb + ext::UUID..][..16].copy_from_slice(&uuid);
     b[sb + ext::LABEL..][..6].copy_from_slice(b"debian");
     assert_eq!(
         probe(&b),
         Some(FsInfo {
-            kind: FsKind::Ext,
-            uuid: "00112233-4455-6677-8899-aabbccddeeff".into(),
+            kind: FsKind::Ext2,
+            uuid: Some("00112233-4455-6677-8899-aabbccddeeff".into()),
             label: Some("debian".into())
         })
     );
+}
+
+/// blkid's rule: a feature ext3 lacks makes ext4, else a journal makes ext3.
+#[test]
+fn ext_generation_follows_the_feature_flags() {
+    let kind = |c, i, r| ext::probe(&ext_volume(c, i, r)).map(|f| f.kind);
+    let j = ext::COMPAT_HAS_JOURNAL;
+    assert_eq!(kind(0, 0, 0), Some(FsKind::Ext2));
+    assert_eq!(kind(j, ext::INCOMPAT_FILETYPE, 0), Some(FsKind::Ext3));
+    assert_eq!(kind(j, ext::INCOMPAT_RECOVER, 0), Some(FsKind::Ext3));
+    for incompat in [
+        ext::INCOMPAT_EXTENTS,
+        ext::INCOMPAT_64BIT,
+        ext::INCOMPAT_FLEX_BG,
+    ] {
+        assert_eq!(kind(j, incompat, 0), Some(FsKind::Ext4), "{incompat:#x}");
+        assert_eq!(
+            kind(0, incompat, 0),
+            Some(FsKind::Ext4),
+            "no journal, {incompat:#x}"
+        );
+    }
+    assert_eq!(kind(0, 0, ext::RO_COMPAT_HUGE_FILE), Some(FsKind::Ext4));
+    assert_eq!(
+        kind(j, ext::INCOMPAT_JOURNAL_DEV, 0),
+        None,
+        "an external journal is no filesystem"
+    );
+    assert_eq!(
+        kind(0, ext::INCOMPAT_RECOVER, 0),
+        None,
+        "recover without a journal"
+    );
+}
+
+#[test]
+fn ext_metadata_csum_must_match() {
+    let mut b = ext_volume(0, ext::INCOMPAT_EXTENTS, ext::RO_COMPAT_METADATA_CSUM);
+    let sb = ext::SUPERBLOCK;
+    assert_eq!(ext::probe(&b), None, "checksum 0 is wrong");
+    let c = crc::update(crc::CASTAGNOLI, !0, &b[sb..sb + ext::CHECKSUM]);
+    b[sb + ext::CHECKSUM..][..4].copy_from_slice(&c.to_le_bytes());
+    assert_eq!(ext::probe(&b).map(|f| f.kind), Some(FsKind::Ext4));
+}
+
+#[test]
+fn ext_without_csum_needs_a_sane_block_size() {
+    let mut b = ext_volume(0, 0, 0);
+    b[ext::SUPERBLOCK + ext::LOG_BLOCK_SIZE..][..4].copy_from_slice(&300u32.to_le_bytes());
+    assert_eq!(ext::probe(&b), None);
+}
+
+#[test]
+fn squashfs_before_version_4_is_not_mountable() {
+    let mut b = vec![0u8; 512];
+    b[..4].copy_from_slice(squashfs::MAGIC_VALUE);
+    b[squashfs::VERSION_MAJOR..][..2].copy_from_slice(&4u16.to_le_bytes());
+    assert_eq!(
+        probe(&b),
+        Some(FsInfo {
+            kind: FsKind::Squashfs,
+            uuid: None,
+            label: None
+        })
+    );
+    b[squashfs::VERSION_MAJOR..][..2].copy_from_slice(&3u16.to_le_bytes());
+    assert_eq!(probe(&b), None);
+}
+
+#[test]
+fn btrfs_is_found_64k_in_and_its_crc_is_checked() {
+    let at = btrfs::SUPERBLOCK as usize;
+    let mut b = vec![0u8; at + btrfs::SUPERBLOCK_LEN];
+    let sb = &mut b[at..];
+    sb[btrfs::MAGIC..][..8].copy_from_slice(btrfs::MAGIC_VALUE);
+    sb[btrfs::SECTOR_SIZE..][..4].copy_from_slice(&4096u32.to_le_bytes());
+    sb[btrfs::FSID..][..16].copy_from_slice(&[0xAB; 16]);
+    sb[btrfs::LABEL..][..4].copy_from_slice(b"data");
+    assert_eq!(probe(&b), None, "wrong CRC");
+    let c = crc::crc32c(&b[at + btrfs::CSUM_LEN..]);
+    b[at..at + 4].copy_from_slice(&c.to_le_bytes());
+    assert_eq!(
+        probe(&b),
+        Some(FsInfo {
+            kind: FsKind::Btrfs,
+            uuid: Some("abababab-abab-abab-abab-abababababab".into()),
+            label: Some("data".into())
+        })
+    );
+    assert_eq!(probe(&b[..at + 100]), None, "a short read is no superblock");
 }
 
 fn mbr(signature: u32, types: [u8; 4]) -> Vec<u8> {
@@ -200,11 +301,7 @@ fn agrees_with_mkfs_fat_and_blkid() {
         };
         let bytes = std::fs::read(&img).unwrap();
         let ours = probe(&bytes).unwrap_or_else(|| panic!("FAT{fat_bits}: not recognised"));
-        assert_eq!(
-            Some(ours.uuid.clone()),
-            field("UUID"),
-            "FAT{fat_bits}: {text}"
-        );
+        assert_eq!(ours.uuid.clone(), field("UUID"), "FAT{fat_bits}: {text}");
         assert_eq!(ours.label, field("LABEL"), "FAT{fat_bits}: {text}");
         let kind = if fat_bits == "32" {
             FsKind::Fat32
@@ -218,9 +315,11 @@ fn agrees_with_mkfs_fat_and_blkid() {
 
 #[test]
 fn kernel_names_of_probed_filesystems() {
-    assert_eq!(kernel_fs_type(FsKind::Fat32), "vfat");
-    assert_eq!(kernel_fs_type(FsKind::Fat12or16), "vfat");
-    assert_eq!(kernel_fs_type(FsKind::Ext), "ext4");
+    assert_eq!(FsKind::Fat32.fs_type(), "vfat");
+    assert_eq!(FsKind::Fat12or16.fs_type(), "vfat");
+    assert_eq!(FsKind::Ext2.fs_type(), "ext2");
+    assert_eq!(FsKind::Ext4.fs_type(), "ext4");
+    assert_eq!(FsKind::Squashfs.fs_type(), "squashfs");
 }
 
 /// mkfs.fat as the oracle of the cluster size it was told to use.

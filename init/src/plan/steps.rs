@@ -152,10 +152,12 @@ pub struct Switch {
 pub enum Step {
     Break(BreakPoint),
     /// The modules of `list`: every one when `all`, else the drivers only for the devices
-    /// present (coldplug).
+    /// present (coldplug) and the filesystem modules of `filesystems` (the types the plan
+    /// mounts); other filesystem modules wait until a mount asks for their type.
     LoadModules {
         list: String,
         all: bool,
+        filesystems: Vec<String>,
     },
     /// `rootdelay=`: a plain wait before looking for the root device.
     Sleep {
@@ -194,11 +196,14 @@ impl fmt::Display for Step {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Self::Break(b) => write!(f, "break at {} (rescue shell, if one is packed)", b.name()),
-            Self::LoadModules { list, all: false } => write!(
-                f,
-                "load the modules listed in {list} (drivers for the devices present)"
-            ),
-            Self::LoadModules { list, all: true } => {
+            Self::LoadModules { list, all: false, filesystems } => {
+                write!(f, "load the modules listed in {list} (drivers for the devices present, filesystems ")?;
+                if !filesystems.is_empty() {
+                    write!(f, "for {} now, others ", filesystems.join(" "))?;
+                }
+                write!(f, "as mounts need them)")
+            }
+            Self::LoadModules { list, all: true, .. } => {
                 write!(f, "load every module listed in {list} (flashroot.modules=all)")
             }
             Self::Sleep { seconds } => write!(f, "sleep {seconds}s (rootdelay)"),

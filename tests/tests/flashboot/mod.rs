@@ -110,6 +110,7 @@ pub fn initramfs(kernel: &Kernel, config_text: &str, out: &Path) -> u64 {
         modules: Some(&tree),
         extra_specs: &[],
         devices: None,
+        root_fs: None,
         options: WriterOptions::default(),
     })
     .expect("initramfs builds");
