@@ -101,23 +101,26 @@ fn copy_is_prepared_and_source_untouched() {
         "emptied /tmp: removed 1 entries (the init mounts a filesystem there)".into(),
         "changed mode of /tmp from 0755 to 1777".into(),
         "replaced /var/tmp (a directory) with a symlink to /tmp".into(),
-        "emptied /var/log: removed 2 entries (a tmpfs is mounted over it at boot)".into(),
         "kept /var/lock: resolves to /run/lock, inside /run, which is mounted at boot anyway".into(),
         "kept /var/run: resolves to /run, inside /run, which is mounted at boot anyway".into(),
+        "kept /var/log: a RAM directory: the first boot loads it into tmpfs, saves go to /var/lib/flashroot/ramdir/var/log".into(),
+        "created /var/cache/man (mode 0755)".into(),
+        "kept /var/cache/man: a RAM directory: the first boot loads it into tmpfs, saves go to /var/lib/flashroot/ramdir/var/cache/man".into(),
         "removed /var/cache/apt/pkgcache.bin (100 bytes; apt regenerates it)".into(),
         "removed /var/cache/apt/srcpkgcache.bin (50 bytes; apt regenerates it)".into(),
         "removed /var/cache/apt/archives/hello_1_amd64.deb (10 bytes; a downloaded package, as after apt-get clean)".into(),
         "kept /var/cache/apt: the read-only lower layer of its overlay; writes go to tmpfs".into(),
         "added to /etc/fstab: mtd:rootfs / jffs2 noatime 0 0".into(),
         "added to /etc/fstab: tmpfs /tmp tmpfs nosuid,nodev,mode=1777 0 0".into(),
-        "added to /etc/fstab: tmpfs /var/log tmpfs nosuid,nodev,mode=0755 0 0".into(),
     ];
     assert_eq!(got, expected, "report:\n{report}");
 
-    for dir in ["dev", "proc", "sys", "run", "tmp", "var/log"] {
+    for dir in ["dev", "proc", "sys", "run", "tmp"] {
         let entries = fs::read_dir(dest.join(dir)).unwrap().count();
         assert_eq!(entries, 0, "{dir} must be empty");
     }
+    // A RAM directory keeps its files: the first boot loads them into its tmpfs.
+    assert_eq!(fs::read_dir(dest.join("var/log")).unwrap().count(), 2);
     assert_eq!(
         fs::read_link(dest.join("var/tmp")).unwrap(),
         Path::new("/tmp")
@@ -134,7 +137,7 @@ fn copy_is_prepared_and_source_untouched() {
         fstab_text,
         format!(
             "# UNCONFIGURED FSTAB FOR BASE SYSTEM\n{}\nmtd:rootfs / jffs2 noatime 0 0\n\
-             tmpfs /tmp tmpfs nosuid,nodev,mode=1777 0 0\ntmpfs /var/log tmpfs nosuid,nodev,mode=0755 0 0\n{}\n",
+             tmpfs /tmp tmpfs nosuid,nodev,mode=1777 0 0\n{}\n",
             fstab::BEGIN_MARKER,
             fstab::END_MARKER
         )
@@ -222,7 +225,7 @@ fn cli_prints_the_report_and_leaves_the_source_alone() {
     );
     assert!(
         stdout.ends_with(&format!(
-            "flash-ready root: {} (16 changes)\n",
+            "flash-ready root: {} (15 changes)\n",
             dest.display()
         )),
         "{stdout}"
@@ -267,7 +270,7 @@ fn cli_writes_the_prepared_root_straight_into_a_jffs2_image() {
     assert!(
         stdout.contains("\n1048576 bytes: 16 erase blocks of 65536 bytes")
             && stdout.ends_with(&format!(
-                "flash-ready JFFS2 image: {} (16 changes to the root)\n",
+                "flash-ready JFFS2 image: {} (15 changes to the root)\n",
                 image.display()
             )),
         "{stdout}"
@@ -289,8 +292,8 @@ fn cli_writes_the_prepared_root_straight_into_a_jffs2_image() {
     let var_tmp = path_of("var/tmp").expect("var/tmp in the image");
     assert_eq!(var_tmp.mode & 0o170000, 0o120000, "var/tmp is a symlink");
     assert!(
-        path_of("var/log/dpkg.log").is_none(),
-        "hidden by tmpfs, removed"
+        path_of("var/log/dpkg.log").is_some(),
+        "a RAM directory's files are kept: the first boot loads them"
     );
     assert!(path_of("tmp/leftover").is_none());
     assert!(path_of("usr/bin/true").is_some());

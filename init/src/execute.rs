@@ -152,6 +152,9 @@ impl Executor<'_> {
                         Ok(pid) => info!("RAM directories: keeper started as PID {pid}"),
                         Err(e) => error!("{e}; the RAM directories are not saved this boot"),
                     }
+                    if let Err(e) = ramdir::keeper::install_systemd_unit(&self.ramdirs) {
+                        error!("{e}; under systemd they are not saved at shutdown");
+                    }
                 }
                 Err(switch::switch_root(s, &self.timing))
             }

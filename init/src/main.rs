@@ -19,6 +19,9 @@ fn main() {
         if argv0 == ramdir::keeper::KEEPER_ARGV0 {
             ramdir::keeper::main(rest)
         }
+        if argv0 == ramdir::keeper::SAVE_ARGV0 {
+            ramdir::keeper::main_save(rest)
+        }
     }
     let name = args
         .first()

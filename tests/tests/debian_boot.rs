@@ -60,8 +60,9 @@ const NBD_RELEASED: [&str; 3] = [
 /// Printed by the probe unit once multi-user.target is reached.
 const PROBE_MARKER: &str = "FLASHROOT-PROBE";
 const PROBE_UNIT: &str = "flashroot-probe.service";
-/// The probe: writes to /var/log, reports the filesystem types of / and of that file,
-/// the guest's uptime, then powers off. `%%` is a literal `%` in a unit file.
+/// The probe: writes to /var/log and to the journal, reports the filesystem types of / and
+/// of that file, how many of its journal lines the previous boot left (the journal lives
+/// in the /var/log RAM directory, saved at shutdown), the guest's uptime, then powers off. `%%` is a literal `%` in a unit file.
 const PROBE_UNIT_TEXT: &str = r#"[Unit]
 Description=flashroot test probe (reports mounts once multi-user.target is reached)
 After=multi-user.target
@@ -70,7 +71,7 @@ After=multi-user.target
 Type=oneshot
 StandardOutput=tty
 TTYPath=/dev/ttyS0
-ExecStart=/bin/sh -c 'echo probe > /var/log/flashroot-probe; echo "FLASHROOT-PROBE root=$(stat -f -c %%T /) var_log_file=$(stat -f -c %%T /var/log/flashroot-probe) uptime=$(cut -d" " -f1 /proc/uptime) end"'
+ExecStart=/bin/sh -c 'echo probe > /var/log/flashroot-probe; echo flashroot-journal-marker | systemd-cat -t flashroot-probe; journalctl --flush; echo "FLASHROOT-PROBE root=$(stat -f -c %%T /) var_log_file=$(stat -f -c %%T /var/log/flashroot-probe) journal_before=$(journalctl -q -b -1 -t flashroot-probe 2>/dev/null | grep -c flashroot-journal-marker) uptime=$(cut -d" " -f1 /proc/uptime) end"'
 ExecStartPost=/bin/sh -c 'if grep -qw flashroot.test.reboot /proc/cmdline; then systemctl --no-block reboot; else systemctl --no-block poweroff; fi'
 
 [Install]
@@ -242,6 +243,14 @@ fn debootstrap_minbase_boots_to_multi_user_from_the_card() {
         Some("tmpfs"),
         "writes to /var/log must land on tmpfs: {probe}"
     );
+    assert_eq!(probe_field(probe, "journal_before"), Some("0"), "{probe}");
+    assert!(
+        console.contains(
+            "RAM directory /var/log saved (shutdown) to /var/lib/flashroot/ramdir/var/log"
+        ),
+        "systemd's stop of flashroot-ramdirs.service saved /var/log; console in {}",
+        log.display()
+    );
     let uptime: f64 = probe_field(probe, "uptime")
         .and_then(|u| u.parse().ok())
         .unwrap_or_else(|| panic!("no uptime in {probe}"));
@@ -271,6 +280,18 @@ fn debootstrap_minbase_boots_to_multi_user_from_the_card() {
     outcome
         .expect_console(PROBE_MARKER)
         .expect_ending(&Ending::Rebooted);
+    // The first boot's journal line came back with the saved /var/log.
+    let probe = outcome
+        .console
+        .lines()
+        .find(|l| l.starts_with(PROBE_MARKER) && l.trim_end().ends_with(" end"))
+        .unwrap_or_else(|| panic!("no complete probe line; console in {}", log.display()));
+    assert_eq!(
+        probe_field(probe, "journal_before"),
+        Some("1"),
+        "journalctl -b -1 shows the first boot's line: {probe}; console in {}",
+        log.display()
+    );
     assert!(
         !outcome.console.contains(KERNEL_DIRTY),
         "the kernel found the card dirty after our poweroff; console in {}",

@@ -92,6 +92,7 @@ pub fn prepare(root: &Path, config: &Config, report: &mut Report) -> anyhow::Res
     prepare_mount_dirs(root, report)?;
     link_var_tmp(root, report)?;
     prepare_tmpfs_dirs(root, config, report)?;
+    prepare_ramdirs(root, config, report)?;
     prepare_overlays(root, config, report)?;
     write_fstab(root, &fstab_entries(root, config)?, report)
 }
@@ -252,6 +253,35 @@ fn prepare_overlays(root: &Path, config: &Config, report: &mut Report) -> anyhow
         report.push(Change::Kept {
             path: inner,
             why: "the read-only lower layer of its overlay; writes go to tmpfs".into(),
+        });
+    }
+    Ok(())
+}
+
+/// A RAM directory keeps what the tree holds: the first boot loads it into the tmpfs.
+fn prepare_ramdirs(root: &Path, config: &Config, report: &mut Report) -> anyhow::Result<()> {
+    for ramdir in &config.ramdirs {
+        let inner = tree::resolve(root, &ramdir.path.0)?;
+        let path = tree::host_path(root, &inner);
+        if !path.exists() {
+            tree::create_dir(&path, DEFAULT_DIR_MODE)?;
+            report.push(Change::CreatedDir {
+                path: inner.clone(),
+                mode: DEFAULT_DIR_MODE,
+            });
+        } else if !path.is_dir() {
+            bail!(
+                "RAM directory {inner} must be a directory, but it is {}",
+                tree::describe(&path).unwrap_or_else(|_| "not one".into())
+            );
+        }
+        report.push(Change::Kept {
+            path: inner,
+            why: format!(
+                "a RAM directory: the first boot loads it into tmpfs, saves go to {}{}",
+                flashroot_config::RAMDIR_STORE,
+                ramdir.path
+            ),
         });
     }
     Ok(())

@@ -18,6 +18,13 @@ use super::store::Store;
 use crate::{kmsg, sys, BootError};
 
 pub const KEEPER_ARGV0: &str = "flashroot-ramdirs";
+/// argv[0] of a one-shot save: `flashroot-ramdirs-save <path>...`, run by systemd from
+/// [`SYSTEMD_UNIT`] as the program at [`crate::shutdown::PROGRAM`].
+pub const SAVE_ARGV0: &str = "flashroot-ramdirs-save";
+/// systemd unmounts every mount it knows at shutdown, the RAM directories' tmpfs among
+/// them, before the SIGTERM that makes the keeper save: this unit saves them first.
+pub const SYSTEMD_UNIT: &str = "flashroot-ramdirs.service";
+const SYSTEMD_RUNTIME_UNITS: &str = "/run/systemd/system";
 /// Where the init records the keeper's pid (in the real root's /run).
 pub const PID_FILE: &str = "/run/flashroot/ramdirs.pid";
 const SELF_EXE: &str = "/proc/self/exe";
@@ -62,12 +69,56 @@ pub fn start(new_root: &str, dirs: &[(String, u32)]) -> Result<u32, BootError> {
     Ok(pid)
 }
 
+/// The unit that saves `dirs` when systemd stops it at shutdown: after journald has let
+/// go of /var/log/journal (systemd-journal-flush's stop) and before systemd unmounts them.
+pub fn systemd_unit_text(dirs: &[(String, u32)]) -> String {
+    let paths: Vec<String> = dirs.iter().map(|(p, _)| unit_quote(p)).collect();
+    let paths = paths.join(" ");
+    format!(
+        "# Written at boot by flashroot's init. The keeper saves the RAM directories while\n\
+         # the system runs; this saves them at shutdown, before systemd unmounts them.\n\
+         [Unit]\n\
+         Description=Save flashroot's RAM directories at shutdown\n\
+         DefaultDependencies=no\n\
+         RequiresMountsFor={paths}\n\
+         Before=systemd-journal-flush.service shutdown.target\n\
+         Conflicts=shutdown.target\n\
+         \n\
+         [Service]\n\
+         Type=oneshot\n\
+         RemainAfterExit=yes\n\
+         ExecStop=@{} {SAVE_ARGV0} {paths}\n\
+         TimeoutStopSec=5min\n",
+        crate::shutdown::PROGRAM
+    )
+}
+
+/// A path as one word of a unit file.
+fn unit_quote(path: &str) -> String {
+    if path
+        .bytes()
+        .all(|b| b.is_ascii_alphanumeric() || b"/._-".contains(&b))
+    {
+        return path.to_string();
+    }
+    format!("\"{}\"", path.replace('\\', "\\\\").replace('"', "\\\""))
+}
+
+/// Installs [`SYSTEMD_UNIT`] as a runtime unit wanted by sysinit.target (in the /run that
+/// the real root gets); harmless when the real init is not systemd.
+pub fn install_systemd_unit(dirs: &[(String, u32)]) -> Result<(), BootError> {
+    let step = "install the RAM directories' systemd unit";
+    let wants = format!("{SYSTEMD_RUNTIME_UNITS}/sysinit.target.wants");
+    let unit = format!("{SYSTEMD_RUNTIME_UNITS}/{SYSTEMD_UNIT}");
+    std::fs::create_dir_all(&wants).map_err(|e| BootError::io(step, &wants, &e))?;
+    std::fs::write(&unit, systemd_unit_text(dirs)).map_err(|e| BootError::io(step, &unit, &e))?;
+    let link = format!("{wants}/{SYSTEMD_UNIT}");
+    std::os::unix::fs::symlink(&unit, &link).map_err(|e| BootError::io(step, &link, &e))
+}
+
 /// The keeper process: `flashroot-ramdirs <new root> <path=minutes>...`.
 pub fn main(args: &[String]) -> ! {
-    match sys::node::open_private(kmsg::KMSG_PATH, "/") {
-        Ok(f) => kmsg::open_with(f),
-        Err(_) => drop(kmsg::open()),
-    }
+    open_log();
     let code = match run(args) {
         Ok(()) => 0,
         Err(e) => {
@@ -76,6 +127,30 @@ pub fn main(args: &[String]) -> ! {
         }
     };
     std::process::exit(code)
+}
+
+/// Lines go to the kernel log, which shows a save's line on the console (unless the boot
+/// is `quiet`) and errors always; under systemd our stderr is the journal.
+fn open_log() {
+    match sys::node::open_private(kmsg::KMSG_PATH, "/") {
+        Ok(f) => kmsg::open_with(f),
+        Err(_) => drop(kmsg::open()),
+    }
+    kmsg::set_quiet(true);
+}
+
+/// A one-shot save: `flashroot-ramdirs-save <path>...` (systemd, at shutdown).
+pub fn main_save(paths: &[String]) -> ! {
+    open_log();
+    let mut failed = false;
+    for path in paths {
+        let dir = Kept {
+            path: path.clone(),
+            every: Duration::ZERO,
+        };
+        failed |= !save(&dir, "shutdown");
+    }
+    std::process::exit(i32::from(failed))
 }
 
 fn run(args: &[String]) -> Result<(), BootError> {
@@ -128,11 +203,24 @@ fn run(args: &[String]) -> Result<(), BootError> {
 }
 
 /// Saves `dir` and logs what it took; a failure is logged and the next save tries again.
-fn save(dir: &Kept, why: &str) {
+/// A directory that is no longer a tmpfs (unmounted at shutdown, where the root's own
+/// directory shows through) is not saved: that would replace the saved copy with a stale
+/// one. True unless the save failed.
+fn save(dir: &Kept, why: &str) -> bool {
     let started = Instant::now();
+    let on_tmpfs = nix::sys::statfs::statfs(dir.path.as_str())
+        .is_ok_and(|s| s.filesystem_type() == nix::sys::statfs::TMPFS_MAGIC);
+    if !on_tmpfs {
+        notice!(
+            "RAM directory {} not saved ({why}): it is no longer its tmpfs (unmounted by now; saved before that)",
+            dir.path
+        );
+        return true;
+    }
     let store = Store::of(Path::new("/"), &dir.path);
     match store.save(Path::new(&dir.path)) {
-        Ok(c) => info!(
+        Ok(c) => {
+            notice!(
             "RAM directory {} saved ({why}) to {}: {} files written ({} bytes), {} unchanged linked, {} others, in {} ms",
             dir.path,
             store.dir().display(),
@@ -141,14 +229,37 @@ fn save(dir: &Kept, why: &str) {
             c.linked,
             c.others,
             started.elapsed().as_millis()
-        ),
-        Err(e) => error!("RAM directory {} not saved ({why}): {e}", dir.path),
+            );
+            true
+        }
+        Err(e) => {
+            error!("RAM directory {} not saved ({why}): {e}", dir.path);
+            false
+        }
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_systemd_unit_saves_every_directory_before_they_are_unmounted() {
+        let dirs = [("/var/log".to_string(), 60), ("/srv/my db".to_string(), 5)];
+        let text = systemd_unit_text(&dirs);
+        assert!(
+            text.contains("RequiresMountsFor=/var/log \"/srv/my db\"\n"),
+            "{text}"
+        );
+        assert!(
+            text.contains(
+                "ExecStop=@/run/initramfs/shutdown flashroot-ramdirs-save /var/log \"/srv/my db\"\n"
+            ),
+            "{text}"
+        );
+        assert!(text.contains("Before=systemd-journal-flush.service shutdown.target\n"));
+        assert!(text.contains("Conflicts=shutdown.target\n"));
+    }
 
     #[test]
     fn the_inits_words_for_the_keeper_are_read_strictly() {
