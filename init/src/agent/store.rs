@@ -306,9 +306,8 @@ impl<B: Backing> Store<B> {
         result
     }
 
-    /// Writes the runs of sectors where `staged` differs from `card` (both at `offset`);
-    /// when every one of them is a rewrite that should wait (see [`tails`]), they wait
-    /// instead, and when not, what waits is written first.
+    /// Writes the runs of sectors where `staged` differs from `card` (both at `offset`),
+    /// but for the rewrites that wait in [`tails`].
     fn write_changed_sectors(
         &mut self,
         offset: u64,
@@ -317,42 +316,38 @@ impl<B: Backing> Store<B> {
     ) -> Result<(), StoreError> {
         let now = (self.clock)();
         let first_sector = offset / SECTOR as u64;
-        let sector = |i: usize| i * SECTOR..(i + 1) * SECTOR;
-        let changed: Vec<usize> = (0..card.len() / SECTOR)
-            .filter(|&i| card[sector(i)] != staged[sector(i)])
-            .collect();
-        if changed.is_empty() {
-            return Ok(());
-        }
-        if changed
-            .iter()
-            .all(|&i| self.tails.would_wait(first_sector + i as u64, now))
-        {
-            for &i in &changed {
-                self.tails.wait(first_sector + i as u64, &staged[sector(i)]);
-                self.stats.deferred += 1;
+        let sectors = card.len() / SECTOR;
+        let mut to_write = vec![false; sectors];
+        for (i, write) in to_write.iter_mut().enumerate() {
+            let range = i * SECTOR..(i + 1) * SECTOR;
+            if card[range.clone()] == staged[range.clone()] {
+                continue;
             }
-            return Ok(());
+            if self
+                .tails
+                .take(first_sector + i as u64, &staged[range], now)
+            {
+                self.stats.deferred += 1;
+            } else {
+                *write = true;
+            }
         }
-        for &i in &changed {
-            self.tails.superseded(first_sector + i as u64);
-        }
-        self.write_tails(true)?;
-        let mut runs = changed.iter().peekable();
-        while let Some(&first) = runs.next() {
-            let mut end = first + 1;
-            while runs.next_if(|&&i| i == end).is_some() {
-                end += 1;
+        let mut i = 0;
+        while i < sectors {
+            if !to_write[i] {
+                i += 1;
+                continue;
+            }
+            let first = i;
+            while i < sectors && to_write[i] {
+                i += 1;
             }
             self.backing.write_at(
-                &staged[first * SECTOR..end * SECTOR],
+                &staged[first * SECTOR..i * SECTOR],
                 offset + (first * SECTOR) as u64,
             )?;
             self.unsynced = true;
-            self.stats.sectors_written += (end - first) as u64;
-            for i in first..end {
-                self.tails.written(first_sector + i as u64, now);
-            }
+            self.stats.sectors_written += (i - first) as u64;
         }
         Ok(())
     }
@@ -367,11 +362,10 @@ impl<B: Backing> Store<B> {
         while let Some((sector, data)) = due.next() {
             if let Err(e) = self.backing.write_at(&data, sector * SECTOR as u64) {
                 // Kept readable, and written again at the next flush.
-                self.tails.wait(sector, &data);
-                due.for_each(|(sector, data)| self.tails.wait(sector, &data));
+                self.tails.put_back(sector, data);
+                due.for_each(|(sector, data)| self.tails.put_back(sector, data));
                 return Err(e.into());
             }
-            self.tails.written(sector, now);
             self.unsynced = true;
             self.stats.sectors_written += 1;
         }

@@ -12,10 +12,6 @@
 //! [`FILL_ENDS`]. With the default gap (one and a half flush intervals) a slowly filled
 //! sector is written at every second flush at most, and its newest bytes reach the card at
 //! most two flushes after they came.
-//!
-//! Only a write that changes nothing but such sectors waits: JFFS2 trusts its log to reach
-//! the flash in order, so when anything else is written, what waits goes first (a rename
-//! written after a file's data must never be on the card without that data).
 
 use std::collections::{BTreeMap, HashMap};
 use std::time::{Duration, Instant};
@@ -66,26 +62,9 @@ impl Tails {
         }
     }
 
-    /// True when a new write of `sector` at `now` should wait: it is waiting already, or
-    /// it was written [`FREE_REWRITES`] times in this fill, the last less than `gap` ago.
-    pub fn would_wait(&self, sector: u64, now: Instant) -> bool {
-        if self.waiting.contains_key(&sector) {
-            return true;
-        }
-        self.filling.get(&sector).is_some_and(|f| {
-            let since = now.duration_since(f.last);
-            since < FILL_ENDS && f.writes >= FREE_REWRITES && since < self.gap
-        })
-    }
-
-    /// `data`, the new contents of `sector`, waits here.
-    pub fn wait(&mut self, sector: u64, data: &[u8]) {
-        self.waiting.insert(sector, data.into());
-    }
-
-    /// The caller wrote `sector` at `now` with its newest contents.
-    pub fn written(&mut self, sector: u64, now: Instant) {
-        self.waiting.remove(&sector);
+    /// Takes `data`, the new contents of `sector`, at `now`: true when it waits here, false
+    /// when the caller writes it to the card now (and it is counted as written).
+    pub fn take(&mut self, sector: u64, data: &[u8], now: Instant) -> bool {
         let fill = self.filling.entry(sector).or_insert(Filling {
             last: now,
             writes: 0,
@@ -93,13 +72,18 @@ impl Tails {
         if now.duration_since(fill.last) >= FILL_ENDS {
             fill.writes = 0;
         }
+        let recent = now.duration_since(fill.last) < self.gap;
+        if fill.writes >= FREE_REWRITES && recent || self.waiting.contains_key(&sector) {
+            self.waiting.insert(sector, data.into());
+            return true;
+        }
         fill.last = now;
         fill.writes += 1;
+        false
     }
 
     /// Removes and returns the waiting sectors whose gap has passed at `now` (all of them
-    /// when `all`), in ascending order; the caller writes them and reports each to
-    /// [`Tails::written`].
+    /// when `all`), counting them as written, in ascending order.
     pub fn due(&mut self, now: Instant, all: bool) -> Vec<(u64, Box<[u8]>)> {
         let gap = self.gap;
         let due: Vec<u64> = self
@@ -113,17 +97,24 @@ impl Tails {
                     .map_or(true, |f| now.duration_since(f.last) >= gap)
             })
             .collect();
-        let out = due
-            .into_iter()
-            .map(|s| (s, self.waiting.remove(&s).expect("listed above")))
-            .collect();
+        let mut out = Vec::with_capacity(due.len());
+        for sector in due {
+            let data = self.waiting.remove(&sector).expect("listed above");
+            let fill = self.filling.entry(sector).or_insert(Filling {
+                last: now,
+                writes: 0,
+            });
+            fill.last = now;
+            fill.writes += 1;
+            out.push((sector, data));
+        }
         self.filling
             .retain(|s, f| now.duration_since(f.last) < FILL_ENDS || self.waiting.contains_key(s));
         out
     }
 
-    /// Drops what waits for `sector`: the caller is about to write newer contents.
-    pub fn superseded(&mut self, sector: u64) {
-        self.waiting.remove(&sector);
+    /// Puts back a sector [`Tails::due`] gave out that could not be written.
+    pub fn put_back(&mut self, sector: u64, data: Box<[u8]>) {
+        self.waiting.insert(sector, data);
     }
 }

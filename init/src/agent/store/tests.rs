@@ -494,35 +494,3 @@ fn finish_writes_every_waiting_rewrite() {
     drop(store);
     assert_eq!(card.page(0), page);
 }
-
-/// JFFS2 trusts its log to reach the flash in order: a node appended after one that waits
-/// (here, in the next sector) is not on the card before it.
-#[test]
-fn what_waits_is_written_before_any_newer_sector() {
-    let (ms, clock) = test_clock();
-    let mut card = Card::pages(&[ERASED]);
-    let mut store = Store::new(&mut card, P, P)
-        .with_tail_gap(Duration::from_millis(150))
-        .with_clock(clock);
-    let mut page = page_of(ERASED);
-    for k in 0..3 {
-        page[k * 100] = 0x42; // sector 0, three times
-        store.write(0, &page).unwrap();
-        ms.fetch_add(10, std::sync::atomic::Ordering::Relaxed);
-    }
-    assert_eq!(store.stats().deferred, 1);
-    page[1100] = 0x44; // the next node, in sector 2
-    store.write(0, &page).unwrap();
-    assert_eq!(
-        store.stats().deferred,
-        1,
-        "nothing waits behind a newer sector"
-    );
-    drop(store);
-    let last = card.states.last().unwrap();
-    assert_eq!(page_at(last, 0), page);
-    // The write before the last was sector 0's waiting bytes, sector 2 still erased.
-    let before = &card.states[card.states.len() - 2];
-    assert_eq!(before[..SECTOR], page[..SECTOR]);
-    assert_eq!(before[2 * SECTOR..3 * SECTOR], page_of(ERASED)[..SECTOR]);
-}
