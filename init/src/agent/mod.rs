@@ -268,8 +268,8 @@ fn run(args: &[String]) -> Result<(), BootError> {
     let finished = store.finish();
     let s = store.stats();
     info!(
-        "card agent: {container} done ({end:?}): {} pages appended at once ({} sector rewrites waited a flush), {} erase blocks held, {} page writes held, released in {} journaled batches ({} too big for the journal, {} forced by writes that never paused), {} written unchanged, {} flushes, {} card syncs",
-        s.programmed, s.deferred, s.erases, s.held, s.batches, s.unjournaled, s.forced, s.unchanged, s.flushes, s.syncs
+        "card agent: {container} done ({end:?}): {} pages appended at once, {} erase blocks held, {} page writes held, released in {} journaled batches ({} too big for the journal, {} forced by writes that never paused), {} written unchanged, {} flushes, {} card syncs",
+        s.programmed, s.erases, s.held, s.batches, s.unjournaled, s.forced, s.unchanged, s.flushes, s.syncs
     );
     drop(kernels);
     finished.map_err(|e| {
@@ -301,9 +301,7 @@ fn open_store(args: &Args) -> Result<(Store<CardFile>, Route), BootError> {
     settle_route(container, &card, &notes);
     let route = card.route();
     let journal = open_journal(container, &mut card)?;
-    // A sector small appends fill slowly is rewritten at every second flush at most (see
-    // store::tails), its newest bytes on the card within two flushes.
-    let mut store = Store::new(card, size, args.erase_size).with_tail_gap(args.flush * 3 / 2);
+    let mut store = Store::new(card, size, args.erase_size);
     if let Some(journal) = journal {
         store = store.with_journal(journal);
     }

@@ -33,12 +33,8 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::io;
-use std::time::{Duration, Instant};
 
 use super::journal::{Journal, JournalFile};
-use tails::Tails;
-
-mod tails;
 
 /// Flushes after which held pages are released even though writes never paused (about
 /// 30 s at the default 100 ms: the kernel's own write-back interval).
@@ -67,8 +63,6 @@ pub struct Stats {
     pub programmed: u64,
     /// Card sectors those appends rewrote.
     pub sectors_written: u64,
-    /// Sector rewrites that waited for a later flush (see [`tails`]).
-    pub deferred: u64,
     /// Erase blocks made pending (by an erase or an obsolete mark).
     pub erases: u64,
     /// Page writes held in memory (a page held twice counts twice).
@@ -114,9 +108,6 @@ pub struct Store<B> {
     max_hold: u64,
     /// Makes each release all-or-nothing; without one, blocks are released one by one.
     journal: Option<Journal<Box<dyn JournalFile + Send>>>,
-    /// Appended sectors whose rewrite waits for a later flush.
-    tails: Tails,
-    clock: Box<dyn Fn() -> Instant + Send>,
 }
 
 /// A request the store cannot serve.
@@ -182,24 +173,7 @@ impl<B: Backing> Store<B> {
             writes_since_flush: 0,
             flushes_holding: 0,
             max_hold: DEFAULT_MAX_HOLD_FLUSHES,
-            tails: Tails::new(Duration::ZERO),
-            clock: Box::new(Instant::now),
         }
-    }
-
-    /// Rewrites of a sector being filled by appends wait until `gap` has passed since its
-    /// previous write, after the first few (see [`tails`]); zero (the default) writes them
-    /// all at once.
-    pub fn with_tail_gap(mut self, gap: Duration) -> Self {
-        self.tails = Tails::new(gap);
-        self
-    }
-
-    /// Reads the time from `clock` instead of the system's (for tests).
-    #[cfg(test)]
-    fn with_clock(mut self, clock: impl Fn() -> Instant + Send + 'static) -> Self {
-        self.clock = Box::new(clock);
-        self
     }
 
     /// Holds for at most `flushes` flushes when the kernel's writes never pause.
@@ -251,12 +225,8 @@ impl<B: Backing> Store<B> {
             match self.held.get(&(first + i as u64)) {
                 Some(h) => {
                     if let Some(s) = run_start.take() {
-                        read_card(
-                            &mut self.backing,
-                            &self.tails,
-                            &mut buf[s..chunk_start],
-                            offset + s as u64,
-                        )?;
+                        self.backing
+                            .read_at(&mut buf[s..chunk_start], offset + s as u64)?;
                     }
                     buf[chunk_start..chunk_start + PAGE].copy_from_slice(&h.data);
                 }
@@ -266,12 +236,7 @@ impl<B: Backing> Store<B> {
             }
         }
         if let Some(s) = run_start {
-            read_card(
-                &mut self.backing,
-                &self.tails,
-                &mut buf[s..],
-                offset + s as u64,
-            )?;
+            self.backing.read_at(&mut buf[s..], offset + s as u64)?;
         }
         Ok(())
     }
@@ -286,7 +251,7 @@ impl<B: Backing> Store<B> {
         // sectors several times faster than the bytes that change.
         let mut card = std::mem::take(&mut self.scratch);
         card.resize(data.len(), 0);
-        let result = match read_card(&mut self.backing, &self.tails, &mut card, offset) {
+        let result = match self.backing.read_at(&mut card, offset) {
             Ok(()) => {
                 let mut staged = card.clone();
                 for (i, new) in data.chunks(PAGE).enumerate() {
@@ -306,40 +271,24 @@ impl<B: Backing> Store<B> {
         result
     }
 
-    /// Writes the runs of sectors where `staged` differs from `card` (both at `offset`),
-    /// but for the rewrites that wait in [`tails`].
+    /// Writes the runs of sectors where `staged` differs from `card` (both at `offset`).
     fn write_changed_sectors(
         &mut self,
         offset: u64,
         card: &[u8],
         staged: &[u8],
     ) -> Result<(), StoreError> {
-        let now = (self.clock)();
-        let first_sector = offset / SECTOR as u64;
         let sectors = card.len() / SECTOR;
-        let mut to_write = vec![false; sectors];
-        for (i, write) in to_write.iter_mut().enumerate() {
-            let range = i * SECTOR..(i + 1) * SECTOR;
-            if card[range.clone()] == staged[range.clone()] {
-                continue;
-            }
-            if self
-                .tails
-                .take(first_sector + i as u64, &staged[range], now)
-            {
-                self.stats.deferred += 1;
-            } else {
-                *write = true;
-            }
-        }
+        let differs =
+            |i: usize| card[i * SECTOR..(i + 1) * SECTOR] != staged[i * SECTOR..(i + 1) * SECTOR];
         let mut i = 0;
         while i < sectors {
-            if !to_write[i] {
+            if !differs(i) {
                 i += 1;
                 continue;
             }
             let first = i;
-            while i < sectors && to_write[i] {
+            while i < sectors && differs(i) {
                 i += 1;
             }
             self.backing.write_at(
@@ -348,26 +297,6 @@ impl<B: Backing> Store<B> {
             )?;
             self.unsynced = true;
             self.stats.sectors_written += (i - first) as u64;
-        }
-        Ok(())
-    }
-
-    /// Writes the waiting sector rewrites whose time has come (all of them when `all`).
-    fn write_tails(&mut self, all: bool) -> Result<(), StoreError> {
-        if self.tails.is_empty() {
-            return Ok(());
-        }
-        let now = (self.clock)();
-        let mut due = self.tails.due(now, all).into_iter();
-        while let Some((sector, data)) = due.next() {
-            if let Err(e) = self.backing.write_at(&data, sector * SECTOR as u64) {
-                // Kept readable, and written again at the next flush.
-                self.tails.put_back(sector, data);
-                due.for_each(|(sector, data)| self.tails.put_back(sector, data));
-                return Err(e.into());
-            }
-            self.unsynced = true;
-            self.stats.sectors_written += 1;
         }
         Ok(())
     }
@@ -421,7 +350,6 @@ impl<B: Backing> Store<B> {
     pub fn flush(&mut self) -> Result<(), StoreError> {
         let quiet = self.writes_since_flush == 0;
         self.writes_since_flush = 0;
-        self.write_tails(false)?;
         self.sync_programs()?;
         if self.held.is_empty() && self.pending.is_empty() {
             self.flushes_holding = 0;
@@ -443,7 +371,6 @@ impl<B: Backing> Store<B> {
     /// At disconnect: the kernel has written back everything (the filesystem was unmounted
     /// and the device synced), so everything held is released.
     pub fn finish(&mut self) -> Result<(), StoreError> {
-        self.write_tails(true)?;
         self.sync_programs()?;
         self.release(false)
     }
@@ -452,10 +379,6 @@ impl<B: Backing> Store<B> {
     /// not reached us whole stay held, so no old node, and above all no old summary,
     /// outlives a half-written erase.
     fn release(&mut self, forced: bool) -> Result<(), StoreError> {
-        // The appends a release's marks and erases retire older nodes for go first, and
-        // are on the card before any of them.
-        self.write_tails(true)?;
-        self.sync_programs()?;
         let ppb = self.pages_per_block;
         let mut blocks = Vec::new();
         let candidates: Vec<u64> = self.pending.iter().copied().collect();
@@ -540,12 +463,7 @@ impl<B: Backing> Store<B> {
             if self.held.contains_key(&page) {
                 continue;
             }
-            read_card(
-                &mut self.backing,
-                &self.tails,
-                &mut self.scratch,
-                page * PAGE_U64,
-            )?;
+            self.backing.read_at(&mut self.scratch, page * PAGE_U64)?;
             if !is_erased(&self.scratch) {
                 return Ok(false);
             }
@@ -561,7 +479,7 @@ impl<B: Backing> Store<B> {
         let mut pages: Vec<u64> = self.held.range(first..=last).map(|(&p, _)| p).collect();
         if pages.iter().any(|&p| p != last) {
             let last_at = last * PAGE_U64;
-            read_card(&mut self.backing, &self.tails, &mut self.scratch, last_at)?;
+            self.backing.read_at(&mut self.scratch, last_at)?;
             let kept = self
                 .held
                 .get(&last)
@@ -598,19 +516,6 @@ impl<B: Backing> Store<B> {
         }
         Ok(())
     }
-}
-
-/// The card's bytes at `offset` as the agent last wrote or means to write them: the card,
-/// with the sector rewrites still waiting in `tails` over it.
-fn read_card<B: Backing>(
-    backing: &mut B,
-    tails: &Tails,
-    buf: &mut [u8],
-    offset: u64,
-) -> io::Result<()> {
-    backing.read_at(buf, offset)?;
-    tails.overlay(buf, offset);
-    Ok(())
 }
 
 #[cfg(test)]
