@@ -5,9 +5,9 @@
 //!
 //! At boot the init fills each one's tmpfs from the saved copy ([`store`]; at the first
 //! boot from the directory as the root holds it) and mounts it before the real init runs.
-//! A keeper process ([`keeper`]) saves them every `save_minutes`, at SIGUSR1, and at
-//! SIGTERM — which systemd's and busybox's shutdowns send to every process before they
-//! unmount — and exits.
+//! A keeper process ([`keeper`]) saves them every `save_minutes` and on SIGUSR1; at
+//! shutdown a systemd unit the init installs saves them before systemd unmounts them, and
+//! without systemd the shutdown program does, run as the init's shutdown action.
 
 pub mod copy;
 pub mod keeper;

@@ -227,6 +227,11 @@ fn read_record() -> Containers {
 /// rest to the caller's own poweroff. The card's dirty bit stays set.
 fn flush_only() -> i32 {
     info!("shutdown: not PID 1: flushing the containers to the card only (its FAT stays marked dirty); for a clean card, exec this as PID 1 (see the README)");
+    // Before the init kills every process (the card agent with them): the RAM
+    // directories' last save.
+    if !crate::ramdir::keeper::save_recorded("shutdown") {
+        FAILURES.fetch_add(1, Ordering::Relaxed);
+    }
     nix::unistd::sync();
     let record = read_record();
     for c in &record.containers {

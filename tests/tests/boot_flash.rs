@@ -64,6 +64,18 @@ fn flash_boot_mounts_jffs2_root_tmpfs_overlay_and_keeps_the_card() {
 
     // The real init is PID 1 with a clean argv and environment.
     assert_eq!(report.field("pid"), Some("1"), "{}", report.text);
+    // Rust's SIGPIPE ignore must not leak through exec into the real init (the shell
+    // there ignores SIGQUIT of its own accord).
+    let ignored = report
+        .field("sigign")
+        .and_then(|m| u64::from_str_radix(m, 16).ok())
+        .unwrap_or_else(|| panic!("no SigIgn mask\n{}", report.text));
+    const SIGPIPE_BIT: u64 = 1 << (13 - 1);
+    assert_eq!(
+        ignored & SIGPIPE_BIT,
+        0,
+        "the real init ignores SIGPIPE: {ignored:#x}"
+    );
     assert_eq!(report.field("argv"), Some("/sbin/init "), "{}", report.text);
     let env = report.field("env").unwrap();
     assert!(
@@ -354,6 +366,7 @@ fn busybox_init_root_shuts_down_cleanly_through_our_own_pivot() {
         "served by the card agent (pid ",
         "bytes, direct I/O on the card's partition) as /dev/nbd0, flushed every 100 ms",
         "flashroot: shutdown: not PID 1: flushing the containers to the card only",
+        "flashroot: RAM directory /var/log saved (shutdown) to /var/lib/flashroot/ramdir/var/log",
         "flashroot: shutdown: flushed /dev/nbd0 (rootfs.img)",
         "flashroot: shutdown: flushed, 0 failed steps",
         "running as PID 1 for poweroff",

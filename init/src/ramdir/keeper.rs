@@ -1,8 +1,14 @@
 //! The process that saves the RAM directories while the system runs: started by the init
 //! before switch_root (argv[0] [`KEEPER_ARGV0`]), it moves into the new root and saves
-//! each directory every `save_minutes`, at once on SIGUSR1, and one last time on SIGTERM
-//! (which systemd-shutdown and busybox's poweroff send to every process before they
-//! unmount), then exits. Its pid is in [`PID_FILE`].
+//! each directory every `save_minutes` and at once on SIGUSR1; on SIGTERM it exits. Its
+//! pid is in [`PID_FILE`].
+//!
+//! The last save at shutdown is not the keeper's: the SIGTERM every shutdown sends to all
+//! processes comes too late under systemd (it has unmounted the tmpfs by then) and kills
+//! the card agent at the same moment under busybox (a save would then hang on its device).
+//! Under systemd, [`SYSTEMD_UNIT`] saves them when stopped; otherwise the shutdown program
+//! does, run as the init's shutdown action (busybox's `::shutdown:`), from the list in
+//! [`RAMDIRS_FILE`].
 
 use std::os::fd::AsFd;
 use std::os::unix::process::CommandExt;
@@ -27,6 +33,8 @@ pub const SYSTEMD_UNIT: &str = "flashroot-ramdirs.service";
 const SYSTEMD_RUNTIME_UNITS: &str = "/run/systemd/system";
 /// Where the init records the keeper's pid (in the real root's /run).
 pub const PID_FILE: &str = "/run/flashroot/ramdirs.pid";
+/// The RAM directories mounted this boot, one path a line, for the shutdown program.
+pub const RAMDIRS_FILE: &str = "/run/flashroot/ramdirs";
 const SELF_EXE: &str = "/proc/self/exe";
 
 /// One RAM directory the keeper saves.
@@ -142,15 +150,30 @@ fn open_log() {
 /// A one-shot save: `flashroot-ramdirs-save <path>...` (systemd, at shutdown).
 pub fn main_save(paths: &[String]) -> ! {
     open_log();
-    let mut failed = false;
+    std::process::exit(i32::from(!save_all(paths, "shutdown")))
+}
+
+/// Saves the RAM directories this boot mounted ([`RAMDIRS_FILE`]; none when it is
+/// missing): the shutdown program's step before it flushes the containers. False when a
+/// save failed.
+pub fn save_recorded(why: &str) -> bool {
+    let Ok(text) = std::fs::read_to_string(RAMDIRS_FILE) else {
+        return true;
+    };
+    let paths: Vec<String> = text.lines().map(str::to_string).collect();
+    save_all(&paths, why)
+}
+
+fn save_all(paths: &[String], why: &str) -> bool {
+    let mut ok = true;
     for path in paths {
         let dir = Kept {
             path: path.clone(),
             every: Duration::ZERO,
         };
-        failed |= !save(&dir, "shutdown");
+        ok &= save(&dir, why);
     }
-    std::process::exit(i32::from(failed))
+    ok
 }
 
 fn run(args: &[String]) -> Result<(), BootError> {
@@ -182,13 +205,11 @@ fn run(args: &[String]) -> Result<(), BootError> {
         let ready = matches!(poll(&mut fds, PollTimeout::from(ms)), Ok(n) if n > 0);
         if ready {
             let signal = fd.read_signal().ok().flatten().map(|s| s.ssi_signo);
-            let last = signal == Some(Signal::SIGTERM as u32);
-            let why = if last { "SIGTERM" } else { "SIGUSR1" };
-            for d in &dirs {
-                save(d, why);
-            }
-            if last {
+            if signal == Some(Signal::SIGTERM as u32) {
                 return Ok(());
+            }
+            for d in &dirs {
+                save(d, "SIGUSR1");
             }
             continue;
         }

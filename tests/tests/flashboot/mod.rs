@@ -72,6 +72,7 @@ export PATH=/bin
 {
   echo "uptime=$(cat /proc/uptime)"
   echo "pid=$$"
+  echo "sigign=$(grep SigIgn /proc/$$/status | tr -d 'SigIn:\t ')"
   echo "argv=$0 $*"
   echo "env=$(env | sort | tr '\n' ' ')"
   echo "boots_before=$(cat /var/lib/boots 2>/dev/null || echo 0)"
