@@ -74,6 +74,10 @@ pub fn start(new_root: &str, dirs: &[(String, u32)]) -> Result<u32, BootError> {
     if let Err(e) = written {
         error!("{step}: {PID_FILE}: {e}; SIGUSR1 saves need the pid from ps");
     }
+    let list: String = dirs.iter().map(|(p, _)| format!("{p}\n")).collect();
+    if let Err(e) = std::fs::write(RAMDIRS_FILE, list) {
+        error!("{step}: {RAMDIRS_FILE}: {e}; the shutdown program will not save them");
+    }
     Ok(pid)
 }
 
