@@ -55,7 +55,7 @@ pub fn reset_machine_id(root: &Path, report: &mut Report) -> anyhow::Result<()> 
             if is_systemd_root(root)? {
                 if let Some(parent) = path.parent() {
                     if !parent.exists() {
-                        tree::create_dir(parent, 0o755)?;
+                        tree::create_dir(parent, super::DEFAULT_DIR_MODE)?;
                     }
                 }
                 write_atomically(&path, b"")?;
