@@ -19,11 +19,12 @@ mod flashboot;
 
 use std::fs;
 use std::os::unix::fs::symlink;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use flashboot::{fsck_card, initramfs, kernel, FAIL_FAST, KERNEL_DIRTY};
 use flashroot::card::{self, BootConfig, ImageOptions, Payload};
+use flashroot::disk::FatDiskReport;
 use flashroot::rootprep::{self, Target};
 use flashroot_config::{Config, DEFAULT_TOML};
 use flashroot_qemu::{boot, BootOptions, Disk, DiskInterface, Ending, Kernel, Outcome};
@@ -100,15 +101,16 @@ fn apt_sources_name_the_mirror() {
 
 /// Installs the probe unit, enabled for multi-user.target.
 fn add_probe(root: &Path) {
+    add_unit(root, PROBE_UNIT, PROBE_UNIT_TEXT);
+}
+
+/// Installs unit `name` with `text` in /etc/systemd/system, enabled for multi-user.target.
+fn add_unit(root: &Path, name: &str, text: &str) {
     let units = root.join("etc/systemd/system");
     let wants = units.join("multi-user.target.wants");
     fs::create_dir_all(&wants).unwrap();
-    fs::write(units.join(PROBE_UNIT), PROBE_UNIT_TEXT).unwrap();
-    symlink(
-        format!("/etc/systemd/system/{PROBE_UNIT}"),
-        wants.join(PROBE_UNIT),
-    )
-    .unwrap();
+    fs::write(units.join(name), text).unwrap();
+    symlink(format!("/etc/systemd/system/{name}"), wants.join(name)).unwrap();
 }
 
 /// `key=value` from the probe line.
@@ -160,6 +162,16 @@ fn expect_shutdown_log(console: &str, verb: &str, log: &Path) {
 }
 
 fn boot_card(kernel: &Kernel, initrd: &Path, image: &Path, cmdline: String) -> Outcome {
+    boot_card_within(kernel, initrd, image, cmdline, BOOT_TIMEOUT)
+}
+
+fn boot_card_within(
+    kernel: &Kernel,
+    initrd: &Path,
+    image: &Path,
+    cmdline: String,
+    timeout: Duration,
+) -> Outcome {
     // The card is the whole story; -kernel/-initrd only skip the BIOS and syslinux steps
     // that card_boot covers, so that the time measured is the Debian boot.
     let mut options = BootOptions::new(&kernel.vmlinuz);
@@ -167,8 +179,56 @@ fn boot_card(kernel: &Kernel, initrd: &Path, image: &Path, cmdline: String) -> O
     options.cmdline = cmdline;
     options.disks = vec![Disk::new(image, DiskInterface::Ide)];
     options.memory_mib = MEMORY_MIB;
-    options.timeout = BOOT_TIMEOUT;
+    options.timeout = timeout;
     boot(&options).expect("QEMU runs")
+}
+
+/// A card whose JFFS2 root is `root`, with the default initramfs; made in `dir`.
+struct DebianCard {
+    initrd: PathBuf,
+    image: PathBuf,
+    boot: BootConfig,
+    report: FatDiskReport,
+    /// The root container's fill.
+    jffs2: flashroot::jffs2::Report,
+}
+
+fn debian_card(root: &Path, dir: &Path, kernel: &Kernel, config: &Config) -> DebianCard {
+    let rootfs = dir.join("rootfs.img");
+    let jffs2 = debian_root::container_image(root, &rootfs);
+    let initrd = dir.join("initrd.img");
+    initramfs(kernel, DEFAULT_TOML, &initrd);
+    let boot = BootConfig {
+        root_label: "rootfs".into(),
+        trigger: config.trigger.clone(),
+        conventional_root: "/dev/sda2".into(),
+        append: FAIL_FAST.into(),
+    };
+    let image = dir.join("card.img");
+    let report = card::write_image(
+        &image,
+        &ImageOptions {
+            size: debian_root::CARD_BYTES,
+            label: "FLASHROOT".into(),
+            serial: 0x2026_0601,
+        },
+        &Payload {
+            kernel: kernel.vmlinuz.clone(),
+            initrd: initrd.clone(),
+            kver: Some(kernel.version.clone()),
+            containers: vec![("rootfs.img".into(), rootfs.clone())],
+            boot: boot.clone(),
+        },
+    )
+    .expect("card image");
+    fs::remove_file(&rootfs).unwrap();
+    DebianCard {
+        initrd,
+        image,
+        boot,
+        report,
+        jffs2,
+    }
 }
 
 #[test]
@@ -189,37 +249,15 @@ fn debootstrap_minbase_boots_to_multi_user_from_the_card() {
     add_probe(&root);
 
     let started = Instant::now();
-    let rootfs = dir.path().join("rootfs.img");
-    let jffs2 = debian_root::container_image(&root, &rootfs);
+    let DebianCard {
+        initrd,
+        image,
+        boot: boot_config,
+        report,
+        jffs2,
+    } = debian_card(&root, dir.path(), &kernel, &config);
     let jffs2_seconds = started.elapsed().as_secs_f64();
     fs::remove_dir_all(&prepared).unwrap();
-
-    let initrd = dir.path().join("initrd.img");
-    initramfs(&kernel, DEFAULT_TOML, &initrd);
-    let boot_config = BootConfig {
-        root_label: "rootfs".into(),
-        trigger: config.trigger.clone(),
-        conventional_root: "/dev/sda2".into(),
-        append: FAIL_FAST.into(),
-    };
-    let image = dir.path().join("card.img");
-    let report = card::write_image(
-        &image,
-        &ImageOptions {
-            size: debian_root::CARD_BYTES,
-            label: "FLASHROOT".into(),
-            serial: 0x2026_0601,
-        },
-        &Payload {
-            kernel: kernel.vmlinuz.clone(),
-            initrd: initrd.clone(),
-            kver: Some(kernel.version.clone()),
-            containers: vec![("rootfs.img".into(), rootfs.clone())],
-            boot: boot_config.clone(),
-        },
-    )
-    .expect("card image");
-    fs::remove_file(&rootfs).unwrap();
 
     let outcome = boot_card(&kernel, &initrd, &image, boot_config.flash_cmdline());
     let log = Path::new(env!("CARGO_TARGET_TMPDIR")).join("debian_boot-console.log");
@@ -302,5 +340,269 @@ fn debootstrap_minbase_boots_to_multi_user_from_the_card() {
     eprintln!(
         "fsck.vfat -n after the reboot:\n{fsck}QEMU wall time of the second boot to reboot {:.1} s",
         outcome.elapsed.as_secs_f64()
+    );
+}
+
+/// Issue #12: locales and the machine ID on the imported Debian root, used as a person
+/// would. Boot 1 installs `locales` with apt from local .debs (it is not in minbase),
+/// enables en_US.UTF-8 in /etc/locale.gen and runs `locale-gen`, `localedef` and
+/// `update-locale`, then reinstalls libc-bin (dpkg unpacks localedef again: the diversion
+/// must hold). Boot 2, from the same card, finds the locales and the same machine ID.
+const LOCALE_PROBE: &str = "LOCALE-PROBE";
+const LOCALE_PROBE_UNIT: &str = "flashroot-locale-probe.service";
+const LOCALE_PROBE_PATH: &str = "usr/local/sbin/flashroot-locale-probe";
+/// Where the .debs wait on the root.
+const LOCALE_DEBS_DIR: &str = "srv/flashroot-locale";
+/// The first locale boot installs packages and compiles three locales under TCG.
+const LOCALE_BOOT_TIMEOUT: Duration = Duration::from_secs(1800);
+/// On the kernel command line: which boot this is.
+const LOCALE_PHASE_WORD: &str = "flashroot.test.locale";
+/// glibc's packages the test installs, all at the tree's libc-bin version.
+const LOCALE_PACKAGES: [&str; 3] = ["libc-l10n", "locales", "libc-bin"];
+const LOCALE_PROBE_UNIT_TEXT: &str = r#"[Unit]
+Description=flashroot locale probe (issue #12)
+After=multi-user.target
+
+[Service]
+Type=oneshot
+TimeoutStartSec=infinity
+StandardOutput=tty
+StandardError=tty
+TTYPath=/dev/ttyS0
+ExecStart=/usr/local/sbin/flashroot-locale-probe
+ExecStopPost=/bin/systemctl --no-block poweroff
+
+[Install]
+WantedBy=multi-user.target
+"#;
+/// The serial getty that Debian starts on the console: its vhangup() of ttyS0 would cut
+/// the probe's output (and with it the probe) midway.
+const SERIAL_GETTY: &str = "serial-getty@ttyS0.service";
+/// Each step prints `LOCALE-PROBE <name>| <line>` per output line, then
+/// `LOCALE-PROBE step=<name> rc=<exit status>`.
+const LOCALE_PROBE_SCRIPT: &str = r#"#!/bin/sh
+export PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
+export DEBIAN_FRONTEND=noninteractive
+step() {
+  name=$1; shift
+  "$@" > /run/locale-probe.out 2>&1
+  rc=$?
+  sed "s/^/LOCALE-PROBE $name| /" /run/locale-probe.out
+  read up idle < /proc/uptime
+  echo "LOCALE-PROBE step=$name rc=$rc uptime=$up"
+}
+phase=$(sed -n 's/.*flashroot\.test\.locale=\([0-9]\).*/\1/p' /proc/cmdline)
+echo "LOCALE-PROBE phase=$phase machine_id=$(cat /etc/machine-id) end"
+cd /@DEBS@ || echo "LOCALE-PROBE no /@DEBS@"
+if [ "$phase" = 1 ]; then
+  step install apt-get install -y -q -o Dpkg::Use-Pty=0 ./libc-l10n_*.deb ./locales_*.deb
+  step enable sed -i 's/^# *\(en_US.UTF-8 UTF-8\)$/\1/' /etc/locale.gen
+  step locale-gen locale-gen
+  step localedef localedef -i de_DE -f UTF-8 de_DE.UTF-8
+  step update-locale update-locale LANG=en_US.UTF-8
+  step reinstall-libc-bin apt-get install -y -q -o Dpkg::Use-Pty=0 --reinstall ./libc-bin_*.deb
+  step localedef-again localedef -i fr_FR -f UTF-8 fr_FR.UTF-8
+  step diversion dpkg-divert --list /usr/bin/localedef
+fi
+step locale-a locale -a
+step charmap env LC_ALL=en_US.UTF-8 locale charmap
+step default-locale cat /etc/default/locale
+step wrapper cat /usr/bin/localedef
+sync
+echo "LOCALE-PROBE done"
+"#;
+
+/// The probe's report of one boot: each step's exit status and output lines.
+struct LocaleProbe {
+    machine_id: String,
+    steps: Vec<(String, i32, Vec<String>)>,
+}
+
+impl LocaleProbe {
+    fn parse(console: &str, log: &Path) -> Self {
+        let probe_lines: Vec<&str> = console
+            .lines()
+            .filter_map(|l| l.strip_prefix(LOCALE_PROBE).map(str::trim_start))
+            .collect();
+        assert!(
+            probe_lines.contains(&"done"),
+            "the locale probe did not finish; console in {}",
+            log.display()
+        );
+        let machine_id = probe_lines
+            .iter()
+            .find_map(|l| l.strip_prefix("phase="))
+            .and_then(|l| {
+                l.split_whitespace()
+                    .find_map(|w| w.strip_prefix("machine_id="))
+            })
+            .unwrap_or_else(|| panic!("no machine_id line; console in {}", log.display()))
+            .to_string();
+        let mut steps = Vec::new();
+        for line in &probe_lines {
+            let Some(rest) = line.strip_prefix("step=") else {
+                continue;
+            };
+            let (name, rest) = rest.split_once(" rc=").expect("step=<name> rc=<n>");
+            let rc = rest.split_whitespace().next().unwrap_or_default();
+            let prefix = format!("{name}| ");
+            let output = probe_lines
+                .iter()
+                .filter_map(|l| l.strip_prefix(&prefix).map(str::to_string))
+                .collect();
+            steps.push((name.to_string(), rc.trim().parse().unwrap(), output));
+        }
+        LocaleProbe { machine_id, steps }
+    }
+
+    /// The output of step `name`, which must have exited 0.
+    fn ok(&self, name: &str, log: &Path) -> &[String] {
+        let (_, rc, output) = self
+            .steps
+            .iter()
+            .find(|(n, _, _)| n == name)
+            .unwrap_or_else(|| panic!("no step {name}; console in {}", log.display()));
+        assert_eq!(
+            *rc,
+            0,
+            "step {name} failed:\n{}\nconsole in {}",
+            output.join("\n"),
+            log.display()
+        );
+        output
+    }
+}
+
+#[test]
+fn locales_and_a_fresh_machine_id_work_on_the_card_and_survive_a_reboot() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let config = Config::embedded_default();
+    let kernel = kernel();
+    let source = debian_root::debootstrap_root();
+    let tree_machine_id = fs::read_to_string(source.join("etc/machine-id")).unwrap();
+    let glibc = debian_root::installed_version(&source, "libc-bin");
+    let debs = debian_root::cached_debs(&LOCALE_PACKAGES.map(|p| (p, glibc.as_str())));
+
+    let prepared = dir.path().join("root");
+    let root = debian_root::imported_offline_root(&prepared, &config);
+    assert_eq!(
+        fs::read_to_string(root.join("usr/bin/localedef")).unwrap(),
+        rootprep::locale::LOCALEDEF_WRAPPER
+    );
+    assert_eq!(fs::read(root.join("etc/machine-id")).unwrap(), b"");
+    let debs_dir = root.join(LOCALE_DEBS_DIR);
+    fs::create_dir_all(&debs_dir).unwrap();
+    for deb in &debs {
+        fs::copy(deb, debs_dir.join(deb.file_name().unwrap())).unwrap();
+    }
+    let script = root.join(LOCALE_PROBE_PATH);
+    fs::create_dir_all(script.parent().unwrap()).unwrap();
+    fs::write(
+        &script,
+        LOCALE_PROBE_SCRIPT.replace("@DEBS@", LOCALE_DEBS_DIR),
+    )
+    .unwrap();
+    fs::set_permissions(&script, fs::Permissions::from_mode(0o755)).unwrap();
+    add_unit(&root, LOCALE_PROBE_UNIT, LOCALE_PROBE_UNIT_TEXT);
+    symlink(
+        "/dev/null",
+        root.join("etc/systemd/system").join(SERIAL_GETTY),
+    )
+    .unwrap();
+    let card = debian_card(&root, dir.path(), &kernel, &config);
+    fs::remove_dir_all(&prepared).unwrap();
+
+    let mut probes = Vec::new();
+    for phase in [1, 2] {
+        let outcome = boot_card_within(
+            &kernel,
+            &card.initrd,
+            &card.image,
+            format!("{} {LOCALE_PHASE_WORD}={phase}", card.boot.flash_cmdline()),
+            LOCALE_BOOT_TIMEOUT,
+        );
+        let log = Path::new(env!("CARGO_TARGET_TMPDIR"))
+            .join(format!("debian_boot-locale-{phase}-console.log"));
+        fs::write(&log, &outcome.console).unwrap();
+        eprintln!(
+            "locale boot {phase}: QEMU wall time {:.1} s; console: {}",
+            outcome.elapsed.as_secs_f64(),
+            log.display()
+        );
+        outcome.expect_powered_off();
+        probes.push((LocaleProbe::parse(&outcome.console, &log), log));
+    }
+
+    let (first, log) = &probes[0];
+    first.ok("install", log);
+    first.ok("enable", log);
+    let generated = first.ok("locale-gen", log);
+    assert!(
+        generated.iter().any(|l| l.contains("en_US.UTF-8... done")),
+        "locale-gen did not generate en_US.UTF-8: {generated:?}"
+    );
+    assert!(
+        !generated.iter().any(|l| l.contains("cannot map")),
+        "locale-gen hit the archive: {generated:?}"
+    );
+    first.ok("localedef", log);
+    first.ok("update-locale", log);
+    first.ok("reinstall-libc-bin", log);
+    first.ok("localedef-again", log);
+    assert_eq!(
+        first.ok("diversion", log),
+        ["local diversion of /usr/bin/localedef to /usr/bin/localedef.distrib"]
+    );
+    for (probe, log) in &probes {
+        let locales = probe.ok("locale-a", log);
+        for name in ["en_US.utf8", "de_DE.utf8"] {
+            assert!(
+                locales.iter().any(|l| l == name),
+                "locale -a lacks {name}: {locales:?}; console in {}",
+                log.display()
+            );
+        }
+        assert_eq!(
+            probe.ok("charmap", log),
+            ["UTF-8"],
+            "console in {}",
+            log.display()
+        );
+        assert!(
+            probe
+                .ok("default-locale", log)
+                .iter()
+                .any(|l| l == "LANG=en_US.UTF-8"),
+            "update-locale's setting is gone; console in {}",
+            log.display()
+        );
+        assert_eq!(
+            probe.ok("wrapper", log).join("\n") + "\n",
+            rootprep::locale::LOCALEDEF_WRAPPER,
+            "the wrapper did not survive; console in {}",
+            log.display()
+        );
+    }
+    // fr_FR was made after libc-bin's reinstall: still through the wrapper, still there.
+    assert!(probes[1]
+        .0
+        .ok("locale-a", &probes[1].1)
+        .iter()
+        .any(|l| l == "fr_FR.utf8"));
+
+    let id = &first.machine_id;
+    assert!(
+        id.len() == 32 && id.bytes().all(|b| b.is_ascii_hexdigit()),
+        "machine ID {id:?} on the first boot"
+    );
+    assert_ne!(
+        id.as_str(),
+        tree_machine_id.trim(),
+        "the card kept the tree's machine ID"
+    );
+    assert_eq!(
+        &probes[1].0.machine_id, id,
+        "the machine ID made at first boot must be on the card at the second"
     );
 }

@@ -52,9 +52,10 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         .with_context(|| format!("importing root {}", args.source.display()))?;
     print!("{report}");
     println!(
-        "flash-ready root: {} ({} changes)",
+        "flash-ready root: {} ({} changes{})",
         root.display(),
-        report.modifications().count()
+        report.modifications().count(),
+        warning_count(&report)
     );
     Ok(())
 }
@@ -92,11 +93,21 @@ fn import_to_image(args: &Args, image: &Path, config: &Config) -> anyhow::Result
     let (report, written) = result?;
     println!("{}", written.to_string().trim_end());
     println!(
-        "flash-ready JFFS2 image: {} ({} changes to the root)",
+        "flash-ready JFFS2 image: {} ({} changes to the root{})",
         image.display(),
-        report.modifications().count()
+        report.modifications().count(),
+        warning_count(&report)
     );
     Ok(())
+}
+
+/// ", 1 warning" for the summary line; empty when there is none.
+fn warning_count(report: &rootprep::Report) -> String {
+    match report.warnings().count() {
+        0 => String::new(),
+        1 => ", 1 warning".into(),
+        n => format!(", {n} warnings"),
+    }
 }
 
 /// `<image>.flashroot-root-<pid>`: on the image's filesystem, unique per run.

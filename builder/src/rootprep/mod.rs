@@ -10,12 +10,21 @@
 //!    regenerable files (`*.bin`, downloaded `.deb`s) are removed; apt rebuilds them in RAM.
 //! 5. `/etc/fstab` gets a marked block naming the containers and the tmpfs mounts, so
 //!    `findmnt --fstab` and systemd agree with what the init mounted.
+//! 6. In a Debian root, `localedef` is diverted and wrapped to write locales as
+//!    directories, since JFFS2 cannot map `locale-archive` shared and writable
+//!    ([`locale`]).
+//! 7. `/etc/machine-id` is emptied so that each card gets its own; a systemd root without
+//!    a D-Bus system bus gets a warning ([`systemd`]).
 //!
 //! The source is only modified with [`Target::InPlace`]; otherwise it is copied first.
 
 mod copy;
+pub mod dpkg;
+mod error;
 pub mod fstab;
+pub mod locale;
 mod report;
+pub mod systemd;
 pub mod tree;
 
 use std::fs;
@@ -25,6 +34,7 @@ use anyhow::{bail, Context};
 use flashroot_config::Config;
 
 pub use copy::copy_tree;
+pub use error::PrepError;
 pub use fstab::FstabEntry;
 pub use report::{Change, Report};
 
@@ -94,7 +104,10 @@ pub fn prepare(root: &Path, config: &Config, report: &mut Report) -> anyhow::Res
     prepare_tmpfs_dirs(root, config, report)?;
     prepare_ramdirs(root, config, report)?;
     prepare_overlays(root, config, report)?;
-    write_fstab(root, &fstab_entries(root, config)?, report)
+    write_fstab(root, &fstab_entries(root, config)?, report)?;
+    locale::install_localedef_wrapper(root, report)?;
+    systemd::reset_machine_id(root, report)?;
+    systemd::check_dbus(root, report)
 }
 
 fn prepare_mount_dirs(root: &Path, report: &mut Report) -> anyhow::Result<()> {
@@ -155,12 +168,22 @@ fn ensure_empty_dir(
 }
 
 fn link_var_tmp(root: &Path, report: &mut Report) -> anyhow::Result<()> {
-    let path = tree::host_path(root, VAR_TMP);
+    ensure_symlink(root, VAR_TMP, VAR_TMP_TARGET, report)
+}
+
+/// Makes `inner` a symlink to `target`, replacing whatever is there, reporting the change.
+fn ensure_symlink(
+    root: &Path,
+    inner: &str,
+    target: &str,
+    report: &mut Report,
+) -> anyhow::Result<()> {
+    let path = tree::host_path(root, inner);
     let replaced = match fs::read_link(&path) {
-        Ok(target) if target == Path::new(VAR_TMP_TARGET) => {
+        Ok(current) if current == Path::new(target) => {
             report.push(Change::Kept {
-                path: VAR_TMP.into(),
-                why: format!("already a symlink to {VAR_TMP_TARGET}"),
+                path: inner.into(),
+                why: format!("already a symlink to {target}"),
             });
             return Ok(());
         }
@@ -177,11 +200,11 @@ fn link_var_tmp(root: &Path, report: &mut Report) -> anyhow::Result<()> {
             tree::create_dir(parent, DEFAULT_DIR_MODE)?;
         }
     }
-    std::os::unix::fs::symlink(VAR_TMP_TARGET, &path)
+    std::os::unix::fs::symlink(target, &path)
         .with_context(|| format!("cannot create symlink {}", path.display()))?;
     report.push(Change::Symlinked {
-        path: VAR_TMP.into(),
-        target: VAR_TMP_TARGET.into(),
+        path: inner.into(),
+        target: target.into(),
         replaced,
     });
     Ok(())

@@ -32,6 +32,23 @@ pub enum Change {
     },
     /// A line written into `/etc/fstab`.
     FstabLine(String),
+    /// A file written whole (created or replaced), with this mode.
+    WroteFile {
+        path: String,
+        mode: u32,
+        why: &'static str,
+    },
+    /// A file's contents were removed; the file itself stays.
+    EmptiedFile {
+        path: String,
+        bytes: u64,
+        why: &'static str,
+    },
+    /// A package's file was moved aside with `dpkg-divert --local --rename`, so dpkg
+    /// installs the package's future versions of it at `to` and leaves `path` to us.
+    Diverted { path: String, to: String },
+    /// Something the root lacks that the user should know about; nothing was changed.
+    Warning(String),
     /// Something that was checked and left alone, with the reason.
     Kept { path: String, why: String },
 }
@@ -59,6 +76,18 @@ impl fmt::Display for Change {
                 write!(f, "removed {path} ({bytes} bytes; {why})")
             }
             Change::FstabLine(line) => write!(f, "added to /etc/fstab: {line}"),
+            Change::WroteFile { path, mode, why } => {
+                write!(f, "wrote {path} (mode {mode:04o}; {why})")
+            }
+            Change::EmptiedFile { path, bytes, why } => {
+                write!(f, "emptied {path}: removed {bytes} bytes ({why})")
+            }
+            Change::Diverted { path, to } => write!(
+                f,
+                "diverted {path} to {to} (dpkg-divert --local --rename: package upgrades \
+                 install there and leave {path} alone)"
+            ),
+            Change::Warning(text) => write!(f, "warning: {text}"),
             Change::Kept { path, why } => write!(f, "kept {path}: {why}"),
         }
     }
@@ -75,11 +104,20 @@ impl Report {
         self.changes.push(change);
     }
 
-    /// Changes that modified the tree (everything but [`Change::Kept`]).
+    /// Changes that modified the tree (everything but [`Change::Kept`] and
+    /// [`Change::Warning`]).
     pub fn modifications(&self) -> impl Iterator<Item = &Change> {
         self.changes
             .iter()
-            .filter(|c| !matches!(c, Change::Kept { .. }))
+            .filter(|c| !matches!(c, Change::Kept { .. } | Change::Warning(_)))
+    }
+
+    /// The warnings' texts.
+    pub fn warnings(&self) -> impl Iterator<Item = &str> {
+        self.changes.iter().filter_map(|c| match c {
+            Change::Warning(text) => Some(text.as_str()),
+            _ => None,
+        })
     }
 }
 

@@ -27,12 +27,75 @@ pub const CONTAINER_BYTES: u64 = 192 << 20;
 pub const CARD_BYTES: u64 = 256 << 20;
 
 pub fn cache_dir() -> PathBuf {
+    flashroot_cache().join("debootstrap")
+}
+
+/// `${XDG_CACHE_HOME:-~/.cache}/flashroot`.
+fn flashroot_cache() -> PathBuf {
     let base = std::env::var_os("XDG_CACHE_HOME")
         .filter(|v| !v.is_empty())
         .map(PathBuf::from)
         .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache")))
         .expect("HOME or XDG_CACHE_HOME must be set for the debootstrap cache");
-    base.join("flashroot/debootstrap")
+    base.join("flashroot")
+}
+
+/// The version of `package` installed in `root`, from its dpkg status file.
+pub fn installed_version(root: &Path, package: &str) -> String {
+    let status = fs::read_to_string(root.join("var/lib/dpkg/status")).unwrap();
+    status
+        .split("\n\n")
+        .find(|stanza| stanza.lines().any(|l| l == format!("Package: {package}")))
+        .and_then(|stanza| stanza.lines().find_map(|l| l.strip_prefix("Version: ")))
+        .unwrap_or_else(|| panic!("{package} is not installed in {}", root.display()))
+        .to_string()
+}
+
+/// Debian packages `name=version` downloaded with the host's `apt-get download` (from the
+/// mirror debootstrap used) once, cached under `${XDG_CACHE_HOME:-~/.cache}/flashroot/debs/`;
+/// returns their paths, in order.
+pub fn cached_debs(packages: &[(&str, &str)]) -> Vec<PathBuf> {
+    let cache = flashroot_cache().join("debs");
+    fs::create_dir_all(&cache).unwrap();
+    packages
+        .iter()
+        .map(|(name, version)| {
+            // apt-get names the file name_version_arch.deb, the epoch's colon as %3a.
+            let prefix = format!("{name}_{}_", version.replace(':', "%3a"));
+            let cached = |dir: &Path| {
+                fs::read_dir(dir).unwrap().find_map(|e| {
+                    let path = e.unwrap().path();
+                    let file = path.file_name()?.to_string_lossy().into_owned();
+                    (file.starts_with(&prefix) && file.ends_with(".deb")).then_some(path)
+                })
+            };
+            if let Some(deb) = cached(&cache) {
+                return deb;
+            }
+            let partial = cache.join(format!(".partial-{}", std::process::id()));
+            fs::create_dir_all(&partial).unwrap();
+            let out = Command::new("apt-get")
+                .current_dir(&partial)
+                .arg("download")
+                .arg(format!("{name}={version}"))
+                .output()
+                .expect("apt-get (Debian package apt) downloads the test's packages");
+            assert!(
+                out.status.success(),
+                "apt-get download {name}={version} failed ({}); the tree's version must be \
+                 in the host's apt lists (apt-get update):\n{}",
+                out.status,
+                String::from_utf8_lossy(&out.stderr)
+            );
+            let downloaded = cached(&partial).unwrap_or_else(|| {
+                panic!("apt-get download {name}={version} made no {prefix}*.deb")
+            });
+            let deb = cache.join(downloaded.file_name().unwrap());
+            fs::rename(&downloaded, &deb).unwrap();
+            let _ = fs::remove_dir_all(&partial);
+            deb
+        })
+        .collect()
 }
 
 /// The Debian archive this machine's apt uses for SUITE (deb822 `.sources` files or
