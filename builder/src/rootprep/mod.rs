@@ -254,22 +254,29 @@ fn parse_mode(text: &str) -> anyhow::Result<u32> {
     }
 }
 
+/// The directory `path` of the root (symlinks resolved inside it), made when missing;
+/// anything else there is refused, named as `what`. Returns the resolved path.
+fn ensure_dir(root: &Path, path: &str, what: &str, report: &mut Report) -> anyhow::Result<String> {
+    let inner = tree::resolve(root, path)?;
+    let host = tree::host_path(root, &inner);
+    if !host.exists() {
+        tree::create_dir(&host, DEFAULT_DIR_MODE)?;
+        report.push(Change::CreatedDir {
+            path: inner.clone(),
+            mode: DEFAULT_DIR_MODE,
+        });
+    } else if !host.is_dir() {
+        bail!(
+            "{what} {inner} must be a directory, but it is {}",
+            tree::describe(&host).unwrap_or_else(|_| "not one".into())
+        );
+    }
+    Ok(inner)
+}
+
 fn prepare_overlays(root: &Path, config: &Config, report: &mut Report) -> anyhow::Result<()> {
     for overlay in &config.overlays {
-        let inner = tree::resolve(root, &overlay.path.0)?;
-        let path = tree::host_path(root, &inner);
-        if !path.exists() {
-            tree::create_dir(&path, DEFAULT_DIR_MODE)?;
-            report.push(Change::CreatedDir {
-                path: inner.clone(),
-                mode: DEFAULT_DIR_MODE,
-            });
-        } else if !path.is_dir() {
-            bail!(
-                "overlay path {inner} must be a directory, but it is {}",
-                tree::describe(&path).unwrap_or_else(|_| "not one".into())
-            );
-        }
+        let inner = ensure_dir(root, &overlay.path.0, "overlay path", report)?;
         if inner == APT_CACHE {
             clean_apt_cache(root, report)?;
         }
@@ -284,20 +291,7 @@ fn prepare_overlays(root: &Path, config: &Config, report: &mut Report) -> anyhow
 /// A RAM directory keeps what the tree holds: the first boot loads it into the tmpfs.
 fn prepare_ramdirs(root: &Path, config: &Config, report: &mut Report) -> anyhow::Result<()> {
     for ramdir in &config.ramdirs {
-        let inner = tree::resolve(root, &ramdir.path.0)?;
-        let path = tree::host_path(root, &inner);
-        if !path.exists() {
-            tree::create_dir(&path, DEFAULT_DIR_MODE)?;
-            report.push(Change::CreatedDir {
-                path: inner.clone(),
-                mode: DEFAULT_DIR_MODE,
-            });
-        } else if !path.is_dir() {
-            bail!(
-                "RAM directory {inner} must be a directory, but it is {}",
-                tree::describe(&path).unwrap_or_else(|_| "not one".into())
-            );
-        }
+        let inner = ensure_dir(root, &ramdir.path.0, "RAM directory", report)?;
         report.push(Change::Kept {
             path: inner,
             why: format!(
