@@ -73,7 +73,7 @@ Type=oneshot
 StandardOutput=tty
 TTYPath=/dev/ttyS0
 ExecStart=/bin/sh -c 'echo probe > /var/log/flashroot-probe; echo flashroot-journal-marker | systemd-cat -t flashroot-probe; journalctl --flush; echo "FLASHROOT-PROBE root=$(stat -f -c %%T /) var_log_file=$(stat -f -c %%T /var/log/flashroot-probe) journal_before=$(journalctl -q -b -1 -t flashroot-probe 2>/dev/null | grep -c flashroot-journal-marker) uptime=$(cut -d" " -f1 /proc/uptime) end"'
-ExecStartPost=/bin/sh -c 'if grep -qw flashroot.test.reboot /proc/cmdline; then systemctl --no-block reboot; else systemctl --no-block poweroff; fi'
+ExecStopPost=/bin/sh -c 'if grep -qw flashroot.test.reboot /proc/cmdline; then systemctl --no-block reboot; else systemctl --no-block poweroff; fi'
 
 [Install]
 WantedBy=multi-user.target
@@ -99,9 +99,20 @@ fn apt_sources_name_the_mirror() {
     );
 }
 
-/// Installs the probe unit, enabled for multi-user.target.
+/// Installs the probe unit, enabled for multi-user.target, with the console to itself.
 fn add_probe(root: &Path) {
     add_unit(root, PROBE_UNIT, PROBE_UNIT_TEXT);
+    mask_serial_getty(root);
+}
+
+/// Masks [`SERIAL_GETTY`]: a probe that writes to ttyS0 is cut off (and its boot never
+/// ends) when the getty's vhangup() comes while it runs.
+fn mask_serial_getty(root: &Path) {
+    symlink(
+        "/dev/null",
+        root.join("etc/systemd/system").join(SERIAL_GETTY),
+    )
+    .unwrap();
 }
 
 /// Installs unit `name` with `text` in /etc/systemd/system, enabled for multi-user.target.
@@ -505,11 +516,7 @@ fn locales_and_a_fresh_machine_id_work_on_the_card_and_survive_a_reboot() {
     .unwrap();
     fs::set_permissions(&script, fs::Permissions::from_mode(0o755)).unwrap();
     add_unit(&root, LOCALE_PROBE_UNIT, LOCALE_PROBE_UNIT_TEXT);
-    symlink(
-        "/dev/null",
-        root.join("etc/systemd/system").join(SERIAL_GETTY),
-    )
-    .unwrap();
+    mask_serial_getty(&root);
     let card = debian_card(&root, dir.path(), &kernel, &config);
     fs::remove_dir_all(&prepared).unwrap();
 
