@@ -125,12 +125,14 @@ impl Config {
                 path,
                 size,
                 mode,
+                owner,
                 save_minutes,
             } = r;
             w.line(RAMDIR, &[]);
             w.line("ramdir.path", &[&path.0]);
             w.optional("ramdir.size", size.as_deref());
             w.optional("ramdir.mode", mode.as_deref());
+            w.optional("ramdir.owner", owner.as_deref());
             w.line("ramdir.save_minutes", &[&save_minutes.to_string()]);
         }
 
@@ -455,6 +457,7 @@ impl<'t> Reader<'t> {
             "ramdir.path" => last(&mut c.ramdirs).path = abs(one()?)?,
             "ramdir.size" => last(&mut c.ramdirs).size = Some(owned(one()?)),
             "ramdir.mode" => last(&mut c.ramdirs).mode = Some(owned(one()?)),
+            "ramdir.owner" => last(&mut c.ramdirs).owner = Some(owned(one()?)),
             "ramdir.save_minutes" => last(&mut c.ramdirs).save_minutes = number(one()?)?,
             "modules.load" => c.modules.load.push(owned(one()?)),
             "modules.extra" => c.modules.extra.push(owned(one()?)),
@@ -581,6 +584,7 @@ fn blank_ramdir() -> RamDir {
         path: AbsPath(String::new()),
         size: None,
         mode: None,
+        owner: None,
         save_minutes: 0,
     }
 }

@@ -167,6 +167,9 @@ pub struct RamDir {
     pub size: Option<String>,
     /// tmpfs `mode=`, octal; the saved directory's own mode when absent.
     pub mode: Option<String>,
+    /// `user[:group]` (names from the root's /etc/passwd and /etc/group, or numbers) the
+    /// directory gets at every boot; the saved directory's own owner when absent.
+    pub owner: Option<String>,
     /// Minutes between saves while the system runs (it is saved at shutdown too).
     #[serde(default = "default_save_minutes")]
     pub save_minutes: u32,

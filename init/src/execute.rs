@@ -174,6 +174,7 @@ impl Executor<'_> {
                 &target,
                 r.size.as_deref(),
                 r.mode.as_deref(),
+                r.owner.as_deref(),
             )?;
             Ok(true)
         });

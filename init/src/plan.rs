@@ -209,6 +209,7 @@ fn plan_flash(
             path: r.path.0.clone(),
             size: r.size.clone(),
             mode: r.mode.clone(),
+            owner: r.owner.clone(),
             save_minutes: r.save_minutes,
         }));
     }

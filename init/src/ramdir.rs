@@ -34,6 +34,7 @@ pub fn mount(
     target: &str,
     size: Option<&str>,
     mode: Option<&str>,
+    owner: Option<&str>,
 ) -> Result<(), BootError> {
     let started = Instant::now();
     let store = Store::of(Path::new(new_root), path);
@@ -62,6 +63,15 @@ pub fn mount(
             std::fs::set_permissions(STAGE, std::os::unix::fs::PermissionsExt::from_mode(bits))
                 .map_err(|e| BootError::io("RAM directory: set mode", STAGE, &e))?;
         }
+        if let Some(spec) = owner {
+            match resolve_owner(Path::new(new_root), spec) {
+                Ok((uid, gid)) => std::os::unix::fs::chown(STAGE, Some(uid), Some(gid))
+                    .map_err(|e| BootError::io("RAM directory: set owner", STAGE, &e))?,
+                Err(why) => {
+                    info!("RAM directory {path}: owner {spec:?}: {why}; it keeps the saved owner")
+                }
+            }
+        }
         Ok(c)
     });
     let copied = match filled {
@@ -83,4 +93,75 @@ pub fn mount(
         started.elapsed().as_millis()
     );
     Ok(())
+}
+
+/// `user[:group]` as numbers: names are looked up in the root's /etc/passwd and
+/// /etc/group (not the initramfs'), numbers taken as they are; without a group, the
+/// user's own.
+fn resolve_owner(root: &Path, spec: &str) -> Result<(u32, u32), String> {
+    let (user, group) = match spec.split_once(':') {
+        Some((u, g)) => (u, Some(g)),
+        None => (spec, None),
+    };
+    let passwd = std::fs::read_to_string(root.join("etc/passwd")).unwrap_or_default();
+    let (uid, primary) = match user.parse::<u32>() {
+        Ok(uid) => (uid, None),
+        Err(_) => {
+            let fields = lookup(&passwd, user).ok_or("no such user in /etc/passwd")?;
+            let number = |i: usize| fields.get(i).and_then(|f| f.parse::<u32>().ok());
+            let uid = number(2).ok_or("a broken /etc/passwd line")?;
+            (uid, number(3))
+        }
+    };
+    let gid = match group {
+        None => primary.ok_or("a numeric user needs a group")?,
+        Some(g) => match g.parse::<u32>() {
+            Ok(gid) => gid,
+            Err(_) => {
+                let text = std::fs::read_to_string(root.join("etc/group")).unwrap_or_default();
+                let fields = lookup(&text, g).ok_or("no such group in /etc/group")?;
+                fields
+                    .get(2)
+                    .and_then(|f| f.parse().ok())
+                    .ok_or("a broken /etc/group line")?
+            }
+        },
+    };
+    Ok((uid, gid))
+}
+
+/// The `:`-separated fields of the line of `name` in a passwd or group file.
+fn lookup<'t>(text: &'t str, name: &str) -> Option<Vec<&'t str>> {
+    text.lines()
+        .map(|l| l.split(':').collect::<Vec<_>>())
+        .find(|f| f.first() == Some(&name))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn owners_are_read_from_the_roots_own_user_and_group_files() {
+        let root = tempfile::tempdir().unwrap();
+        std::fs::create_dir(root.path().join("etc")).unwrap();
+        std::fs::write(
+            root.path().join("etc/passwd"),
+            "root:x:0:0:root:/root:/bin/sh\nman:x:6:12:man:/var/cache/man:/usr/sbin/nologin\n",
+        )
+        .unwrap();
+        std::fs::write(
+            root.path().join("etc/group"),
+            "root:x:0:\nman:x:12:\nadm:x:4:\n",
+        )
+        .unwrap();
+        let r = |spec| resolve_owner(root.path(), spec);
+        assert_eq!(r("man:man"), Ok((6, 12)));
+        assert_eq!(r("man"), Ok((6, 12)));
+        assert_eq!(r("man:adm"), Ok((6, 4)));
+        assert_eq!(r("1000:1000"), Ok((1000, 1000)));
+        assert_eq!(r("nobody:man"), Err("no such user in /etc/passwd".into()));
+        assert_eq!(r("man:staff"), Err("no such group in /etc/group".into()));
+        assert_eq!(r("1000"), Err("a numeric user needs a group".into()));
+    }
 }

@@ -189,6 +189,8 @@ pub struct RamDirSetup {
     pub path: String,
     pub size: Option<String>,
     pub mode: Option<String>,
+    /// `user[:group]`, resolved in the root at boot.
+    pub owner: Option<String>,
     pub save_minutes: u32,
 }
 
@@ -238,10 +240,11 @@ impl fmt::Display for Step {
             ),
             Self::RamDir(r) => write!(
                 f,
-                "RAM directory {}: a tmpfs{}{} filled from its saved copy in {}{} (the first time: from the directory itself), saved back every {} min and at shutdown by the keeper",
+                "RAM directory {}: a tmpfs{}{}{} filled from its saved copy in {}{} (the first time: from the directory itself), saved back every {} min and at shutdown by the keeper",
                 r.path,
                 r.mode.as_ref().map(|m| format!(" mode={m}")).unwrap_or_default(),
                 r.size.as_ref().map(|s| format!(" size={s}")).unwrap_or_default(),
+                r.owner.as_ref().map(|o| format!(" owned by {o}")).unwrap_or_default(),
                 crate::ramdir::store::STORE,
                 r.path,
                 r.save_minutes

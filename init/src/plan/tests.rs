@@ -36,7 +36,7 @@ fn flash_boot_with_the_default_config() {
         "mount -t tmpfs -o rw,nosuid,nodev,mode=1777 tmpfs /root/var/lock",
         "mount -t tmpfs -o rw,nosuid,nodev,mode=0755 tmpfs /root/var/run",
         "RAM directory /var/log: a tmpfs filled from its saved copy in /var/lib/flashroot/ramdir/var/log (the first time: from the directory itself), saved back every 60 min and at shutdown by the keeper",
-        "RAM directory /var/cache/man: a tmpfs filled from its saved copy in /var/lib/flashroot/ramdir/var/cache/man (the first time: from the directory itself), saved back every 60 min and at shutdown by the keeper",
+        "RAM directory /var/cache/man: a tmpfs owned by man:man filled from its saved copy in /var/lib/flashroot/ramdir/var/cache/man (the first time: from the directory itself), saved back every 60 min and at shutdown by the keeper",
         "overlay on /root/var/cache/apt: tmpfs at /run/flashroot/overlay/0 holding upper/ and work/, lowerdir=/root/var/cache/apt",
         "switch_root /root: copy the init to /run/initramfs/shutdown, move /dev /proc /sys /run, move /flash to /run/flashroot/card, free the initramfs, exec /sbin/init",
     ];
