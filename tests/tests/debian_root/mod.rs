@@ -239,6 +239,77 @@ fn remove_files_in(dir: &Path) {
     }
 }
 
+/// The packages, `(name, version)`, that `apt-get install wanted...` adds to `root`: the
+/// host's apt (its lists, so its bookworm versions) simulating the install against the
+/// root's dpkg status, each package pinned to the version apt picked.
+pub fn install_closure(root: &Path, wanted: &[&str]) -> Vec<(String, String)> {
+    let status = root.join("var/lib/dpkg/status");
+    let out = Command::new("apt-get")
+        .arg("--simulate")
+        .arg("-o")
+        .arg(format!("Dir::State::status={}", status.display()))
+        .arg("install")
+        .args(wanted)
+        .env("LC_ALL", "C")
+        .output()
+        .expect("apt-get (Debian package apt) resolves the test's packages");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "apt-get --simulate install {wanted:?} against {} failed ({}):\n{text}{}",
+        status.display(),
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // `Inst name (version release [arch])`, or `Inst name [old] (version ...)` for an upgrade.
+    let closure: Vec<(String, String)> = text
+        .lines()
+        .filter_map(|l| {
+            let mut words = l.strip_prefix("Inst ")?.split_whitespace();
+            let name = words.next()?;
+            let version = words.find_map(|w| w.strip_prefix('('))?;
+            Some((name.to_string(), version.to_string()))
+        })
+        .collect();
+    for name in wanted {
+        assert!(
+            closure.iter().any(|(n, _)| n == name),
+            "{name} is not among the packages apt would install (already in the tree?):\n{text}"
+        );
+    }
+    closure
+}
+
+/// A flat apt repository in `repo` (`deb [trusted=yes] file:<repo> ./`): `debs` copied
+/// there, indexed in `Packages` by dpkg-scanpackages.
+pub fn local_repository(repo: &Path, debs: &[PathBuf]) {
+    fs::create_dir_all(repo).unwrap();
+    for deb in debs {
+        fs::copy(deb, repo.join(deb.file_name().unwrap()))
+            .unwrap_or_else(|e| panic!("{}: {e}", deb.display()));
+    }
+    let out = Command::new("dpkg-scanpackages")
+        .args(["--multiversion", "."])
+        .current_dir(repo)
+        .output()
+        .expect("dpkg-scanpackages (Debian package dpkg-dev) indexes the local repository");
+    assert!(
+        out.status.success(),
+        "dpkg-scanpackages in {} failed ({}):\n{}",
+        repo.display(),
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let index = String::from_utf8(out.stdout).unwrap();
+    assert_eq!(
+        index.matches("\nFilename: ").count() + usize::from(index.starts_with("Filename: ")),
+        debs.len(),
+        "dpkg-scanpackages indexed not every package of {}:\n{index}",
+        repo.display()
+    );
+    fs::write(repo.join("Packages"), index).unwrap();
+}
+
 /// Builds package `name` `version` into `out_dir` with dpkg-deb (`work` holds its tree):
 /// `files` as /usr/share/<name>/00, 01, ..., and a postinst that records the version it
 /// configured in /var/lib/<name>/configured.
