@@ -92,6 +92,7 @@ if [ "$phase" = 1 ]; then
   step install-locales apt_install locales
   step enable-locale sed -i 's/^# *\(en_US.UTF-8 UTF-8\)$/\1/' /etc/locale.gen
   step locale-gen locale-gen
+  step man-cache stat -c '%U:%G %a' /var/cache/man
   step install-man-db apt_install man-db
   step install-sqlite3 apt_install sqlite3
   step db-dir mkdir -p @DB_DIR@
@@ -221,7 +222,9 @@ fn a_user_installs_packages_locales_man_db_and_a_wal_database_and_finds_them_aft
         !generated.iter().any(|l| l.contains("cannot map")),
         "locale-gen hit the archive: {generated:?}"
     );
-    // man-db indexes at its own install, and again at each later install's trigger.
+    // man-db indexes at its own install (as the user `man`, in the cache directory the
+    // package ships as man:man), and again at each later install's trigger.
+    let cache = first.ok("man-cache", log).join(" ");
     for step in ["install-man-db", "install-sqlite3"] {
         let output = first.ok(step, log);
         let complaints: Vec<&String> = output
@@ -230,7 +233,8 @@ fn a_user_installs_packages_locales_man_db_and_a_wal_database_and_finds_them_aft
             .collect();
         assert!(
             complaints.is_empty(),
-            "{step}: man-db could not write its index: {complaints:?}; console in {}",
+            "{step}: man-db could not write its index: {complaints:?} (/var/cache/man before \
+             man-db's install: {cache}); console in {}",
             log.display()
         );
     }
