@@ -18,18 +18,14 @@ mod debian_root;
 mod flashboot;
 
 use std::fs;
-use std::os::unix::fs::symlink;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::{Duration, Instant};
 
-use flashboot::{fsck_card, initramfs, kernel, FAIL_FAST, KERNEL_DIRTY};
-use flashroot::card::{self, BootConfig, ImageOptions, Payload};
-use flashroot::disk::FatDiskReport;
+use flashboot::{fsck_card, kernel, KERNEL_DIRTY};
 use flashroot::rootprep::{self, Target};
 use flashroot_config::{Config, DEFAULT_TOML};
-use flashroot_qemu::{boot, BootOptions, Disk, DiskInterface, Ending, Kernel, Outcome};
+use flashroot_qemu::{Ending, Kernel, Outcome};
 
-const MEMORY_MIB: u32 = 1024;
 /// systemd under TCG from a JFFS2 root: generous, the measured boot is far shorter.
 const BOOT_TIMEOUT: Duration = Duration::from_secs(900);
 /// On the kernel command line: the probe reboots instead of powering off.
@@ -101,27 +97,8 @@ fn apt_sources_name_the_mirror() {
 
 /// Installs the probe unit, enabled for multi-user.target, with the console to itself.
 fn add_probe(root: &Path) {
-    add_unit(root, PROBE_UNIT, PROBE_UNIT_TEXT);
-    mask_serial_getty(root);
-}
-
-/// Masks [`SERIAL_GETTY`]: a probe that writes to ttyS0 is cut off (and its boot never
-/// ends) when the getty's vhangup() comes while it runs.
-fn mask_serial_getty(root: &Path) {
-    symlink(
-        "/dev/null",
-        root.join("etc/systemd/system").join(SERIAL_GETTY),
-    )
-    .unwrap();
-}
-
-/// Installs unit `name` with `text` in /etc/systemd/system, enabled for multi-user.target.
-fn add_unit(root: &Path, name: &str, text: &str) {
-    let units = root.join("etc/systemd/system");
-    let wants = units.join("multi-user.target.wants");
-    fs::create_dir_all(&wants).unwrap();
-    fs::write(units.join(name), text).unwrap();
-    symlink(format!("/etc/systemd/system/{name}"), wants.join(name)).unwrap();
+    debian_root::add_unit(root, PROBE_UNIT, PROBE_UNIT_TEXT);
+    debian_root::mask_serial_getty(root);
 }
 
 /// `key=value` from the probe line.
@@ -173,73 +150,7 @@ fn expect_shutdown_log(console: &str, verb: &str, log: &Path) {
 }
 
 fn boot_card(kernel: &Kernel, initrd: &Path, image: &Path, cmdline: String) -> Outcome {
-    boot_card_within(kernel, initrd, image, cmdline, BOOT_TIMEOUT)
-}
-
-fn boot_card_within(
-    kernel: &Kernel,
-    initrd: &Path,
-    image: &Path,
-    cmdline: String,
-    timeout: Duration,
-) -> Outcome {
-    // The card is the whole story; -kernel/-initrd only skip the BIOS and syslinux steps
-    // that card_boot covers, so that the time measured is the Debian boot.
-    let mut options = BootOptions::new(&kernel.vmlinuz);
-    options.initrd = Some(initrd.to_path_buf());
-    options.cmdline = cmdline;
-    options.disks = vec![Disk::new(image, DiskInterface::Ide)];
-    options.memory_mib = MEMORY_MIB;
-    options.timeout = timeout;
-    boot(&options).expect("QEMU runs")
-}
-
-/// A card whose JFFS2 root is `root`, with the default initramfs; made in `dir`.
-struct DebianCard {
-    initrd: PathBuf,
-    image: PathBuf,
-    boot: BootConfig,
-    report: FatDiskReport,
-    /// The root container's fill.
-    jffs2: flashroot::jffs2::Report,
-}
-
-fn debian_card(root: &Path, dir: &Path, kernel: &Kernel, config: &Config) -> DebianCard {
-    let rootfs = dir.join("rootfs.img");
-    let jffs2 = debian_root::container_image(root, &rootfs);
-    let initrd = dir.join("initrd.img");
-    initramfs(kernel, DEFAULT_TOML, &initrd);
-    let boot = BootConfig {
-        root_label: "rootfs".into(),
-        trigger: config.trigger.clone(),
-        conventional_root: "/dev/sda2".into(),
-        append: FAIL_FAST.into(),
-    };
-    let image = dir.join("card.img");
-    let report = card::write_image(
-        &image,
-        &ImageOptions {
-            size: debian_root::CARD_BYTES,
-            label: "FLASHROOT".into(),
-            serial: 0x2026_0601,
-        },
-        &Payload {
-            kernel: kernel.vmlinuz.clone(),
-            initrd: initrd.clone(),
-            kver: Some(kernel.version.clone()),
-            containers: vec![("rootfs.img".into(), rootfs.clone())],
-            boot: boot.clone(),
-        },
-    )
-    .expect("card image");
-    fs::remove_file(&rootfs).unwrap();
-    DebianCard {
-        initrd,
-        image,
-        boot,
-        report,
-        jffs2,
-    }
+    debian_root::boot_card_within(kernel, initrd, image, cmdline, BOOT_TIMEOUT)
 }
 
 #[test]
@@ -260,13 +171,13 @@ fn debootstrap_minbase_boots_to_multi_user_from_the_card() {
     add_probe(&root);
 
     let started = Instant::now();
-    let DebianCard {
+    let debian_root::DebianCard {
         initrd,
         image,
         boot: boot_config,
         report,
         jffs2,
-    } = debian_card(&root, dir.path(), &kernel, &config);
+    } = debian_root::debian_card(&root, dir.path(), &kernel, DEFAULT_TOML);
     let jffs2_seconds = started.elapsed().as_secs_f64();
     fs::remove_dir_all(&prepared).unwrap();
 
@@ -386,9 +297,6 @@ ExecStopPost=/bin/systemctl --no-block poweroff
 [Install]
 WantedBy=multi-user.target
 "#;
-/// The serial getty that Debian starts on the console: its vhangup() of ttyS0 would cut
-/// the probe's output (and with it the probe) midway.
-const SERIAL_GETTY: &str = "serial-getty@ttyS0.service";
 /// Each step prints `LOCALE-PROBE <name>| <line>` per output line, then
 /// `LOCALE-PROBE step=<name> rc=<exit status>`.
 const LOCALE_PROBE_SCRIPT: &str = r#"#!/bin/sh
@@ -423,67 +331,6 @@ sync
 echo "LOCALE-PROBE done"
 "#;
 
-/// The probe's report of one boot: each step's exit status and output lines.
-struct LocaleProbe {
-    machine_id: String,
-    steps: Vec<(String, i32, Vec<String>)>,
-}
-
-impl LocaleProbe {
-    fn parse(console: &str, log: &Path) -> Self {
-        let probe_lines: Vec<&str> = console
-            .lines()
-            .filter_map(|l| l.strip_prefix(LOCALE_PROBE).map(str::trim_start))
-            .collect();
-        assert!(
-            probe_lines.contains(&"done"),
-            "the locale probe did not finish; console in {}",
-            log.display()
-        );
-        let machine_id = probe_lines
-            .iter()
-            .find_map(|l| l.strip_prefix("phase="))
-            .and_then(|l| {
-                l.split_whitespace()
-                    .find_map(|w| w.strip_prefix("machine_id="))
-            })
-            .unwrap_or_else(|| panic!("no machine_id line; console in {}", log.display()))
-            .to_string();
-        let mut steps = Vec::new();
-        for line in &probe_lines {
-            let Some(rest) = line.strip_prefix("step=") else {
-                continue;
-            };
-            let (name, rest) = rest.split_once(" rc=").expect("step=<name> rc=<n>");
-            let rc = rest.split_whitespace().next().unwrap_or_default();
-            let prefix = format!("{name}| ");
-            let output = probe_lines
-                .iter()
-                .filter_map(|l| l.strip_prefix(&prefix).map(str::to_string))
-                .collect();
-            steps.push((name.to_string(), rc.trim().parse().unwrap(), output));
-        }
-        LocaleProbe { machine_id, steps }
-    }
-
-    /// The output of step `name`, which must have exited 0.
-    fn ok(&self, name: &str, log: &Path) -> &[String] {
-        let (_, rc, output) = self
-            .steps
-            .iter()
-            .find(|(n, _, _)| n == name)
-            .unwrap_or_else(|| panic!("no step {name}; console in {}", log.display()));
-        assert_eq!(
-            *rc,
-            0,
-            "step {name} failed:\n{}\nconsole in {}",
-            output.join("\n"),
-            log.display()
-        );
-        output
-    }
-}
-
 #[test]
 fn locales_and_a_fresh_machine_id_work_on_the_card_and_survive_a_reboot() {
     use std::os::unix::fs::PermissionsExt;
@@ -515,14 +362,14 @@ fn locales_and_a_fresh_machine_id_work_on_the_card_and_survive_a_reboot() {
     )
     .unwrap();
     fs::set_permissions(&script, fs::Permissions::from_mode(0o755)).unwrap();
-    add_unit(&root, LOCALE_PROBE_UNIT, LOCALE_PROBE_UNIT_TEXT);
-    mask_serial_getty(&root);
-    let card = debian_card(&root, dir.path(), &kernel, &config);
+    debian_root::add_unit(&root, LOCALE_PROBE_UNIT, LOCALE_PROBE_UNIT_TEXT);
+    debian_root::mask_serial_getty(&root);
+    let card = debian_root::debian_card(&root, dir.path(), &kernel, DEFAULT_TOML);
     fs::remove_dir_all(&prepared).unwrap();
 
     let mut probes = Vec::new();
     for phase in [1, 2] {
-        let outcome = boot_card_within(
+        let outcome = debian_root::boot_card_within(
             &kernel,
             &card.initrd,
             &card.image,
@@ -538,7 +385,10 @@ fn locales_and_a_fresh_machine_id_work_on_the_card_and_survive_a_reboot() {
             log.display()
         );
         outcome.expect_powered_off();
-        probes.push((LocaleProbe::parse(&outcome.console, &log), log));
+        probes.push((
+            debian_root::StepProbe::parse(&outcome.console, LOCALE_PROBE, &log),
+            log,
+        ));
     }
 
     let (first, log) = &probes[0];

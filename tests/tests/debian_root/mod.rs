@@ -1,14 +1,22 @@
 //! The cached Debian root that the Debian boot tests start from: `debootstrap
 //! --variant=minbase --include=systemd-sysv,udev bookworm` from the machine's own apt
 //! mirror, made once and cached under `${XDG_CACHE_HOME:-~/.cache}/flashroot/debootstrap/`.
-//! Shared by debian_boot, power_cut and wear.
+//! Shared by debian_boot, debian_user, power_cut and wear (each also includes flashboot),
+//! with the card, boot and step-probe helpers of the Debian boot tests.
 
 #![allow(dead_code)] // each test binary uses its own subset
 
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::time::Instant;
+use std::time::{Duration, Instant};
+
+use flashroot::card::{self, BootConfig, ImageOptions, Payload};
+use flashroot::disk::FatDiskReport;
+use flashroot_config::Config;
+use flashroot_qemu::{boot, BootOptions, Disk, DiskInterface, Kernel, Outcome};
+
+use crate::flashboot::{initramfs, FAIL_FAST};
 
 pub const SUITE: &str = "bookworm";
 /// Where apt's sources live: the machine's own mirror is the one debootstrap uses.
@@ -231,6 +239,77 @@ fn remove_files_in(dir: &Path) {
     }
 }
 
+/// The packages, `(name, version)`, that `apt-get install wanted...` adds to `root`: the
+/// host's apt (its lists, so its bookworm versions) simulating the install against the
+/// root's dpkg status, each package pinned to the version apt picked.
+pub fn install_closure(root: &Path, wanted: &[&str]) -> Vec<(String, String)> {
+    let status = root.join("var/lib/dpkg/status");
+    let out = Command::new("apt-get")
+        .arg("--simulate")
+        .arg("-o")
+        .arg(format!("Dir::State::status={}", status.display()))
+        .arg("install")
+        .args(wanted)
+        .env("LC_ALL", "C")
+        .output()
+        .expect("apt-get (Debian package apt) resolves the test's packages");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "apt-get --simulate install {wanted:?} against {} failed ({}):\n{text}{}",
+        status.display(),
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // `Inst name (version release [arch])`, or `Inst name [old] (version ...)` for an upgrade.
+    let closure: Vec<(String, String)> = text
+        .lines()
+        .filter_map(|l| {
+            let mut words = l.strip_prefix("Inst ")?.split_whitespace();
+            let name = words.next()?;
+            let version = words.find_map(|w| w.strip_prefix('('))?;
+            Some((name.to_string(), version.to_string()))
+        })
+        .collect();
+    for name in wanted {
+        assert!(
+            closure.iter().any(|(n, _)| n == name),
+            "{name} is not among the packages apt would install (already in the tree?):\n{text}"
+        );
+    }
+    closure
+}
+
+/// A flat apt repository in `repo` (`deb [trusted=yes] file:<repo> ./`): `debs` copied
+/// there, indexed in `Packages` by dpkg-scanpackages.
+pub fn local_repository(repo: &Path, debs: &[PathBuf]) {
+    fs::create_dir_all(repo).unwrap();
+    for deb in debs {
+        fs::copy(deb, repo.join(deb.file_name().unwrap()))
+            .unwrap_or_else(|e| panic!("{}: {e}", deb.display()));
+    }
+    let out = Command::new("dpkg-scanpackages")
+        .args(["--multiversion", "."])
+        .current_dir(repo)
+        .output()
+        .expect("dpkg-scanpackages (Debian package dpkg-dev) indexes the local repository");
+    assert!(
+        out.status.success(),
+        "dpkg-scanpackages in {} failed ({}):\n{}",
+        repo.display(),
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let index = String::from_utf8(out.stdout).unwrap();
+    assert_eq!(
+        index.matches("\nFilename: ").count() + usize::from(index.starts_with("Filename: ")),
+        debs.len(),
+        "dpkg-scanpackages indexed not every package of {}:\n{index}",
+        repo.display()
+    );
+    fs::write(repo.join("Packages"), index).unwrap();
+}
+
 /// Builds package `name` `version` into `out_dir` with dpkg-deb (`work` holds its tree):
 /// `files` as /usr/share/<name>/00, 01, ..., and a postinst that records the version it
 /// configured in /var/lib/<name>/configured.
@@ -283,4 +362,161 @@ pub fn container_image(root: &Path, image: &Path) -> flashroot::jffs2::Report {
         },
     )
     .expect("JFFS2 image of the Debian root")
+}
+
+/// Guest memory of a Debian boot.
+pub const MEMORY_MIB: u32 = 1024;
+/// The serial getty that Debian starts on the console: its vhangup() of ttyS0 would cut
+/// a probe's output (and with it the probe) midway. Masked by probes that print a lot.
+pub const SERIAL_GETTY: &str = "serial-getty@ttyS0.service";
+
+/// Installs unit `name` with `text` in /etc/systemd/system, enabled for multi-user.target.
+pub fn add_unit(root: &Path, name: &str, text: &str) {
+    let units = root.join("etc/systemd/system");
+    let wants = units.join("multi-user.target.wants");
+    fs::create_dir_all(&wants).unwrap();
+    fs::write(units.join(name), text).unwrap();
+    std::os::unix::fs::symlink(format!("/etc/systemd/system/{name}"), wants.join(name)).unwrap();
+}
+
+/// Masks the serial getty (see [`SERIAL_GETTY`]).
+pub fn mask_serial_getty(root: &Path) {
+    std::os::unix::fs::symlink(
+        "/dev/null",
+        root.join("etc/systemd/system").join(SERIAL_GETTY),
+    )
+    .unwrap();
+}
+
+/// Boots `image` under QEMU with `initrd` and `cmdline`, within `timeout`.
+pub fn boot_card_within(
+    kernel: &Kernel,
+    initrd: &Path,
+    image: &Path,
+    cmdline: String,
+    timeout: Duration,
+) -> Outcome {
+    // The card is the whole story; -kernel/-initrd only skip the BIOS and syslinux steps
+    // that card_boot covers, so that the time measured is the Debian boot.
+    let mut options = BootOptions::new(&kernel.vmlinuz);
+    options.initrd = Some(initrd.to_path_buf());
+    options.cmdline = cmdline;
+    options.disks = vec![Disk::new(image, DiskInterface::Ide)];
+    options.memory_mib = MEMORY_MIB;
+    options.timeout = timeout;
+    boot(&options).expect("QEMU runs")
+}
+
+/// A card whose JFFS2 root is `root`, with an initramfs built from a config; made in `dir`.
+pub struct DebianCard {
+    pub initrd: PathBuf,
+    pub image: PathBuf,
+    pub boot: BootConfig,
+    pub report: FatDiskReport,
+    /// The root container's fill.
+    pub jffs2: flashroot::jffs2::Report,
+}
+
+/// The card of `root` with the initramfs of `config_text` (the config the root was
+/// imported with: its RAM directories are the init's).
+pub fn debian_card(root: &Path, dir: &Path, kernel: &Kernel, config_text: &str) -> DebianCard {
+    let config = Config::parse("test config", config_text).expect("test config parses");
+    let rootfs = dir.join("rootfs.img");
+    let jffs2 = container_image(root, &rootfs);
+    let initrd = dir.join("initrd.img");
+    initramfs(kernel, config_text, &initrd);
+    let boot = BootConfig {
+        root_label: "rootfs".into(),
+        trigger: config.trigger.clone(),
+        conventional_root: "/dev/sda2".into(),
+        append: FAIL_FAST.into(),
+    };
+    let image = dir.join("card.img");
+    let report = card::write_image(
+        &image,
+        &ImageOptions {
+            size: CARD_BYTES,
+            label: "FLASHROOT".into(),
+            serial: 0x2026_0601,
+        },
+        &Payload {
+            kernel: kernel.vmlinuz.clone(),
+            initrd: initrd.clone(),
+            kver: Some(kernel.version.clone()),
+            containers: vec![("rootfs.img".into(), rootfs.clone())],
+            boot: boot.clone(),
+        },
+    )
+    .expect("card image");
+    fs::remove_file(&rootfs).unwrap();
+    DebianCard {
+        initrd,
+        image,
+        boot,
+        report,
+        jffs2,
+    }
+}
+
+/// What a step probe reported in one boot. The probe prints `<MARKER> phase=<n>
+/// machine_id=<id> end`, then per step `<MARKER> <name>| <line>` for each output line and
+/// `<MARKER> step=<name> rc=<exit status> ...`, and `<MARKER> done` at the end.
+pub struct StepProbe {
+    pub machine_id: String,
+    pub steps: Vec<(String, i32, Vec<String>)>,
+}
+
+impl StepProbe {
+    pub fn parse(console: &str, marker: &str, log: &Path) -> Self {
+        let probe_lines: Vec<&str> = console
+            .lines()
+            .filter_map(|l| l.strip_prefix(marker).map(str::trim_start))
+            .collect();
+        assert!(
+            probe_lines.contains(&"done"),
+            "the probe {marker} did not finish; console in {}",
+            log.display()
+        );
+        let machine_id = probe_lines
+            .iter()
+            .find_map(|l| l.strip_prefix("phase="))
+            .and_then(|l| {
+                l.split_whitespace()
+                    .find_map(|w| w.strip_prefix("machine_id="))
+            })
+            .unwrap_or_else(|| panic!("no machine_id line; console in {}", log.display()))
+            .to_string();
+        let mut steps = Vec::new();
+        for line in &probe_lines {
+            let Some(rest) = line.strip_prefix("step=") else {
+                continue;
+            };
+            let (name, rest) = rest.split_once(" rc=").expect("step=<name> rc=<n>");
+            let rc = rest.split_whitespace().next().unwrap_or_default();
+            let prefix = format!("{name}| ");
+            let output = probe_lines
+                .iter()
+                .filter_map(|l| l.strip_prefix(&prefix).map(str::to_string))
+                .collect();
+            steps.push((name.to_string(), rc.trim().parse().unwrap(), output));
+        }
+        StepProbe { machine_id, steps }
+    }
+
+    /// The output of step `name`, which must have exited 0.
+    pub fn ok(&self, name: &str, log: &Path) -> &[String] {
+        let (_, rc, output) = self
+            .steps
+            .iter()
+            .find(|(n, _, _)| n == name)
+            .unwrap_or_else(|| panic!("no step {name}; console in {}", log.display()));
+        assert_eq!(
+            *rc,
+            0,
+            "step {name} failed:\n{}\nconsole in {}",
+            output.join("\n"),
+            log.display()
+        );
+        output
+    }
 }
