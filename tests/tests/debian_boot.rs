@@ -281,36 +281,8 @@ const LOCALE_BOOT_TIMEOUT: Duration = Duration::from_secs(1800);
 const LOCALE_PHASE_WORD: &str = "flashroot.test.locale";
 /// glibc's packages the test installs, all at the tree's libc-bin version.
 const LOCALE_PACKAGES: [&str; 3] = ["libc-l10n", "locales", "libc-bin"];
-const LOCALE_PROBE_UNIT_TEXT: &str = r#"[Unit]
-Description=flashroot locale probe (issue #12)
-After=multi-user.target
-
-[Service]
-Type=oneshot
-TimeoutStartSec=infinity
-StandardOutput=tty
-StandardError=tty
-TTYPath=/dev/ttyS0
-ExecStart=/usr/local/sbin/flashroot-locale-probe
-ExecStopPost=/bin/systemctl --no-block poweroff
-
-[Install]
-WantedBy=multi-user.target
-"#;
-/// Each step prints `LOCALE-PROBE <name>| <line>` per output line, then
-/// `LOCALE-PROBE step=<name> rc=<exit status>`.
-const LOCALE_PROBE_SCRIPT: &str = r#"#!/bin/sh
-export PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
-export DEBIAN_FRONTEND=noninteractive
-step() {
-  name=$1; shift
-  "$@" > /run/locale-probe.out 2>&1
-  rc=$?
-  sed "s/^/LOCALE-PROBE $name| /" /run/locale-probe.out
-  read up idle < /proc/uptime
-  echo "LOCALE-PROBE step=$name rc=$rc uptime=$up"
-}
-phase=$(sed -n 's/.*flashroot\.test\.locale=\([0-9]\).*/\1/p' /proc/cmdline)
+/// The probe's steps (see [`debian_root::StepProbeSpec`]).
+const LOCALE_PROBE_SCRIPT: &str = r#"phase=$(sed -n 's/.*flashroot\.test\.locale=\([0-9]\).*/\1/p' /proc/cmdline)
 echo "LOCALE-PROBE phase=$phase machine_id=$(cat /etc/machine-id) end"
 cd /@DEBS@ || echo "LOCALE-PROBE no /@DEBS@"
 if [ "$phase" = 1 ]; then
@@ -333,7 +305,6 @@ echo "LOCALE-PROBE done"
 
 #[test]
 fn locales_and_a_fresh_machine_id_work_on_the_card_and_survive_a_reboot() {
-    use std::os::unix::fs::PermissionsExt;
     let dir = tempfile::tempdir().unwrap();
     let config = Config::embedded_default();
     let kernel = kernel();
@@ -354,16 +325,17 @@ fn locales_and_a_fresh_machine_id_work_on_the_card_and_survive_a_reboot() {
     for deb in &debs {
         fs::copy(deb, debs_dir.join(deb.file_name().unwrap())).unwrap();
     }
-    let script = root.join(LOCALE_PROBE_PATH);
-    fs::create_dir_all(script.parent().unwrap()).unwrap();
-    fs::write(
-        &script,
-        LOCALE_PROBE_SCRIPT.replace("@DEBS@", LOCALE_DEBS_DIR),
-    )
-    .unwrap();
-    fs::set_permissions(&script, fs::Permissions::from_mode(0o755)).unwrap();
-    debian_root::add_unit(&root, LOCALE_PROBE_UNIT, LOCALE_PROBE_UNIT_TEXT);
-    debian_root::mask_serial_getty(&root);
+    debian_root::install_step_probe(
+        &root,
+        &debian_root::StepProbeSpec {
+            marker: LOCALE_PROBE,
+            unit: LOCALE_PROBE_UNIT,
+            script: LOCALE_PROBE_PATH,
+            description: "flashroot locale probe (issue #12)",
+            body: &LOCALE_PROBE_SCRIPT.replace("@DEBS@", LOCALE_DEBS_DIR),
+            then: "/bin/systemctl --no-block poweroff",
+        },
+    );
     let card = debian_root::debian_card(&root, dir.path(), &kernel, DEFAULT_TOML);
     fs::remove_dir_all(&prepared).unwrap();
 

@@ -14,7 +14,6 @@ mod debian_root;
 mod flashboot;
 
 use std::fs;
-use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -51,38 +50,10 @@ const PHASE_WORD: &str = "flashroot.test.user";
 /// Boot 1 installs five packages and compiles a locale under TCG; boot 2 only looks.
 const FIRST_BOOT_TIMEOUT: Duration = Duration::from_secs(1800);
 const SECOND_BOOT_TIMEOUT: Duration = Duration::from_secs(900);
-/// The probe runs once multi-user.target is reached; when it is done, boot 1 reboots
-/// and boot 2 powers off.
-const PROBE_UNIT_TEXT: &str = r#"[Unit]
-Description=flashroot user probe (issue #12)
-After=multi-user.target
-
-[Service]
-Type=oneshot
-TimeoutStartSec=infinity
-StandardOutput=tty
-StandardError=tty
-TTYPath=/dev/ttyS0
-ExecStart=/usr/local/sbin/flashroot-user-probe
-ExecStopPost=/bin/sh -c 'if grep -qw flashroot.test.user=1 /proc/cmdline; then systemctl --no-block reboot; else systemctl --no-block poweroff; fi'
-
-[Install]
-WantedBy=multi-user.target
-"#;
-/// Each step prints `USER-PROBE <name>| <line>` per output line, then
-/// `USER-PROBE step=<name> rc=<exit status>`.
-const PROBE_SCRIPT: &str = r#"#!/bin/sh
-export PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
-export DEBIAN_FRONTEND=noninteractive
-step() {
-  name=$1; shift
-  "$@" > /run/user-probe.out 2>&1
-  rc=$?
-  sed "s/^/USER-PROBE $name| /" /run/user-probe.out
-  read up idle < /proc/uptime
-  echo "USER-PROBE step=$name rc=$rc uptime=$up"
-}
-apt_install() { apt-get install -y -q -o Dpkg::Use-Pty=0 "$@"; }
+/// When the probe is done, boot 1 reboots and boot 2 powers off.
+const THEN: &str = r#"/bin/sh -c 'if grep -qw flashroot.test.user=1 /proc/cmdline; then systemctl --no-block reboot; else systemctl --no-block poweroff; fi'"#;
+/// The probe's steps (see [`debian_root::StepProbeSpec`]).
+const PROBE_SCRIPT: &str = r#"apt_install() { apt-get install -y -q -o Dpkg::Use-Pty=0 "$@"; }
 phase=$(sed -n 's/.*flashroot\.test\.user=\([0-9]\).*/\1/p' /proc/cmdline)
 echo "USER-PROBE phase=$phase machine_id=$(cat /etc/machine-id) end"
 if [ "$phase" = 1 ]; then
@@ -159,17 +130,22 @@ fn a_user_installs_packages_locales_man_db_and_a_wal_database_and_finds_them_aft
         "import-root made {DB_DIR}"
     );
     debian_root::local_repository(&root.join(REPO_DIR), &debs);
-    let script = root.join(PROBE_PATH);
-    fs::create_dir_all(script.parent().unwrap()).unwrap();
     let script_text = PROBE_SCRIPT
         .replace("@SOURCE@", APT_SOURCE)
         .replace("@PACKAGE@", PACKAGE)
         .replace("@DB_DIR@", DB_DIR)
         .replace("@MARKER@", &marker);
-    fs::write(&script, script_text).unwrap();
-    fs::set_permissions(&script, fs::Permissions::from_mode(0o755)).unwrap();
-    debian_root::add_unit(&root, PROBE_UNIT, PROBE_UNIT_TEXT);
-    debian_root::mask_serial_getty(&root);
+    debian_root::install_step_probe(
+        &root,
+        &debian_root::StepProbeSpec {
+            marker: PROBE,
+            unit: PROBE_UNIT,
+            script: PROBE_PATH,
+            description: "flashroot user probe (issue #12)",
+            body: &script_text,
+            then: THEN,
+        },
+    );
     let card = debian_root::debian_card(&root, dir.path(), &kernel, &config_text);
     eprintln!("root container: {}", card.jffs2);
     fs::remove_dir_all(&prepared).unwrap();

@@ -370,6 +370,57 @@ pub const MEMORY_MIB: u32 = 1024;
 /// a probe's output (and with it the probe) midway. Masked by probes that print a lot.
 pub const SERIAL_GETTY: &str = "serial-getty@ttyS0.service";
 
+/// A probe that runs steps once multi-user.target is reached, with the console to itself.
+pub struct StepProbeSpec<'a> {
+    /// Starts each line it prints.
+    pub marker: &'a str,
+    /// The unit's name, e.g. `flashroot-user-probe.service`.
+    pub unit: &'a str,
+    /// The script's path in the root, without the leading `/`.
+    pub script: &'a str,
+    pub description: &'a str,
+    /// The script after the shared start: `step NAME COMMAND...` runs COMMAND and prints
+    /// each line of its output as `MARKER NAME| line`, then `MARKER step=NAME rc=STATUS
+    /// uptime=SECONDS`.
+    pub body: &'a str,
+    /// What runs when the probe has ended, failed or not (ExecStopPost): a poweroff or
+    /// a reboot, so that every boot ends.
+    pub then: &'a str,
+}
+
+/// Installs the probe script and its unit (enabled for multi-user.target), and masks the
+/// serial getty.
+pub fn install_step_probe(root: &Path, spec: &StepProbeSpec<'_>) {
+    use std::os::unix::fs::PermissionsExt;
+    let marker = spec.marker;
+    let start = format!(
+        "#!/bin/sh\n\
+         export PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin\n\
+         export DEBIAN_FRONTEND=noninteractive\n\
+         step() {{\n\
+         \x20 name=$1; shift\n\
+         \x20 \"$@\" > /run/step-probe.out 2>&1\n\
+         \x20 rc=$?\n\
+         \x20 sed \"s/^/{marker} $name| /\" /run/step-probe.out\n\
+         \x20 read up idle < /proc/uptime\n\
+         \x20 echo \"{marker} step=$name rc=$rc uptime=$up\"\n\
+         }}\n"
+    );
+    let script = root.join(spec.script);
+    fs::create_dir_all(script.parent().unwrap()).unwrap();
+    fs::write(&script, format!("{start}{}", spec.body)).unwrap();
+    fs::set_permissions(&script, fs::Permissions::from_mode(0o755)).unwrap();
+    let unit = format!(
+        "[Unit]\nDescription={}\nAfter=multi-user.target\n\n\
+         [Service]\nType=oneshot\nTimeoutStartSec=infinity\nStandardOutput=tty\n\
+         StandardError=tty\nTTYPath=/dev/ttyS0\nExecStart=/{}\nExecStopPost={}\n\n\
+         [Install]\nWantedBy=multi-user.target\n",
+        spec.description, spec.script, spec.then
+    );
+    add_unit(root, spec.unit, &unit);
+    mask_serial_getty(root);
+}
+
 /// Installs unit `name` with `text` in /etc/systemd/system, enabled for multi-user.target.
 pub fn add_unit(root: &Path, name: &str, text: &str) {
     let units = root.join("etc/systemd/system");
