@@ -92,6 +92,18 @@ pub fn open() -> std::io::Result<()> {
     Ok(())
 }
 
+/// For a process of ours that outlives switch_root (the card agent, the RAM directory
+/// keeper): `/dev/kmsg` through a private node made in `dir` (a file it kept open on
+/// devtmpfs would keep the root's /dev busy at shutdown), progress to the kernel log only,
+/// errors also to the console.
+pub fn open_outliving(dir: &str) {
+    match crate::sys::node::open_private(KMSG_PATH, dir) {
+        Ok(f) => open_with(f),
+        Err(_) => drop(open()),
+    }
+    set_quiet(true);
+}
+
 /// Uses `file` as the `/dev/kmsg` handle (e.g. one not opened through devtmpfs).
 pub fn open_with(file: File) {
     *KMSG.lock().unwrap_or_else(|p| p.into_inner()) = Some(file);

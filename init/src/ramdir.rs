@@ -46,15 +46,11 @@ pub fn mount(
         ),
     };
     std::fs::create_dir_all(STAGE).map_err(|e| BootError::io("RAM directory", STAGE, &e))?;
-    let mut data = Vec::new();
-    if let Some(m) = mode {
-        data.push(format!("mode={m}"));
-    }
-    if let Some(s) = size {
-        data.push(format!("size={s}"));
-    }
+    // No mode= here: the copy gives the tmpfs the saved directory's mode, and a
+    // configured mode is set over that below.
+    let data = size.map(|s| format!("size={s}")).unwrap_or_default();
     let flags = MsFlags::MS_NOSUID | MsFlags::MS_NODEV;
-    sys::mount::mount("tmpfs", STAGE, Some("tmpfs"), flags, &data.join(","))?;
+    sys::mount::mount("tmpfs", STAGE, Some("tmpfs"), flags, &data)?;
     let filled = copy::copy_tree(&from, Path::new(STAGE), None).and_then(|c| {
         if let Some(m) = mode {
             let bits = u32::from_str_radix(m, 8).map_err(|_| {

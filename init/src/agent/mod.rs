@@ -37,8 +37,9 @@ use store::{Backing, Store, PAGE};
 
 /// argv[0] of an agent process: '@' first marks a root storage daemon for systemd.
 pub const AGENT_ARGV0: &str = "@flashroot-agent";
-/// Where the agent makes its private device nodes: the initramfs' root, never unmounted.
-const PRIVATE_NODES: &str = "/";
+/// Where the agent (and the RAM directory keeper) make private device nodes: the
+/// initramfs' root, never unmounted.
+pub(crate) const PRIVATE_NODES: &str = "/";
 /// The journal beside each container: `rootfs.img.journal`.
 const JOURNAL_SUFFIX: &str = ".journal";
 
@@ -47,8 +48,8 @@ const JOURNAL_SUFFIX: &str = ".journal";
 pub fn journal_path(container: &str) -> String {
     format!("{container}{JOURNAL_SUFFIX}")
 }
-/// The agent's own binary: the init's (`/init`).
-const SELF_EXE: &str = "/proc/self/exe";
+/// The agent's own binary: the init's (`/init`); the keeper's too.
+pub(crate) const SELF_EXE: &str = "/proc/self/exe";
 const SYS_BLOCK: &str = "/sys/block";
 /// How long the init waits for an agent's device to go live: at first boot the agent
 /// makes its 4 MiB journal on the card (1.3 s under emulation), then reads it and maps
@@ -142,12 +143,7 @@ fn free_nbd_device() -> Option<String> {
 pub fn main(args: &[String]) -> ! {
     // Every device through a node of our own: this process outlives switch_root, and a
     // file it keeps open on devtmpfs would keep the root's /dev busy at shutdown.
-    match sys::node::open_private(kmsg::KMSG_PATH, PRIVATE_NODES) {
-        Ok(f) => kmsg::open_with(f),
-        Err(_) => drop(kmsg::open()),
-    }
-    // Progress to the kernel log only; errors also to the console.
-    kmsg::set_quiet(true);
+    kmsg::open_outliving(PRIVATE_NODES);
     let code = match run(args) {
         Ok(()) => 0,
         Err(e) => {

@@ -21,21 +21,21 @@ use nix::sys::signal::{SigSet, SigmaskHow, Signal};
 use nix::sys::signalfd::{SfdFlags, SignalFd};
 
 use super::store::Store;
-use crate::{kmsg, sys, BootError};
+use crate::agent::{PRIVATE_NODES, SELF_EXE};
+use crate::{kmsg, BootError};
 
 pub const KEEPER_ARGV0: &str = "flashroot-ramdirs";
 /// argv[0] of a one-shot save: `flashroot-ramdirs-save <path>...`, run by systemd from
 /// [`SYSTEMD_UNIT`] as the program at [`crate::shutdown::PROGRAM`].
 pub const SAVE_ARGV0: &str = "flashroot-ramdirs-save";
 /// systemd unmounts every mount it knows at shutdown, the RAM directories' tmpfs among
-/// them, before the SIGTERM that makes the keeper save: this unit saves them first.
+/// them: this unit saves them first.
 pub const SYSTEMD_UNIT: &str = "flashroot-ramdirs.service";
 const SYSTEMD_RUNTIME_UNITS: &str = "/run/systemd/system";
 /// Where the init records the keeper's pid (in the real root's /run).
 pub const PID_FILE: &str = "/run/flashroot/ramdirs.pid";
 /// The RAM directories mounted this boot, one path a line, for the shutdown program.
 pub const RAMDIRS_FILE: &str = "/run/flashroot/ramdirs";
-const SELF_EXE: &str = "/proc/self/exe";
 
 /// One RAM directory the keeper saves.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -130,7 +130,9 @@ pub fn install_systemd_unit(dirs: &[(String, u32)]) -> Result<(), BootError> {
 
 /// The keeper process: `flashroot-ramdirs <new root> <path=minutes>...`.
 pub fn main(args: &[String]) -> ! {
-    open_log();
+    // Its lines go to the kernel log, which shows a save's line on the console (unless
+    // the boot is `quiet`) and errors always.
+    kmsg::open_outliving(PRIVATE_NODES);
     let code = match run(args) {
         Ok(()) => 0,
         Err(e) => {
@@ -141,19 +143,12 @@ pub fn main(args: &[String]) -> ! {
     std::process::exit(code)
 }
 
-/// Lines go to the kernel log, which shows a save's line on the console (unless the boot
-/// is `quiet`) and errors always; under systemd our stderr is the journal.
-fn open_log() {
-    match sys::node::open_private(kmsg::KMSG_PATH, "/") {
-        Ok(f) => kmsg::open_with(f),
-        Err(_) => drop(kmsg::open()),
-    }
-    kmsg::set_quiet(true);
-}
-
-/// A one-shot save: `flashroot-ramdirs-save <path>...` (systemd, at shutdown).
+/// A one-shot save: `flashroot-ramdirs-save <path>...` (systemd, at shutdown). It runs in
+/// the real root and ends at once: /dev/kmsg through devtmpfs (a private node would be
+/// made on the JFFS2 root, a card write); its stderr is the journal.
 pub fn main_save(paths: &[String]) -> ! {
-    open_log();
+    let _ = kmsg::open();
+    kmsg::set_quiet(true);
     std::process::exit(i32::from(!save_all(paths, "shutdown")))
 }
 
@@ -171,11 +166,7 @@ pub fn save_recorded(why: &str) -> bool {
 fn save_all(paths: &[String], why: &str) -> bool {
     let mut ok = true;
     for path in paths {
-        let dir = Kept {
-            path: path.clone(),
-            every: Duration::ZERO,
-        };
-        ok &= save(&dir, why);
+        ok &= save(path, why);
     }
     ok
 }
@@ -213,41 +204,42 @@ fn run(args: &[String]) -> Result<(), BootError> {
                 return Ok(());
             }
             for d in &dirs {
-                save(d, "SIGUSR1");
+                save(&d.path, "SIGUSR1");
             }
             continue;
         }
         let now = Instant::now();
         for (d, at) in dirs.iter().zip(due.iter_mut()) {
             if *at <= now {
-                save(d, "schedule");
+                save(&d.path, "schedule");
                 *at = now + d.every;
             }
         }
     }
 }
 
-/// Saves `dir` and logs what it took; a failure is logged and the next save tries again.
+/// Saves the RAM directory `path` and logs what it took; a failure is logged and the next
+/// save tries again.
 /// A directory that is no longer a tmpfs (unmounted at shutdown, where the root's own
 /// directory shows through) is not saved: that would replace the saved copy with a stale
 /// one. True unless the save failed.
-fn save(dir: &Kept, why: &str) -> bool {
+fn save(path: &str, why: &str) -> bool {
     let started = Instant::now();
-    let on_tmpfs = nix::sys::statfs::statfs(dir.path.as_str())
+    let on_tmpfs = nix::sys::statfs::statfs(path)
         .is_ok_and(|s| s.filesystem_type() == nix::sys::statfs::TMPFS_MAGIC);
     if !on_tmpfs {
         notice!(
             "RAM directory {} not saved ({why}): it is no longer its tmpfs (unmounted by now; saved before that)",
-            dir.path
+            path
         );
         return true;
     }
-    let store = Store::of(Path::new("/"), &dir.path);
-    match store.save(Path::new(&dir.path)) {
+    let store = Store::of(Path::new("/"), path);
+    match store.save(Path::new(path)) {
         Ok(c) => {
             notice!(
             "RAM directory {} saved ({why}) to {}: {} files written ({} bytes), {} unchanged linked, {} others, in {} ms",
-            dir.path,
+            path,
             store.dir().display(),
             c.files,
             c.bytes,
@@ -258,7 +250,7 @@ fn save(dir: &Kept, why: &str) -> bool {
             true
         }
         Err(e) => {
-            error!("RAM directory {} not saved ({why}): {e}", dir.path);
+            error!("RAM directory {} not saved ({why}): {e}", path);
             false
         }
     }
