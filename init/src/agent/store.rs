@@ -19,17 +19,35 @@
 //!
 //! The kernel's fsync of the device writes back every page dirty at its start and then
 //! sends a FLUSH; but a page it writes carries whatever the page holds by then, changes
-//! newer than that fsync included, so no FLUSH alone marks a consistent state. One does
-//! when the kernel wrote nothing at all since the previous FLUSH: everything it changed
-//! before this fsync began has reached us, and what we hold plus the card is the device as
-//! it was then. At such a FLUSH everything held is released at once, through the
-//! [`journal`](super::journal), all or nothing. Under writes that never pause, held pages
-//! are released after a bound anyway (`max_hold` flushes, 30 s by default, the kernel's own
-//! write-back interval), except blocks whose erase has not reached us whole; that is the
-//! one case left where a cut can still lose data garbage collection was moving. Without a
-//! journal, blocks are released one by one as a chip would go through them: the block's
-//! last page first when it holds an old erase-block summary (JFFS2 trusts a summary
-//! instead of scanning the block), then the held pages in ascending order.
+//! newer than that fsync included, so no FLUSH alone marks a consistent state. Two
+//! FLUSHes in a row of the agent's own flusher do, when nothing destructive (an erase or
+//! an obsolete mark: anything but bytes filling erased bytes) reached us between them:
+//!
+//! - every change that reached us before the first FLUSH was made before the second
+//!   fsync began (the flusher starts it only once the first has returned), so whatever
+//!   that change depends on (a garbage-collection copy before the erase of its old block,
+//!   a replacement node before the mark of the node it replaces) was made before too and
+//!   has reached us by the second FLUSH;
+//! - a change that reached us between the two may be newer than the second fsync's start,
+//!   and what it depends on may still be in the page cache; but new nodes destroy
+//!   nothing, so when all of those changes are new nodes, releasing them is safe too.
+//!
+//! At such a *calm* FLUSH everything held is released at once, through the
+//! [`journal`](super::journal), all or nothing. The flusher asks for a few FLUSHes in a
+//! row while pages are held, so that a writer that never pauses (an fsync loop commits,
+//! and so obsoletes, every few milliseconds) still meets a calm one within a flush
+//! interval or two. Blocks whose erase has not reached us whole stay held (nothing can
+//! depend on their new contents yet: JFFS2 writes into a block only once its erase is
+//! over). Should writes never be calm, held pages are released after a bound anyway
+//! (`max_hold` flushes, 30 s by default, the kernel's own write-back interval), the same
+//! way; that is the one case left where a cut can still lose data garbage collection was
+//! moving. Without a journal, blocks are released one by one as a chip would go through
+//! them: the block's last page first when it holds an old erase-block summary (JFFS2
+//! trusts a summary instead of scanning the block), then the held pages in ascending
+//! order.
+//!
+//! The rule takes every FLUSH for the flusher's: nothing else fsyncs the device (the
+//! agent's private node; JFFS2 and block2mtd never send one, nor does sync(2)).
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::io;
@@ -77,7 +95,9 @@ pub struct Stats {
     pub syncs: u64,
     /// Releases written through the journal.
     pub batches: u64,
-    /// Releases made because writes never paused for `max_hold` flushes.
+    /// Releases made at a calm FLUSH (nothing but new nodes since the one before).
+    pub calm: u64,
+    /// Releases made because writes were never calm for `max_hold` flushes.
     pub forced: u64,
     /// Releases too big for the journal, written block by block.
     pub unjournaled: u64,
@@ -100,8 +120,9 @@ pub struct Store<B> {
     stats: Stats,
     /// Scratch page for reads of the card.
     scratch: Vec<u8>,
-    /// WRITE requests since the last FLUSH: none means the kernel's cache was clean.
-    writes_since_flush: u64,
+    /// A WRITE since the last FLUSH changed bytes that were not erased (an erase or an
+    /// obsolete mark): the next FLUSH is not calm.
+    destroyed_since_flush: bool,
     /// FLUSHes answered while something was held.
     flushes_holding: u64,
     /// Flushes to hold for at most under writes that never pause.
@@ -170,7 +191,7 @@ impl<B: Backing> Store<B> {
             stats: Stats::default(),
             scratch: vec![0; PAGE],
             journal: None,
-            writes_since_flush: 0,
+            destroyed_since_flush: false,
             flushes_holding: 0,
             max_hold: DEFAULT_MAX_HOLD_FLUSHES,
         }
@@ -244,7 +265,6 @@ impl<B: Backing> Store<B> {
     /// Takes the kernel's write of `data` at `offset`, page by page.
     pub fn write(&mut self, offset: u64, data: &[u8]) -> Result<(), StoreError> {
         self.check(offset, data.len())?;
-        self.writes_since_flush += 1;
         // One read of the card for the whole request; then only the 512-byte sectors that
         // appends change are written, in runs: a page being filled by small appends is
         // written back at every flush, and rewriting all of it each time would wear its
@@ -313,6 +333,9 @@ impl<B: Backing> Store<B> {
             self.stats.unchanged += 1;
             return None;
         }
+        if !is_append(before, new) {
+            self.destroyed_since_flush = true;
+        }
         if !is_program(before, new) && self.pending.insert(block) {
             // An erase (or a page of one): the whole block is held from now on.
             self.stats.erases += 1;
@@ -342,21 +365,22 @@ impl<B: Backing> Store<B> {
         self.stats.held += 1;
     }
 
-    /// Answers a FLUSH: syncs the appends; when the kernel wrote nothing since the last
-    /// FLUSH (so everything it changed before this one's fsync began has reached us, and
-    /// what we hold plus the card is the device as it was then), releases everything
-    /// held, all at once. Under writes that never pause, the held pages are released
-    /// anyway after `max_hold` flushes, except blocks whose erase is still incomplete.
+    /// Answers a FLUSH: syncs the appends; when the kernel's writes since the last FLUSH
+    /// destroyed nothing (so every change held depends only on what has reached us: see
+    /// the module's comment), releases everything held, all at once, but for blocks whose
+    /// erase is still incomplete. Under writes that are never calm, the held pages are
+    /// released anyway after `max_hold` flushes, the same way.
     pub fn flush(&mut self) -> Result<(), StoreError> {
-        let quiet = self.writes_since_flush == 0;
-        self.writes_since_flush = 0;
+        let calm = !self.destroyed_since_flush;
+        self.destroyed_since_flush = false;
         self.sync_programs()?;
         if self.held.is_empty() && self.pending.is_empty() {
             self.flushes_holding = 0;
         } else {
             self.flushes_holding += 1;
-            if quiet {
-                self.release(false)?;
+            if calm {
+                self.stats.calm += 1;
+                self.release(true)?;
                 self.flushes_holding = 0;
             } else if self.flushes_holding > self.max_hold {
                 self.stats.forced += 1;
@@ -375,15 +399,15 @@ impl<B: Backing> Store<B> {
         self.release(false)
     }
 
-    /// Releases what is held; when `forced` (writes never paused), blocks whose erase has
-    /// not reached us whole stay held, so no old node, and above all no old summary,
-    /// outlives a half-written erase.
-    fn release(&mut self, forced: bool) -> Result<(), StoreError> {
+    /// Releases what is held; with `whole_erases_only` (any time the kernel may still be
+    /// writing), blocks whose erase has not reached us whole stay held, so no old node,
+    /// and above all no old summary, outlives a half-written erase.
+    fn release(&mut self, whole_erases_only: bool) -> Result<(), StoreError> {
         let ppb = self.pages_per_block;
         let mut blocks = Vec::new();
         let candidates: Vec<u64> = self.pending.iter().copied().collect();
         for block in candidates {
-            if !forced || self.erase_complete(block)? {
+            if !whole_erases_only || self.erase_complete(block)? {
                 blocks.push(block);
             }
         }

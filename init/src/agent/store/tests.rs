@@ -326,11 +326,12 @@ fn marks_wait_page_by_page_and_appends_beside_them_do_not() {
     assert_eq!(card.page(0), marked_and_appended);
 }
 
-/// While the kernel keeps writing, what a FLUSH brings back may hold changes newer than
-/// the fsync that sent it (the page cache writes a page with whatever it holds by then),
-/// so nothing held is released; the first FLUSH after a pause in writes releases it all.
+/// While the kernel keeps destroying (here: erasing a page of block 1 again and again),
+/// what a FLUSH brings back may hold changes newer than the fsync that sent it (the page
+/// cache writes a page with whatever it holds by then), so nothing held is released; the
+/// first FLUSH after a stretch without them releases it all.
 #[test]
-fn held_pages_wait_for_a_pause_in_the_kernels_writes() {
+fn held_pages_wait_while_the_kernel_keeps_destroying() {
     let mut card = Card::pages(&[DATA, ERASED, OLD]);
     let mut store = Store::new(&mut card, 3 * P, P);
     store.write(0, &page_of(ERASED)).unwrap();
@@ -345,7 +346,61 @@ fn held_pages_wait_for_a_pause_in_the_kernels_writes() {
     assert_eq!(store.stats().forced, 0);
 }
 
-/// Writes that never pause: after `max_hold` flushes the held pages go anyway, except a
+/// A writer that never pauses: new nodes keep coming into the block whose erase is held,
+/// but between two FLUSHes nothing but new nodes reached the agent. Everything that came
+/// before the first FLUSH was made before the second fsync began, so what it depends on
+/// has come too, and what came since destroys nothing: the second FLUSH releases it all.
+#[test]
+fn new_nodes_alone_between_two_flushes_do_not_delay_a_release() {
+    let mut card = Card::pages(&[DATA, OLD, ERASED]);
+    let mut store = Store::new(&mut card, 3 * P, P);
+    store.write(P, &page_of(ERASED)).unwrap(); // GC erased block 1 (its copy: page 0)
+    let mut filling = page_of(ERASED);
+    filling[..64].fill(0x42); // JFFS2 reuses block 1 at once
+    store.write(P, &filling).unwrap();
+    store.flush().unwrap();
+    assert_eq!(store.held_pages(), 1, "an erase came before this flush");
+    filling[64..128].fill(0x43);
+    store.write(P, &filling).unwrap(); // the writer goes on: a new node
+    store.write(2 * P, &page_of(0x44)).unwrap(); // and another, elsewhere
+    store.flush().unwrap();
+    assert_eq!(
+        store.held_pages(),
+        0,
+        "released although writes never paused"
+    );
+    assert_eq!(store.stats().calm, 1);
+    assert_eq!(store.stats().forced, 0);
+    drop(store);
+    assert_eq!(card.page(1), filling);
+}
+
+/// An obsolete mark between two FLUSHes may be newer than the second fsync's start, and
+/// the node replacing the one it retires may still be in the page cache: it delays the
+/// release like an erase does.
+#[test]
+fn a_mark_between_two_flushes_delays_the_release() {
+    let mut node = page_of(ERASED);
+    node[0] = 0xE0; // a node header in page 2
+    let mut card = Card {
+        bytes: [page_of(DATA), page_of(OLD), node.clone()].concat(),
+        ..Card::default()
+    };
+    let mut store = Store::new(&mut card, 3 * P, P);
+    store.write(P, &page_of(ERASED)).unwrap();
+    store.flush().unwrap();
+    node[0] = 0xC0; // marked obsolete
+    store.write(2 * P, &node).unwrap();
+    store.flush().unwrap();
+    assert_eq!(store.held_pages(), 2, "a mark came since the last flush");
+    store.flush().unwrap();
+    assert_eq!(store.held_pages(), 0);
+    drop(store);
+    assert_eq!(card.page(1), page_of(ERASED));
+    assert_eq!(card.page(2), node);
+}
+
+/// Writes that are never calm: after `max_hold` flushes the held pages go anyway, except a
 /// block whose erase has not reached the agent whole.
 #[test]
 fn a_long_hold_is_cut_short_but_not_in_the_middle_of_an_erase() {
@@ -355,7 +410,8 @@ fn a_long_hold_is_cut_short_but_not_in_the_middle_of_an_erase() {
     store.write(P, &page_of(ERASED)).unwrap();
     store.write(2 * P, &page_of(ERASED)).unwrap(); // block 1: page 3 not yet
     for _ in 0..4 {
-        store.write(0, &page_of(ERASED)).unwrap(); // the kernel keeps writing
+        store.write(0, &page_of(DATA)).unwrap(); // the kernel keeps writing, and erasing
+        store.write(0, &page_of(ERASED)).unwrap();
         store.flush().unwrap();
     }
     assert_eq!(store.stats().forced, 1);
