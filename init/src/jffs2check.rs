@@ -63,24 +63,6 @@ fn node_at(b: &[u8], at: usize) -> Option<u16> {
         .then(|| u16_le(header, 2))?
 }
 
-/// The nodetype bit JFFS2 clears in a node's header to mark it obsolete
-/// (`JFFS2_NODE_ACCURATE`); hdr_crc is computed with it set.
-pub const NODE_ACCURATE: u16 = 0x2000;
-
-/// Is there a node header at `at` that JFFS2 marked obsolete (its hdr_crc matches once
-/// the mark is undone)? Then returns the offset of the nodetype's byte holding the mark.
-pub fn obsolete_mark_at(b: &[u8], at: usize) -> Option<usize> {
-    let header = b.get(at..at + NODE_HEADER_LEN)?;
-    let nodetype = u16_le(header, 2)?;
-    if u16_le(header, 0)? != MAGIC || nodetype & NODE_ACCURATE != 0 {
-        return None;
-    }
-    let mut covered = [0u8; HEADER_CRC_COVERS];
-    covered.copy_from_slice(&header[..HEADER_CRC_COVERS]);
-    covered[2..4].copy_from_slice(&(nodetype | NODE_ACCURATE).to_le_bytes());
-    (crc32(&covered) == u32_le(header, HEADER_CRC_COVERS)?).then_some(at + 3)
-}
-
 /// Does an erase block end at `end`, going by what the writer leaves at block edges: a
 /// cleanmarker starting the next block, or a summary marker ending this one?
 fn block_edge_at(b: &[u8], end: usize) -> bool {
@@ -160,21 +142,6 @@ mod tests {
     use super::*;
 
     const KIB: u32 = 1024;
-
-    #[test]
-    fn an_obsolete_mark_is_found_only_where_undoing_it_makes_the_header_crc_right() {
-        let mut h = header(0xE002, 68).to_vec();
-        assert_eq!(obsolete_mark_at(&h, 0), None, "not marked");
-        h[3] &= !0x20; // what jffs2_mark_node_obsolete writes: 0xE002 -> 0xC002
-        assert_eq!(obsolete_mark_at(&h, 0), Some(3));
-        h[5] ^= 1; // totlen no longer matches hdr_crc
-        assert_eq!(obsolete_mark_at(&h, 0), None);
-        assert_eq!(
-            obsolete_mark_at(&[0x85, 0x19, 0x02, 0xC0], 0),
-            None,
-            "too short"
-        );
-    }
 
     fn header(nodetype: u16, totlen: u32) -> [u8; NODE_HEADER_LEN] {
         let mut h = [0u8; NODE_HEADER_LEN];

@@ -264,8 +264,8 @@ fn run(args: &[String]) -> Result<(), BootError> {
     let finished = store.finish();
     let s = store.stats();
     info!(
-        "card agent: {container} done ({end:?}): {} pages appended at once, {} erase blocks held, {} page writes held, released in {} journaled batches ({} at a calm flush, {} too big for the journal, {} forced by writes that were never calm), {} written unchanged, {} flushes, {} card syncs",
-        s.programmed, s.erases, s.held, s.batches, s.calm, s.unjournaled, s.forced, s.unchanged, s.flushes, s.syncs
+        "card agent: {container} done ({end:?}): {} pages appended at once, {} erase blocks held, {} page writes held, released in {} journaled batches ({} too big for the journal, {} forced by writes that never paused), {} written unchanged, {} flushes, {} card syncs",
+        s.programmed, s.erases, s.held, s.batches, s.unjournaled, s.forced, s.unchanged, s.flushes, s.syncs
     );
     drop(kernels);
     finished.map_err(|e| {
@@ -397,15 +397,9 @@ fn open_journal(
     Ok(Some(journal))
 }
 
-/// FLUSHes in a row at most per interval while pages stay held: each after the first is
-/// a chance of a calm one (see [`store`]); one that writes nothing costs a round trip and
-/// no card write.
-const FLUSHES_WHILE_HELD: usize = 4;
-
 /// Pushes the kernel's cached writes of the device to the agent, every `every`: each
-/// fsync(2) writes back the dirty pages, then sends a FLUSH. While pages are held, more
-/// right after (up to [`FLUSHES_WHILE_HELD`]), so that those held at the first are
-/// released at the first calm one.
+/// fsync(2) writes back the dirty pages, then sends a FLUSH. A second one right after when
+/// pages are held, so that those held at the first are released at the second.
 fn flusher(dev: &File, every: Duration, live: &AtomicBool, done: &AtomicBool, held: &AtomicUsize) {
     let mut failed = false;
     while !done.load(Ordering::Relaxed) {
@@ -413,8 +407,8 @@ fn flusher(dev: &File, every: Duration, live: &AtomicBool, done: &AtomicBool, he
         if !live.load(Ordering::Relaxed) {
             continue;
         }
-        for round in 0..FLUSHES_WHILE_HELD {
-            if round > 0 && held.load(Ordering::Relaxed) == 0 {
+        for round in 0..2 {
+            if round == 1 && held.load(Ordering::Relaxed) == 0 {
                 break;
             }
             match (dev.sync_all(), failed) {

@@ -19,40 +19,22 @@
 //!
 //! The kernel's fsync of the device writes back every page dirty at its start and then
 //! sends a FLUSH; but a page it writes carries whatever the page holds by then, changes
-//! newer than that fsync included, so no FLUSH alone marks a consistent state. Two
-//! FLUSHes in a row of the agent's own flusher do, for everything that reached us before
-//! the first: such a change was made before the second fsync began (the flusher starts it
-//! only once the first has returned), so whatever it depends on (a garbage-collection
-//! copy before the erase of its old block, a replacement node before the mark of the node
-//! it replaces) was made before too, and has reached us by the second FLUSH. What reached
-//! us between the two may be newer than the second fsync's start, and what it depends on
-//! may still be in the page cache. So at a FLUSH (a *calm* one: no page of an erase came
-//! since the last) the agent releases every held page as it was at the last FLUSH, plus
-//! the new nodes written into it since (they destroy nothing), minus the marks made since
-//! (they wait for the next FLUSH). Through the [`journal`](super::journal), all of it at
-//! once or nothing. A writer that never pauses (an fsync loop commits, and obsoletes,
-//! every few milliseconds; the garbage collector erases a block now and then) so gets its
-//! new nodes onto the card within a flush interval or two, even in a block that was
-//! being erased; the flusher sends a few FLUSHes in a row while pages are held, each a
-//! chance of a calm one.
-//!
-//! Blocks whose erase has not reached us whole stay held (nothing can depend on their new
-//! contents yet: JFFS2 writes into a block only once its erase is over). Should FLUSHes
-//! never be calm, held pages are released after a bound anyway (`max_hold` flushes, 30 s
-//! by default, the kernel's own write-back interval), marks and all; that is the one case
-//! left where a cut can still lose data garbage collection was moving. Without a journal,
-//! blocks are released one by one as a chip would go through them: the block's last page
-//! first when it holds an old erase-block summary (JFFS2 trusts a summary instead of
-//! scanning the block), then the held pages in ascending order.
-//!
-//! The rule takes every FLUSH for the flusher's: nothing else fsyncs the device (the
-//! agent's private node; JFFS2 and block2mtd never send one, nor does sync(2)).
+//! newer than that fsync included, so no FLUSH alone marks a consistent state. One does
+//! when the kernel wrote nothing at all since the previous FLUSH: everything it changed
+//! before this fsync began has reached us, and what we hold plus the card is the device as
+//! it was then. At such a FLUSH everything held is released at once, through the
+//! [`journal`](super::journal), all or nothing. Under writes that never pause, held pages
+//! are released after a bound anyway (`max_hold` flushes, 30 s by default, the kernel's own
+//! write-back interval), except blocks whose erase has not reached us whole; that is the
+//! one case left where a cut can still lose data garbage collection was moving. Without a
+//! journal, blocks are released one by one as a chip would go through them: the block's
+//! last page first when it holds an old erase-block summary (JFFS2 trusts a summary
+//! instead of scanning the block), then the held pages in ascending order.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::io;
 
 use super::journal::{Journal, JournalFile};
-use crate::jffs2check::{self, NODE_HEADER_LEN};
 
 /// Flushes after which held pages are released even though writes never paused (about
 /// 30 s at the default 100 ms: the kernel's own write-back interval).
@@ -95,9 +77,7 @@ pub struct Stats {
     pub syncs: u64,
     /// Releases written through the journal.
     pub batches: u64,
-    /// Releases made at a calm FLUSH (no erase since the one before).
-    pub calm: u64,
-    /// Releases made because writes were never calm for `max_hold` flushes.
+    /// Releases made because writes never paused for `max_hold` flushes.
     pub forced: u64,
     /// Releases too big for the journal, written block by block.
     pub unjournaled: u64,
@@ -106,26 +86,6 @@ pub struct Stats {
 /// A page whose newest contents are not all on the card yet.
 struct Held {
     data: Box<[u8]>,
-}
-
-/// A held page as it was before the kernel's first write of it since the last FLUSH.
-struct Before {
-    data: Box<[u8]>,
-    /// It was not held then: `data` is what the card holds.
-    on_card: bool,
-}
-
-/// Why held pages are released, which decides what of them is.
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum Release {
-    /// No erase since the previous FLUSH: everything but the obsolete marks that came
-    /// since, and but blocks whose erase is incomplete.
-    Calm,
-    /// Writes were never calm for `max_hold` flushes: everything but blocks whose erase
-    /// is incomplete.
-    Forced,
-    /// The kernel is done with the device: everything.
-    Final,
 }
 
 pub struct Store<B> {
@@ -140,11 +100,8 @@ pub struct Store<B> {
     stats: Stats,
     /// Scratch page for reads of the card.
     scratch: Vec<u8>,
-    /// A WRITE since the last FLUSH set bits (part of an erase): the next FLUSH is not
-    /// calm.
-    erased_since_flush: bool,
-    /// Held pages as they were at the last FLUSH, for those written since.
-    before_window: BTreeMap<u64, Before>,
+    /// WRITE requests since the last FLUSH: none means the kernel's cache was clean.
+    writes_since_flush: u64,
     /// FLUSHes answered while something was held.
     flushes_holding: u64,
     /// Flushes to hold for at most under writes that never pause.
@@ -199,27 +156,6 @@ fn is_erased(page: &[u8]) -> bool {
     page.iter().all(|&b| b == ERASED)
 }
 
-/// `new` as flash takes it over `before`: only bytes erased in `before` change (new
-/// nodes); changes to programmed bytes (obsolete marks) are left out. A node header that
-/// arrives already marked obsolete (written and marked between two writes of its page)
-/// keeps its mark out too: the node replacing it may not have reached the agent yet.
-fn new_nodes_over(before: &[u8], new: &[u8]) -> Vec<u8> {
-    let mut merged: Vec<u8> = before
-        .iter()
-        .zip(new)
-        .map(|(&b, &n)| if b == ERASED { n } else { b })
-        .collect();
-    let accurate = (jffs2check::NODE_ACCURATE >> 8) as u8;
-    for at in (0..=merged.len().saturating_sub(NODE_HEADER_LEN)).step_by(4) {
-        if is_erased(&before[at..at + NODE_HEADER_LEN]) {
-            if let Some(mark) = jffs2check::obsolete_mark_at(&merged, at) {
-                merged[mark] |= accurate;
-            }
-        }
-    }
-    merged
-}
-
 impl<B: Backing> Store<B> {
     /// A store over `size` bytes of `backing`, erased in blocks of `erase_size` bytes (a
     /// multiple of [`PAGE`]: the container's JFFS2 erase size).
@@ -234,8 +170,7 @@ impl<B: Backing> Store<B> {
             stats: Stats::default(),
             scratch: vec![0; PAGE],
             journal: None,
-            erased_since_flush: false,
-            before_window: BTreeMap::new(),
+            writes_since_flush: 0,
             flushes_holding: 0,
             max_hold: DEFAULT_MAX_HOLD_FLUSHES,
         }
@@ -309,6 +244,7 @@ impl<B: Backing> Store<B> {
     /// Takes the kernel's write of `data` at `offset`, page by page.
     pub fn write(&mut self, offset: u64, data: &[u8]) -> Result<(), StoreError> {
         self.check(offset, data.len())?;
+        self.writes_since_flush += 1;
         // One read of the card for the whole request; then only the 512-byte sectors that
         // appends change are written, in runs: a page being filled by small appends is
         // written back at every flush, and rewriting all of it each time would wear its
@@ -377,66 +313,57 @@ impl<B: Backing> Store<B> {
             self.stats.unchanged += 1;
             return None;
         }
-        let window_start = (!self.before_window.contains_key(&page)).then(|| Before {
-            data: before.into(),
-            on_card: !self.held.contains_key(&page),
-        });
-        if !is_program(before, new) {
-            self.erased_since_flush = true;
-            if self.pending.insert(block) {
-                // An erase (or a page of one): the whole block is held from now on.
-                self.stats.erases += 1;
-            }
+        if !is_program(before, new) && self.pending.insert(block) {
+            // An erase (or a page of one): the whole block is held from now on.
+            self.stats.erases += 1;
         }
         if self.pending.contains(&block) {
             // Nothing of a block being erased reaches the card before its erase does.
-            self.hold(page, new, window_start);
+            self.hold(page, new);
             return None;
         }
         // No erase pending: what only fills erased bytes goes to the card now; the rest
-        // (JFFS2's obsolete marks, even on a node that arrives marked) is held.
-        let merged = new_nodes_over(on_card, new);
+        // (JFFS2's obsolete marks) is held.
+        let merged: Vec<u8> = on_card
+            .iter()
+            .zip(new)
+            .map(|(&card, &n)| if card == ERASED { n } else { card })
+            .collect();
         if merged == new {
             self.held.remove(&page);
         } else {
-            self.hold(page, new, window_start);
+            self.hold(page, new);
         }
         (merged != on_card).then_some(merged)
     }
 
-    fn hold(&mut self, page: u64, data: &[u8], window_start: Option<Before>) {
+    fn hold(&mut self, page: u64, data: &[u8]) {
         self.held.insert(page, Held { data: data.into() });
-        if let Some(before) = window_start {
-            self.before_window.insert(page, before);
-        }
         self.stats.held += 1;
     }
 
-    /// Answers a FLUSH: syncs the appends; when the kernel's writes since the last FLUSH
-    /// destroyed nothing (so every change held depends only on what has reached us: see
-    /// the module's comment), releases everything held, all at once, but for blocks whose
-    /// erase is still incomplete. Under writes that are never calm, the held pages are
-    /// released anyway after `max_hold` flushes, the same way.
+    /// Answers a FLUSH: syncs the appends; when the kernel wrote nothing since the last
+    /// FLUSH (so everything it changed before this one's fsync began has reached us, and
+    /// what we hold plus the card is the device as it was then), releases everything
+    /// held, all at once. Under writes that never pause, the held pages are released
+    /// anyway after `max_hold` flushes, except blocks whose erase is still incomplete.
     pub fn flush(&mut self) -> Result<(), StoreError> {
-        let calm = !self.erased_since_flush;
-        self.erased_since_flush = false;
+        let quiet = self.writes_since_flush == 0;
+        self.writes_since_flush = 0;
         self.sync_programs()?;
         if self.held.is_empty() && self.pending.is_empty() {
             self.flushes_holding = 0;
         } else {
             self.flushes_holding += 1;
-            if calm {
-                self.stats.calm += 1;
-                self.release(Release::Calm)?;
+            if quiet {
+                self.release(false)?;
                 self.flushes_holding = 0;
             } else if self.flushes_holding > self.max_hold {
                 self.stats.forced += 1;
-                self.release(Release::Forced)?;
+                self.release(true)?;
                 self.flushes_holding = 0;
             }
         }
-        // The next window starts here.
-        self.before_window.clear();
         self.stats.flushes += 1;
         Ok(())
     }
@@ -445,101 +372,85 @@ impl<B: Backing> Store<B> {
     /// and the device synced), so everything held is released.
     pub fn finish(&mut self) -> Result<(), StoreError> {
         self.sync_programs()?;
-        self.release(Release::Final)
+        self.release(false)
     }
 
-    /// Releases what is held, as `why` allows (see [`Release`]). Blocks whose erase has
-    /// not reached us whole stay held until the kernel is done, so no old node, and above
-    /// all no old summary, outlives a half-written erase.
-    fn release(&mut self, why: Release) -> Result<(), StoreError> {
+    /// Releases what is held; when `forced` (writes never paused), blocks whose erase has
+    /// not reached us whole stay held, so no old node, and above all no old summary,
+    /// outlives a half-written erase.
+    fn release(&mut self, forced: bool) -> Result<(), StoreError> {
         let ppb = self.pages_per_block;
         let mut blocks = Vec::new();
         let candidates: Vec<u64> = self.pending.iter().copied().collect();
         for block in candidates {
-            if why == Release::Final || self.erase_complete(block)? {
+            if !forced || self.erase_complete(block)? {
                 blocks.push(block);
             }
         }
-        let images: BTreeMap<u64, Box<[u8]>> = self
+        let pages: Vec<u64> = self
             .held
-            .iter()
-            .filter(|(page, _)| {
-                let block = *page / ppb;
+            .keys()
+            .copied()
+            .filter(|page| {
+                let block = page / ppb;
                 !self.pending.contains(&block) || blocks.contains(&block)
             })
-            .filter_map(|(&page, held)| match (why, self.before_window.get(&page)) {
-                (Release::Calm, Some(before)) => {
-                    // Written since the last FLUSH: its new nodes go, marks made since
-                    // wait. Held only for such a mark, in a block not being erased: its
-                    // new nodes went to the card as they came, and nothing is left to go.
-                    let image = new_nodes_over(&before.data, &held.data);
-                    let erasing = self.pending.contains(&(page / ppb));
-                    let on_card = before.on_card && (!erasing || image[..] == before.data[..]);
-                    (!on_card).then(|| (page, image.into_boxed_slice()))
-                }
-                _ => Some((page, held.data.clone())),
-            })
             .collect();
-        if images.is_empty() {
+        if pages.is_empty() {
             for block in &blocks {
                 self.pending.remove(block);
             }
             return Ok(());
         }
         if let Some(journal) = &self.journal {
-            let data = images.values().filter(|image| !is_erased(image)).count();
-            if journal.fits(images.len(), data) {
-                return self.release_journaled(&images, &blocks);
+            let data = pages
+                .iter()
+                .filter(|p| !is_erased(&self.held[p].data))
+                .count();
+            if journal.fits(pages.len(), data) {
+                return self.release_journaled(&pages, &blocks);
             }
             self.stats.unjournaled += 1;
         }
-        let mut images = images;
         for &block in &blocks {
-            self.release_block(block, &mut images)?;
+            self.release_block(block)?;
             self.pending.remove(&block);
         }
-        // Those of the blocks are written, and gone from `images`, already.
-        for (page, image) in images {
-            self.backing.write_at(&image, page * PAGE_U64)?;
+        for page in pages {
+            // Those of the blocks are written already.
+            let Some(h) = self.held.get(&page) else {
+                continue;
+            };
+            self.backing.write_at(&h.data, page * PAGE_U64)?;
+            self.held.remove(&page);
+            self.stats.released += 1;
             self.unsynced = true;
-            self.released(page, &image);
         }
         self.sync_programs()
     }
 
-    /// `page` is on the card as `image`: no longer held, unless marks newer than the
-    /// image wait (they are released with a later one).
-    fn released(&mut self, page: u64, image: &[u8]) {
-        if self.held.get(&page).is_some_and(|h| *h.data == *image) {
-            self.held.remove(&page);
-        }
-        self.stats.released += 1;
-    }
-
-    /// Releases `images` (and the erases of `blocks`) all at once: the batch to the
-    /// journal (synced), the pages in place (synced), then the journal's done record. A
-    /// cut anywhere leaves either the old pages or, once the agent has read the journal
-    /// at the next start, the new ones.
-    fn release_journaled(
-        &mut self,
-        images: &BTreeMap<u64, Box<[u8]>>,
-        blocks: &[u64],
-    ) -> Result<(), StoreError> {
+    /// Releases `pages` (and the erases of `blocks`) all at once: the batch to the journal
+    /// (synced), the pages in place (synced), then the journal's done record. A cut
+    /// anywhere leaves either the old pages or, once the agent has read the journal at
+    /// the next start, the new ones.
+    fn release_journaled(&mut self, pages: &[u64], blocks: &[u64]) -> Result<(), StoreError> {
         let journal = self.journal.as_mut().expect("checked by the caller");
-        let contents: Vec<(u64, &[u8])> = images.iter().map(|(p, i)| (*p, &i[..])).collect();
+        let contents: Vec<(u64, &[u8])> = pages.iter().map(|p| (*p, &*self.held[p].data)).collect();
         journal.batch(&contents)?;
-        for (page, image) in images {
-            self.backing.write_at(image, page * PAGE_U64)?;
+        for &page in pages {
+            self.backing
+                .write_at(&self.held[&page].data, page * PAGE_U64)?;
         }
         self.unsynced = true;
         self.sync_programs()?;
         self.journal.as_mut().expect("checked").done()?;
-        for (page, image) in images {
-            self.released(*page, image);
+        for page in pages {
+            self.held.remove(page);
         }
         for block in blocks {
             self.pending.remove(block);
         }
+        self.stats.released += pages.len() as u64;
         self.stats.batches += 1;
         Ok(())
     }
@@ -560,44 +471,39 @@ impl<B: Backing> Store<B> {
         Ok(true)
     }
 
-    /// Writes one pending block's `images` to the card as a chip would see it: an old
-    /// summary gone first (synced), then the pages in ascending order (synced). Each
-    /// written image leaves `images`.
-    fn release_block(
-        &mut self,
-        block: u64,
-        images: &mut BTreeMap<u64, Box<[u8]>>,
-    ) -> Result<(), StoreError> {
+    /// Writes one pending block to the card as a chip would see it: an old summary gone
+    /// first (synced), then the held pages in ascending order (synced).
+    fn release_block(&mut self, block: u64) -> Result<(), StoreError> {
         let first = block * self.pages_per_block;
         let last = first + self.pages_per_block - 1;
-        let pages: Vec<u64> = images.range(first..=last).map(|(&p, _)| p).collect();
+        let mut pages: Vec<u64> = self.held.range(first..=last).map(|(&p, _)| p).collect();
         if pages.iter().any(|&p| p != last) {
             let last_at = last * PAGE_U64;
             self.backing.read_at(&mut self.scratch, last_at)?;
-            let kept = images
+            let kept = self
+                .held
                 .get(&last)
-                .is_some_and(|new| is_program(&self.scratch, new));
+                .is_some_and(|new| is_program(&self.scratch, &new.data));
             if !is_erased(&self.scratch) && !kept {
                 self.scratch.fill(ERASED);
                 self.backing.write_at(&self.scratch, last_at)?;
                 self.unsynced = true;
                 self.sync_programs()?;
                 // A last page whose new contents are erased was released just now.
-                if images.get(&last).is_some_and(|new| is_erased(new)) {
-                    let image = images.remove(&last).expect("just looked at");
-                    self.released(last, &image);
+                if self.held.get(&last).is_some_and(|new| is_erased(&new.data)) {
+                    self.held.remove(&last);
+                    self.stats.released += 1;
+                    pages.retain(|&p| p != last);
                 }
             }
         }
         for page in pages {
-            let Some(image) = images.remove(&page) else {
-                continue; // the last page, released above
-            };
-            // Written before it stops being held: if the card fails, the page stays
-            // held and readable.
-            self.backing.write_at(&image, page * PAGE_U64)?;
+            // Written before removal: if the card fails, the page stays held and readable.
+            self.backing
+                .write_at(&self.held[&page].data, page * PAGE_U64)?;
+            self.held.remove(&page);
+            self.stats.released += 1;
             self.unsynced = true;
-            self.released(page, &image);
         }
         self.sync_programs()
     }
