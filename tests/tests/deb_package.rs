@@ -27,7 +27,7 @@ const SHIPPED: &[&str] = &[
 ];
 
 fn field(deb: &Path, name: &str) -> String {
-    let out = run(Command::new("dpkg-deb").arg("-f").arg(deb).arg(name));
+    let out = must_run(Command::new("dpkg-deb").arg("-f").arg(deb).arg(name));
     String::from_utf8_lossy(&out.stdout).trim().to_string()
 }
 
@@ -74,10 +74,12 @@ fn packages_ship_binary_docs_completions_hooks_and_conffile_reproducibly() {
 
     let conffiles = {
         let x = dir.path().join("control");
-        run(Command::new("dpkg-deb")
-            .arg("-e")
-            .arg(&debs.flashroot)
-            .arg(&x));
+        must_run(
+            Command::new("dpkg-deb")
+                .arg("-e")
+                .arg(&debs.flashroot)
+                .arg(&x),
+        );
         read(&x.join("conffiles"))
     };
     for conffile in [
@@ -100,10 +102,12 @@ fn packages_ship_binary_docs_completions_hooks_and_conffile_reproducibly() {
     assert!(field(&debs.initramfs_tool, "Depends").starts_with("flashroot (= "));
     // The packaged config is the annotated default, byte for byte.
     let x = dir.path().join("x");
-    run(Command::new("dpkg-deb")
-        .arg("-x")
-        .arg(&debs.flashroot)
-        .arg(&x));
+    must_run(
+        Command::new("dpkg-deb")
+            .arg("-x")
+            .arg(&debs.flashroot)
+            .arg(&x),
+    );
     assert_eq!(
         read(&x.join("etc/flashroot/flashroot.toml")),
         read(&top().join("config/flashroot.toml"))
@@ -115,22 +119,26 @@ fn man_pages_render_and_bash_completes_flashroot() {
     let dir = tempfile::tempdir().unwrap();
     let debs = build_debs(&flashroot_binary(), &dir.path().join("debs"));
     let x = dir.path().join("x");
-    run(Command::new("dpkg-deb")
-        .arg("-x")
-        .arg(&debs.flashroot)
-        .arg(&x));
+    must_run(
+        Command::new("dpkg-deb")
+            .arg("-x")
+            .arg(&debs.flashroot)
+            .arg(&x),
+    );
     let man8 = x.join("usr/share/man/man8");
     for (page, says) in [
         ("flashroot.8.gz", "status"),
         ("flashroot-build.8.gz", "--host-only"),
         ("flashroot-status.8.gz", "--json"),
     ] {
-        let out = run(Command::new("man")
-            .arg("-l")
-            .arg(man8.join(page))
-            .env("MANPAGER", "cat")
-            .env("MANWIDTH", "100")
-            .env("LC_ALL", "C.UTF-8"));
+        let out = must_run(
+            Command::new("man")
+                .arg("-l")
+                .arg(man8.join(page))
+                .env("MANPAGER", "cat")
+                .env("MANWIDTH", "100")
+                .env("LC_ALL", "C.UTF-8"),
+        );
         let text = String::from_utf8_lossy(&out.stdout);
         assert!(text.contains("NAME"), "{page}:\n{text}");
         assert!(text.contains("SYNOPSIS"), "{page}:\n{text}");
@@ -140,7 +148,7 @@ fn man_pages_render_and_bash_completes_flashroot() {
         );
     }
     let completion = x.join("usr/share/bash-completion/completions/flashroot");
-    let out = run(Command::new("bash").arg("-c").arg(format!(
+    let out = must_run(Command::new("bash").arg("-c").arg(format!(
         "source '{}' && complete -p flashroot && _flashroot_words() {{ COMP_WORDS=(flashroot sta); COMP_CWORD=1; COMP_LINE='flashroot sta'; COMP_POINT=13; $(complete -p flashroot | sed -n 's/.*-F \\([^ ]*\\) .*/\\1/p') flashroot sta flashroot; printf '%s\\n' \"${{COMPREPLY[@]}}\"; }}; _flashroot_words",
         completion.display()
     )));

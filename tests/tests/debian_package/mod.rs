@@ -43,12 +43,14 @@ pub struct Debs {
 }
 
 pub fn build_debs(bin: &Path, out: &Path) -> Debs {
-    let result = run(Command::new(top().join("packaging/deb/build"))
-        .arg("--binary")
-        .arg(bin)
-        .arg("--out")
-        .arg(out)
-        .env("SOURCE_DATE_EPOCH", "1700000000"));
+    let result = must_run(
+        Command::new(top().join("packaging/deb/build"))
+            .arg("--binary")
+            .arg(bin)
+            .arg("--out")
+            .arg(out)
+            .env("SOURCE_DATE_EPOCH", "1700000000"),
+    );
     let printed = String::from_utf8_lossy(&result.stdout).into_owned();
     let pick = |prefix: &str| {
         printed
@@ -67,7 +69,7 @@ pub fn build_debs(bin: &Path, out: &Path) -> Debs {
 }
 
 /// Runs `cmd`, which must succeed; returns its output.
-pub fn run(cmd: &mut Command) -> Output {
+pub fn must_run(cmd: &mut Command) -> Output {
     let out = cmd
         .output()
         .unwrap_or_else(|e| panic!("cannot run {cmd:?}: {e}"));
@@ -83,7 +85,7 @@ pub fn run(cmd: &mut Command) -> Output {
 
 /// `dpkg-deb -c`: the paths in a package (without the leading `.`).
 pub fn listing(deb: &Path) -> Vec<String> {
-    let out = run(Command::new("dpkg-deb").arg("-c").arg(deb));
+    let out = must_run(Command::new("dpkg-deb").arg("-c").arg(deb));
     String::from_utf8_lossy(&out.stdout)
         .lines()
         .filter_map(|l| l.split_whitespace().nth(5))
@@ -99,9 +101,11 @@ pub struct Chroot {
 
 impl Chroot {
     pub fn new(root: &Path) -> Self {
-        run(Command::new("mount")
-            .args(["-t", "proc", "proc"])
-            .arg(root.join("proc")));
+        must_run(
+            Command::new("mount")
+                .args(["-t", "proc", "proc"])
+                .arg(root.join("proc")),
+        );
         Chroot {
             root: root.to_path_buf(),
         }
@@ -149,7 +153,7 @@ impl Drop for Chroot {
 
 /// Copies a tree with `cp -a` (owners, modes, links, device nodes kept).
 pub fn copy_tree(from: &Path, to: &Path) {
-    run(Command::new("cp").arg("-a").arg(from).arg(to));
+    must_run(Command::new("cp").arg("-a").arg(from).arg(to));
     assert!(to.is_dir());
 }
 
@@ -157,12 +161,14 @@ pub fn copy_tree(from: &Path, to: &Path) {
 /// adds to `root`, by the host's apt simulating against the root's dpkg status.
 pub fn install_closure(root: &Path, wanted: &[&str]) -> Vec<(String, String)> {
     let status = root.join("var/lib/dpkg/status");
-    let out = run(Command::new("apt-get")
-        .args(["--simulate", "--no-install-recommends", "-o"])
-        .arg(format!("Dir::State::status={}", status.display()))
-        .arg("install")
-        .args(wanted)
-        .env("LC_ALL", "C"));
+    let out = must_run(
+        Command::new("apt-get")
+            .args(["--simulate", "--no-install-recommends", "-o"])
+            .arg(format!("Dir::State::status={}", status.display()))
+            .arg("install")
+            .args(wanted)
+            .env("LC_ALL", "C"),
+    );
     String::from_utf8_lossy(&out.stdout)
         .lines()
         .filter_map(|l| {
