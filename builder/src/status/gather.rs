@@ -231,7 +231,10 @@ fn agent(system: &System, pid: u32, file: &str, c: &mut Container, warnings: &mu
         let Ok(target) = fs::read_link(fd.path()) else {
             continue;
         };
-        let target = target.to_string_lossy().into_owned();
+        let mut target = target.to_string_lossy().into_owned();
+        if let Some(dev) = private_block_device(system, &target) {
+            target = dev;
+        }
         let rank = if is_card_partition(&target) {
             0
         } else if base.as_deref().is_some_and(|b| target.ends_with(b)) {
@@ -250,6 +253,26 @@ fn agent(system: &System, pid: u32, file: &str, c: &mut Container, warnings: &mu
         c.direct_io = flags.map(|f| f & O_DIRECT != 0);
     }
 }
+
+/// The agent opens the card's partition through a private node of its own
+/// (`/.flashroot-block-<major>-<minor>-<pid> (deleted)`, see init's sys::node), so that it
+/// keeps no /dev mount busy: the device's name comes from /sys/dev/block.
+fn private_block_device(system: &System, target: &str) -> Option<String> {
+    let rest = target.split(PRIVATE_BLOCK_NODE).nth(1)?;
+    let mut numbers = rest
+        .split(|c: char| !c.is_ascii_digit())
+        .filter(|n| !n.is_empty());
+    let (major, minor) = (numbers.next()?, numbers.next()?);
+    let uevent =
+        fs::read_to_string(system.path(&format!("/sys/dev/block/{major}:{minor}/uevent"))).ok()?;
+    uevent
+        .lines()
+        .find_map(|l| l.strip_prefix("DEVNAME="))
+        .map(|name| format!("/dev/{name}"))
+}
+
+/// The name init's `sys::node::open_private_block` gives its nodes, up to the numbers.
+const PRIVATE_BLOCK_NODE: &str = ".flashroot-block-";
 
 /// A disk partition (not the agent's nbd, not a terminal or the kernel log).
 fn is_card_partition(target: &str) -> bool {
