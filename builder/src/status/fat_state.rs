@@ -88,7 +88,7 @@ mod tests {
             })
         );
         // The FAT16 offset is not read on FAT32.
-        assert_eq!(parse(&sector(0, 0x25, 1)).unwrap().dirty, false);
+        assert!(!parse(&sector(0, 0x25, 1)).unwrap().dirty);
     }
 
     #[test]
