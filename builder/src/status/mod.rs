@@ -146,3 +146,6 @@ pub struct NearEnospc {
     pub root_data_free: Option<u64>,
     pub threshold: u64,
 }
+
+#[cfg(test)]
+mod tests;
