@@ -8,6 +8,7 @@
 //! - [`file_mode`]: the `st_mode` file type bits shared by the cpio and JFFS2 formats.
 //! - [`card`]: populating a boot card (kernel, initramfs, containers, syslinux).
 //! - [`rootprep`]: turning a root directory into a flash-ready one.
+//! - [`status`]: the running flashroot system (`flashroot status`), JFFS2's real free space.
 
 pub mod card;
 pub mod cmd;
@@ -18,6 +19,7 @@ pub mod initramfs;
 pub mod jffs2;
 pub mod modules;
 pub mod rootprep;
+pub mod status;
 
 /// The static flashroot /init (x86_64 musl), built by build.rs from the `init/` crate.
 pub const EMBEDDED_INIT: &[u8] = include_bytes!(env!("FLASHROOT_INIT_BIN"));

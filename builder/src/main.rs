@@ -2,7 +2,7 @@
 
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, Parser, Subcommand};
 use flashroot::cmd;
 
 /// Boot Debian from a FAT-formatted flash card with a JFFS2 root.
@@ -37,6 +37,11 @@ enum Command {
     InstallHook(cmd::install_hook::Args),
     /// Card wear by region from a QEMU write trace (`-d trace:blk_co_pwritev`).
     Wear(cmd::wear::Args),
+    /// The running flashroot system: card, containers, real free space, RAM directories.
+    Status(cmd::status::Args),
+    /// Man pages and shell completions, for packagers.
+    #[command(hide = true)]
+    Generate(cmd::generate::Args),
 }
 
 fn main() -> ExitCode {
@@ -60,6 +65,11 @@ fn main() -> ExitCode {
         Command::ImportRoot(a) => cmd::import_root::run(a),
         Command::InstallHook(a) => cmd::install_hook::run(a),
         Command::Wear(a) => cmd::wear::run(a),
+        Command::Status(a) => match cmd::status::run(a) {
+            Ok(true) => return ExitCode::from(cmd::status::NEAR_ENOSPC_EXIT),
+            other => other.map(|_| ()),
+        },
+        Command::Generate(a) => cmd::generate::run(a, Cli::command()),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -2,10 +2,12 @@
 
 pub mod build;
 pub mod card;
+pub mod generate;
 pub mod import_root;
 pub mod install_hook;
 pub mod jffs2;
 pub mod ls;
 pub mod mkfs_jffs2;
 pub mod plan;
+pub mod status;
 pub mod wear;
