@@ -21,6 +21,10 @@ const KEY_MODULES: &str = "flashroot.modules";
 /// `flashroot.writes=buffered|ordered`: the card's write mode for this boot, e.g. to boot
 /// the classic way when the nbd module is missing.
 const KEY_WRITES: &str = "flashroot.writes";
+/// `flashroot.failsafe`: a layered root boots its base alone, with a tmpfs upper layer.
+pub const KEY_FAILSAFE: &str = "flashroot.failsafe";
+/// `flashroot.reset`: a layered root's overlay is emptied (factory reset) at this boot.
+pub const KEY_RESET: &str = "flashroot.reset";
 const FLASHROOT_PREFIX: &str = "flashroot.";
 const KNOWN_FLASHROOT_KEYS: &[&str] = &[
     KEY_CARD,
@@ -30,6 +34,8 @@ const KNOWN_FLASHROOT_KEYS: &[&str] = &[
     KEY_BREAK,
     KEY_MODULES,
     KEY_WRITES,
+    KEY_FAILSAFE,
+    KEY_RESET,
     failure::KEY_ACTION,
     failure::KEY_DELAY,
 ];
@@ -73,6 +79,9 @@ pub(super) struct Overrides {
     /// Load every packed module, not only the present devices' drivers.
     pub(super) all_modules: bool,
     pub(super) writes: CardWrites,
+    /// `flashroot.failsafe` and `flashroot.reset` (layered roots only).
+    pub(super) failsafe: bool,
+    pub(super) reset: bool,
 }
 
 impl Overrides {
@@ -142,6 +151,24 @@ impl Overrides {
                 .ok_or_else(|| bad(KEY_WRITES, v, format!("expected {}", CardWrites::choices())))?,
             None => config.card.writes,
         };
+        let layered = config.root_container().base.is_some();
+        let mut word = |key: &str| {
+            let given = cmdline.has_word(key) || cmdline.has(key);
+            if given && !layered {
+                warnings.push(format!(
+                    "{key} ignored: the root container has no base (not a layered root)"
+                ));
+            }
+            given && layered
+        };
+        let failsafe = word(KEY_FAILSAFE);
+        let mut reset = word(KEY_RESET);
+        if failsafe && reset {
+            warnings.push(format!(
+                "{KEY_RESET} ignored: {KEY_FAILSAFE} leaves the overlay untouched"
+            ));
+            reset = false;
+        }
         Ok(Self {
             card,
             container,
@@ -150,6 +177,8 @@ impl Overrides {
             break_point,
             all_modules,
             writes,
+            failsafe,
+            reset,
         })
     }
 }
