@@ -8,6 +8,7 @@
 //! - [`file_mode`]: the `st_mode` file type bits shared by the cpio and JFFS2 formats.
 //! - [`card`]: populating a boot card (kernel, initramfs, containers, syslinux).
 //! - [`rootprep`]: turning a root directory into a flash-ready one.
+//! - [`squashfs`]: a layered root's squashfs base (through mksquashfs).
 
 pub mod card;
 pub mod cmd;
@@ -16,8 +17,10 @@ pub mod disk;
 pub mod file_mode;
 pub mod initramfs;
 pub mod jffs2;
+pub mod layered;
 pub mod modules;
 pub mod rootprep;
+pub mod squashfs;
 
 /// The static flashroot /init (x86_64 musl), built by build.rs from the `init/` crate.
 pub const EMBEDDED_INIT: &[u8] = include_bytes!(env!("FLASHROOT_INIT_BIN"));

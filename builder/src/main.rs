@@ -37,6 +37,8 @@ enum Command {
     InstallHook(cmd::install_hook::Args),
     /// Card wear by region from a QEMU write trace (`-d trace:blk_co_pwritev`).
     Wear(cmd::wear::Args),
+    /// Factory reset of a layered root: the next boot empties its overlay.
+    Reset(cmd::reset::Args),
 }
 
 fn main() -> ExitCode {
@@ -60,6 +62,7 @@ fn main() -> ExitCode {
         Command::ImportRoot(a) => cmd::import_root::run(a),
         Command::InstallHook(a) => cmd::install_hook::run(a),
         Command::Wear(a) => cmd::wear::run(a),
+        Command::Reset(a) => cmd::reset::run(a),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -8,4 +8,5 @@ pub mod jffs2;
 pub mod ls;
 pub mod mkfs_jffs2;
 pub mod plan;
+pub mod reset;
 pub mod wear;
