@@ -39,6 +39,8 @@ enum Command {
     Wear(cmd::wear::Args),
     /// Factory reset of a layered root: the next boot empties its overlay.
     Reset(cmd::reset::Args),
+    /// What a layered root's overlay holds: files copied up from the base and their cost.
+    Overlay(cmd::overlay::Args),
 }
 
 fn main() -> ExitCode {
@@ -63,6 +65,7 @@ fn main() -> ExitCode {
         Command::InstallHook(a) => cmd::install_hook::run(a),
         Command::Wear(a) => cmd::wear::run(a),
         Command::Reset(a) => cmd::reset::run(a),
+        Command::Overlay(a) => cmd::overlay::run(a),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -467,3 +467,25 @@ fn a_power_cut_during_a_reset_ends_in_the_old_overlay_or_an_empty_one() {
         "only {interrupted} cuts fell inside the reset: the test did not test it"
     );
 }
+
+/// A card without its base: the boot stops with the error naming the file, after the
+/// overlay container was set up (so the error is the base's, not the container's).
+#[test]
+fn a_missing_base_is_named() {
+    let dir = tempfile::tempdir().unwrap();
+    let tree = root_tree(dir.path(), Some(RESET_REPORT_INIT));
+    let good = LayeredCard::prepare(dir.path(), &tree, None);
+    let overlay = dir.path().join("rootfs.img");
+    card(&good.card, &[("rootfs.img", &overlay)]);
+    let outcome = good.boot("");
+    outcome
+        .expect_console(
+            "flashroot: error: attach loop device: /flash/base.sqfs: No such file or directory",
+        )
+        .expect_powered_off();
+    assert!(
+        outcome.console.contains("(mtd:rootfs) on /dev/nbd0"),
+        "{}",
+        outcome.tail(40)
+    );
+}

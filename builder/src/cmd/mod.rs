@@ -7,6 +7,7 @@ pub mod install_hook;
 pub mod jffs2;
 pub mod ls;
 pub mod mkfs_jffs2;
+pub mod overlay;
 pub mod plan;
 pub mod reset;
 pub mod wear;
