@@ -129,3 +129,201 @@ mod tests {
         assert_eq!((u.copied_up_bytes(), u.added_bytes()), (15, 2));
     }
 }
+
+/// Each `flashroot fold` writes its base and empty overlay container into a new
+/// directory on the card, `fold-<N>`, and points the boot entries at it.
+pub const GENERATION_PREFIX: &str = "fold-";
+/// The boot entry `flashroot fold` adds for the state before the fold.
+pub const LABEL_ROLLBACK: &str = "rollback";
+
+/// The next unused `fold-<N>` on the card.
+pub fn next_generation(card: &Path) -> anyhow::Result<String> {
+    let mut last = 0u32;
+    for e in std::fs::read_dir(card).with_context(|| format!("cannot list {}", card.display()))? {
+        let name = e?.file_name().to_string_lossy().into_owned();
+        if let Some(n) = name
+            .strip_prefix(GENERATION_PREFIX)
+            .and_then(|n| n.parse::<u32>().ok())
+        {
+            last = last.max(n);
+        }
+    }
+    Ok(format!("{GENERATION_PREFIX}{}", last + 1))
+}
+
+/// `words` with each `key=` word replaced by `key=value` (added before a `--`, whose
+/// words go to the real init, when missing).
+pub fn set_words(words: &str, settings: &[(&str, &str)]) -> String {
+    let mut out: Vec<String> = Vec::new();
+    let mut tail: Vec<String> = Vec::new();
+    let mut after_dashes = false;
+    for w in words.split_whitespace() {
+        if w == "--" {
+            after_dashes = true;
+        }
+        if after_dashes {
+            tail.push(w.to_string());
+        } else if !settings
+            .iter()
+            .any(|(k, _)| w.strip_prefix(k).is_some_and(|r| r.starts_with('=')))
+        {
+            out.push(w.to_string());
+        }
+    }
+    out.extend(settings.iter().map(|(k, v)| format!("{k}={v}")));
+    out.extend(tail);
+    out.join(" ")
+}
+
+/// `syslinux.cfg` after a fold: the default `flashroot` entry and the `failsafe` one boot
+/// the `new` base and overlay (card paths); a `rollback` entry (replacing an older one)
+/// boots the `old` ones with the default entry's kernel and initramfs. Fails when the
+/// file has no `flashroot` entry.
+pub fn fold_syslinux_cfg(
+    text: &str,
+    default_label: &str,
+    failsafe_label: &str,
+    new: (&str, &str),
+    old: (&str, &str),
+) -> anyhow::Result<String> {
+    use flashroot_init::plan::{KEY_BASE, KEY_CONTAINER};
+    // Split into the header and the entries, each from its LABEL line.
+    let mut blocks: Vec<Vec<String>> = vec![Vec::new()];
+    for line in text.lines() {
+        if line.trim_start().starts_with("LABEL ") {
+            blocks.push(Vec::new());
+        }
+        blocks
+            .last_mut()
+            .expect("one block at least")
+            .push(line.to_string());
+    }
+    let label_of = |b: &[String]| {
+        b.first()
+            .and_then(|l| l.trim_start().strip_prefix("LABEL "))
+            .map(|l| l.trim().to_string())
+    };
+    let Some(default) = blocks
+        .iter()
+        .find(|b| label_of(b).as_deref() == Some(default_label))
+        .cloned()
+    else {
+        anyhow::bail!("syslinux.cfg has no LABEL {default_label} entry to fold");
+    };
+    let set = |block: &[String], base: &str, container: &str, label: Option<&str>| {
+        block
+            .iter()
+            .map(|l| {
+                let t = l.trim_start();
+                if let (Some(label), true) = (label, t.starts_with("LABEL ")) {
+                    return format!("LABEL {label}");
+                }
+                match t.strip_prefix("APPEND ") {
+                    Some(words) => format!(
+                        "  APPEND {}",
+                        set_words(words, &[(KEY_BASE, base), (KEY_CONTAINER, container)])
+                    ),
+                    None => l.clone(),
+                }
+            })
+            .collect::<Vec<_>>()
+    };
+    let mut out: Vec<String> = Vec::new();
+    for b in &blocks {
+        match label_of(b).as_deref() {
+            Some(l) if l == default_label || l == failsafe_label => {
+                out.extend(set(b, new.0, new.1, None))
+            }
+            Some(LABEL_ROLLBACK) => {}
+            _ => out.extend(b.iter().cloned()),
+        }
+    }
+    while out.last().is_some_and(|l| l.trim().is_empty()) {
+        out.pop();
+    }
+    out.push(String::new());
+    out.extend(set(&default, old.0, old.1, Some(LABEL_ROLLBACK)));
+    while out.last().is_some_and(|l| l.trim().is_empty()) {
+        out.pop();
+    }
+    Ok(out.join("\n") + "\n")
+}
+
+#[cfg(test)]
+mod fold_tests {
+    use super::*;
+
+    #[test]
+    fn words_are_replaced_or_added_before_the_init_arguments() {
+        assert_eq!(
+            set_words(
+                "root=mtd:rootfs mtd flashroot.base=a -- single",
+                &[("flashroot.base", "b"), ("flashroot.container", "c")]
+            ),
+            "root=mtd:rootfs mtd flashroot.base=b flashroot.container=c -- single"
+        );
+        assert_eq!(
+            set_words("mtd flashroot.based=x", &[("flashroot.base", "b")]),
+            "mtd flashroot.based=x flashroot.base=b"
+        );
+    }
+
+    #[test]
+    fn a_fold_points_default_and_failsafe_at_the_new_generation_and_adds_rollback() {
+        let boot = crate::card::BootConfig {
+            root_label: "rootfs".into(),
+            trigger: "mtd".into(),
+            conventional_root: "/dev/sda2".into(),
+            append: "console=ttyS0".into(),
+            layered: true,
+        };
+        let cfg = crate::card::syslinux_cfg::render(&boot);
+        let once = fold_syslinux_cfg(
+            &cfg,
+            "flashroot",
+            "failsafe",
+            ("fold-1/base.sqfs", "fold-1/rootfs.img"),
+            ("base.sqfs", "rootfs.img"),
+        )
+        .unwrap();
+        assert!(once.contains("LABEL flashroot\n  KERNEL /vmlinuz\n  APPEND initrd=/initrd.img root=mtd:rootfs rootfstype=jffs2 mtd console=ttyS0 flashroot.base=fold-1/base.sqfs flashroot.container=fold-1/rootfs.img\n"), "{once}");
+        assert!(once.contains("LABEL failsafe\n  KERNEL /vmlinuz\n  APPEND initrd=/initrd.img root=mtd:rootfs rootfstype=jffs2 mtd flashroot.failsafe console=ttyS0 flashroot.base=fold-1/base.sqfs flashroot.container=fold-1/rootfs.img\n"), "{once}");
+        assert!(once.ends_with("\nLABEL rollback\n  KERNEL /vmlinuz\n  APPEND initrd=/initrd.img root=mtd:rootfs rootfstype=jffs2 mtd console=ttyS0 flashroot.base=base.sqfs flashroot.container=rootfs.img\n"), "{once}");
+        assert!(once.contains("LABEL previous\n"), "{once}");
+        // A second fold replaces the rollback entry: one, for fold-1.
+        let twice = fold_syslinux_cfg(
+            &once,
+            "flashroot",
+            "failsafe",
+            ("fold-2/base.sqfs", "fold-2/rootfs.img"),
+            ("fold-1/base.sqfs", "fold-1/rootfs.img"),
+        )
+        .unwrap();
+        assert_eq!(twice.matches("LABEL rollback").count(), 1, "{twice}");
+        assert!(
+            twice.ends_with(
+                "flashroot.base=fold-1/base.sqfs flashroot.container=fold-1/rootfs.img\n"
+            ),
+            "{twice}"
+        );
+        assert!(fold_syslinux_cfg(
+            "DEFAULT x\n",
+            "flashroot",
+            "failsafe",
+            ("a", "b"),
+            ("c", "d")
+        )
+        .unwrap_err()
+        .to_string()
+        .contains("no LABEL flashroot"));
+    }
+
+    #[test]
+    fn generations_count_up() {
+        let dir = tempfile::tempdir().unwrap();
+        assert_eq!(next_generation(dir.path()).unwrap(), "fold-1");
+        std::fs::create_dir(dir.path().join("fold-7")).unwrap();
+        std::fs::create_dir(dir.path().join("fold-x")).unwrap();
+        assert_eq!(next_generation(dir.path()).unwrap(), "fold-8");
+    }
+}

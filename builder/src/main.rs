@@ -41,6 +41,8 @@ enum Command {
     Reset(cmd::reset::Args),
     /// What a layered root's overlay holds: files copied up from the base and their cost.
     Overlay(cmd::overlay::Args),
+    /// Merge a running layered root's overlay into a new base, with a rollback entry.
+    Fold(cmd::fold::Args),
 }
 
 fn main() -> ExitCode {
@@ -66,6 +68,7 @@ fn main() -> ExitCode {
         Command::Wear(a) => cmd::wear::run(a),
         Command::Reset(a) => cmd::reset::run(a),
         Command::Overlay(a) => cmd::overlay::run(a),
+        Command::Fold(a) => cmd::fold::run(a),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -116,14 +116,15 @@ fn create_dir(path: &str) -> Result<(), BootError> {
 
 /// `/run/flashroot/layered`, tab-separated `key value` lines: `card` (the card in the
 /// real root, or `-`), `base` and `overlay` (files on the card), `mode` (`layered` or
-/// `failsafe`).
+/// `failsafe`), `erase_size` (the overlay container's, in bytes).
 fn write_record(l: &LayeredRoot) -> Result<(), BootError> {
     let text = format!(
-        "card\t{}\nbase\t{}\noverlay\t{}\nmode\t{}\n",
+        "card\t{}\nbase\t{}\noverlay\t{}\nmode\t{}\nerase_size\t{}\n",
         l.card_in_root.as_deref().unwrap_or("-"),
         l.base_on_card,
         l.overlay_on_card,
-        if l.failsafe { "failsafe" } else { "layered" }
+        if l.failsafe { "failsafe" } else { "layered" },
+        l.erase_size.0
     );
     std::fs::write(RECORD, text).map_err(|e| BootError::io("write record", RECORD, &e))
 }
@@ -135,6 +136,7 @@ pub struct Record {
     pub base: String,
     pub overlay: String,
     pub failsafe: bool,
+    pub erase_size: u32,
 }
 
 impl Record {
@@ -151,6 +153,9 @@ impl Record {
             base: field("base")?,
             overlay: field("overlay")?,
             failsafe: field("mode")? == "failsafe",
+            erase_size: field("erase_size")?
+                .parse()
+                .map_err(|_| "erase_size is not a number".to_string())?,
         })
     }
 }
@@ -348,9 +353,10 @@ mod tests {
     #[test]
     fn the_record_reads_back() {
         let r = Record::parse(
-            "card\t/run/flashroot/card\nbase\tbase.sqfs\noverlay\trootfs.img\nmode\tlayered\n",
+            "card\t/run/flashroot/card\nbase\tbase.sqfs\noverlay\trootfs.img\nmode\tlayered\nerase_size\t65536\n",
         )
         .unwrap();
+        assert_eq!(r.erase_size, 65536);
         assert_eq!(r.card.as_deref(), Some("/run/flashroot/card"));
         assert_eq!(
             (r.base.as_str(), r.overlay.as_str(), r.failsafe),

@@ -30,7 +30,7 @@ mod params;
 mod steps;
 
 use params::{bad, parse_root, read_only, Overrides, RootRef};
-pub use params::{PlanError, KEY_FAILSAFE, KEY_RESET};
+pub use params::{PlanError, KEY_BASE, KEY_CONTAINER, KEY_FAILSAFE, KEY_RESET};
 pub use steps::*;
 
 /// Plans the boot for `config` and the kernel command line.
@@ -281,14 +281,16 @@ fn plan_layered_root(
             data,
         }));
     }
+    let base = o.base.clone().unwrap_or_else(|| base.0.clone());
     let flags = if read_only(cmdline, false) {
         MsFlags::MS_RDONLY
     } else {
         MsFlags::empty()
     };
     steps.push(Step::LayeredRoot(LayeredRoot {
-        base: on_card(&base.0),
-        base_on_card: base.0.clone(),
+        base: on_card(&base),
+        base_on_card: base,
+        erase_size,
         overlay_on_card: file.trim_start_matches('/').to_string(),
         failsafe: o.failsafe,
         reset: (!o.failsafe).then(|| ResetCheck {

@@ -2,6 +2,7 @@
 
 pub mod build;
 pub mod card;
+pub mod fold;
 pub mod import_root;
 pub mod install_hook;
 pub mod jffs2;

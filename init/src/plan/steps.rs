@@ -197,6 +197,9 @@ pub struct LayeredRoot {
     /// `flashroot reset` and `flashroot overlay` read.
     pub base_on_card: String,
     pub overlay_on_card: String,
+    /// The overlay container's erase size, for the record (`flashroot fold` writes the
+    /// next, empty container with it).
+    pub erase_size: EraseSize,
     /// Failsafe: the upper layer is a tmpfs and the container is left untouched.
     pub failsafe: bool,
     /// The factory reset check (none in failsafe).

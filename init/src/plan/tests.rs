@@ -451,3 +451,31 @@ fn failsafe_and_reset_are_ignored_with_a_warning_without_a_base() {
     );
     assert!(p.steps.iter().any(|s| matches!(s, Step::Container(_))));
 }
+
+#[test]
+fn base_and_container_on_the_command_line_pick_a_generation() {
+    let p =
+        layered_plan("mtd flashroot.base=fold-2/base.sqfs flashroot.container=fold-2/rootfs.img")
+            .unwrap();
+    let text = step_texts(&p);
+    assert!(
+        text[3].starts_with("container /flash/fold-2/rootfs.img: "),
+        "{}",
+        text[3]
+    );
+    assert!(
+        text[5].starts_with("layered root: attach /flash/fold-2/base.sqfs read-only"),
+        "{}",
+        text[5]
+    );
+    assert!(
+        text[5].contains("if /flash/fold-2/rootfs.img.reset exists"),
+        "{}",
+        text[5]
+    );
+    let err = layered_plan("mtd flashroot.base=../x").unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "flashroot.base=../x: expected a file path on the card such as base.sqfs"
+    );
+}
