@@ -52,8 +52,8 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     );
     if let Some(parent) = upper.parent() {
         if let Ok(s) = nix::sys::statvfs::statvfs(parent) {
-            let free = s.blocks_available() as u64 * s.fragment_size() as u64;
-            let total = s.blocks() as u64 * s.fragment_size() as u64;
+            let free = s.blocks_available() * s.fragment_size();
+            let total = s.blocks() * s.fragment_size();
             println!(
                 "overlay filesystem {}: {} of {} free as the kernel counts it (JFFS2 counts space its garbage collection has yet to reclaim; compression makes the room for new data larger or smaller)",
                 parent.display(),
