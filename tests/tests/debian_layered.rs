@@ -2,13 +2,17 @@
 //! JFFS2 overlay container, as `flashroot import-root --layered` makes them — boots to
 //! multi-user.target; a package installed with apt goes to the overlay and is there
 //! after a reboot; each shutdown is clean (our shutdown program, no failed step, the
-//! card's FAT clean).
+//! card's FAT clean). Then `flashroot fold` on the running system writes a base that
+//! `unsquashfs -l` and the kernel read: the next boot (the card's new default entry) has
+//! the package from the base with an empty overlay, and the `rollback` entry still boots
+//! the state before the fold (the package in the overlay).
 
 mod debian_root;
 mod flashboot;
 
 use std::fs;
-use std::path::Path;
+use std::path::{Path, PathBuf};
+use std::process::Command;
 use std::time::Duration;
 
 use flashboot::{fsck_card, kernel, FAIL_FAST};
@@ -16,7 +20,7 @@ use flashroot::card::{self, BootConfig, ImageOptions, Payload};
 use flashroot_config::Config;
 
 const BOOT_TIMEOUT: Duration = Duration::from_secs(900);
-const CARD_BYTES: u64 = 320 << 20;
+const CARD_BYTES: u64 = 384 << 20;
 const OVERLAY_BYTES: u64 = 32 << 20;
 const MARKER: &str = "FLASHROOT-LAYERED";
 const PACKAGE: &str = "flashroot-hello";
@@ -27,14 +31,20 @@ fn layered_config() -> String {
     flashroot_config::DEFAULT_TOML.replacen("# base = \"base.sqfs\"", "base = \"base.sqfs\"", 1)
 }
 
-/// Phase 1 (the package is not installed): install it with apt. Both phases report the
-/// filesystems of the root and its layers and the package's state.
-const PROBE_BODY: &str = r#"if dpkg-query -W -f='${Status}' flashroot-hello 2>/dev/null | grep -q 'install ok installed'; then phase=2; else phase=1; fi
+/// Phase 1 (the package is not installed): install it with apt. Phase 2 (installed, the
+/// original base): fold. Phase 3: the folded base. Phase 4: the rollback entry. Every
+/// phase reports the filesystems of the root and its layers and the package's state.
+const PROBE_BODY: &str = r#"base=$(sed -n 's/^base\t//p' /run/flashroot/layered)
+if ! dpkg-query -W -f='${Status}' flashroot-hello 2>/dev/null | grep -q 'install ok installed'; then phase=1
+elif [ "$base" = base.sqfs ] && [ ! -d /run/flashroot/card/fold-1 ]; then phase=2
+elif [ "$base" = fold-1/base.sqfs ]; then phase=3
+else phase=4; fi
 echo "FLASHROOT-LAYERED phase=$phase machine_id=$(cat /etc/machine-id) end"
 step layers sh -c 'for m in / /run/flashroot/layers/base /run/flashroot/layers/overlay; do echo "$m $(findmnt -n -o FSTYPE,OPTIONS "$m")"; done'
 step target systemctl is-active multi-user.target
 if [ $phase = 1 ]; then step install apt-get install -y /opt/flashroot-test/flashroot-hello_1.0_all.deb; fi
-step package sh -c 'dpkg-query -W flashroot-hello | cut -f2 && cat /var/lib/flashroot-hello/configured && ls /run/flashroot/layers/overlay/upper/usr/share/flashroot-hello | wc -l && test ! -e /run/flashroot/layers/base/usr/share/flashroot-hello && echo not-in-base'
+step package sh -c 'dpkg-query -W flashroot-hello | cut -f2; cat /var/lib/flashroot-hello/configured; ls /run/flashroot/layers/overlay/upper/usr/share/flashroot-hello 2>/dev/null | wc -l; if [ -e /run/flashroot/layers/base/usr/share/flashroot-hello/00 ]; then echo in-base; else echo not-in-base; fi'
+if [ $phase = 2 ]; then step fold flashroot fold --compression lz4; fi
 echo "FLASHROOT-LAYERED done"
 "#;
 
@@ -50,6 +60,7 @@ fn layered_debian_root_boots_and_keeps_an_apt_installed_package_across_a_reboot(
     fs::create_dir_all(&debs).unwrap();
     let files: Vec<Vec<u8>> = (0..4u8).map(|i| vec![i; 64 << 10]).collect();
     debian_root::build_package(PACKAGE, "1.0", &files, dir.path(), &debs);
+    install_fold_tools(&root);
     debian_root::install_step_probe(
         &root,
         &debian_root::StepProbeSpec {
@@ -107,14 +118,14 @@ fn layered_debian_root_boots_and_keeps_an_apt_installed_package_across_a_reboot(
         boot.flash_cmdline()
     );
 
-    for phase in ["1", "2"] {
-        let outcome = debian_root::boot_card_within(
-            &kernel,
-            &initrd,
-            &image,
-            boot.flash_cmdline(),
-            BOOT_TIMEOUT,
-        );
+    for phase in ["1", "2", "3", "4"] {
+        let cmdline = match phase {
+            "3" => entry_cmdline(&image, &report, "flashroot", dir.path()),
+            "4" => entry_cmdline(&image, &report, "rollback", dir.path()),
+            _ => boot.flash_cmdline(),
+        };
+        let outcome =
+            debian_root::boot_card_within(&kernel, &initrd, &image, cmdline, BOOT_TIMEOUT);
         let log = Path::new(env!("CARGO_TARGET_TMPDIR"))
             .join(format!("debian_layered-{phase}-console.log"));
         fs::write(&log, &outcome.console).unwrap();
@@ -151,10 +162,41 @@ fn layered_debian_root_boots_and_keeps_an_apt_installed_package_across_a_reboot(
         if phase == "1" {
             probe.ok("install", &log);
         }
+        let (in_upper, in_base) = match phase {
+            "3" => ("0", "in-base"),
+            _ => ("4", "not-in-base"),
+        };
         assert_eq!(
             probe.ok("package", &log),
-            ["1.0", "1.0", "4", "not-in-base"]
+            ["1.0", "1.0", in_upper, in_base],
+            "phase {phase}"
         );
+        if phase == "2" {
+            let fold = probe.ok("fold", &log);
+            assert!(
+                fold.iter()
+                    .any(|l| l.contains("rollback boots base.sqfs with rootfs.img")),
+                "{fold:?}"
+            );
+            let base = card_file(&image, &report, "fold-1/base.sqfs", dir.path())
+                .expect("fold-1/base.sqfs on the card");
+            let listing = Command::new("unsquashfs")
+                .arg("-l")
+                .arg(&base)
+                .output()
+                .expect("unsquashfs (squashfs-tools) reads the folded base");
+            let text = String::from_utf8_lossy(&listing.stdout);
+            assert!(listing.status.success(), "{text}");
+            assert!(
+                text.lines()
+                    .any(|l| l == "squashfs-root/usr/share/flashroot-hello/00"),
+                "the folded base lacks the package"
+            );
+            assert!(
+                text.lines().any(|l| l == "squashfs-root/usr/bin/dpkg"),
+                "the folded base lacks the base's files"
+            );
+        }
         let console = &outcome.console;
         for line in [
             "flashroot: layered root: overlay mounted at /root in ",
@@ -181,4 +223,100 @@ fn layered_debian_root_boots_and_keeps_an_apt_installed_package_across_a_reboot(
             flashboot::init_timing(console).unwrap_or_default()
         );
     }
+}
+
+/// The flashroot CLI (built for this host, whose glibc is Debian 12's too) and mksquashfs
+/// with its libraries (Debian's squashfs-tools and what it needs beyond minbase, unpacked),
+/// so that `flashroot fold` runs in the guest.
+fn install_fold_tools(root: &Path) {
+    let profile_flag: &[&str] = if cfg!(debug_assertions) {
+        &[]
+    } else {
+        &["--release"]
+    };
+    let built = Command::new(env!("CARGO"))
+        .args(["build", "-q", "-p", "flashroot", "--bin", "flashroot"])
+        .args(profile_flag)
+        .status()
+        .expect("cargo builds the flashroot CLI");
+    assert!(built.success());
+    let target = Path::new(env!("CARGO_TARGET_TMPDIR")).parent().unwrap();
+    let cli: PathBuf = target
+        .join(if cfg!(debug_assertions) {
+            "debug"
+        } else {
+            "release"
+        })
+        .join("flashroot");
+    fs::create_dir_all(root.join("usr/local/bin")).unwrap();
+    fs::copy(&cli, root.join("usr/local/bin/flashroot")).unwrap();
+    let closure = debian_root::install_closure(root, &["squashfs-tools"]);
+    let wanted: Vec<(&str, &str)> = closure
+        .iter()
+        .map(|(n, v)| (n.as_str(), v.as_str()))
+        .collect();
+    for deb in debian_root::cached_debs(&wanted) {
+        // Not `dpkg-deb -x`: its tar replaces the merged-/usr symlinks (/lib -> usr/lib)
+        // with directories, and the root then has no /sbin/init.
+        let out = Command::new("sh")
+            .arg("-c")
+            .arg("dpkg-deb --fsys-tarfile \"$1\" | tar -x -C \"$2\" --keep-directory-symlink")
+            .arg("sh")
+            .arg(&deb)
+            .arg(root)
+            .output()
+            .expect("dpkg-deb and tar unpack squashfs-tools");
+        assert!(out.status.success(), "unpacking {}: {out:?}", deb.display());
+    }
+    assert!(
+        root.join("sbin/init").symlink_metadata().is_ok(),
+        "unpacking broke /sbin"
+    );
+    assert!(root.join("usr/bin/mksquashfs").is_file());
+}
+
+/// The kernel command line of `label`'s entry in the card's syslinux.cfg (without
+/// `initrd=`, which the harness passes itself).
+fn entry_cmdline(
+    image: &Path,
+    report: &flashroot::disk::FatDiskReport,
+    label: &str,
+    dir: &Path,
+) -> String {
+    let cfg = card_file(image, report, "syslinux.cfg", dir).expect("syslinux.cfg on the card");
+    let cfg = fs::read_to_string(cfg).unwrap();
+    let mut in_entry = false;
+    for line in cfg.lines() {
+        let t = line.trim();
+        if let Some(l) = t.strip_prefix("LABEL ") {
+            in_entry = l == label;
+        } else if let (true, Some(words)) = (in_entry, t.strip_prefix("APPEND ")) {
+            return words
+                .split_whitespace()
+                .filter(|w| !w.starts_with("initrd="))
+                .collect::<Vec<_>>()
+                .join(" ");
+        }
+    }
+    panic!("no LABEL {label} entry with an APPEND line in the card's syslinux.cfg:\n{cfg}");
+}
+
+/// A file from the card's FAT volume, by mtools (copied out to `dir`).
+fn card_file(
+    image: &Path,
+    report: &flashroot::disk::FatDiskReport,
+    name: &str,
+    dir: &Path,
+) -> Option<PathBuf> {
+    let out = dir.join(name.replace('/', "_"));
+    let _ = fs::remove_file(&out);
+    let copied = Command::new("mcopy")
+        .arg("-n")
+        .arg("-i")
+        .arg(format!("{}@@{}", image.display(), report.partition_offset))
+        .arg(format!("::{name}"))
+        .arg(&out)
+        .output()
+        .expect("mcopy (Debian package mtools) reads the card");
+    copied.status.success().then_some(out)
 }
