@@ -31,8 +31,25 @@ fn du_bytes(path: &Path) -> u64 {
         .unwrap()
 }
 
-/// Copies of the tree's own /usr under /opt/ballast-N until the tree holds `target` bytes:
-/// data that compresses as a Debian root does.
+/// Appends a line naming the file to every regular file under `dir`, so that no two
+/// copies are identical (mksquashfs would store duplicates once) while the data still
+/// compresses as the original does.
+fn make_unique(dir: &Path) {
+    for e in fs::read_dir(dir).unwrap() {
+        let e = e.unwrap();
+        let ft = e.file_type().unwrap();
+        if ft.is_dir() {
+            make_unique(&e.path());
+        } else if ft.is_file() {
+            use std::io::Write;
+            let mut f = fs::OpenOptions::new().append(true).open(e.path()).unwrap();
+            writeln!(f, "{}", e.path().display()).unwrap();
+        }
+    }
+}
+
+/// Copies of the tree's own /usr under /opt/ballast-N, each file made unique, until the
+/// tree holds `target` bytes: data that compresses as a Debian root does.
 fn add_ballast(root: &Path, target: u64) {
     let mut n = 0;
     while du_bytes(root) < target {
@@ -45,6 +62,7 @@ fn add_ballast(root: &Path, target: u64) {
             .status()
             .unwrap();
         assert!(ok.success());
+        make_unique(&to);
         n += 1;
     }
 }
@@ -110,16 +128,21 @@ fn layered_root_benchmark() {
         .unwrap();
         let base = dir.path().join("base.sqfs");
         let sq = flashroot::squashfs::write_base(&root, &base, &Default::default()).unwrap();
+        // The overlay's mount visits each of its erase blocks, empty or not: the default
+        // 64 MiB, and 16 MiB for a box that changes little.
         let overlay = dir.path().join("overlay.img");
-        flashroot::layered::write_empty_overlay(
-            &overlay,
-            &flashroot::jffs2::Options {
-                erase_size: ERASE,
-                pad_to: Some(64 << 20),
-                ..Default::default()
-            },
-        )
-        .unwrap();
+        let small_overlay = dir.path().join("overlay-16m.img");
+        for (path, bytes) in [(&overlay, 64u64 << 20), (&small_overlay, 16 << 20)] {
+            flashroot::layered::write_empty_overlay(
+                path,
+                &flashroot::jffs2::Options {
+                    erase_size: ERASE,
+                    pad_to: Some(bytes),
+                    ..Default::default()
+                },
+            )
+            .unwrap();
+        }
         fs::remove_dir_all(&prepared).unwrap();
         let card_bytes = (used + sq.bytes + (200 << 20)).next_power_of_two();
         let single_card = dir.path().join("single-card.img");
@@ -130,7 +153,13 @@ fn layered_root_benchmark() {
             &[("base.sqfs", &base), ("rootfs.img", &overlay)],
             card_bytes,
         );
-        for f in [&single, &base, &overlay] {
+        let small_card = dir.path().join("layered-16m-card.img");
+        card_of_size(
+            &small_card,
+            &[("base.sqfs", &base), ("rootfs.img", &small_overlay)],
+            card_bytes,
+        );
+        for f in [&single, &base, &overlay, &small_overlay] {
             fs::remove_file(f).unwrap();
         }
         println!(
@@ -144,6 +173,7 @@ fn layered_root_benchmark() {
             for (layout, card, initrd) in [
                 ("single", &single_card, &initrd_single),
                 ("layered", &layered_card, &initrd_layered),
+                ("layered-16MiB-overlay", &small_card, &initrd_layered),
             ] {
                 // Under heavy host load TCG sometimes misses the timer check at boot
                 // ("IO-APIC + timer doesn't work"): that boot is retried and counted.
@@ -186,7 +216,7 @@ fn layered_root_benchmark() {
                 );
             }
         }
-        for c in [&single_card, &layered_card] {
+        for c in [&single_card, &layered_card, &small_card] {
             fs::remove_file(c).unwrap();
         }
     }
