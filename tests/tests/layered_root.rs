@@ -200,7 +200,7 @@ fn layered_root_boots_keeps_changes_shuts_down_cleanly_and_failsafe_leaves_the_o
     assert_eq!(report.field("base_file"), Some(BASE_TEXT.trim_end()));
     assert_eq!(
         report.field("layered"),
-        Some("card:/run/flashroot/card base:base.sqfs overlay:rootfs.img mode:layered ")
+        Some("card:/run/flashroot/card base:base.sqfs overlay:rootfs.img mode:layered erase_size:65536 ")
     );
     for line in [
         "flashroot: layered root: base /flash/base.sqfs on /dev/loop",
@@ -251,7 +251,7 @@ fn layered_root_boots_keeps_changes_shuts_down_cleanly_and_failsafe_leaves_the_o
     assert!(
         report
             .field("layered")
-            .is_some_and(|l| l.ends_with("mode:failsafe ")),
+            .is_some_and(|l| l.ends_with("mode:failsafe erase_size:65536 ")),
         "{}",
         report.text
     );
