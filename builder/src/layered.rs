@@ -175,6 +175,22 @@ pub fn set_words(words: &str, settings: &[(&str, &str)]) -> String {
     out.join(" ")
 }
 
+/// The value of `key=` on the APPEND line of `label`'s entry in a syslinux.cfg.
+pub fn entry_word(cfg: &str, label: &str, key: &str) -> Option<String> {
+    let mut in_entry = false;
+    for line in cfg.lines() {
+        let t = line.trim();
+        if let Some(l) = t.strip_prefix("LABEL ") {
+            in_entry = l.trim() == label;
+        } else if let (true, Some(words)) = (in_entry, t.strip_prefix("APPEND ")) {
+            return words
+                .split_whitespace()
+                .find_map(|w| w.strip_prefix(key)?.strip_prefix('=').map(str::to_string));
+        }
+    }
+    None
+}
+
 /// `syslinux.cfg` after a fold: the default `flashroot` entry and the `failsafe` one boot
 /// the `new` base and overlay (card paths); a `rollback` entry (replacing an older one)
 /// boots the `old` ones with the default entry's kernel and initramfs. Fails when the
@@ -325,5 +341,189 @@ mod fold_tests {
         std::fs::create_dir(dir.path().join("fold-7")).unwrap();
         std::fs::create_dir(dir.path().join("fold-x")).unwrap();
         assert_eq!(next_generation(dir.path()).unwrap(), "fold-8");
+    }
+}
+
+/// The prefix of overlayfs's own extended attributes (opaque directories, redirects),
+/// which mean nothing in a folded base.
+const OVERLAY_XATTR_PREFIX: &[u8] = b"trusted.overlay.";
+const OPAQUE_XATTR: &str = "trusted.overlay.opaque";
+
+/// What [`apply_upper`] did.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Applied {
+    pub copied: usize,
+    pub deleted: usize,
+    pub opaque: usize,
+}
+
+/// Folds an overlay's `upper` directory (extracted from its container) into `merged` (the
+/// base, extracted), as overlayfs would show them together: a whiteout (character device
+/// 0:0) deletes the base's entry, an opaque directory (`trusted.overlay.opaque=y`)
+/// replaces the base's directory, anything else replaces the base's entry of that name
+/// with owner, mode, times and extended attributes (overlayfs's own left out). Hard links
+/// inside the overlay become copies.
+pub fn apply_upper(upper: &Path, merged: &Path) -> anyhow::Result<Applied> {
+    use std::os::unix::fs::{FileTypeExt, MetadataExt};
+    let mut done = Applied::default();
+    let walk = walkdir::WalkDir::new(upper)
+        .min_depth(1)
+        .sort_by_file_name()
+        .follow_links(false);
+    for entry in walk {
+        let entry = entry.with_context(|| format!("cannot read {}", upper.display()))?;
+        let rel = entry.path().strip_prefix(upper).expect("under upper");
+        let to = merged.join(rel);
+        let meta = entry
+            .path()
+            .symlink_metadata()
+            .with_context(|| format!("cannot stat {}", entry.path().display()))?;
+        let ft = meta.file_type();
+        if ft.is_char_device() && meta.rdev() == 0 {
+            remove_any(&to)?;
+            done.deleted += 1;
+            continue;
+        }
+        if ft.is_dir() {
+            let opaque = xattr::get(entry.path(), OPAQUE_XATTR)
+                .ok()
+                .flatten()
+                .is_some_and(|v| v == b"y");
+            let is_dir = to.symlink_metadata().is_ok_and(|m| m.is_dir());
+            if opaque || !is_dir {
+                remove_any(&to)?;
+                std::fs::create_dir(&to)
+                    .with_context(|| format!("cannot create {}", to.display()))?;
+                done.opaque += usize::from(opaque);
+            }
+        } else {
+            remove_any(&to)?;
+            if ft.is_symlink() {
+                let target = std::fs::read_link(entry.path())?;
+                std::os::unix::fs::symlink(&target, &to)
+                    .with_context(|| format!("cannot create {}", to.display()))?;
+            } else if ft.is_file() {
+                std::fs::copy(entry.path(), &to)
+                    .with_context(|| format!("cannot copy {}", entry.path().display()))?;
+            } else {
+                let kind = nix::sys::stat::SFlag::from_bits_truncate(meta.mode() & libc_s_ifmt());
+                nix::sys::stat::mknod(
+                    &to,
+                    kind,
+                    nix::sys::stat::Mode::from_bits_truncate(meta.mode() & 0o7777),
+                    meta.rdev(),
+                )
+                .with_context(|| format!("cannot create {}", to.display()))?;
+            }
+            done.copied += 1;
+        }
+        copy_attributes(entry.path(), &to, &meta)?;
+    }
+    Ok(done)
+}
+
+/// `S_IFMT`: the file type bits of `st_mode`.
+fn libc_s_ifmt() -> u32 {
+    0o170000
+}
+
+/// Owner, mode, times and extended attributes (overlayfs's own left out) of `from` on `to`.
+fn copy_attributes(from: &Path, to: &Path, meta: &std::fs::Metadata) -> anyhow::Result<()> {
+    use std::os::unix::ffi::OsStrExt;
+    use std::os::unix::fs::{MetadataExt, PermissionsExt};
+    std::os::unix::fs::lchown(to, Some(meta.uid()), Some(meta.gid()))
+        .with_context(|| format!("cannot chown {}", to.display()))?;
+    if meta.file_type().is_symlink() {
+        return Ok(());
+    }
+    std::fs::set_permissions(to, std::fs::Permissions::from_mode(meta.mode() & 0o7777))
+        .with_context(|| format!("cannot chmod {}", to.display()))?;
+    for name in xattr::list(to).into_iter().flatten() {
+        if name.as_bytes().starts_with(OVERLAY_XATTR_PREFIX) {
+            let _ = xattr::remove(to, &name);
+        }
+    }
+    for name in xattr::list(from).into_iter().flatten() {
+        if name.as_bytes().starts_with(OVERLAY_XATTR_PREFIX) {
+            continue;
+        }
+        if let Ok(Some(value)) = xattr::get(from, &name) {
+            xattr::set(to, &name, &value)
+                .with_context(|| format!("cannot set {name:?} on {}", to.display()))?;
+        }
+    }
+    if let Ok(modified) = meta.modified() {
+        if let Ok(f) = std::fs::File::open(to) {
+            let _ = f.set_modified(modified);
+        }
+    }
+    Ok(())
+}
+
+fn remove_any(path: &Path) -> anyhow::Result<()> {
+    match path.symlink_metadata() {
+        Err(_) => Ok(()),
+        Ok(m) if m.is_dir() => std::fs::remove_dir_all(path)
+            .with_context(|| format!("cannot remove {}", path.display())),
+        Ok(_) => {
+            std::fs::remove_file(path).with_context(|| format!("cannot remove {}", path.display()))
+        }
+    }
+}
+
+#[cfg(test)]
+mod apply_tests {
+    use super::*;
+
+    #[test]
+    fn whiteouts_delete_opaque_dirs_replace_and_files_win() {
+        let dir = tempfile::tempdir().unwrap();
+        let (upper, merged) = (dir.path().join("upper"), dir.path().join("merged"));
+        for d in ["etc/old", "opt/app", "var"] {
+            std::fs::create_dir_all(merged.join(d)).unwrap();
+        }
+        std::fs::write(merged.join("etc/old/conf"), "x").unwrap();
+        std::fs::write(merged.join("etc/passwd"), "base").unwrap();
+        std::fs::write(merged.join("opt/app/stale"), "s").unwrap();
+        for d in ["etc", "opt/app", "var/new"] {
+            std::fs::create_dir_all(upper.join(d)).unwrap();
+        }
+        std::fs::write(upper.join("etc/passwd"), "changed").unwrap();
+        std::fs::write(upper.join("opt/app/fresh"), "f").unwrap();
+        xattr::set(upper.join("opt/app"), OPAQUE_XATTR, b"y").unwrap();
+        std::fs::write(upper.join("var/new/file"), "n").unwrap();
+        nix::sys::stat::mknod(
+            &upper.join("etc/old"),
+            nix::sys::stat::SFlag::S_IFCHR,
+            nix::sys::stat::Mode::from_bits_truncate(0o600),
+            0,
+        )
+        .unwrap();
+        let done = apply_upper(&upper, &merged).unwrap();
+        assert_eq!(
+            done,
+            Applied {
+                copied: 3,
+                deleted: 1,
+                opaque: 1
+            }
+        );
+        assert!(!merged.join("etc/old").exists());
+        assert_eq!(
+            std::fs::read_to_string(merged.join("etc/passwd")).unwrap(),
+            "changed"
+        );
+        assert!(!merged.join("opt/app/stale").exists());
+        assert_eq!(
+            std::fs::read_to_string(merged.join("opt/app/fresh")).unwrap(),
+            "f"
+        );
+        assert!(xattr::get(merged.join("opt/app"), OPAQUE_XATTR)
+            .unwrap()
+            .is_none());
+        assert_eq!(
+            std::fs::read_to_string(merged.join("var/new/file")).unwrap(),
+            "n"
+        );
     }
 }

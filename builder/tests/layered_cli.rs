@@ -162,3 +162,129 @@ fn import_root_layered_writes_a_base_and_an_empty_overlay_that_card_installs() {
     ]));
     assert!(!card.join("rootfs.img.reset").exists());
 }
+
+/// `flashroot fold --card DIR`: a card's base and overlay container (whiteout, opaque
+/// directory, changed and new files in its upper/) folded on this machine; unsquashfs
+/// reads the new base back, and the boot entries point at it with a rollback entry.
+#[test]
+fn fold_of_a_card_merges_the_overlay_into_a_new_base_with_a_rollback_entry() {
+    use std::os::unix::fs::MetadataExt;
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let config = layered_config(d);
+    let card = d.join("card");
+    fs::create_dir(&card).unwrap();
+    let tree = d.join("tree");
+    for p in ["etc/old", "opt/app", "var"] {
+        fs::create_dir_all(tree.join(p)).unwrap();
+    }
+    fs::write(tree.join("etc/old/conf"), "x").unwrap();
+    fs::write(tree.join("etc/passwd"), "base").unwrap();
+    fs::write(tree.join("opt/app/stale"), "s").unwrap();
+    flashroot::squashfs::write_base(&tree, &card.join("base.sqfs"), &Default::default()).unwrap();
+    let ov = d.join("ov");
+    for p in ["upper/etc", "upper/opt/app", "upper/var/new", "work"] {
+        fs::create_dir_all(ov.join(p)).unwrap();
+    }
+    fs::write(ov.join("upper/etc/passwd"), "changed").unwrap();
+    fs::write(ov.join("upper/opt/app/fresh"), "f").unwrap();
+    xattr::set(ov.join("upper/opt/app"), "trusted.overlay.opaque", b"y").unwrap();
+    fs::write(ov.join("upper/var/new/file"), "n").unwrap();
+    nix::sys::stat::mknod(
+        &ov.join("upper/etc/old"),
+        nix::sys::stat::SFlag::S_IFCHR,
+        nix::sys::stat::Mode::from_bits_truncate(0o600),
+        0,
+    )
+    .expect("mknod of a whiteout (the tests run as root)");
+    flashroot::jffs2::write_image(
+        &ov,
+        &card.join("rootfs.img"),
+        &flashroot::jffs2::Options {
+            erase_size: 64 << 10,
+            pad_to: Some(1 << 20),
+            xattrs: true,
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    let boot = flashroot::card::BootConfig {
+        root_label: "rootfs".into(),
+        trigger: "mtd".into(),
+        conventional_root: "/dev/sda2".into(),
+        append: String::new(),
+        layered: true,
+    };
+    fs::write(
+        card.join("syslinux.cfg"),
+        flashroot::card::syslinux_cfg::render(&boot),
+    )
+    .unwrap();
+
+    let text = ok(&flashroot(&[
+        "fold",
+        "--card",
+        card.to_str().unwrap(),
+        "-c",
+        &config,
+        "--compression",
+        "gzip",
+    ]));
+    assert!(
+        text.contains(
+            "folded rootfs.img into base.sqfs: 3 entries copied, 1 deleted, 1 opaque directories"
+        ),
+        "{text}"
+    );
+    let out = d.join("unpacked");
+    ok(&Command::new("unsquashfs")
+        .args(["-no-progress", "-d"])
+        .arg(&out)
+        .arg(card.join("fold-1/base.sqfs"))
+        .output()
+        .expect("unsquashfs reads the folded base"));
+    assert!(!out.join("etc/old").exists(), "the whiteout did not delete");
+    assert_eq!(
+        fs::read_to_string(out.join("etc/passwd")).unwrap(),
+        "changed"
+    );
+    assert!(
+        !out.join("opt/app/stale").exists(),
+        "the opaque dir kept the base's file"
+    );
+    assert_eq!(fs::read_to_string(out.join("opt/app/fresh")).unwrap(), "f");
+    assert_eq!(fs::read_to_string(out.join("var/new/file")).unwrap(), "n");
+    assert_eq!(fs::metadata(out.join("var/new/file")).unwrap().uid(), 0);
+    assert_eq!(
+        fs::metadata(card.join("fold-1/rootfs.img")).unwrap().len(),
+        1 << 20
+    );
+    assert!(card.join("fold-1/rootfs.img.journal").is_file());
+    ok(&flashroot(&[
+        "jffs2",
+        "check",
+        card.join("fold-1/rootfs.img").to_str().unwrap(),
+    ]));
+    let cfg = fs::read_to_string(card.join("syslinux.cfg")).unwrap();
+    assert!(
+        cfg.contains("mtd flashroot.base=fold-1/base.sqfs flashroot.container=fold-1/rootfs.img\n"),
+        "{cfg}"
+    );
+    assert!(cfg.ends_with("LABEL rollback\n  KERNEL /vmlinuz\n  APPEND initrd=/initrd.img root=mtd:rootfs rootfstype=jffs2 mtd flashroot.base=base.sqfs flashroot.container=rootfs.img\n"), "{cfg}");
+
+    // A second fold starts from fold-1, which the default entry names now.
+    let text = ok(&flashroot(&[
+        "fold",
+        "--card",
+        card.to_str().unwrap(),
+        "-c",
+        &config,
+    ]));
+    assert!(
+        text.contains("folded fold-1/rootfs.img into fold-1/base.sqfs: 0 entries copied"),
+        "{text}"
+    );
+    let cfg = fs::read_to_string(card.join("syslinux.cfg")).unwrap();
+    assert!(cfg.contains("flashroot.base=fold-2/base.sqfs"), "{cfg}");
+    assert_eq!(cfg.matches("LABEL rollback").count(), 1, "{cfg}");
+}
