@@ -9,6 +9,7 @@
 //! - [`card`]: populating a boot card (kernel, initramfs, containers, syslinux).
 //! - [`rootprep`]: turning a root directory into a flash-ready one.
 //! - [`status`]: the running flashroot system (`flashroot status`), JFFS2's real free space.
+//! - [`squashfs`]: a layered root's squashfs base (through mksquashfs).
 
 pub mod card;
 pub mod cmd;
@@ -17,9 +18,11 @@ pub mod disk;
 pub mod file_mode;
 pub mod initramfs;
 pub mod jffs2;
+pub mod layered;
 pub mod modules;
 pub mod rootprep;
 pub mod status;
+pub mod squashfs;
 
 /// The static flashroot /init (x86_64 musl), built by build.rs from the `init/` crate.
 pub const EMBEDDED_INIT: &[u8] = include_bytes!(env!("FLASHROOT_INIT_BIN"));

@@ -42,6 +42,12 @@ enum Command {
     /// Man pages and shell completions, for packagers.
     #[command(hide = true)]
     Generate(cmd::generate::Args),
+    /// Factory reset of a layered root: the next boot empties its overlay.
+    Reset(cmd::reset::Args),
+    /// What a layered root's overlay holds: files copied up from the base and their cost.
+    Overlay(cmd::overlay::Args),
+    /// Merge a running layered root's overlay into a new base, with a rollback entry.
+    Fold(cmd::fold::Args),
 }
 
 fn main() -> ExitCode {
@@ -70,6 +76,9 @@ fn main() -> ExitCode {
             other => other.map(|_| ()),
         },
         Command::Generate(a) => cmd::generate::run(a, Cli::command()),
+        Command::Reset(a) => cmd::reset::run(a),
+        Command::Overlay(a) => cmd::overlay::run(a),
+        Command::Fold(a) => cmd::fold::run(a),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

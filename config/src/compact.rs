@@ -97,6 +97,7 @@ impl Config {
                 erase_size,
                 label,
                 options,
+                base,
             } = c;
             w.line(CONTAINER, &[]);
             w.line("container.file", &[&file.0]);
@@ -106,6 +107,7 @@ impl Config {
             for o in options {
                 w.line("container.option", &[o]);
             }
+            w.optional("container.base", base.as_ref().map(|b| b.0.as_str()));
         }
         for t in tmpfs {
             let Tmpfs { path, size, mode } = t;
@@ -449,6 +451,9 @@ impl<'t> Reader<'t> {
             }
             "container.label" => last(&mut c.containers).label = Some(owned(one()?)),
             "container.option" => last(&mut c.containers).options.push(owned(one()?)),
+            "container.base" => {
+                last(&mut c.containers).base = Some(RelPath::new(one()?).map_err(err)?)
+            }
             "tmpfs.path" => last(&mut c.tmpfs).path = abs(one()?)?,
             "tmpfs.size" => last(&mut c.tmpfs).size = Some(owned(one()?)),
             "tmpfs.mode" => last(&mut c.tmpfs).mode = Some(owned(one()?)),
@@ -568,6 +573,7 @@ fn blank_container() -> Container {
         erase_size: EraseSize(0),
         label: None,
         options: Vec::new(),
+        base: None,
     }
 }
 

@@ -124,6 +124,9 @@ pub struct Container {
     label: Option<String>,
     #[serde(default)]
     pub options: Vec<String>,
+    /// A layered root (the `/` container only): this squashfs file on the card is the
+    /// read-only lower layer, and the container holds the overlay's changes.
+    pub base: Option<RelPath>,
 }
 
 impl Container {
@@ -174,6 +177,9 @@ pub struct RamDir {
     #[serde(default = "default_save_minutes")]
     pub save_minutes: u32,
 }
+
+/// The module a layered root's base needs; packed whenever a container has a `base`.
+pub const SQUASHFS_MODULE: &str = "squashfs";
 
 /// Where the saved copies of the RAM directories live in the root.
 pub const RAMDIR_STORE: &str = "/var/lib/flashroot/ramdir";
@@ -361,6 +367,25 @@ impl<'de> Deserialize<'de> for EraseSize {
 }
 
 impl Config {
+    /// The `/` container (the config guarantees exactly one).
+    pub fn root_container(&self) -> &Container {
+        self.containers
+            .iter()
+            .find(|c| c.mountpoint.0 == "/")
+            .expect("a validated config has a root container")
+    }
+
+    /// The modules to pack: [`Modules::wanted`], plus squashfs for a layered root's base.
+    pub fn wanted_modules(&self) -> Vec<String> {
+        let mut out = self.modules.wanted();
+        if self.containers.iter().any(|c| c.base.is_some())
+            && !out.iter().any(|m| m == SQUASHFS_MODULE)
+        {
+            out.push(SQUASHFS_MODULE.into());
+        }
+        out
+    }
+
     /// The embedded default. It is tested to parse, so this never fails.
     pub fn embedded_default() -> Self {
         Self::parse(DEFAULT_NAME, DEFAULT_TOML).expect("the embedded default config is valid")
@@ -455,6 +480,27 @@ impl Config {
                     .into(),
             ),
             _ => unreachable!("duplicates were refused above"),
+        }
+        for (i, c) in self.containers.iter().enumerate() {
+            if let Some(base) = &c.base {
+                if c.mountpoint.0 != "/" {
+                    return at(
+                        format!("container[{i}].base"),
+                        spans().container(i),
+                        format!(
+                            "only the root container (mountpoint = \"/\") can have a base, but {} is mounted at {}",
+                            c.file, c.mountpoint
+                        ),
+                    );
+                }
+                if base == &c.file {
+                    return at(
+                        format!("container[{i}].base"),
+                        spans().container(i),
+                        format!("the base {base} cannot be the container's own file"),
+                    );
+                }
+            }
         }
         let labels: Vec<String> = self.containers.iter().map(Container::label).collect();
         for (i, label) in labels.iter().enumerate() {

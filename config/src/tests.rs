@@ -409,3 +409,44 @@ fn a_ramdir_may_not_overlap_another_ram_mount_nor_be_the_root() {
         ok
     );
 }
+
+#[test]
+fn a_layered_root_names_its_base_and_packs_squashfs() {
+    let c = parse_edited("# base = \"base.sqfs\"", "base = \"/base.sqfs\"").unwrap();
+    let root = c.root_container();
+    assert_eq!(root.base, Some(RelPath("base.sqfs".into())));
+    assert_eq!(root.file.0, "rootfs.img");
+    assert!(c.wanted_modules().iter().any(|m| m == SQUASHFS_MODULE));
+    assert!(!Config::embedded_default()
+        .wanted_modules()
+        .iter()
+        .any(|m| m == SQUASHFS_MODULE));
+    assert_eq!(Config::from_compact("t.conf", &c.to_compact()).unwrap(), c);
+}
+
+#[test]
+fn only_the_root_container_has_a_base() {
+    let extra = "[[container]]\nfile = \"usr.img\"\nmountpoint = \"/usr\"\nerase_size = 65536\nbase = \"usr.sqfs\"\n\n[[tmpfs]]\npath = \"/tmp\"";
+    let err = parse_edited("[[tmpfs]]\npath = \"/tmp\"", extra).unwrap_err();
+    assert_cross_key_error(
+        &err,
+        line_of(
+            "[[tmpfs]]\npath = \"/tmp\"",
+            extra,
+            "mountpoint = \"/usr\"\nerase_size = 65536\nbase",
+        ),
+        "container[1].base",
+        "only the root container (mountpoint = \"/\") can have a base, but usr.img is mounted at /usr",
+    );
+}
+
+#[test]
+fn a_base_is_not_the_container_itself() {
+    let err = parse_edited("# base = \"base.sqfs\"", "base = \"rootfs.img\"").unwrap_err();
+    assert_eq!(err.key, "container[0].base", "{err}");
+    assert!(
+        err.message
+            .contains("the base rootfs.img cannot be the container's own file"),
+        "{err}"
+    );
+}

@@ -146,6 +146,11 @@ impl Executor<'_> {
                 self.ramdir(r);
                 Ok(())
             }
+            Step::LayeredRoot(l) => {
+                self.ensure_filesystem(crate::layered::SQUASHFS_FS, &l.base)?;
+                self.ensure_filesystem(OVERLAY_FS, NEW_ROOT)?;
+                crate::layered::setup(l)
+            }
             Step::SwitchRoot(s) => {
                 if !self.ramdirs.is_empty() {
                     match ramdir::keeper::start(NEW_ROOT, &self.ramdirs) {

@@ -34,6 +34,7 @@ pub mod failure;
 pub mod fatchain;
 pub mod filesystems;
 pub mod jffs2check;
+pub mod layered;
 pub mod modalias;
 pub mod mountinfo;
 pub mod options;

@@ -10,7 +10,7 @@ use nix::mount::MsFlags;
 
 use crate::cmdline::Cmdline;
 use crate::failure::Policy;
-use crate::options;
+use crate::{layered, options};
 
 /// Where the real root is assembled before switch_root.
 pub const NEW_ROOT: &str = "/root";
@@ -29,8 +29,8 @@ pub const OVERLAY_FS: &str = "overlay";
 mod params;
 mod steps;
 
-pub use params::PlanError;
 use params::{bad, parse_root, read_only, Overrides, RootRef};
+pub use params::{PlanError, KEY_BASE, KEY_CONTAINER, KEY_FAILSAFE, KEY_RESET};
 pub use steps::*;
 
 /// Plans the boot for `config` and the kernel command line.
@@ -114,8 +114,14 @@ fn named_filesystems(steps: &[Step]) -> Vec<String> {
             Step::Overlay { .. } => Some(OVERLAY_FS),
             _ => None,
         };
-        if let Some(t) = fstype.filter(|t| !out.iter().any(|o| o == t)) {
-            out.push(t.to_string());
+        let layered_types: &[&str] = match step {
+            Step::LayeredRoot(_) => &[layered::SQUASHFS_FS, OVERLAY_FS],
+            _ => &[],
+        };
+        for t in fstype.iter().chain(layered_types) {
+            if !out.iter().any(|o| o == t) {
+                out.push(t.to_string());
+            }
         }
     }
     out
@@ -163,6 +169,10 @@ fn plan_flash(
             _ => c.erase_size,
         };
         let label = c.label();
+        if let (true, Some(base)) = (is_root, &c.base) {
+            plan_layered_root(config, cmdline, o, c, base, &file, erase_size, steps);
+            continue;
+        }
         steps.push(Step::Container(ContainerSetup {
             file: format!("{}/{file}", card.mountpoint.0.trim_end_matches('/')),
             on_card: file.trim_start_matches('/').to_string(),
@@ -225,6 +235,73 @@ fn plan_flash(
         how: card.keep,
         keep_at: card.keep_at.0.clone(),
     }
+}
+
+/// A layered root: the overlay container (as any container, unless failsafe puts a
+/// tmpfs in its place), then the base and the overlayfs at the new root.
+#[allow(clippy::too_many_arguments)]
+fn plan_layered_root(
+    config: &Config,
+    cmdline: &Cmdline,
+    o: &Overrides,
+    c: &flashroot_config::Container,
+    base: &flashroot_config::RelPath,
+    file: &str,
+    erase_size: flashroot_config::EraseSize,
+    steps: &mut Vec<Step>,
+) {
+    let card = &config.card;
+    let on_card = |f: &str| format!("{}/{f}", card.mountpoint.0.trim_end_matches('/'));
+    let label = c.label();
+    if o.failsafe {
+        steps.push(Step::Mount(Mount {
+            source: Source::Name("tmpfs".into()),
+            target: Target::Initramfs(layered::OVERLAY_DIR.into()),
+            fstype: Some("tmpfs".into()),
+            flags: MsFlags::MS_NOSUID | MsFlags::MS_NODEV,
+            data: "mode=0755".into(),
+        }));
+    } else {
+        steps.push(Step::Container(ContainerSetup {
+            file: on_card(file),
+            on_card: file.trim_start_matches('/').to_string(),
+            erase_size,
+            label: label.clone(),
+            writes: o.writes,
+            flush_ms: card.flush_ms,
+        }));
+        let mut opts = c.options.clone();
+        opts.extend(cmdline.get("rootflags").map(str::to_string));
+        let (flags, data) = options::split(&opts);
+        steps.push(Step::Mount(Mount {
+            source: Source::Name(format!("mtd:{label}")),
+            target: Target::Initramfs(layered::OVERLAY_DIR.into()),
+            fstype: Some("jffs2".into()),
+            flags,
+            data,
+        }));
+    }
+    let base = o.base.clone().unwrap_or_else(|| base.0.clone());
+    let flags = if read_only(cmdline, false) {
+        MsFlags::MS_RDONLY
+    } else {
+        MsFlags::empty()
+    };
+    steps.push(Step::LayeredRoot(LayeredRoot {
+        base: on_card(&base),
+        base_on_card: base,
+        erase_size,
+        overlay_on_card: file.trim_start_matches('/').to_string(),
+        failsafe: o.failsafe,
+        reset: (!o.failsafe).then(|| ResetCheck {
+            marker: on_card(&layered::reset_marker(file)),
+            requested: o.reset,
+            label,
+        }),
+        flags,
+        card_in_root: (card.keep == flashroot_config::KeepCard::Move)
+            .then(|| card.keep_at.0.clone()),
+    }));
 }
 
 fn plan_normal(

@@ -53,11 +53,13 @@ fn card_image_boots_through_seabios_and_syslinux_to_the_jffs2_root() {
         initrd,
         kver: Some(kernel.version.clone()),
         containers: vec![("rootfs.img".into(), rootfs)],
+        files: Vec::new(),
         boot: BootConfig {
             root_label: "rootfs".into(),
             trigger: config.trigger.clone(),
             conventional_root: "/dev/sda2".into(),
             append: format!("{CONSOLE} {FAIL_FAST}"),
+            layered: false,
         },
     };
     let options = ImageOptions {

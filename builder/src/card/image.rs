@@ -86,6 +86,9 @@ fn contents(payload: &Payload) -> anyhow::Result<FatContents> {
             .bytes(KVER, format!("{kver}\n"))?
             .bytes(KVER_OLD, format!("{kver}\n"))?;
     }
+    for (name, host) in &payload.files {
+        contents.host_file(name, host)?;
+    }
     for (name, host) in &payload.containers {
         contents
             .host_file(name, host)?

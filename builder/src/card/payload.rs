@@ -20,6 +20,9 @@ pub struct Payload {
     pub kver: Option<String>,
     /// `(path on the card, host file)` for each JFFS2 container.
     pub containers: Vec<(String, PathBuf)>,
+    /// `(path on the card, host file)` for files copied as they are, without a journal:
+    /// a layered root's squashfs base.
+    pub files: Vec<(String, PathBuf)>,
     pub boot: BootConfig,
 }
 
@@ -28,7 +31,8 @@ impl Payload {
     pub fn check_inputs(&self) -> anyhow::Result<()> {
         let inputs = [("kernel", &self.kernel), ("initramfs", &self.initrd)]
             .into_iter()
-            .chain(self.containers.iter().map(|(_, host)| ("container", host)));
+            .chain(self.containers.iter().map(|(_, host)| ("container", host)))
+            .chain(self.files.iter().map(|(_, host)| ("file", host)));
         for (what, path) in inputs {
             if !path.is_file() {
                 bail!("{what} {} is not a file", path.display());
@@ -67,6 +71,10 @@ pub fn populate_dir(dir: &Path, payload: &Payload) -> anyhow::Result<Actions> {
             "copied {} to {name}, with an empty {journal}",
             host.display()
         ));
+    }
+    for (name, host) in &payload.files {
+        copy_atomic(host, &dir.join(name))?;
+        actions.push(format!("copied {} to {name}", host.display()));
     }
     install_pair(dir, payload, &mut actions)?;
     write_atomic(&dir.join(SYSLINUX_CFG), payload.syslinux_cfg().as_bytes())?;

@@ -1,7 +1,8 @@
 //! `syslinux.cfg` for a flashroot card, as the classic recipe wrote it by hand: the default
 //! entry boots the JFFS2 root from the card; a second entry boots a conventional root with
 //! the same kernel and initramfs (without the trigger word the init does a normal `root=`
-//! boot); a third boots the flash root with the previous kernel and initramfs.
+//! boot); a third boots the flash root with the previous kernel and initramfs. A layered
+//! root gets a fourth, failsafe: the base alone, with its changes in RAM.
 
 use std::fmt::Write;
 
@@ -13,6 +14,7 @@ pub const TIMEOUT_DECISECONDS: u32 = 30;
 pub const LABEL_FLASH: &str = "flashroot";
 pub const LABEL_CONVENTIONAL: &str = "conventional";
 pub const LABEL_PREVIOUS: &str = "previous";
+pub const LABEL_FAILSAFE: &str = "failsafe";
 /// The JFFS2 filesystem type on the kernel command line; the init never probes it.
 const ROOTFSTYPE: &str = "jffs2";
 
@@ -27,6 +29,8 @@ pub struct BootConfig {
     pub conventional_root: String,
     /// Words appended to every entry, e.g. `console=ttyS0 quiet`.
     pub append: String,
+    /// A layered root: add the failsafe entry.
+    pub layered: bool,
 }
 
 impl BootConfig {
@@ -35,6 +39,16 @@ impl BootConfig {
         self.with_append(format!(
             "root=mtd:{} rootfstype={ROOTFSTYPE} {}",
             self.root_label, self.trigger
+        ))
+    }
+
+    /// The failsafe entry's command line: the flash root's with `flashroot.failsafe`.
+    pub fn failsafe_cmdline(&self) -> String {
+        self.with_append(format!(
+            "root=mtd:{} rootfstype={ROOTFSTYPE} {} {}",
+            self.root_label,
+            self.trigger,
+            flashroot_init::plan::KEY_FAILSAFE
         ))
     }
 
@@ -62,10 +76,17 @@ pub fn render(boot: &BootConfig) -> String {
     let _ = writeln!(out, "DEFAULT {LABEL_FLASH}");
     out.push_str("PROMPT 1\n");
     let _ = writeln!(out, "TIMEOUT {TIMEOUT_DECISECONDS}");
-    let _ = writeln!(
-        out,
-        "SAY flashroot: {LABEL_FLASH} (default), {LABEL_CONVENTIONAL} or {LABEL_PREVIOUS}"
-    );
+    if boot.layered {
+        let _ = writeln!(
+            out,
+            "SAY flashroot: {LABEL_FLASH} (default), {LABEL_CONVENTIONAL}, {LABEL_PREVIOUS} or {LABEL_FAILSAFE} (the base alone, changes in RAM)"
+        );
+    } else {
+        let _ = writeln!(
+            out,
+            "SAY flashroot: {LABEL_FLASH} (default), {LABEL_CONVENTIONAL} or {LABEL_PREVIOUS}"
+        );
+    }
     entry(
         &mut out,
         LABEL_FLASH,
@@ -87,6 +108,15 @@ pub fn render(boot: &BootConfig) -> String {
         INITRD_OLD,
         &boot.flash_cmdline(),
     );
+    if boot.layered {
+        entry(
+            &mut out,
+            LABEL_FAILSAFE,
+            VMLINUZ,
+            INITRD,
+            &boot.failsafe_cmdline(),
+        );
+    }
     out
 }
 
@@ -108,6 +138,7 @@ mod tests {
             trigger: "mtd".into(),
             conventional_root: "/dev/sda2".into(),
             append: " console=ttyS0 ".into(),
+            layered: false,
         };
         assert_eq!(
             render(&boot),
@@ -138,8 +169,28 @@ mod tests {
             trigger: "flash".into(),
             conventional_root: "UUID=1234".into(),
             append: String::new(),
+            layered: false,
         };
         assert_eq!(boot.flash_cmdline(), "root=mtd:cf rootfstype=jffs2 flash");
         assert_eq!(boot.conventional_cmdline(), "root=UUID=1234 ro");
+    }
+
+    #[test]
+    fn a_layered_root_gets_a_failsafe_entry() {
+        let boot = BootConfig {
+            root_label: "rootfs".into(),
+            trigger: "mtd".into(),
+            conventional_root: "/dev/sda2".into(),
+            append: "console=ttyS0".into(),
+            layered: true,
+        };
+        let text = render(&boot);
+        assert!(text.contains("SAY flashroot: flashroot (default), conventional, previous or failsafe (the base alone, changes in RAM)\n"), "{text}");
+        assert!(
+            text.ends_with(
+                "\nLABEL failsafe\n  KERNEL /vmlinuz\n  APPEND initrd=/initrd.img root=mtd:rootfs rootfstype=jffs2 mtd flashroot.failsafe console=ttyS0\n"
+            ),
+            "{text}"
+        );
     }
 }

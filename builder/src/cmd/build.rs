@@ -102,7 +102,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     };
 
     let needs_modules =
-        !config.modules.wanted().is_empty() || args.kver.is_some() || args.modules_dir.is_some();
+        !config.wanted_modules().is_empty() || args.kver.is_some() || args.modules_dir.is_some();
     let tree = if needs_modules {
         let running = kernel::running_kernel();
         let choice = kernel::choose(

@@ -29,6 +29,10 @@ pub struct Args {
     /// The root JFFS2 image, copied to the root container's file (`rootfs.img` by default).
     #[arg(long, value_name = "FILE")]
     pub rootfs: Option<PathBuf>,
+    /// A layered root's squashfs base (from `import-root --layered`), copied to the
+    /// config's `base` file; --rootfs is then its overlay container.
+    #[arg(long, value_name = "FILE")]
+    pub base: Option<PathBuf>,
     /// Another container image, as CARD_PATH=FILE (e.g. usr.img=out/usr.img).
     #[arg(long = "container", value_name = "CARD_PATH=FILE")]
     pub containers: Vec<String>,
@@ -72,11 +76,13 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         initrd: args.initrd.clone(),
         kver: args.kver.clone(),
         containers,
+        files: base_file(&config, &args)?,
         boot: BootConfig {
             root_label: root.label(),
             trigger: config.trigger.clone(),
             conventional_root: args.conventional_root.clone(),
             append: args.append.clone(),
+            layered: root.base.is_some(),
         },
     };
     if let Some(dir) = &args.dir {
@@ -156,8 +162,32 @@ fn containers(config: &Config, args: &Args) -> anyhow::Result<Vec<(String, PathB
     Ok(out)
 }
 
+/// `(card path, host file)` for --base, which only a layered root's config takes.
+fn base_file(config: &Config, args: &Args) -> anyhow::Result<Vec<(String, PathBuf)>> {
+    let Some(host) = &args.base else {
+        return Ok(Vec::new());
+    };
+    let Some(base) = &config.root_container().base else {
+        bail!(
+            "--base {}: the config's root container has no `base` (a layered root needs base = \"base.sqfs\" in its [[container]])",
+            host.display()
+        );
+    };
+    if !crate::squashfs::is_squashfs(host)
+        .with_context(|| format!("--base: cannot read {}", host.display()))?
+    {
+        bail!("--base {}: not a squashfs image", host.display());
+    }
+    Ok(vec![(base.0.clone(), host.clone())])
+}
+
 /// A new image must carry every container the config mounts.
 fn check_image_has_containers(config: &Config, payload: &Payload) -> anyhow::Result<()> {
+    if let Some(base) = &config.root_container().base {
+        if !payload.files.iter().any(|(name, _)| *name == base.0) {
+            bail!("the config's root is layered on the base {base}, but no --base was given");
+        }
+    }
     for c in &config.containers {
         if !payload.containers.iter().any(|(name, _)| *name == c.file.0) {
             bail!(
@@ -174,6 +204,15 @@ fn check_image_has_containers(config: &Config, payload: &Payload) -> anyhow::Res
 
 /// A card directory must end up with every container: given now, or already there.
 fn check_dir_has_containers(dir: &Path, config: &Config, payload: &Payload) -> anyhow::Result<()> {
+    if let Some(base) = &config.root_container().base {
+        let given = payload.files.iter().any(|(name, _)| *name == base.0);
+        if !given && !dir.join(&base.0).is_file() {
+            bail!(
+                "card directory {} has no base {base} (the config's root is layered) and no --base was given",
+                dir.display()
+            );
+        }
+    }
     for c in &config.containers {
         let given = payload.containers.iter().any(|(name, _)| *name == c.file.0);
         if !given && !dir.join(&c.file.0).is_file() {

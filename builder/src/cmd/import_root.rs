@@ -7,8 +7,8 @@ use std::path::{Path, PathBuf};
 use anyhow::Context;
 use flashroot_config::{parse_size, Config};
 
-use crate::jffs2;
 use crate::rootprep::{self, Target};
+use crate::{jffs2, layered, squashfs};
 
 #[derive(clap::Args, Debug)]
 #[command(group(
@@ -33,6 +33,16 @@ pub struct Args {
     /// kernel has room to write.
     #[arg(long, value_name = "SIZE", requires = "image")]
     pub pad: Option<String>,
+    /// A layered root: write the prepared root as a squashfs base to --base, and --image
+    /// as its empty overlay container (padded to --pad, default 64MiB).
+    #[arg(long, requires_all = ["image", "base"])]
+    pub layered: bool,
+    /// With --layered: the squashfs base to write.
+    #[arg(long, value_name = "FILE", requires = "layered")]
+    pub base: Option<PathBuf>,
+    /// With --layered: the base's compression (all are read by Debian's kernel).
+    #[arg(long, value_enum, default_value = "zstd", requires = "layered")]
+    pub compression: squashfs::Compression,
     /// The flashroot config whose tmpfs, overlay and container entries shape the root
     /// (default: the embedded default).
     #[arg(short, long, value_name = "FILE")]
@@ -66,14 +76,18 @@ fn import_to_image(args: &Args, image: &Path, config: &Config) -> anyhow::Result
         Some(text) => Some(parse_size(text).map_err(|e| anyhow::anyhow!("--pad: {e}"))?),
         None => None,
     };
-    let root_container = config
-        .containers
-        .iter()
-        .find(|c| c.mountpoint.0 == "/")
-        .expect("the config guarantees a root container");
+    let root_container = config.root_container();
+    if args.layered && root_container.base.is_none() {
+        anyhow::bail!(
+            "--layered: the config's root container has no `base`; add base = \"base.sqfs\" to its [[container]] (the init must know the root is layered)"
+        );
+    }
     let options = jffs2::Options {
         erase_size: root_container.erase_size.0,
-        pad_to,
+        pad_to: match (pad_to, args.layered) {
+            (None, true) => Some(layered::DEFAULT_OVERLAY_BYTES),
+            (pad, _) => pad,
+        },
         times: jffs2::Times::from_env().map_err(anyhow::Error::msg)?,
         ..Default::default()
     };
@@ -82,6 +96,19 @@ fn import_to_image(args: &Args, image: &Path, config: &Config) -> anyhow::Result
         .with_context(|| format!("importing root {}", args.source.display()))
         .and_then(|(root, report)| {
             print!("{report}");
+            if let (true, Some(base)) = (args.layered, &args.base) {
+                let sq = squashfs::Options {
+                    compression: args.compression,
+                    ..Default::default()
+                };
+                let written = squashfs::write_base(&root, base, &sq)
+                    .with_context(|| format!("writing the squashfs base {}", base.display()))?;
+                println!("{written}");
+                let written = layered::write_empty_overlay(image, &options).with_context(|| {
+                    format!("writing the overlay container {}", image.display())
+                })?;
+                return Ok((report, written));
+            }
             let written = jffs2::write_image(&root, image, &options)
                 .with_context(|| format!("writing JFFS2 image {}", image.display()))?;
             Ok((report, written))

@@ -3,11 +3,14 @@
 pub mod build;
 pub mod card;
 pub mod generate;
+pub mod fold;
 pub mod import_root;
 pub mod install_hook;
 pub mod jffs2;
 pub mod ls;
 pub mod mkfs_jffs2;
+pub mod overlay;
 pub mod plan;
 pub mod status;
+pub mod reset;
 pub mod wear;

@@ -145,7 +145,7 @@ pub fn build_archive(inputs: &BuildInputs) -> Result<BuildOutput, String> {
     let mut load_order = Vec::new();
     let mut aliases = String::new();
     if let Some(tree) = inputs.modules {
-        let mut wanted = config.modules.wanted();
+        let mut wanted = config.wanted_modules();
         if let Some(fstype) = inputs.root_fs {
             notes.push(add_root_filesystem(tree, fstype, &mut wanted));
         }
@@ -182,7 +182,7 @@ pub fn build_archive(inputs: &BuildInputs) -> Result<BuildOutput, String> {
         }
         load_order = list.entries;
         aliases = list.aliases;
-    } else if !config.modules.wanted().is_empty() {
+    } else if !config.wanted_modules().is_empty() {
         return Err("the config asks for modules but no module tree was given".into());
     }
     plan.add(

@@ -61,6 +61,7 @@ const DEB_SUFFIX: &str = ".deb";
 const DEFAULT_DIR_MODE: u32 = 0o755;
 pub const FSTAB: &str = "/etc/fstab";
 const JFFS2_FSTYPE: &str = "jffs2";
+const OVERLAY_FSTYPE: &str = "overlay";
 const TMPFS: &str = "tmpfs";
 /// The flags the init mounts every tmpfs with; fstab says the same so that a remount by
 /// systemd changes nothing.
@@ -344,11 +345,20 @@ pub fn fstab_entries(root: &Path, config: &Config) -> anyhow::Result<Vec<FstabEn
     let mut entries: Vec<FstabEntry> = config
         .containers
         .iter()
-        .map(|c| FstabEntry {
-            source: format!("mtd:{}", c.label()),
-            target: c.mountpoint.0.clone(),
-            fstype: JFFS2_FSTYPE.into(),
-            options: c.options.clone(),
+        .map(|c| match c.base {
+            // A layered root is an overlayfs (its JFFS2 is mounted under /run).
+            Some(_) => FstabEntry {
+                source: OVERLAY_FSTYPE.into(),
+                target: c.mountpoint.0.clone(),
+                fstype: OVERLAY_FSTYPE.into(),
+                options: Vec::new(),
+            },
+            None => FstabEntry {
+                source: format!("mtd:{}", c.label()),
+                target: c.mountpoint.0.clone(),
+                fstype: JFFS2_FSTYPE.into(),
+                options: c.options.clone(),
+            },
         })
         .collect();
     for tmpfs in &config.tmpfs {

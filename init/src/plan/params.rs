@@ -11,7 +11,7 @@ use crate::error::BootError;
 use crate::failure;
 
 const KEY_CARD: &str = "flashroot.card";
-const KEY_CONTAINER: &str = "flashroot.container";
+pub const KEY_CONTAINER: &str = "flashroot.container";
 const KEY_ERASE_SIZE: &str = "flashroot.erasesize";
 const KEY_TIMEOUT: &str = "flashroot.timeout";
 const KEY_BREAK: &str = "flashroot.break";
@@ -21,6 +21,13 @@ const KEY_MODULES: &str = "flashroot.modules";
 /// `flashroot.writes=buffered|ordered`: the card's write mode for this boot, e.g. to boot
 /// the classic way when the nbd module is missing.
 const KEY_WRITES: &str = "flashroot.writes";
+/// `flashroot.failsafe`: a layered root boots its base alone, with a tmpfs upper layer.
+pub const KEY_FAILSAFE: &str = "flashroot.failsafe";
+/// `flashroot.reset`: a layered root's overlay is emptied (factory reset) at this boot.
+pub const KEY_RESET: &str = "flashroot.reset";
+/// `flashroot.base=FILE`: a layered root's base on the card for this boot (with
+/// `flashroot.container=`, how `flashroot fold` points the boot entries at a generation).
+pub const KEY_BASE: &str = "flashroot.base";
 const FLASHROOT_PREFIX: &str = "flashroot.";
 const KNOWN_FLASHROOT_KEYS: &[&str] = &[
     KEY_CARD,
@@ -30,6 +37,9 @@ const KNOWN_FLASHROOT_KEYS: &[&str] = &[
     KEY_BREAK,
     KEY_MODULES,
     KEY_WRITES,
+    KEY_FAILSAFE,
+    KEY_RESET,
+    KEY_BASE,
     failure::KEY_ACTION,
     failure::KEY_DELAY,
 ];
@@ -73,6 +83,10 @@ pub(super) struct Overrides {
     /// Load every packed module, not only the present devices' drivers.
     pub(super) all_modules: bool,
     pub(super) writes: CardWrites,
+    /// `flashroot.failsafe` and `flashroot.reset` (layered roots only).
+    pub(super) failsafe: bool,
+    pub(super) reset: bool,
+    pub(super) base: Option<String>,
 }
 
 impl Overrides {
@@ -94,20 +108,22 @@ impl Overrides {
             Some(v) => v.parse().map_err(|e: String| bad(KEY_CARD, v, e))?,
             None => config.card.device.clone(),
         };
-        let container = match cmdline.get(KEY_CONTAINER) {
+        let on_card = |key: &str, example: &str| match cmdline.get(key) {
             Some(v) => {
                 let v = v.trim_start_matches('/');
                 if v.is_empty() || v.split('/').any(|c| c == "..") {
                     return Err(bad(
-                        KEY_CONTAINER,
+                        key,
                         v,
-                        "expected a file path on the card such as rootfs.img",
+                        format!("expected a file path on the card such as {example}"),
                     ));
                 }
-                Some(v.to_string())
+                Ok(Some(v.to_string()))
             }
-            None => None,
+            None => Ok(None),
         };
+        let container = on_card(KEY_CONTAINER, "rootfs.img")?;
+        let base = on_card(KEY_BASE, "base.sqfs")?;
         let erase_size = match cmdline.get(KEY_ERASE_SIZE) {
             Some(v) => {
                 let bytes = parse_size(v).map_err(|e| bad(KEY_ERASE_SIZE, v, e))?;
@@ -142,6 +158,29 @@ impl Overrides {
                 .ok_or_else(|| bad(KEY_WRITES, v, format!("expected {}", CardWrites::choices())))?,
             None => config.card.writes,
         };
+        let layered = config.root_container().base.is_some();
+        let mut word = |key: &str| {
+            let given = cmdline.has_word(key) || cmdline.has(key);
+            if given && !layered {
+                warnings.push(format!(
+                    "{key} ignored: the root container has no base (not a layered root)"
+                ));
+            }
+            given && layered
+        };
+        let failsafe = word(KEY_FAILSAFE);
+        let mut reset = word(KEY_RESET);
+        if base.is_some() && !layered {
+            warnings.push(format!(
+                "{KEY_BASE} ignored: the root container has no base (not a layered root)"
+            ));
+        }
+        if failsafe && reset {
+            warnings.push(format!(
+                "{KEY_RESET} ignored: {KEY_FAILSAFE} leaves the overlay untouched"
+            ));
+            reset = false;
+        }
         Ok(Self {
             card,
             container,
@@ -150,6 +189,9 @@ impl Overrides {
             break_point,
             all_modules,
             writes,
+            failsafe,
+            reset,
+            base,
         })
     }
 }

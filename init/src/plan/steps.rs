@@ -180,7 +180,47 @@ pub enum Step {
     /// A RAM directory: a tmpfs at `path` of the root, filled from its saved copy, saved
     /// every `save_minutes` and at shutdown by the keeper the init starts before switch_root.
     RamDir(RamDirSetup),
+    /// A layered root: the squashfs base and the overlay's upper layer mounted as
+    /// overlayfs at the new root (see [`crate::layered`]).
+    LayeredRoot(LayeredRoot),
     SwitchRoot(Switch),
+}
+
+/// The root made of a read-only squashfs base and an upper layer: the overlay
+/// container's JFFS2 (mounted at [`crate::layered::OVERLAY_DIR`] by an earlier step), or
+/// a tmpfs there in failsafe.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LayeredRoot {
+    /// The base in the initramfs, e.g. `/flash/base.sqfs`.
+    pub base: String,
+    /// The base and the overlay container relative to the card's root, for the record
+    /// `flashroot reset` and `flashroot overlay` read.
+    pub base_on_card: String,
+    pub overlay_on_card: String,
+    /// The overlay container's erase size, for the record (`flashroot fold` writes the
+    /// next, empty container with it).
+    pub erase_size: EraseSize,
+    /// Failsafe: the upper layer is a tmpfs and the container is left untouched.
+    pub failsafe: bool,
+    /// The factory reset check (none in failsafe).
+    pub reset: Option<ResetCheck>,
+    /// Flags of the overlay mount (`ro` on the command line makes it read-only).
+    pub flags: MsFlags,
+    /// Where the card will be in the real root (`keep_at`), or None if it is detached.
+    pub card_in_root: Option<String>,
+}
+
+/// Empty the overlay before it is mounted when `marker` exists on the card (left by
+/// `flashroot reset`, or by an earlier reset a power cut interrupted).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ResetCheck {
+    /// The marker file in the initramfs, e.g. `/flash/overlay.img.reset`.
+    pub marker: String,
+    /// `flashroot.reset` on the command line: write the marker first.
+    pub requested: bool,
+    /// The overlay container's MTD label, whose block device is flushed to the card
+    /// before the marker is removed.
+    pub label: String,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -249,6 +289,28 @@ impl fmt::Display for Step {
                 r.path,
                 r.save_minutes
             ),
+            Self::LayeredRoot(l) => {
+                use crate::layered::{BASE_DIR, OVERLAY_DIR, UPPER, WORK};
+                write!(
+                    f,
+                    "layered root: attach {} read-only to a free loop device, mount -t squashfs -o ro <loop> {BASE_DIR}, ",
+                    l.base
+                )?;
+                if l.failsafe {
+                    write!(f, "failsafe: the upper layer is the tmpfs at {OVERLAY_DIR}, {} is not touched, ", l.overlay_on_card)?;
+                }
+                if let Some(r) = &l.reset {
+                    if r.requested {
+                        write!(f, "write {} (flashroot.reset), ", r.marker)?;
+                    }
+                    write!(f, "if {} exists: empty {OVERLAY_DIR} (keeping the files {} lists), flush mtd:{} to the card, remove it; ", r.marker, crate::layered::KEEP_LIST, r.label)?;
+                }
+                write!(
+                    f,
+                    "mount -t overlay -o {}lowerdir={BASE_DIR},upperdir={OVERLAY_DIR}/{UPPER},workdir={OVERLAY_DIR}/{WORK} overlay {NEW_ROOT}",
+                    if l.flags.contains(MsFlags::MS_RDONLY) { "ro," } else { "" }
+                )
+            }
             Self::SwitchRoot(s) => {
                 write!(f, "switch_root {}: ", s.new_root)?;
                 if s.prepare_shutdown {

@@ -366,3 +366,116 @@ fn writes_override_on_the_command_line() {
     assert_eq!(err.param, "flashroot.writes=fast");
     assert_eq!(err.reason, "expected ordered or buffered");
 }
+
+fn layered_plan(cmdline: &str) -> Result<Plan, PlanError> {
+    let text = flashroot_config::DEFAULT_TOML.replacen(
+        "# base = \"base.sqfs\"",
+        "base = \"base.sqfs\"",
+        1,
+    );
+    let config = Config::parse("layered.toml", &text).unwrap();
+    plan(&config, &Cmdline::parse(cmdline))
+}
+
+fn step_texts(p: &Plan) -> Vec<String> {
+    p.steps.iter().map(|s| s.to_string()).collect()
+}
+
+#[test]
+fn a_layered_root_mounts_the_overlay_container_then_the_base_then_overlayfs_at_the_root() {
+    let p = layered_plan("mtd").unwrap();
+    let text = step_texts(&p);
+    assert_eq!(
+        text[0],
+        "load the modules listed in /etc/flashroot/modules.order (drivers for the devices present, filesystems for vfat jffs2 squashfs overlay tmpfs now, others as mounts need them)"
+    );
+    assert_eq!(
+        &text[3..6],
+        [
+            "container /flash/rootfs.img: check it is JFFS2 with 64KiB erase blocks, serve it from the card agent on a free nbd device (flash-ordered writes, flushed every 100 ms), block2mtd <device>,65536,rootfs -> mtd:rootfs",
+            "mount -t jffs2 -o rw,noatime mtd:rootfs /run/flashroot/layers/overlay",
+            "layered root: attach /flash/base.sqfs read-only to a free loop device, mount -t squashfs -o ro <loop> /run/flashroot/layers/base, if /flash/rootfs.img.reset exists: empty /run/flashroot/layers/overlay (keeping the files /etc/flashroot/reset-keep lists), flush mtd:rootfs to the card, remove it; mount -t overlay -o lowerdir=/run/flashroot/layers/base,upperdir=/run/flashroot/layers/overlay/upper,workdir=/run/flashroot/layers/overlay/work overlay /root",
+        ]
+    );
+    // The rest of the config applies on top, inside the new root.
+    assert_eq!(
+        text[6],
+        "mount -t tmpfs -o rw,nosuid,nodev,mode=1777 tmpfs /root/tmp"
+    );
+    assert!(text.last().unwrap().starts_with("switch_root /root"));
+    assert!(p.warnings.is_empty(), "{:?}", p.warnings);
+}
+
+#[test]
+fn failsafe_puts_a_tmpfs_in_the_overlay_containers_place_and_skips_the_reset() {
+    let p = layered_plan("mtd flashroot.failsafe flashroot.reset").unwrap();
+    let text = step_texts(&p);
+    assert!(
+        !text.iter().any(|t| t.starts_with("container ")),
+        "{text:#?}"
+    );
+    assert_eq!(
+        text[3],
+        "mount -t tmpfs -o rw,nosuid,nodev,mode=0755 tmpfs /run/flashroot/layers/overlay"
+    );
+    assert!(text[4].contains("failsafe: the upper layer is the tmpfs at /run/flashroot/layers/overlay, rootfs.img is not touched"), "{}", text[4]);
+    assert!(!text[4].contains("reset"), "{}", text[4]);
+    assert_eq!(
+        p.warnings,
+        ["flashroot.reset ignored: flashroot.failsafe leaves the overlay untouched"]
+    );
+}
+
+#[test]
+fn reset_on_the_command_line_writes_the_marker_first() {
+    let p = layered_plan("mtd flashroot.reset").unwrap();
+    let Some(Step::LayeredRoot(l)) = p.steps.iter().find(|s| matches!(s, Step::LayeredRoot(_)))
+    else {
+        panic!("no layered root step");
+    };
+    let r = l.reset.as_ref().unwrap();
+    assert!(r.requested);
+    assert_eq!(r.marker, "/flash/rootfs.img.reset");
+    assert_eq!(l.card_in_root.as_deref(), Some("/run/flashroot/card"));
+    assert!(p.steps[5]
+        .to_string()
+        .contains("write /flash/rootfs.img.reset (flashroot.reset), "));
+}
+
+#[test]
+fn failsafe_and_reset_are_ignored_with_a_warning_without_a_base() {
+    let p = default_plan("mtd flashroot.failsafe").unwrap();
+    assert_eq!(
+        p.warnings,
+        ["flashroot.failsafe ignored: the root container has no base (not a layered root)"]
+    );
+    assert!(p.steps.iter().any(|s| matches!(s, Step::Container(_))));
+}
+
+#[test]
+fn base_and_container_on_the_command_line_pick_a_generation() {
+    let p =
+        layered_plan("mtd flashroot.base=fold-2/base.sqfs flashroot.container=fold-2/rootfs.img")
+            .unwrap();
+    let text = step_texts(&p);
+    assert!(
+        text[3].starts_with("container /flash/fold-2/rootfs.img: "),
+        "{}",
+        text[3]
+    );
+    assert!(
+        text[5].starts_with("layered root: attach /flash/fold-2/base.sqfs read-only"),
+        "{}",
+        text[5]
+    );
+    assert!(
+        text[5].contains("if /flash/fold-2/rootfs.img.reset exists"),
+        "{}",
+        text[5]
+    );
+    let err = layered_plan("mtd flashroot.base=../x").unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "flashroot.base=../x: expected a file path on the card such as base.sqfs"
+    );
+}

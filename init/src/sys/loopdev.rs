@@ -17,6 +17,9 @@ const LOOP_CLR_FD: u32 = 0x4C01;
 const LOOP_SET_STATUS64: u32 = 0x4C04;
 const LOOP_CONFIGURE: u32 = 0x4C0A;
 const LOOP_CTL_GET_FREE: u32 = 0x4C82;
+/// `lo_flags` bits of loop.h.
+const LO_FLAGS_READ_ONLY: u32 = 1;
+const LO_FLAGS_AUTOCLEAR: u32 = 4;
 
 /// `LO_NAME_SIZE`, `LO_KEY_SIZE` of loop.h.
 const LO_NAME_SIZE: usize = 64;
@@ -59,8 +62,8 @@ const _: () = assert!(std::mem::size_of::<LoopInfo64>() == 232);
 const _: () = assert!(std::mem::size_of::<LoopConfig>() == 304);
 
 impl LoopInfo64 {
-    /// Read-write, no offset, no size limit; the file name shows in losetup and sysfs.
-    fn for_file(name: &str) -> Self {
+    /// No offset, no size limit; the file name shows in losetup and sysfs.
+    fn for_file(name: &str, lo_flags: u32) -> Self {
         let mut lo_file_name = [0u8; LO_NAME_SIZE];
         let n = name.len().min(LO_NAME_SIZE - 1);
         lo_file_name[..n].copy_from_slice(&name.as_bytes()[..n]);
@@ -73,7 +76,7 @@ impl LoopInfo64 {
             lo_number: 0,
             lo_encrypt_type: 0,
             lo_encrypt_key_size: 0,
-            lo_flags: 0,
+            lo_flags,
             lo_file_name,
             lo_crypt_name: [0; LO_NAME_SIZE],
             lo_encrypt_key: [0; LO_KEY_SIZE],
@@ -92,10 +95,26 @@ fn ioctl<T>(file: &File, request: u32, arg: T) -> Result<i32, Errno> {
 /// Attaches `path` (opened read-write: block2mtd writes to it) to a free loop device and
 /// returns the device's path, e.g. `/dev/loop0`.
 pub fn attach(path: &str) -> Result<String, BootError> {
+    attach_with(path, false).map(|(dev, _)| dev)
+}
+
+/// Attaches `path` read-only (a layered root's squashfs base) with autoclear: the device
+/// detaches itself, and lets go of the file on the card, when its last user closes it.
+/// So the caller keeps the returned handle open until the filesystem is mounted.
+pub fn attach_read_only(path: &str) -> Result<(String, File), BootError> {
+    attach_with(path, true)
+}
+
+fn attach_with(path: &str, read_only: bool) -> Result<(String, File), BootError> {
     let step = "attach loop device";
+    let lo_flags = if read_only {
+        LO_FLAGS_READ_ONLY | LO_FLAGS_AUTOCLEAR
+    } else {
+        0
+    };
     let backing = OpenOptions::new()
         .read(true)
-        .write(true)
+        .write(!read_only)
         .open(path)
         .map_err(|e| BootError::io(step, path, &e))?;
     let control = OpenOptions::new()
@@ -109,8 +128,8 @@ pub fn attach(path: &str) -> Result<String, BootError> {
         })?;
         let dev = format!("/dev/loop{n}");
         let loop_file = open_node(&dev).map_err(|e| BootError::errno(step, &dev, e))?;
-        match configure(&loop_file, &backing, path) {
-            Ok(()) => return Ok(dev),
+        match configure(&loop_file, &backing, path, lo_flags) {
+            Ok(()) => return Ok((dev, loop_file)),
             Err(Errno::EBUSY) => continue,
             Err(e) => return Err(BootError::errno(step, format!("{path} on {dev}"), e)),
         }
@@ -142,11 +161,11 @@ fn open_node(dev: &str) -> Result<File, Errno> {
     }
 }
 
-fn configure(loop_file: &File, backing: &File, name: &str) -> Result<(), Errno> {
+fn configure(loop_file: &File, backing: &File, name: &str, lo_flags: u32) -> Result<(), Errno> {
     let config = LoopConfig {
         fd: backing.as_raw_fd() as u32,
         block_size: 0,
-        info: LoopInfo64::for_file(name),
+        info: LoopInfo64::for_file(name, lo_flags),
         reserved: [0; 8],
     };
     match ioctl(loop_file, LOOP_CONFIGURE, &config as *const LoopConfig) {
@@ -154,7 +173,7 @@ fn configure(loop_file: &File, backing: &File, name: &str) -> Result<(), Errno> 
         // Kernels before 5.8 do not know LOOP_CONFIGURE.
         Err(Errno::EINVAL | Errno::ENOTTY) => {
             ioctl(loop_file, LOOP_SET_FD, backing.as_raw_fd())?;
-            let info = LoopInfo64::for_file(name);
+            let info = LoopInfo64::for_file(name, lo_flags);
             if let Err(e) = ioctl(loop_file, LOOP_SET_STATUS64, &info as *const LoopInfo64) {
                 let _ = ioctl(loop_file, LOOP_CLR_FD, 0);
                 return Err(e);

@@ -481,6 +481,7 @@ pub fn debian_card(root: &Path, dir: &Path, kernel: &Kernel, config_text: &str) 
         trigger: config.trigger.clone(),
         conventional_root: "/dev/sda2".into(),
         append: FAIL_FAST.into(),
+        layered: false,
     };
     let image = dir.join("card.img");
     let report = card::write_image(
@@ -495,6 +496,7 @@ pub fn debian_card(root: &Path, dir: &Path, kernel: &Kernel, config_text: &str) 
             initrd: initrd.clone(),
             kver: Some(kernel.version.clone()),
             containers: vec![("rootfs.img".into(), rootfs.clone())],
+            files: Vec::new(),
             boot: boot.clone(),
         },
     )
