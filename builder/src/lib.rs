@@ -21,8 +21,8 @@ pub mod jffs2;
 pub mod layered;
 pub mod modules;
 pub mod rootprep;
-pub mod status;
 pub mod squashfs;
+pub mod status;
 
 /// The static flashroot /init (x86_64 musl), built by build.rs from the `init/` crate.
 pub const EMBEDDED_INIT: &[u8] = include_bytes!(env!("FLASHROOT_INIT_BIN"));

@@ -2,8 +2,8 @@
 
 pub mod build;
 pub mod card;
-pub mod generate;
 pub mod fold;
+pub mod generate;
 pub mod import_root;
 pub mod install_hook;
 pub mod jffs2;
@@ -11,6 +11,6 @@ pub mod ls;
 pub mod mkfs_jffs2;
 pub mod overlay;
 pub mod plan;
-pub mod status;
 pub mod reset;
+pub mod status;
 pub mod wear;
