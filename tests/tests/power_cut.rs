@@ -799,13 +799,11 @@ fn committed_records_survive_a_power_cut() {
 }
 
 /// A writer that never pauses while the garbage collector never rests: new records land
-/// in blocks whose erase the agent holds. The agent holds them until a pause in all writes
-/// (or 30 s), so a cut 8-12 s into this loop loses everything since the collector's first
-/// erase; it must lose nothing committed 0.5 s before the cut, nor any file never modified.
-/// It fails today (issue #10's known gap, BENCHMARKS.md "A fast guest loses commits"); it
-/// stays out of the suite until an agent rule passes it, and is the first test to run on one.
+/// in blocks whose erase the agent holds, and no flush is ever quiet. An agent that waited
+/// for a pause in all writes (or 30 s) lost everything since the collector's first erase
+/// in every cut 8-12 s in (seeds 11-15: 276-310 records committed 0.5 s before the cut); it must lose nothing committed
+/// 0.5 s before the cut, nor any file never modified.
 #[test]
-#[ignore = "known gap: fails on the current card agent (BENCHMARKS.md, \"A fast guest loses commits\")"]
 fn commits_survive_a_cut_while_garbage_collection_never_rests() {
     let seed = cut_seed();
     let card = CutCard::prepare(flashroot_config::DEFAULT_TOML);

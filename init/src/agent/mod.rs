@@ -23,7 +23,7 @@ use std::os::fd::{AsRawFd, RawFd};
 use std::os::unix::process::CommandExt;
 use std::path::Path;
 use std::process::Command;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -216,14 +216,12 @@ fn run(args: &[String]) -> Result<(), BootError> {
         SockFlag::SOCK_CLOEXEC,
     )
     .map_err(|e| BootError::errno("connect the nbd device", "socketpair", e))?;
-    let live = Arc::new(AtomicBool::new(false));
-    let done = Arc::new(AtomicBool::new(false));
-    let held = Arc::new(AtomicUsize::new(0));
+    let shared = Arc::new(Shared::default());
 
     // The requests come as soon as the device is connected (a partition scan when it is
     // first opened): the server runs first, in its own thread.
     let server = {
-        let (live, held) = (Arc::clone(&live), Arc::clone(&held));
+        let shared = Arc::clone(&shared);
         let name = container.to_string();
         let mut socket = File::from(ours);
         let mut store = store;
@@ -234,9 +232,14 @@ fn run(args: &[String]) -> Result<(), BootError> {
             let end = serve::serve(
                 &mut store,
                 &mut socket,
+                &shared.hold_reads,
                 |store| {
-                    live.store(true, Ordering::Relaxed);
-                    held.store(store.held_pages(), Ordering::Relaxed);
+                    shared.live.store(true, Ordering::Relaxed);
+                    shared.held.store(store.held_pages(), Ordering::Relaxed);
+                    shared
+                        .held_blocks
+                        .store(store.held_blocks(), Ordering::Relaxed);
+                    shared.quiet.store(store.stats().quiet, Ordering::Release);
                 },
                 |m| error!("card agent: {name}: {m}"),
             );
@@ -245,9 +248,9 @@ fn run(args: &[String]) -> Result<(), BootError> {
     };
     let flusher_dev = connect(&args, kernels.as_raw_fd(), size)?;
     {
-        let (live, done, held) = (Arc::clone(&live), Arc::clone(&done), Arc::clone(&held));
+        let shared = Arc::clone(&shared);
         let every = args.flush;
-        std::thread::spawn(move || flusher(&flusher_dev, every, &live, &done, &held));
+        std::thread::spawn(move || Flusher::new(flusher_dev, &shared).run(every));
     }
     // The one progress line a user reading the boot log needs from the agent: how the
     // container reaches the card.
@@ -260,7 +263,7 @@ fn run(args: &[String]) -> Result<(), BootError> {
     let (mut store, end) = server
         .join()
         .map_err(|_| BootError::new("card agent", container, "its server thread died"))?;
-    done.store(true, Ordering::Relaxed);
+    shared.done.store(true, Ordering::Relaxed);
     let finished = store.finish();
     let s = store.stats();
     info!(
@@ -397,29 +400,112 @@ fn open_journal(
     Ok(Some(journal))
 }
 
+/// What the server thread and the flusher share.
+#[derive(Default)]
+struct Shared {
+    /// The device has answered its first request.
+    live: AtomicBool,
+    /// The server has ended.
+    done: AtomicBool,
+    /// Pages the store holds.
+    held: AtomicUsize,
+    /// Erase blocks the store holds (with the new nodes written into them).
+    held_blocks: AtomicUsize,
+    /// The store's count of quiet FLUSHes that released held pages.
+    quiet: AtomicU64,
+    /// Set by the flusher while it quiesces the device: the server answers no READ.
+    hold_reads: AtomicBool,
+}
+
+/// Rounds of write-back and drop a quiescing tries before it lets reads through again.
+const QUIESCE_ROUNDS: usize = 4;
+
 /// Pushes the kernel's cached writes of the device to the agent, every `every`: each
 /// fsync(2) writes back the dirty pages, then sends a FLUSH. A second one right after when
-/// pages are held, so that those held at the first are released at the second.
-fn flusher(dev: &File, every: Duration, live: &AtomicBool, done: &AtomicBool, held: &AtomicUsize) {
-    let mut failed = false;
-    while !done.load(Ordering::Relaxed) {
-        std::thread::sleep(every);
-        if !live.load(Ordering::Relaxed) {
-            continue;
+/// pages are held, so that those held at the first are released at the second if the
+/// kernel wrote nothing in between.
+///
+/// Under writes that never pause (a commit loop while JFFS2 collects garbage) that second
+/// FLUSH is never quiet, and pages stay held. When erase blocks are among them (with them,
+/// the new nodes JFFS2 wrote into a block it just erased), the flusher makes a quiet moment: it
+/// holds back the server's answers to READs, writes back and drops the device's page cache
+/// (`BLKFLSBUF`), and flushes. block2mtd reads every page before it changes it, so once
+/// the cache is empty nothing can change the device until a read is answered: the next
+/// FLUSH is quiet, and the store releases what it holds. Reads wait a few flushes; the
+/// kernel's writes and flushes never do, so the write-back the flusher waits for goes on.
+struct Flusher<'a> {
+    dev: File,
+    shared: &'a Shared,
+    /// A flush failed and was reported; reported again only after one succeeds.
+    failing: bool,
+    /// The page-cache drop failed and was reported: no more quiescing.
+    no_quiesce: bool,
+}
+
+impl<'a> Flusher<'a> {
+    fn new(dev: File, shared: &'a Shared) -> Self {
+        Self {
+            dev,
+            shared,
+            failing: false,
+            no_quiesce: false,
         }
-        for round in 0..2 {
-            if round == 1 && held.load(Ordering::Relaxed) == 0 {
+    }
+
+    fn run(&mut self, every: Duration) {
+        while !self.shared.done.load(Ordering::Relaxed) {
+            std::thread::sleep(every);
+            if !self.shared.live.load(Ordering::Relaxed) {
+                continue;
+            }
+            self.flush();
+            if self.held() {
+                self.flush();
+            }
+            // Obsolete marks alone can wait for a pause: they retire old data, and the new
+            // data they follow is on the card already. New nodes in a block being erased
+            // cannot.
+            if self.shared.held_blocks.load(Ordering::Relaxed) > 0 && !self.no_quiesce {
+                self.quiesce();
+            }
+        }
+    }
+
+    fn held(&self) -> bool {
+        self.shared.held.load(Ordering::Relaxed) > 0
+    }
+
+    fn flush(&mut self) {
+        match (self.dev.sync_all(), self.failing) {
+            (Ok(()), _) => self.failing = false,
+            (Err(e), false) => {
+                error!("card agent: flushing the device failed ({e}); retrying");
+                self.failing = true;
+            }
+            (Err(_), true) => {}
+        }
+    }
+
+    /// Makes a quiet FLUSH (see the type's comment); ends with reads let through and
+    /// answered.
+    fn quiesce(&mut self) {
+        let before = self.shared.quiet.load(Ordering::Acquire);
+        self.shared.hold_reads.store(true, Ordering::Release);
+        for _ in 0..QUIESCE_ROUNDS {
+            if let Err(e) = sys::nbd::drop_cached_pages(&self.dev) {
+                error!("card agent: dropping the device's cached pages failed ({e}): held pages wait for a pause in the writes");
+                self.no_quiesce = true;
                 break;
             }
-            match (dev.sync_all(), failed) {
-                (Ok(()), _) => failed = false,
-                (Err(e), false) => {
-                    error!("card agent: flushing the device failed ({e}); retrying");
-                    failed = true;
-                }
-                (Err(_), true) => {}
+            self.flush();
+            self.flush();
+            if self.shared.quiet.load(Ordering::Acquire) != before || !self.held() {
+                break;
             }
         }
+        self.shared.hold_reads.store(false, Ordering::Release);
+        // The server answers the reads it held back after its next request: this flush.
+        self.flush();
     }
 }
 

@@ -1,7 +1,9 @@
 //! The agent's request loop: one request at a time from the kernel's nbd socket, answered
-//! by the [`Store`].
+//! by the [`Store`]; while the flusher holds reads back (it is quiescing the device), reads
+//! are answered later, in the order they came.
 
 use std::io::{self, Read, Write};
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use super::protocol::{reply, Command, Request, REQUEST_LEN};
 use super::store::{Backing, Store};
@@ -21,15 +23,18 @@ pub enum End {
 
 /// Serves `socket` until the kernel disconnects. `after_request` sees the store after each
 /// request (the flusher waits for the first one, when the device is live, and asks for a
-/// second flush only while pages are held).
+/// second flush only while pages are held). While `hold_reads` is set, READs wait: each
+/// is answered after the first request served once it is clear again.
 pub fn serve<B: Backing, S: Read + Write>(
     store: &mut Store<B>,
     socket: &mut S,
+    hold_reads: &AtomicBool,
     mut after_request: impl FnMut(&Store<B>),
     mut log_error: impl FnMut(String),
 ) -> End {
     let mut header = [0u8; REQUEST_LEN];
     let mut data = Vec::new();
+    let mut waiting: Vec<Request> = Vec::new();
     loop {
         if let Err(e) = socket.read_exact(&mut header) {
             return End::Broken(format!("reading a request: {e}"));
@@ -40,20 +45,11 @@ pub fn serve<B: Backing, S: Read + Write>(
         };
         let len = request.len as usize;
         let result: io::Result<()> = match request.command {
-            Command::Read => {
-                data.resize(len, 0);
-                match store.read(request.offset, &mut data) {
-                    Ok(()) => {
-                        let mut out = reply(request.handle, 0).to_vec();
-                        out.extend_from_slice(&data);
-                        socket.write_all(&out)
-                    }
-                    Err(e) => {
-                        log_error(format!("read of {len} bytes at {}: {e}", request.offset));
-                        socket.write_all(&reply(request.handle, EIO))
-                    }
-                }
+            Command::Read if hold_reads.load(Ordering::Acquire) => {
+                waiting.push(request);
+                Ok(())
             }
+            Command::Read => answer_read(store, socket, &request, &mut data, &mut log_error),
             Command::Write => {
                 data.resize(len, 0);
                 if let Err(e) = socket.read_exact(&mut data) {
@@ -86,7 +82,37 @@ pub fn serve<B: Backing, S: Read + Write>(
         if let Err(e) = result {
             return End::Broken(format!("answering a request: {e}"));
         }
+        if !waiting.is_empty() && !hold_reads.load(Ordering::Acquire) {
+            for request in std::mem::take(&mut waiting) {
+                if let Err(e) = answer_read(store, socket, &request, &mut data, &mut log_error) {
+                    return End::Broken(format!("answering a request: {e}"));
+                }
+            }
+        }
         after_request(store);
+    }
+}
+
+/// Answers a READ with the device's bytes (an error reply carries no data).
+fn answer_read<B: Backing, S: Write>(
+    store: &mut Store<B>,
+    socket: &mut S,
+    request: &Request,
+    data: &mut Vec<u8>,
+    log_error: &mut impl FnMut(String),
+) -> io::Result<()> {
+    let len = request.len as usize;
+    data.resize(len, 0);
+    match store.read(request.offset, data) {
+        Ok(()) => {
+            let mut out = reply(request.handle, 0).to_vec();
+            out.extend_from_slice(data);
+            socket.write_all(&out)
+        }
+        Err(e) => {
+            log_error(format!("read of {len} bytes at {}: {e}", request.offset));
+            socket.write_all(&reply(request.handle, EIO))
+        }
     }
 }
 
@@ -147,7 +173,13 @@ mod tests {
         };
         let mut store = Store::new(Memory(vec![0xFF; 2 * PAGE]), 2 * PAGE as u64, PAGE as u64);
         let mut errors = Vec::new();
-        let end = serve(&mut store, &mut socket, |_| {}, |m| errors.push(m));
+        let end = serve(
+            &mut store,
+            &mut socket,
+            &AtomicBool::new(false),
+            |_| {},
+            |m| errors.push(m),
+        );
         assert!(matches!(end, End::Disconnected), "{end:?}");
         let out = socket.output;
         let reply_at = |at: usize, handle: u8, errno: u32| {
@@ -174,6 +206,54 @@ mod tests {
         );
     }
 
+    /// What the flusher does while quiescing: reads wait (the kernel's writes and flushes
+    /// do not), and are answered, in order, once reads are let through again.
+    #[test]
+    fn held_back_reads_are_answered_after_the_hold_ends_in_their_order() {
+        let mut input = request(Command::Read, 1, 0, PAGE as u32);
+        input.extend(request(Command::Write, 2, PAGE as u64, PAGE as u32));
+        input.extend(vec![0x42; PAGE]);
+        input.extend(request(Command::Read, 3, PAGE as u64, PAGE as u32));
+        input.extend(request(Command::Flush, 4, 0, 0));
+        input.extend(request(Command::Flush, 5, 0, 0));
+        input.extend(request(Command::Disconnect, 6, 0, 0));
+        let mut socket = Duplex {
+            input: Cursor::new(input),
+            output: Vec::new(),
+        };
+        let mut store = Store::new(Memory(vec![0xFF; 2 * PAGE]), 2 * PAGE as u64, PAGE as u64);
+        let hold = AtomicBool::new(true);
+        let mut served = 0;
+        let end = serve(
+            &mut store,
+            &mut socket,
+            &hold,
+            |_| {
+                served += 1;
+                // The hold ends after the first FLUSH (the fourth request).
+                if served == 4 {
+                    hold.store(false, Ordering::Release);
+                }
+            },
+            |m| panic!("{m}"),
+        );
+        assert!(matches!(end, End::Disconnected), "{end:?}");
+        let out = socket.output;
+        let handle_at = |at: usize| out[at + 8];
+        // The write and the first flush first; then, after the second flush, the reads.
+        assert_eq!(handle_at(0), 2);
+        assert_eq!(handle_at(REPLY_LEN), 4);
+        assert_eq!(handle_at(2 * REPLY_LEN), 5);
+        assert_eq!(handle_at(3 * REPLY_LEN), 1);
+        assert!(out[4 * REPLY_LEN..4 * REPLY_LEN + PAGE]
+            .iter()
+            .all(|&b| b == 0xFF));
+        let second = 4 * REPLY_LEN + PAGE;
+        assert_eq!(handle_at(second), 3);
+        assert!(out[second + REPLY_LEN..].iter().all(|&b| b == 0x42));
+        assert_eq!(out.len(), 5 * REPLY_LEN + 2 * PAGE);
+    }
+
     #[test]
     fn a_stream_out_of_step_ends_the_service() {
         let mut socket = Duplex {
@@ -181,7 +261,13 @@ mod tests {
             output: Vec::new(),
         };
         let mut store = Store::new(Memory(vec![0xFF; PAGE]), PAGE as u64, PAGE as u64);
-        let end = serve(&mut store, &mut socket, |_| {}, |_| {});
+        let end = serve(
+            &mut store,
+            &mut socket,
+            &AtomicBool::new(false),
+            |_| {},
+            |_| {},
+        );
         assert!(
             matches!(&end, End::Broken(m) if m.contains("request magic")),
             "{end:?}"

@@ -23,13 +23,16 @@
 //! when the kernel wrote nothing at all since the previous FLUSH: everything it changed
 //! before this fsync began has reached us, and what we hold plus the card is the device as
 //! it was then. At such a FLUSH everything held is released at once, through the
-//! [`journal`](super::journal), all or nothing. Under writes that never pause, held pages
-//! are released after a bound anyway (`max_hold` flushes, 30 s by default, the kernel's own
-//! write-back interval), except blocks whose erase has not reached us whole; that is the
-//! one case left where a cut can still lose data garbage collection was moving. Without a
-//! journal, blocks are released one by one as a chip would go through them: the block's
-//! last page first when it holds an old erase-block summary (JFFS2 trusts a summary
-//! instead of scanning the block), then the held pages in ascending order.
+//! [`journal`](super::journal), all or nothing, except a block half-way through its erase
+//! (its old summary must not reach the card over a half-erased block; until the erase
+//! ends, nothing depends on it). Writes that never pause never give such a FLUSH by
+//! themselves: the agent's flusher then makes one (it holds back reads and empties the
+//! device's page cache, see `Flusher` in the agent). Should that fail, held pages are
+//! released after a bound anyway (`max_hold` flushes, 30 s by default, the kernel's own
+//! write-back interval). Without a journal, blocks are released one by one as a chip would
+//! go through them: the block's last page first when it holds an old erase-block summary
+//! (JFFS2 trusts a summary instead of scanning the block), then the held pages in
+//! ascending order.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::io;
@@ -79,6 +82,10 @@ pub struct Stats {
     pub batches: u64,
     /// Releases made because writes never paused for `max_hold` flushes.
     pub forced: u64,
+    /// Quiet FLUSHes (none of the kernel's writes since the previous one) that found
+    /// pages held and released them: the flusher counts these to know its quiescing
+    /// worked.
+    pub quiet: u64,
     /// Releases too big for the journal, written block by block.
     pub unjournaled: u64,
 }
@@ -200,6 +207,11 @@ impl<B: Backing> Store<B> {
     /// Pages held right now.
     pub fn held_pages(&self) -> usize {
         self.held.len()
+    }
+
+    /// Erase blocks held right now: the new nodes written into them wait with them.
+    pub fn held_blocks(&self) -> usize {
+        self.pending.len()
     }
 
     fn check(&self, offset: u64, len: usize) -> Result<(), StoreError> {
@@ -345,8 +357,8 @@ impl<B: Backing> Store<B> {
     /// Answers a FLUSH: syncs the appends; when the kernel wrote nothing since the last
     /// FLUSH (so everything it changed before this one's fsync began has reached us, and
     /// what we hold plus the card is the device as it was then), releases everything
-    /// held, all at once. Under writes that never pause, the held pages are released
-    /// anyway after `max_hold` flushes, except blocks whose erase is still incomplete.
+    /// held but blocks half-way through their erase, all at once. Under writes that never
+    /// pause, the held pages are released the same way after `max_hold` flushes.
     pub fn flush(&mut self) -> Result<(), StoreError> {
         let quiet = self.writes_since_flush == 0;
         self.writes_since_flush = 0;
@@ -356,7 +368,8 @@ impl<B: Backing> Store<B> {
         } else {
             self.flushes_holding += 1;
             if quiet {
-                self.release(false)?;
+                self.stats.quiet += 1;
+                self.release(true)?;
                 self.flushes_holding = 0;
             } else if self.flushes_holding > self.max_hold {
                 self.stats.forced += 1;
@@ -375,15 +388,15 @@ impl<B: Backing> Store<B> {
         self.release(false)
     }
 
-    /// Releases what is held; when `forced` (writes never paused), blocks whose erase has
-    /// not reached us whole stay held, so no old node, and above all no old summary,
-    /// outlives a half-written erase.
-    fn release(&mut self, forced: bool) -> Result<(), StoreError> {
+    /// Releases what is held; with `skip_underway` (any release but the last), blocks
+    /// half-way through their erase stay held, so no old summary outlives a half-written
+    /// erase.
+    fn release(&mut self, skip_underway: bool) -> Result<(), StoreError> {
         let ppb = self.pages_per_block;
         let mut blocks = Vec::new();
         let candidates: Vec<u64> = self.pending.iter().copied().collect();
         for block in candidates {
-            if !forced || self.erase_complete(block)? {
+            if !skip_underway || !self.erase_underway(block)? {
                 blocks.push(block);
             }
         }
@@ -455,20 +468,25 @@ impl<B: Backing> Store<B> {
         Ok(())
     }
 
-    /// Every page of `block` that holds data on the card has been rewritten (erased, or
-    /// erased and written again): block2mtd's erase of it is over.
-    fn erase_complete(&mut self, block: u64) -> Result<bool, StoreError> {
+    /// block2mtd erases a block page by page, first to last: a block whose first page is
+    /// erased while its last still holds data is half-way through an erase. Its end may
+    /// still hold the old erase-block summary, which JFFS2 trusts instead of scanning the
+    /// block, so it must not reach the card like that. (A block erased and written again
+    /// starts with a cleanmarker or a node; one whose end was erased already scans as
+    /// empty once its first kilobyte is.)
+    fn erase_underway(&mut self, block: u64) -> Result<bool, StoreError> {
         let first = block * self.pages_per_block;
-        for page in first..first + self.pages_per_block {
-            if self.held.contains_key(&page) {
-                continue;
-            }
-            self.backing.read_at(&mut self.scratch, page * PAGE_U64)?;
-            if !is_erased(&self.scratch) {
-                return Ok(false);
-            }
+        let last = first + self.pages_per_block - 1;
+        Ok(first != last && self.page_erased(first)? && !self.page_erased(last)?)
+    }
+
+    /// The page as the device holds it (held, or on the card) is all 0xFF.
+    fn page_erased(&mut self, page: u64) -> Result<bool, StoreError> {
+        if let Some(h) = self.held.get(&page) {
+            return Ok(is_erased(&h.data));
         }
-        Ok(true)
+        self.backing.read_at(&mut self.scratch, page * PAGE_U64)?;
+        Ok(is_erased(&self.scratch))
     }
 
     /// Writes one pending block to the card as a chip would see it: an old summary gone

@@ -68,6 +68,16 @@ pub fn flush(file: &File, dev: &str) -> Result<(), BootError> {
         .map_err(|e| BootError::io("flush nbd device", dev, &e))
 }
 
+/// `BLKFLSBUF`, `_IO(0x12, 97)`: write back the device's dirty pages, then drop its clean
+/// ones from the page cache (what `blockdev --flushbufs` does).
+const BLKFLSBUF: u32 = 0x1261;
+
+/// Writes back the device's cached pages and drops them: afterwards every change to a
+/// page dropped needs a read of it first.
+pub fn drop_cached_pages(file: &File) -> Result<(), Errno> {
+    ioctl(file, BLKFLSBUF, 0).map(drop)
+}
+
 /// Asks the kernel to disconnect (`NBD_DISCONNECT`: the agent gets a disconnect request
 /// after the requests in flight, writes what it holds and exits), then `NBD_CLEAR_SOCK`.
 pub fn disconnect(file: &File, dev: &str) -> Result<(), BootError> {

@@ -345,6 +345,38 @@ fn held_pages_wait_for_a_pause_in_the_kernels_writes() {
     assert_eq!(store.stats().forced, 0);
 }
 
+/// A quiet FLUSH can come in the middle of an erase (the flusher holds back the read
+/// block2mtd makes of the next page to erase): everything else held goes to the card; the
+/// block half-way through its erase waits for the end of it, its old summary with it.
+#[test]
+fn a_quiet_flush_in_the_middle_of_an_erase_releases_all_but_that_block() {
+    let mut card = Card::pages(&[OLD, OLD, OLD, OLD]);
+    let mut store = Store::new(&mut card, 4 * P, 2 * P);
+    store.write(2 * P, &page_of(ERASED)).unwrap(); // block 1: erased whole,
+    store.write(3 * P, &page_of(ERASED)).unwrap();
+    store.write(2 * P, &page_of(DATA)).unwrap(); // and written again
+    store.write(0, &page_of(ERASED)).unwrap(); // block 0: its erase has begun
+    store.flush().unwrap();
+    store.flush().unwrap(); // quiet
+    assert_eq!(store.stats().quiet, 1);
+    assert_eq!(store.held_pages(), 1, "block 0's first page waits");
+    store.write(P, &page_of(ERASED)).unwrap(); // block 0's erase ends
+    store.flush().unwrap();
+    store.flush().unwrap();
+    assert_eq!(store.held_pages(), 0);
+    drop(store);
+    assert_eq!(card.page(0), page_of(ERASED));
+    assert_eq!(card.page(1), page_of(ERASED));
+    assert_eq!(card.page(2), page_of(DATA));
+    assert_eq!(card.page(3), page_of(ERASED));
+    for state in &card.states {
+        assert!(
+            page_at(state, 0) == page_of(OLD) || page_at(state, 1) == page_of(ERASED),
+            "block 0 half-erased on the card with its old end"
+        );
+    }
+}
+
 /// Writes that never pause: after `max_hold` flushes the held pages go anyway, except a
 /// block whose erase has not reached the agent whole.
 #[test]
