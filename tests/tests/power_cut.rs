@@ -66,10 +66,13 @@ commit_loop() {
   n=0
   while :; do
     n=$((n + 1))
-    echo "seq=$n pad=$pad end" > record.tmp
-    sync record.tmp
-    mv record.tmp record
-    sync .
+    # Only a commit whose every step succeeded is announced: a full filesystem (JFFS2's
+    # ENOSPC) fails commits that were never made, and the same N is tried again.
+    until echo "seq=$n pad=$pad end" > record.tmp && sync record.tmp &&
+        mv record.tmp record && sync .; do
+      echo "commit $n failed"
+      sleep 0.2
+    done
     echo "commit $n"
   done
 }
@@ -569,6 +572,9 @@ struct Verdict {
     corrupted: Vec<String>,
     /// Anything the workload wrote reached the card: a record, a rewritten scratch file.
     reached_card: bool,
+    /// `commit N failed` lines: commits that failed in the guest (a full filesystem), not
+    /// losses.
+    failed_commits: usize,
     report: String,
     check_tail: String,
 }
@@ -585,6 +591,11 @@ impl Verdict {
     ) -> Self {
         let word = workload.progress_word();
         let progress = last_progress(cut_boot.lines.iter().map(|(_, l)| l.as_str()), word);
+        let failed_commits = cut_boot
+            .lines
+            .iter()
+            .filter(|(_, l)| l.starts_with("commit ") && l.trim_end().ends_with(" failed"))
+            .count();
         let committed = last_progress(cut_boot.lines_before_cut(COMMIT_MARGIN), word);
         let report = check_boot
             .output
@@ -651,6 +662,7 @@ impl Verdict {
             dpkg,
             corrupted,
             reached_card,
+            failed_commits,
             report: report.unwrap_or_default(),
             check_tail: check_boot.tail(30),
         }
@@ -710,7 +722,7 @@ impl fmt::Display for Verdict {
             f,
             "{} seed {} cut {:.2} s after {:?} (at {:.2} s): last progress line {:?}, last \
              {} ms before the cut {:?}, boots {}, record {:?}, dpkg {:?}, reached the card {}, \
-             corrupted {:?}",
+             corrupted {:?}, failed commits {}",
             self.workload.word(),
             self.seed,
             self.cut.delay.as_secs_f64(),
@@ -723,7 +735,8 @@ impl fmt::Display for Verdict {
             self.record,
             self.dpkg,
             self.reached_card,
-            self.corrupted
+            self.corrupted,
+            self.failed_commits
         )
     }
 }
