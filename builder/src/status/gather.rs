@@ -413,7 +413,7 @@ fn durability(system: &System, containers: &[Container], keeper_pid: Option<u32>
     };
     let loss_window = match (writes, flush_ms) {
         ("ordered", Some(ms)) => format!(
-            "about {ms} ms of writes (fsync'ed or not), more while JFFS2 erases under writes that never pause (up to 30 s)"
+            "about {ms} ms of writes (fsync'ed or not), a few flushes more while JFFS2 erases under writes that never pause"
         ),
         ("ordered", None) => "a flush interval of writes".into(),
         _ => format!("{buffered_window} of container writes (loop devices), fsync included"),
