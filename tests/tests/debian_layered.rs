@@ -44,6 +44,7 @@ step layers sh -c 'for m in / /run/flashroot/layers/base /run/flashroot/layers/o
 step target systemctl is-active multi-user.target
 if [ $phase = 1 ]; then step install apt-get install -y /opt/flashroot-test/flashroot-hello_1.0_all.deb; fi
 step package sh -c 'dpkg-query -W flashroot-hello | cut -f2; cat /var/lib/flashroot-hello/configured; ls /run/flashroot/layers/overlay/upper/usr/share/flashroot-hello 2>/dev/null | wc -l; if [ -e /run/flashroot/layers/base/usr/share/flashroot-hello/00 ]; then echo in-base; else echo not-in-base; fi'
+if [ $phase = 2 ]; then step overlay flashroot overlay --top 3; fi
 if [ $phase = 2 ]; then step fold flashroot fold --compression lz4; fi
 echo "FLASHROOT-LAYERED done"
 "#;
@@ -172,6 +173,20 @@ fn layered_debian_root_boots_and_keeps_an_apt_installed_package_across_a_reboot(
             "phase {phase}"
         );
         if phase == "2" {
+            // The overlay's real free space: the kernel's write reserve left out, as
+            // `flashroot status` counts it.
+            let overlay = probe.ok("overlay", &log);
+            assert!(
+                overlay.iter().any(|l| l
+                    .starts_with("overlay filesystem /run/flashroot/layers/overlay: free: ")
+                    && l.contains("for sure")
+                    && l.contains("the kernel keeps")),
+                "{overlay:?}"
+            );
+            assert!(
+                overlay.iter().any(|l| l.starts_with("new files: ")),
+                "{overlay:?}"
+            );
             let fold = probe.ok("fold", &log);
             assert!(
                 fold.iter()

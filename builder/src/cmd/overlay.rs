@@ -1,14 +1,16 @@
 //! `flashroot overlay`: what a running layered root's overlay holds against its base —
 //! the files copied up from the base and what they cost, the new files, the deleted ones —
-//! and the overlay filesystem's free space as the kernel reports it.
+//! and the overlay filesystem's real free space (as `flashroot status` reports it: the
+//! kernel's write reserve left out).
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use anyhow::Context;
 use flashroot_config::format_size;
 use flashroot_init::layered::{BASE_DIR, OVERLAY_DIR, UPPER};
 
 use crate::layered::overlay_usage;
+use crate::status::{self, System};
 
 #[derive(clap::Args, Debug)]
 pub struct Args {
@@ -51,16 +53,33 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         usage.deleted.len()
     );
     if let Some(parent) = upper.parent() {
-        if let Ok(s) = nix::sys::statvfs::statvfs(parent) {
-            let free = s.blocks_available() * s.fragment_size();
-            let total = s.blocks() * s.fragment_size();
-            println!(
-                "overlay filesystem {}: {} of {} free as the kernel counts it (JFFS2 counts space its garbage collection has yet to reclaim; compression makes the room for new data larger or smaller)",
-                parent.display(),
-                format_size(free),
-                format_size(total)
-            );
-        }
+        println!(
+            "overlay filesystem {}: {}",
+            parent.display(),
+            free_space(parent)
+        );
     }
     Ok(())
+}
+
+/// The free space of the JFFS2 filesystem mounted at `dir`, as `flashroot status` words it;
+/// df's figure when `dir` is no JFFS2 mount of a running flashroot system.
+fn free_space(dir: &Path) -> String {
+    let system = System {
+        root: PathBuf::from("/"),
+        near_enospc_bytes: 0,
+    };
+    let found = status::gather(&system).ok().and_then(|s| {
+        s.jffs2
+            .into_iter()
+            .find(|j| Path::new(&j.mountpoint) == dir)
+    });
+    match (found, nix::sys::statvfs::statvfs(dir)) {
+        (Some(j), _) => status::free_space(&j),
+        (None, Ok(v)) => format!(
+            "df says {} free (not a JFFS2 mount of a running flashroot system, so the kernel's write reserve is not known)",
+            format_size(v.blocks_available() * v.fragment_size())
+        ),
+        (None, Err(e)) => format!("statfs failed: {e}"),
+    }
 }

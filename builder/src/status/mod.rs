@@ -15,7 +15,7 @@ use serde::Serialize;
 
 pub use error::StatusError;
 pub use gather::{gather, System};
-pub use render::human;
+pub use render::{free_space, human};
 pub use space::{jffs2_space, Geometry, Jffs2Space, Statfs};
 
 /// The whole report (`flashroot status --json` prints it as is).

@@ -2,7 +2,7 @@
 
 use std::fmt::Write;
 
-use super::{Route, Status};
+use super::{Jffs2Mount, Route, Status};
 
 /// The report as lines of text, in the order of the data's way: card, containers, JFFS2,
 /// RAM, durability.
@@ -81,25 +81,7 @@ pub fn human(s: &Status) -> String {
             let _ = write!(w, ", {c}");
         }
         let _ = writeln!(w, ")");
-        match &j.space {
-            Some(sp) => {
-                let _ = writeln!(
-                    w,
-                    "  free: {} of incompressible data for sure, never more than {} (df says {}; the kernel keeps {} for garbage collection)",
-                    size(sp.data_free),
-                    size(sp.data_free_max),
-                    size(sp.df_free),
-                    size(sp.reserve_bytes)
-                );
-            }
-            None => {
-                let _ = writeln!(
-                    w,
-                    "  df says {} free (MTD geometry unknown)",
-                    size(j.statfs.avail_blocks * j.statfs.block_bytes)
-                );
-            }
-        }
+        let _ = writeln!(w, "  {}", free_space(j));
     }
     for m in &s.ram_mounts {
         let _ = writeln!(
@@ -161,4 +143,22 @@ fn size(bytes: u64) -> String {
         ("KiB", 1024.0)
     };
     format!("{:.1} {unit}", bytes as f64 / div)
+}
+
+/// One JFFS2 mount's free space in words: the sure and the most room for incompressible
+/// data, what df says and the kernel's reserve (also `flashroot overlay`'s line).
+pub fn free_space(j: &Jffs2Mount) -> String {
+    match &j.space {
+        Some(sp) => format!(
+            "free: {} of incompressible data for sure, never more than {} (df says {}; the kernel keeps {} for garbage collection)",
+            size(sp.data_free),
+            size(sp.data_free_max),
+            size(sp.df_free),
+            size(sp.reserve_bytes)
+        ),
+        None => format!(
+            "df says {} free (MTD geometry unknown)",
+            size(j.statfs.avail_blocks * j.statfs.block_bytes)
+        ),
+    }
 }
