@@ -63,21 +63,19 @@ pub fn run(args: Args) -> anyhow::Result<()> {
 }
 
 /// The free space of the JFFS2 filesystem mounted at `dir`, as `flashroot status` words it;
-/// df's figure when `dir` is no JFFS2 mount of a running flashroot system.
+/// df's figure when `dir` is no JFFS2 mount.
 fn free_space(dir: &Path) -> String {
     let system = System {
         root: PathBuf::from("/"),
         near_enospc_bytes: 0,
     };
-    let found = status::gather(&system).ok().and_then(|s| {
-        s.jffs2
-            .into_iter()
-            .find(|j| Path::new(&j.mountpoint) == dir)
-    });
+    let found = status::jffs2_at(&system, &dir.to_string_lossy())
+        .ok()
+        .flatten();
     match (found, nix::sys::statvfs::statvfs(dir)) {
         (Some(j), _) => status::free_space(&j),
         (None, Ok(v)) => format!(
-            "df says {} free (not a JFFS2 mount of a running flashroot system, so the kernel's write reserve is not known)",
+            "df says {} free (not a JFFS2 mount, so the kernel's write reserve is not known)",
             format_size(v.blocks_available() * v.fragment_size())
         ),
         (None, Err(e)) => format!("statfs failed: {e}"),

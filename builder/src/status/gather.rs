@@ -112,6 +112,22 @@ pub fn gather(system: &System) -> Result<Status, StatusError> {
     })
 }
 
+/// The JFFS2 filesystem mounted at `mountpoint`, its free space as [`gather`] counts it
+/// (the MTD device found by the mount's source alone): `flashroot overlay`'s one line,
+/// without reading the card or the agents.
+pub fn jffs2_at(system: &System, mountpoint: &str) -> Result<Option<Jffs2Mount>, StatusError> {
+    let mountinfo_path = system.path(mountinfo::PATH);
+    let mounts = mountinfo::parse(
+        &fs::read_to_string(&mountinfo_path)
+            .map_err(|e| StatusError::io("read", &mountinfo_path, e))?,
+    );
+    Ok(mounts
+        .iter()
+        .rev()
+        .find(|m| m.fstype == "jffs2" && m.mountpoint == mountpoint)
+        .and_then(|m| jffs2_mount(system, m, &[], &mut Vec::new())))
+}
+
 /// /dev, /run and the like: tmpfs every system has, not flashroot's.
 fn is_system_mount(mountpoint: &str) -> bool {
     ["/dev", "/run", "/sys", "/proc"].iter().any(|top| {

@@ -14,7 +14,7 @@ pub mod space;
 use serde::Serialize;
 
 pub use error::StatusError;
-pub use gather::{gather, System};
+pub use gather::{gather, jffs2_at, System};
 pub use render::{free_space, human};
 pub use space::{jffs2_space, Geometry, Jffs2Space, Statfs};
 

@@ -4,7 +4,7 @@
 use std::fs;
 use std::path::Path;
 
-use super::{gather, human, Route, StatusError, System};
+use super::{gather, human, jffs2_at, Route, StatusError, System};
 
 fn write(root: &Path, path: &str, text: &str) {
     let file = root.join(path.trim_start_matches('/'));
@@ -133,6 +133,23 @@ fn a_buffered_loop_box_is_reported_from_its_files() {
     ] {
         assert!(text.contains(says), "{says:?} missing from:\n{text}");
     }
+}
+
+/// `flashroot overlay`'s one mount: the same geometry and free space as the full report,
+/// the MTD device found by the mount's source alone.
+#[test]
+fn one_jffs2_mount_is_reported_as_the_full_report_has_it() {
+    let dir = tempfile::tempdir().unwrap();
+    buffered_box(dir.path());
+    let system = system(dir.path());
+    let full = gather(&system).unwrap();
+    let one = jffs2_at(&system, "/").unwrap().expect("the root's JFFS2");
+    assert_eq!(one.geometry, full.jffs2[0].geometry);
+    assert_eq!(one.space, full.jffs2[0].space);
+    assert!(
+        jffs2_at(&system, "/tmp").unwrap().is_none(),
+        "tmpfs is no JFFS2"
+    );
 }
 
 #[test]
