@@ -71,7 +71,8 @@ fn kernel_hooks_fill_the_card_replace_initramfs_tools_and_the_image_boots_both_w
     // The kernel package and what it pulls in (initramfs-tools among them), from the
     // host's apt into a local repository inside the root, with our two packages.
     let image_package = kernel.package.clone();
-    let closure = install_closure(&root, &[&image_package]);
+    let closure =
+        debian_root::install_closure_with(&root, &[&image_package], &["--no-install-recommends"]);
     assert!(
         closure.iter().any(|(n, _)| n == "initramfs-tools"),
         "the kernel pulls in initramfs-tools: {closure:?}"

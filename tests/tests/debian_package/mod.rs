@@ -157,29 +157,6 @@ pub fn copy_tree(from: &Path, to: &Path) {
     assert!(to.is_dir());
 }
 
-/// The packages `(name=version)` that `apt-get install --no-install-recommends wanted...`
-/// adds to `root`, by the host's apt simulating against the root's dpkg status.
-pub fn install_closure(root: &Path, wanted: &[&str]) -> Vec<(String, String)> {
-    let status = root.join("var/lib/dpkg/status");
-    let out = must_run(
-        Command::new("apt-get")
-            .args(["--simulate", "--no-install-recommends", "-o"])
-            .arg(format!("Dir::State::status={}", status.display()))
-            .arg("install")
-            .args(wanted)
-            .env("LC_ALL", "C"),
-    );
-    String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .filter_map(|l| {
-            let mut words = l.strip_prefix("Inst ")?.split_whitespace();
-            let name = words.next()?;
-            let version = words.find_map(|w| w.strip_prefix('('))?;
-            Some((name.to_string(), version.to_string()))
-        })
-        .collect()
-}
-
 /// Reads a file that must exist.
 pub fn read(path: &Path) -> String {
     fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))

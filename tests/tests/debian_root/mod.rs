@@ -243,9 +243,19 @@ fn remove_files_in(dir: &Path) {
 /// host's apt (its lists, so its bookworm versions) simulating the install against the
 /// root's dpkg status, each package pinned to the version apt picked.
 pub fn install_closure(root: &Path, wanted: &[&str]) -> Vec<(String, String)> {
+    install_closure_with(root, wanted, &[])
+}
+
+/// [`install_closure`] with more of apt-get's options (`--no-install-recommends`).
+pub fn install_closure_with(
+    root: &Path,
+    wanted: &[&str],
+    apt_options: &[&str],
+) -> Vec<(String, String)> {
     let status = root.join("var/lib/dpkg/status");
     let out = Command::new("apt-get")
         .arg("--simulate")
+        .args(apt_options)
         .arg("-o")
         .arg(format!("Dir::State::status={}", status.display()))
         .arg("install")
