@@ -11,6 +11,7 @@
 //! - [`status`]: the running flashroot system (`flashroot status`), JFFS2's real free space.
 //! - [`squashfs`]: a layered root's squashfs base (through mksquashfs).
 
+pub mod atomic;
 pub mod card;
 pub mod cmd;
 pub mod cpio;

@@ -110,6 +110,16 @@ impl fmt::Display for SquashfsError {
 
 impl std::error::Error for SquashfsError {}
 
+impl From<crate::atomic::AtomicError> for SquashfsError {
+    fn from(e: crate::atomic::AtomicError) -> Self {
+        Self::Io {
+            path: e.path,
+            what: e.step,
+            error: e.source,
+        }
+    }
+}
+
 /// Writes the squashfs image of `tree` to `out` through a temporary file beside it,
 /// synced before the rename: an interrupted run never leaves half a base.
 pub fn write_base(tree: &Path, out: &Path, options: &Options) -> Result<Report, SquashfsError> {
@@ -124,12 +134,20 @@ pub fn write_base(tree: &Path, out: &Path, options: &Options) -> Result<Report, 
             error: std::io::Error::new(std::io::ErrorKind::NotFound, "not a directory"),
         });
     }
-    let mut partial = out.as_os_str().to_os_string();
-    partial.push(".partial");
-    let partial = PathBuf::from(partial);
+    crate::atomic::replace(out, |partial| run_mksquashfs(tree, partial, options))?;
+    let bytes = std::fs::metadata(out).map_err(io(out, "stat"))?.len();
+    Ok(Report {
+        path: out.to_path_buf(),
+        bytes,
+        compression: options.compression,
+    })
+}
+
+/// Runs mksquashfs to write the image of `tree` at `partial`.
+fn run_mksquashfs(tree: &Path, partial: &Path, options: &Options) -> Result<(), SquashfsError> {
     let mut cmd = Command::new(MKSQUASHFS);
     cmd.arg(tree)
-        .arg(&partial)
+        .arg(partial)
         .args(["-noappend", "-quiet", "-no-progress", "-xattrs"])
         .args(["-comp", options.compression.word()]);
     if let Some(t) = options.mkfs_time {
@@ -146,9 +164,8 @@ pub fn write_base(tree: &Path, out: &Path, options: &Options) -> Result<Report, 
         },
     })?;
     if !output.status.success() {
-        let _ = std::fs::remove_file(&partial);
         return Err(SquashfsError::Failed {
-            out: out.to_path_buf(),
+            out: partial.to_path_buf(),
             output: format!(
                 "{} ({}{})",
                 output.status,
@@ -157,16 +174,7 @@ pub fn write_base(tree: &Path, out: &Path, options: &Options) -> Result<Report, 
             ),
         });
     }
-    std::fs::File::open(&partial)
-        .and_then(|f| f.sync_all())
-        .map_err(io(&partial, "sync"))?;
-    std::fs::rename(&partial, out).map_err(io(out, "rename into place"))?;
-    let bytes = std::fs::metadata(out).map_err(io(out, "stat"))?.len();
-    Ok(Report {
-        path: out.to_path_buf(),
-        bytes,
-        compression: options.compression,
-    })
+    Ok(())
 }
 
 /// Whether `path` starts with a squashfs superblock.

@@ -121,13 +121,12 @@ pub fn install(root: &Path, settings: &HookSettings) -> anyhow::Result<PathBuf> 
     let dir = root.join(POSTINST_DIR);
     fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
     let path = dir.join(HOOK_NAME);
-    let partial = dir.join(format!("{HOOK_NAME}{PARTIAL_SUFFIX}"));
-    fs::write(&partial, render(settings))
-        .with_context(|| format!("cannot write {}", partial.display()))?;
-    fs::set_permissions(&partial, fs::Permissions::from_mode(HOOK_MODE))
-        .with_context(|| format!("cannot chmod {}", partial.display()))?;
-    fs::rename(&partial, &path)
-        .with_context(|| format!("cannot rename {} to {}", partial.display(), path.display()))?;
+    crate::atomic::replace(&path, |partial| {
+        fs::write(partial, render(settings))
+            .with_context(|| format!("cannot write {}", partial.display()))?;
+        fs::set_permissions(partial, fs::Permissions::from_mode(HOOK_MODE))
+            .with_context(|| format!("cannot chmod {}", partial.display()))
+    })?;
     Ok(path)
 }
 

@@ -2,14 +2,14 @@
 //! 1 MiB holding the payload, and syslinux installed on it. Written to a temporary file
 //! next to the target and renamed when complete.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use anyhow::Context;
 
 use super::bootloader::Tools;
 use super::layout::{
-    journal_of, INITRD, INITRD_OLD, JOURNAL_BYTES, KVER, KVER_OLD, PARTIAL_SUFFIX, SYSLINUX_CFG,
-    VMLINUZ, VMLINUZ_OLD,
+    journal_of, INITRD, INITRD_OLD, JOURNAL_BYTES, KVER, KVER_OLD, SYSLINUX_CFG, VMLINUZ,
+    VMLINUZ_OLD,
 };
 use super::payload::Payload;
 use crate::disk::{self, FatContents, FatDiskOptions, FatDiskReport, FatKind, VolumeOptions};
@@ -35,17 +35,9 @@ pub fn write_image(
 ) -> anyhow::Result<FatDiskReport> {
     payload.check_inputs()?;
     let tools = Tools::find()?;
-    let partial = PathBuf::from(format!("{}{PARTIAL_SUFFIX}", image.display()));
-    let result = write_partial(&partial, &tools, options, payload).and_then(|report| {
-        std::fs::rename(&partial, image).with_context(|| {
-            format!("cannot rename {} to {}", partial.display(), image.display())
-        })?;
-        Ok(report)
-    });
-    if result.is_err() {
-        let _ = std::fs::remove_file(&partial);
-    }
-    result
+    crate::atomic::replace(image, |partial| {
+        write_partial(partial, &tools, options, payload)
+    })
 }
 
 fn write_partial(

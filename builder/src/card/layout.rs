@@ -17,7 +17,7 @@ pub const KVER_OLD: &str = "flashroot.kver.old";
 /// The syslinux configuration, at the root of the FAT volume next to `ldlinux.sys`.
 pub const SYSLINUX_CFG: &str = "syslinux.cfg";
 /// Suffix of files being written; renamed over the real name once complete.
-pub const PARTIAL_SUFFIX: &str = ".flashroot-new";
+pub use crate::atomic::PARTIAL_SUFFIX;
 
 /// The card agent's journal beside a container (`rootfs.img.journal`), laid down empty
 /// (all zeros: no record) with each container: allocated once on the card, so the first

@@ -6,10 +6,11 @@ use std::path::{Path, PathBuf};
 use anyhow::{bail, Context};
 
 use super::layout::{
-    journal_of, INITRD, INITRD_OLD, JOURNAL_BYTES, KVER, KVER_OLD, PARTIAL_SUFFIX, SYSLINUX_CFG,
-    VMLINUZ, VMLINUZ_OLD,
+    journal_of, INITRD, INITRD_OLD, JOURNAL_BYTES, KVER, KVER_OLD, SYSLINUX_CFG, VMLINUZ,
+    VMLINUZ_OLD,
 };
 use super::syslinux_cfg::{self, BootConfig};
+use crate::atomic;
 
 /// The files of one card.
 #[derive(Clone, Debug)]
@@ -65,7 +66,7 @@ pub fn populate_dir(dir: &Path, payload: &Payload) -> anyhow::Result<Actions> {
         // The empty journal first: a journal left by the old container must never meet
         // the new one.
         let journal = journal_of(name);
-        write_atomic(&dir.join(&journal), &vec![0u8; JOURNAL_BYTES as usize])?;
+        atomic::write(&dir.join(&journal), &vec![0u8; JOURNAL_BYTES as usize])?;
         copy_atomic(host, &dir.join(name))?;
         actions.push(format!(
             "copied {} to {name}, with an empty {journal}",
@@ -77,7 +78,7 @@ pub fn populate_dir(dir: &Path, payload: &Payload) -> anyhow::Result<Actions> {
         actions.push(format!("copied {} to {name}", host.display()));
     }
     install_pair(dir, payload, &mut actions)?;
-    write_atomic(&dir.join(SYSLINUX_CFG), payload.syslinux_cfg().as_bytes())?;
+    atomic::write(&dir.join(SYSLINUX_CFG), payload.syslinux_cfg().as_bytes())?;
     actions.push(format!("wrote {SYSLINUX_CFG}"));
     Ok(actions)
 }
@@ -96,7 +97,7 @@ fn install_pair(dir: &Path, payload: &Payload, actions: &mut Actions) -> anyhow:
             rename(&current.1, &dir.join(INITRD_OLD))?;
             let old_kver =
                 fs::read_to_string(dir.join(KVER)).unwrap_or_else(|_| "unknown\n".into());
-            write_atomic(&dir.join(KVER_OLD), old_kver.as_bytes())?;
+            atomic::write(&dir.join(KVER_OLD), old_kver.as_bytes())?;
             actions.push(format!(
                 "kept the previous pair as {VMLINUZ_OLD} and {INITRD_OLD}"
             ));
@@ -110,7 +111,7 @@ fn install_pair(dir: &Path, payload: &Payload, actions: &mut Actions) -> anyhow:
         ));
     }
     match &payload.kver {
-        Some(kver) => write_atomic(&dir.join(KVER), format!("{kver}\n").as_bytes())?,
+        Some(kver) => atomic::write(&dir.join(KVER), format!("{kver}\n").as_bytes())?,
         None => {
             let _ = fs::remove_file(dir.join(KVER));
         }
@@ -119,7 +120,7 @@ fn install_pair(dir: &Path, payload: &Payload, actions: &mut Actions) -> anyhow:
         copy_atomic(&payload.kernel, &dir.join(VMLINUZ_OLD))?;
         copy_atomic(&payload.initrd, &dir.join(INITRD_OLD))?;
         if let Some(kver) = &payload.kver {
-            write_atomic(&dir.join(KVER_OLD), format!("{kver}\n").as_bytes())?;
+            atomic::write(&dir.join(KVER_OLD), format!("{kver}\n").as_bytes())?;
         }
         actions.push(format!(
             "no previous pair yet: copied the new one as {VMLINUZ_OLD} and {INITRD_OLD}"
@@ -137,40 +138,17 @@ fn same_content(a: &Path, b: &Path) -> anyhow::Result<bool> {
     Ok(read(a)? == read(b)?)
 }
 
-fn partial_of(dest: &Path) -> PathBuf {
-    let mut name = dest.as_os_str().to_os_string();
-    name.push(PARTIAL_SUFFIX);
-    PathBuf::from(name)
-}
-
 fn rename(from: &Path, to: &Path) -> anyhow::Result<()> {
     fs::rename(from, to)
         .with_context(|| format!("cannot rename {} to {}", from.display(), to.display()))
 }
 
-/// Copies `source` to `dest` through a temporary name, synced before the rename.
-pub fn copy_atomic(source: &Path, dest: &Path) -> anyhow::Result<()> {
-    let partial = partial_of(dest);
+/// Copies `source` to `dest` atomically, creating `dest`'s directory (a container may sit
+/// in a subdirectory of the card).
+fn copy_atomic(source: &Path, dest: &Path) -> anyhow::Result<()> {
     if let Some(parent) = dest.parent() {
         fs::create_dir_all(parent)
             .with_context(|| format!("cannot create {}", parent.display()))?;
     }
-    fs::copy(source, &partial)
-        .with_context(|| format!("cannot copy {} to {}", source.display(), partial.display()))?;
-    sync_file(&partial)?;
-    rename(&partial, dest)
-}
-
-/// Writes `bytes` to `dest` through a temporary name, synced before the rename.
-pub fn write_atomic(dest: &Path, bytes: &[u8]) -> anyhow::Result<()> {
-    let partial = partial_of(dest);
-    fs::write(&partial, bytes).with_context(|| format!("cannot write {}", partial.display()))?;
-    sync_file(&partial)?;
-    rename(&partial, dest)
-}
-
-fn sync_file(path: &Path) -> anyhow::Result<()> {
-    fs::File::open(path)
-        .and_then(|f| f.sync_all())
-        .with_context(|| format!("cannot sync {}", path.display()))
+    Ok(atomic::copy(source, dest)?)
 }

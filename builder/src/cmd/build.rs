@@ -6,7 +6,7 @@ use anyhow::{anyhow, Context};
 use flashroot_config::{Compression, Config, DEFAULT_TOML};
 
 use crate::cpio::WriterOptions;
-use crate::initramfs::{self, compression, kernel, load_list, output, BuildInputs};
+use crate::initramfs::{self, compression, kernel, load_list, BuildInputs};
 use flashroot_init::coldplug::modaliases_under;
 
 /// Where --host-only reads this machine's devices.
@@ -162,7 +162,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     }
     let image = compression::compress_archive(compression, &built.archive)
         .context("compressing the archive")?;
-    output::write_atomically(&args.output, &image)?;
+    crate::atomic::write(&args.output, &image)?;
     say(&format!(
         "wrote {} ({}, {} bytes; {} bytes uncompressed, {} entries, {} modules{})",
         args.output.display(),

@@ -21,8 +21,8 @@ use anyhow::{bail, Context};
 use flashroot_config::format_size;
 use flashroot_init::layered::{Record, BASE_DIR, OVERLAY_DIR, RECORD, UPPER};
 
+use crate::atomic;
 use crate::card::layout::{journal_of, JOURNAL_BYTES, SYSLINUX_CFG};
-use crate::card::payload::write_atomic;
 use crate::card::syslinux_cfg::{LABEL_FAILSAFE, LABEL_FLASH};
 use crate::cmd::import_root::load_config;
 use crate::{jffs2, layered, squashfs};
@@ -96,7 +96,7 @@ fn lay_down(
         pad_to: Some(size),
         ..Default::default()
     };
-    write_atomic(
+    atomic::write(
         &card.join(journal_of(&new_overlay)),
         &vec![0u8; JOURNAL_BYTES as usize],
     )?;
@@ -118,7 +118,7 @@ fn lay_down(
         (&record_base, &record_overlay),
     )
     .with_context(|| format!("{}", cfg_path.display()))?;
-    write_atomic(&cfg_path, folded.as_bytes())?;
+    atomic::write(&cfg_path, folded.as_bytes())?;
     println!(
         "{SYSLINUX_CFG}: {LABEL_FLASH} and {LABEL_FAILSAFE} boot {new_base} with {new_overlay}; \
          {} boots {} with {} as they are now. Reboot to use the folded base.",

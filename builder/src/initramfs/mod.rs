@@ -2,7 +2,7 @@
 //!
 //! [`build_archive`] collects everything into a [`plan::Plan`] and lays it out once;
 //! compression ([`compression`]), the kernel choice ([`kernel`]) and the atomic write
-//! ([`output`]) are separate steps the CLI strings together. [`image`] reads images
+//! ([`crate::atomic`]) are separate steps the CLI strings together. [`image`] reads images
 //! back (for `flashroot ls`), [`gen_init_cpio`] parses the kernel's text spec.
 
 pub mod compression;
@@ -10,7 +10,6 @@ pub mod gen_init_cpio;
 pub mod image;
 pub mod kernel;
 pub mod load_list;
-pub mod output;
 pub mod plan;
 
 use std::collections::BTreeMap;

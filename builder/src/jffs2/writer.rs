@@ -4,9 +4,9 @@
 //! grow with the image.
 
 use std::collections::HashMap;
-use std::fs::{self, File};
-use std::io::{BufWriter, Read, Write};
-use std::path::{Path, PathBuf};
+use std::fs::File;
+use std::io::{Read, Write};
+use std::path::Path;
 
 use anyhow::{bail, Context, Result};
 use rayon::prelude::*;
@@ -34,35 +34,8 @@ const BATCH_BYTES: usize = 8 << 20;
 /// is renamed over `out` only when the image is complete.
 pub fn write_image(src: &Path, out: &Path, opts: &Options) -> Result<Report> {
     let tree = Tree::collect(src, opts).map_err(anyhow::Error::msg)?;
-    let dir = match out.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
-        _ => PathBuf::from("."),
-    };
-    let name = out
-        .file_name()
-        .with_context(|| format!("output {} has no file name", out.display()))?;
-    let tmp = TempPath(dir.join(format!(
-        ".{}.tmp{}",
-        name.to_string_lossy(),
-        std::process::id()
-    )));
-    let file =
-        File::create(&tmp.0).with_context(|| format!("cannot create {}", tmp.0.display()))?;
-    let report = write_tree(&tree, BufWriter::with_capacity(1 << 20, file), opts)
-        .with_context(|| format!("writing {}", out.display()))?;
-    fs::rename(&tmp.0, out)
-        .with_context(|| format!("cannot rename {} to {}", tmp.0.display(), out.display()))?;
-    std::mem::forget(tmp);
-    Ok(report)
-}
-
-/// Removes a temporary file unless forgotten.
-struct TempPath(PathBuf);
-
-impl Drop for TempPath {
-    fn drop(&mut self) {
-        let _ = fs::remove_file(&self.0);
-    }
+    crate::atomic::write_with(out, |file| write_tree(&tree, &mut *file, opts))
+        .with_context(|| format!("writing {}", out.display()))
 }
 
 /// Checks the options that do not depend on the tree; returns the block limit.

@@ -21,7 +21,7 @@ use super::dpkg;
 use super::error::PrepError;
 use super::report::{Change, Report};
 use super::tree;
-use crate::initramfs::output::write_atomically;
+use crate::atomic;
 
 /// The program every locale tool calls, as libc-bin installs it.
 pub const LOCALEDEF: &str = "/usr/bin/localedef";
@@ -111,7 +111,7 @@ fn write_wrapper(host: &Path, report: &mut Report) -> anyhow::Result<()> {
         });
         return Ok(());
     }
-    write_atomically(host, LOCALEDEF_WRAPPER.as_bytes())?;
+    atomic::write(host, LOCALEDEF_WRAPPER.as_bytes())?;
     tree::set_mode(host, WRAPPER_MODE)?;
     report.push(Change::WroteFile {
         path: LOCALEDEF.into(),

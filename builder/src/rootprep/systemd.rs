@@ -20,7 +20,7 @@ use super::ensure_symlink;
 use super::error::PrepError;
 use super::report::{Change, Report};
 use super::tree;
-use crate::initramfs::output::write_atomically;
+use crate::atomic;
 
 pub const MACHINE_ID: &str = "/etc/machine-id";
 /// Debian's mode for it.
@@ -58,7 +58,7 @@ pub fn reset_machine_id(root: &Path, report: &mut Report) -> anyhow::Result<()> 
                         tree::create_dir(parent, super::DEFAULT_DIR_MODE)?;
                     }
                 }
-                write_atomically(&path, b"")?;
+                atomic::write(&path, b"")?;
                 tree::set_mode(&path, MACHINE_ID_MODE)?;
                 report.push(Change::WroteFile {
                     path: MACHINE_ID.into(),
@@ -83,7 +83,7 @@ pub fn reset_machine_id(root: &Path, report: &mut Report) -> anyhow::Result<()> 
         }),
         Ok(meta) => {
             let mode = tree::mode(&path)?;
-            write_atomically(&path, b"")?;
+            atomic::write(&path, b"")?;
             tree::set_mode(&path, mode)?;
             report.push(Change::EmptiedFile {
                 path: MACHINE_ID.into(),
