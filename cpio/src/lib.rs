@@ -1,0 +1,1 @@
+//! flashroot-cpio (being split out of the builder; see issue #14).

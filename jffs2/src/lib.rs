@@ -1,0 +1,1 @@
+//! flashroot-jffs2 (being split out of the builder; see issue #14).

@@ -1,0 +1,1 @@
+//! flashroot-kmod (being split out of the builder; see issue #14).

@@ -1,0 +1,1 @@
+//! flashroot-testsupport (being split out of the builder; see issue #14).
