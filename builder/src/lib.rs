@@ -21,6 +21,7 @@ pub mod initramfs;
 pub mod jffs2;
 pub mod layered;
 pub mod modules;
+pub mod repro;
 pub mod rootprep;
 pub mod squashfs;
 pub mod status;

@@ -94,7 +94,9 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         .compression
         .map(Compression::from)
         .unwrap_or(config.initramfs.compression);
-    let options = WriterOptions::from_env()?;
+    let options = WriterOptions {
+        mtime: crate::repro::Reproducibility::from_env()?.cpio_mtime(),
+    };
     let say = |msg: &str| {
         if !args.quiet {
             eprintln!("flashroot: {msg}");

@@ -88,7 +88,7 @@ fn import_to_image(args: &Args, image: &Path, config: &Config) -> anyhow::Result
             (None, true) => Some(layered::DEFAULT_OVERLAY_BYTES),
             (pad, _) => pad,
         },
-        times: jffs2::Times::from_env().map_err(anyhow::Error::msg)?,
+        times: crate::repro::Reproducibility::from_env()?.jffs2_times(),
         ..Default::default()
     };
     let scratch = scratch_dir(image);

@@ -167,7 +167,7 @@ pub fn options(a: &Args) -> Result<Options> {
     let times = if a.faketime {
         Times::Zero
     } else {
-        Times::from_env().map_err(anyhow::Error::msg)?
+        crate::repro::Reproducibility::from_env()?.jffs2_times()
     };
     Ok(Options {
         erase_size,

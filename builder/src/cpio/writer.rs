@@ -41,29 +41,6 @@ pub struct WriterOptions {
     pub mtime: u32,
 }
 
-impl WriterOptions {
-    /// `SOURCE_DATE_EPOCH` when set (an error if it is not a number of seconds that fits
-    /// the header), else 0.
-    pub fn from_env() -> io::Result<Self> {
-        match std::env::var("SOURCE_DATE_EPOCH") {
-            Ok(text) => Ok(Self {
-                mtime: parse_source_date_epoch(&text)?,
-            }),
-            Err(_) => Ok(Self::default()),
-        }
-    }
-}
-
-/// Parses a `SOURCE_DATE_EPOCH` value.
-pub fn parse_source_date_epoch(text: &str) -> io::Result<u32> {
-    text.trim().parse::<u32>().map_err(|_| {
-        invalid(format!(
-            "SOURCE_DATE_EPOCH: expected seconds since 1970 (0 to {}), but got {text:?}",
-            u32::MAX
-        ))
-    })
-}
-
 /// Writes a newc archive entry by entry; see the module docs for the rules.
 pub struct NewcWriter<W: Write> {
     out: W,
@@ -565,19 +542,5 @@ mod tests {
         assert!(normalize("a/../b").is_err());
         assert!(normalize("a//b").is_err());
         assert!(normalize("a/").is_err());
-    }
-
-    #[test]
-    fn source_date_epoch_parses_or_names_itself() {
-        assert_eq!(
-            parse_source_date_epoch("1700000000").unwrap(),
-            1_700_000_000
-        );
-        let err = parse_source_date_epoch("yesterday").unwrap_err();
-        assert!(
-            err.to_string()
-                .starts_with("SOURCE_DATE_EPOCH: expected seconds"),
-            "{err}"
-        );
     }
 }

@@ -64,18 +64,6 @@ impl Times {
             Times::Zero => 0,
         }
     }
-
-    /// `SOURCE_DATE_EPOCH` from the environment, when set: Err names a bad value.
-    pub fn from_env() -> Result<Times, String> {
-        match std::env::var("SOURCE_DATE_EPOCH") {
-            Err(_) => Ok(Times::Keep),
-            Ok(v) => v
-                .trim()
-                .parse::<u32>()
-                .map(Times::ClampTo)
-                .map_err(|_| format!("SOURCE_DATE_EPOCH must be seconds since 1970, got {v:?}")),
-        }
-    }
 }
 
 /// Options of one image.
