@@ -43,3 +43,25 @@ impl Rng {
         out
     }
 }
+
+/// The erase size of a layered root's overlay container, as the default config's comment
+/// recommends it (fewer blocks for the JFFS2 mount to visit).
+pub const LAYERED_ERASE_SIZE: u32 = 256 << 10;
+
+/// The embedded default config made a layered root as its comment says: the root container
+/// on `base.sqfs`, with 256 KiB erase blocks.
+pub fn layered_config() -> String {
+    let text = flashroot_config::DEFAULT_TOML;
+    let layered = text
+        .replacen("# base = \"base.sqfs\"", "base = \"base.sqfs\"", 1)
+        .replacen("erase_size = \"64KiB\"", "erase_size = \"256KiB\"", 1);
+    let config = flashroot_config::Config::parse("layered", &layered).expect("layered config");
+    let root = config
+        .containers
+        .iter()
+        .find(|c| c.mountpoint.0 == "/")
+        .expect("root container");
+    assert_eq!(root.erase_size.0, LAYERED_ERASE_SIZE);
+    assert!(root.base.is_some(), "the root container has no base");
+    layered
+}

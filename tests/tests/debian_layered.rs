@@ -18,6 +18,7 @@ use std::time::Duration;
 use flashboot::{fsck_card, kernel, FAIL_FAST};
 use flashroot::card::{self, BootConfig, ImageOptions, Payload};
 use flashroot_config::Config;
+use flashroot_tests::{layered_config, LAYERED_ERASE_SIZE};
 
 const BOOT_TIMEOUT: Duration = Duration::from_secs(900);
 const CARD_BYTES: u64 = 384 << 20;
@@ -26,10 +27,6 @@ const MARKER: &str = "FLASHROOT-LAYERED";
 const PACKAGE: &str = "flashroot-hello";
 /// Where the test package waits in the base, for `apt-get install ./file.deb`.
 const DEB_DIR: &str = "opt/flashroot-test";
-
-fn layered_config() -> String {
-    flashroot_config::DEFAULT_TOML.replacen("# base = \"base.sqfs\"", "base = \"base.sqfs\"", 1)
-}
 
 /// Phase 1 (the package is not installed): install it with apt. Phase 2 (installed, the
 /// original base): fold. Phase 3: the folded base. Phase 4: the rollback entry. Every
@@ -79,7 +76,7 @@ fn layered_debian_root_boots_and_keeps_an_apt_installed_package_across_a_reboot(
     let sq = flashroot::squashfs::write_base(&root, &base, &Default::default()).expect("base");
     let overlay = dir.path().join("rootfs.img");
     let options = flashroot::jffs2::Options {
-        erase_size: 64 << 10,
+        erase_size: LAYERED_ERASE_SIZE,
         pad_to: Some(OVERLAY_BYTES),
         ..Default::default()
     };

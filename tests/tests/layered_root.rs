@@ -14,22 +14,7 @@ use std::time::Duration;
 use flashboot::*;
 use flashroot::disk::FatDiskReport;
 use flashroot_qemu::{Cut, Kernel};
-
-const ERASE_64K: u32 = 64 << 10;
-/// The config: the embedded default with the root container layered on `base.sqfs`.
-fn layered_config() -> String {
-    let text = flashroot_config::DEFAULT_TOML.replacen(
-        "# base = \"base.sqfs\"",
-        "base = \"base.sqfs\"",
-        1,
-    );
-    assert_ne!(
-        text,
-        flashroot_config::DEFAULT_TOML,
-        "no base line to enable"
-    );
-    text
-}
+use flashroot_tests::{layered_config, LAYERED_ERASE_SIZE};
 
 /// A file only the base has.
 const BASE_FILE: &str = "etc/from-base";
@@ -100,11 +85,11 @@ impl LayeredCard {
         let overlay = dir.join("rootfs.img");
         match overlay_tree {
             Some(t) => {
-                jffs2_image(t, &overlay, ERASE_64K);
+                jffs2_image(t, &overlay, LAYERED_ERASE_SIZE);
             }
             None => {
                 let options = flashroot::jffs2::Options {
-                    erase_size: ERASE_64K,
+                    erase_size: LAYERED_ERASE_SIZE,
                     pad_to: Some(CONTAINER_BYTES),
                     ..Default::default()
                 };
@@ -200,7 +185,10 @@ fn layered_root_boots_keeps_changes_shuts_down_cleanly_and_failsafe_leaves_the_o
     assert_eq!(report.field("base_file"), Some(BASE_TEXT.trim_end()));
     assert_eq!(
         report.field("layered"),
-        Some("card:/run/flashroot/card base:base.sqfs overlay:rootfs.img mode:layered erase_size:65536 ")
+        Some(
+            format!("card:/run/flashroot/card base:base.sqfs overlay:rootfs.img mode:layered erase_size:{LAYERED_ERASE_SIZE} ")
+                .as_str()
+        )
     );
     for line in [
         "flashroot: layered root: base /flash/base.sqfs on /dev/loop",
@@ -249,9 +237,9 @@ fn layered_root_boots_keeps_changes_shuts_down_cleanly_and_failsafe_leaves_the_o
     expect_layers(&report, "tmpfs");
     assert_eq!(report.field("last_words"), Some("none"), "{}", report.text);
     assert!(
-        report
-            .field("layered")
-            .is_some_and(|l| l.ends_with("mode:failsafe erase_size:65536 ")),
+        report.field("layered").is_some_and(
+            |l| l.ends_with(&format!("mode:failsafe erase_size:{LAYERED_ERASE_SIZE} "))
+        ),
         "{}",
         report.text
     );

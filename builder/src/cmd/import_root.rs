@@ -125,6 +125,13 @@ fn import_to_image(args: &Args, image: &Path, config: &Config) -> anyhow::Result
         report.modifications().count(),
         warning_count(&report)
     );
+    if let Some(note) = args
+        .layered
+        .then(|| layered::slow_mount_note(&written))
+        .flatten()
+    {
+        println!("{note}");
+    }
     Ok(())
 }
 
