@@ -1,7 +1,6 @@
 //! flashroot library: everything behind the `flashroot` CLI.
 //!
 //! - [`jffs2`]: the JFFS2 image writer (with erase block summary) and reader.
-//! - [`cpio`]: the newc archive writer and reader.
 //! - [`modules`]: kernel module resolution (modules.dep, softdeps, aliases, builtins).
 //! - [`initramfs`]: the `flashroot build` pipeline that ties config, init and modules together.
 //! - [`disk`]: MBR disk images with a FAT32 partition.
@@ -14,7 +13,6 @@
 pub mod atomic;
 pub mod card;
 pub mod cmd;
-pub mod cpio;
 pub mod disk;
 pub mod file_mode;
 pub mod initramfs;

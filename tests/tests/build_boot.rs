@@ -2,7 +2,7 @@
 //! config and Debian's kernel boots to our init, which loads the packed modules in the
 //! builder's order, in every compression the builder writes.
 
-use flashroot::cpio::WriterOptions;
+use flashroot_cpio::WriterOptions;
 use flashroot::initramfs::compression::{self, Compression};
 use flashroot::initramfs::{build_archive, BuildInputs};
 use flashroot::modules::ModuleTree;

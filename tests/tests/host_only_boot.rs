@@ -10,7 +10,7 @@ mod flashboot;
 use std::path::Path;
 
 use flashboot::*;
-use flashroot::cpio::WriterOptions;
+use flashroot_cpio::WriterOptions;
 use flashroot::initramfs::{build_archive, BuildInputs};
 use flashroot::modules::ModuleTree;
 use flashroot_config::Config;

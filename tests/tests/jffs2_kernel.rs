@@ -21,7 +21,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
-use flashroot::cpio::{NewcWriter, WriterOptions};
+use flashroot_cpio::{NewcWriter, WriterOptions};
 use flashroot::file_mode::{S_IFBLK, S_IFCHR, S_IFDIR, S_IFMT, S_IFREG};
 use flashroot::jffs2::{write_image, Compression, CompressionMode, Compressor, Options};
 use flashroot::modules::{resolve, ModuleTree};

@@ -117,7 +117,7 @@ fn default_flash_boot_set_resolves_like_modprobe() {
 /// host-only adds this machine's root filesystem (here btrfs, which the default lacks).
 #[test]
 fn filesystem_modules_wait_for_their_mount_and_host_only_adds_the_root_type() {
-    use flashroot::cpio::WriterOptions;
+    use flashroot_cpio::WriterOptions;
     use flashroot::initramfs::{build_archive, BuildInputs};
     use flashroot_config::load_order::LoadWhen;
 

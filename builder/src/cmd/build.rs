@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{anyhow, Context};
 use flashroot_config::{Compression, Config, DEFAULT_TOML};
 
-use crate::cpio::WriterOptions;
+use flashroot_cpio::WriterOptions;
 use crate::initramfs::{self, compression, kernel, load_list, BuildInputs};
 use flashroot_init::coldplug::modaliases_under;
 

@@ -19,7 +19,7 @@ use std::path::{Path, PathBuf};
 use flashroot_config::load_order::{self, ModuleEntry, ALIASES_PATH, LOAD_ORDER_PATH};
 use flashroot_config::{Config, COMPACT_PATH, CONFIG_PATH};
 
-use crate::cpio::{NewcWriter, WriterOptions};
+use flashroot_cpio::{NewcWriter, WriterOptions};
 use crate::modules::{self, ModuleTree};
 use gen_init_cpio::{DeviceKind, SpecEntry};
 use plan::{Data, Node, Plan};
@@ -269,7 +269,7 @@ fn add_host_tree(plan: &mut Plan, source: &Path, target: &str) -> Result<(), Str
             .path()
             .symlink_metadata()
             .map_err(|e| format!("{}: {e}", entry.path().display()))?;
-        let mode = meta.mode() & crate::cpio::newc::PERM_MASK;
+        let mode = meta.mode() & flashroot_cpio::newc::PERM_MASK;
         let ft = meta.file_type();
         let (major, minor) = split_dev(meta.rdev());
         let node = if ft.is_dir() {

@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
-use flashroot::cpio::WriterOptions;
+use flashroot_cpio::WriterOptions;
 use flashroot::disk::{
     write_fat_disk, FatContents, FatDiskOptions, FatDiskReport, FatKind, VolumeOptions,
 };
