@@ -9,7 +9,7 @@ use std::process::{Command, Output, Stdio};
 use flashroot_cpio::newc::{S_IFCHR, S_IFMT};
 use flashroot_cpio::reader::Entry;
 use flashroot::initramfs::image::read_image;
-use flashroot::modules::modinfo::synthetic_elf;
+use flashroot_testsupport::modinfo::synthetic_elf;
 use flashroot_config::load_order;
 
 const KVER: &str = "6.1.0-test";
@@ -65,7 +65,7 @@ impl Fixture {
             "kernel/fs/fat/fat.ko",
             "kernel/drivers/block/loop.ko",
         ] {
-            let name = flashroot::modules::name_from_path(path).unwrap();
+            let name = flashroot_kmod::name_from_path(path).unwrap();
             std::fs::write(m.join(path), synthetic_elf(&[("name", &name)])).unwrap();
         }
         let status = Command::new("gzip")

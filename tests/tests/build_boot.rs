@@ -5,7 +5,7 @@
 use flashroot_cpio::WriterOptions;
 use flashroot::initramfs::compression::{self, Compression};
 use flashroot::initramfs::{build_archive, BuildInputs};
-use flashroot::modules::ModuleTree;
+use flashroot_kmod::ModuleTree;
 use flashroot_config::{Config, DEFAULT_TOML};
 use flashroot_qemu::{boot, debian_kernel, BootOptions, Kernel, Outcome};
 

@@ -12,7 +12,7 @@ use std::path::Path;
 use flashboot::*;
 use flashroot_cpio::WriterOptions;
 use flashroot::initramfs::{build_archive, BuildInputs};
-use flashroot::modules::ModuleTree;
+use flashroot_kmod::ModuleTree;
 use flashroot_config::Config;
 
 const ERASE_64K: u32 = 64 << 10;

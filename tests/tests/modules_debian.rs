@@ -7,7 +7,7 @@
 use std::collections::BTreeSet;
 use std::process::Command;
 
-use flashroot::modules::{resolve, ModuleTree};
+use flashroot_kmod::{resolve, ModuleTree};
 use flashroot_config::Config;
 use flashroot_qemu::debian_kernel;
 use flashroot_tests::FLASH_BOOT_MUST_HAVE as MUST_HAVE;
@@ -100,7 +100,7 @@ fn default_flash_boot_set_resolves_like_modprobe() {
         let insmods = modprobe_show_depends(&kernel.root, &kernel.version, &wanted);
         assert!(
             !insmods.is_empty()
-                || tree.lookup(&wanted) == flashroot::modules::tree::Lookup::Builtin,
+                || tree.lookup(&wanted) == flashroot_kmod::tree::Lookup::Builtin,
             "{wanted}"
         );
         for p in insmods {

@@ -13,7 +13,7 @@ use flashroot_init::coldplug::modaliases_under;
 const SYS_BUS: &str = "/sys/bus";
 /// Where --host-only reads this machine's root filesystem type.
 const MOUNTINFO: &str = "/proc/self/mountinfo";
-use crate::modules::ModuleTree;
+use flashroot_kmod::ModuleTree;
 
 #[derive(clap::Args, Debug)]
 pub struct Args {

@@ -20,7 +20,7 @@ use flashroot_config::load_order::{self, ModuleEntry, ALIASES_PATH, LOAD_ORDER_P
 use flashroot_config::{Config, COMPACT_PATH, CONFIG_PATH};
 
 use flashroot_cpio::{NewcWriter, WriterOptions};
-use crate::modules::{self, ModuleTree};
+use flashroot_kmod::{self as modules, ModuleTree};
 use gen_init_cpio::{DeviceKind, SpecEntry};
 use plan::{Data, Node, Plan};
 
@@ -148,7 +148,7 @@ pub fn build_archive(inputs: &BuildInputs) -> Result<BuildOutput, String> {
         if let Some(fstype) = inputs.root_fs {
             notes.push(add_root_filesystem(tree, fstype, &mut wanted));
         }
-        let mut resolution = modules::resolve(tree, &wanted)?;
+        let mut resolution = modules::resolve(tree, &wanted).map_err(|e| e.to_string())?;
         if let Some(devices) = inputs.devices {
             let selection = load_list::select_for_devices(&resolution, devices)?;
             notes.push(format!(
@@ -160,7 +160,7 @@ pub fn build_archive(inputs: &BuildInputs) -> Result<BuildOutput, String> {
                 },
                 devices.len()
             ));
-            resolution = modules::resolve(tree, &selection.keep)?;
+            resolution = modules::resolve(tree, &selection.keep).map_err(|e| e.to_string())?;
         }
         notes.extend(resolution.notes.iter().cloned());
         let params: BTreeMap<String, &String> = config

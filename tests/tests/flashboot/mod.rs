@@ -14,7 +14,7 @@ use flashroot::disk::{
     write_fat_disk, FatContents, FatDiskOptions, FatDiskReport, FatKind, VolumeOptions,
 };
 use flashroot::initramfs::{build_archive, BuildInputs};
-use flashroot::modules::ModuleTree;
+use flashroot_kmod::ModuleTree;
 use flashroot_config::Config;
 use flashroot_qemu::{boot, debian_kernel, BootOptions, Cut, Disk, DiskInterface, Kernel, Outcome};
 
