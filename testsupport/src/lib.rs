@@ -2,5 +2,7 @@
 //! except as a dev-dependency.
 //!
 //! - [`modinfo`]: kernel module objects made in memory (only a `.modinfo` section).
+//! - [`default_config`]: the modules the embedded default config must bring in.
 
+pub mod default_config;
 pub mod modinfo;
