@@ -87,6 +87,11 @@ impl ModuleTree {
             aliases: AliasTable::default(),
             builtin: BTreeSet::new(),
         };
+        // modules.alias first: it holds the loadable modules' aliases only, and the
+        // builtins' aliases from modules.builtin.modinfo are added after them.
+        if let Some(text) = tree.read_optional(MODULES_ALIAS)? {
+            tree.aliases = AliasTable::parse(tree.dir.join(MODULES_ALIAS), &text)?;
+        }
         if let Some(text) = tree.read_optional(MODULES_BUILTIN)? {
             tree.builtin = builtin::parse(tree.dir.join(MODULES_BUILTIN), &text)?;
         }
@@ -103,9 +108,6 @@ impl ModuleTree {
         }
         if let Some(text) = tree.read_optional(MODULES_SOFTDEP)? {
             tree.softdeps = softdep::parse_file(tree.dir.join(MODULES_SOFTDEP), &text)?;
-        }
-        if let Some(text) = tree.read_optional(MODULES_ALIAS)? {
-            tree.aliases = AliasTable::parse(tree.dir.join(MODULES_ALIAS), &text)?;
         }
         match tree.read_optional(MODULES_DEP)? {
             Some(text) => tree.index_modules_dep(&text)?,

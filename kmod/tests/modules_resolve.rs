@@ -151,6 +151,22 @@ fn aliases_of_builtins_from_builtin_modinfo_are_skipped() {
     );
 }
 
+/// depmod writes the aliases of loadable modules only to modules.alias; those of builtins
+/// stay in modules.builtin.modinfo, and the two files together are the alias table.
+#[test]
+fn aliases_of_builtins_count_next_to_modules_alias() {
+    let tree = disk_tree().text(
+        "modules.builtin.modinfo",
+        "crc32c_generic.alias=crypto-crc32c\0crc32c_generic.license=GPL\0",
+    );
+    let r = resolve(&tree.load(), &wanted(&["crypto-crc32c", "vfat"])).unwrap();
+    assert_eq!(r.names(), ["fat", "vfat"]);
+    assert_eq!(
+        r.notes,
+        [format!("crypto-crc32c: built into kernel {KVER}, skipped")]
+    );
+}
+
 #[test]
 fn a_missing_module_names_itself_and_the_kernel() {
     let tree = disk_tree();
