@@ -6,11 +6,11 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 
+use flashroot::initramfs::image::read_image;
+use flashroot_config::load_order;
 use flashroot_cpio::newc::{S_IFCHR, S_IFMT};
 use flashroot_cpio::reader::Entry;
-use flashroot::initramfs::image::read_image;
 use flashroot_testsupport::modinfo::synthetic_elf;
-use flashroot_config::load_order;
 
 const KVER: &str = "6.1.0-test";
 

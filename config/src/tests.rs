@@ -89,7 +89,10 @@ fn embedded_default_is_the_classic_layout() {
     assert_eq!(c.failure.action, FailureAction::Reboot);
     assert_eq!(c.initramfs.compression, Compression::Gzip);
     use flashroot_testsupport::default_config::{FLASH_BOOT_MUST_HAVE, NEEDED_BY_OTHERS};
-    for m in FLASH_BOOT_MUST_HAVE.iter().filter(|m| !NEEDED_BY_OTHERS.contains(m)) {
+    for m in FLASH_BOOT_MUST_HAVE
+        .iter()
+        .filter(|m| !NEEDED_BY_OTHERS.contains(m))
+    {
         assert!(c.modules.wanted().iter().any(|w| w == m), "{m} missing");
     }
 }

@@ -84,13 +84,11 @@ fn read_entry(bytes: &[u8], pos: usize, base: usize) -> Result<(Entry, usize), E
     let header = Header::decode(raw).map_err(|e| e.with_offset(at as u64))?;
     let name_start = pos + HEADER_LEN;
     let name_end = name_start + header.namesize as usize;
-    let name_bytes = bytes
-        .get(name_start..name_end)
-        .ok_or_else(|| {
-            fail(ErrorKind::NameRunsPast {
-                namesize: header.namesize,
-            })
-        })?;
+    let name_bytes = bytes.get(name_start..name_end).ok_or_else(|| {
+        fail(ErrorKind::NameRunsPast {
+            namesize: header.namesize,
+        })
+    })?;
     let Some((&0, name)) = name_bytes.split_last() else {
         return Err(fail(ErrorKind::NameNotNulTerminated));
     };

@@ -22,8 +22,8 @@ use std::io::{self, Read, Write};
 
 use crate::error::{Error, ErrorKind};
 use crate::newc::{
-    pad_len, Header, MAX_FILE_SIZE, PERM_MASK, S_IFBLK, S_IFCHR, S_IFDIR, S_IFIFO, S_IFLNK,
-    S_IFMT, S_IFREG, S_IFSOCK, TRAILER,
+    pad_len, Header, MAX_FILE_SIZE, PERM_MASK, S_IFBLK, S_IFCHR, S_IFDIR, S_IFIFO, S_IFLNK, S_IFMT,
+    S_IFREG, S_IFSOCK, TRAILER,
 };
 
 /// What every fallible writer call returns.

@@ -116,10 +116,9 @@ mod tests {
                 w.write_all(data).unwrap();
                 w.finish().unwrap()
             }
-            ModuleCompression::Zstd => ruzstd::encoding::compress_to_vec(
-                data,
-                ruzstd::encoding::CompressionLevel::Fastest,
-            ),
+            ModuleCompression::Zstd => {
+                ruzstd::encoding::compress_to_vec(data, ruzstd::encoding::CompressionLevel::Fastest)
+            }
             ModuleCompression::Xz => {
                 let mut w =
                     lzma_rust2::XzWriter::new(Vec::new(), lzma_rust2::XzOptions::with_preset(1))

@@ -160,12 +160,7 @@ impl Walk<'_> {
     }
 
     /// Visits an optional softdep; returns the modules it resolved to.
-    fn visit_optional(
-        &mut self,
-        of: &str,
-        kind: &str,
-        wanted: &str,
-    ) -> Result<Vec<String>, Error> {
+    fn visit_optional(&mut self, of: &str, kind: &str, wanted: &str) -> Result<Vec<String>, Error> {
         match self.tree.lookup(wanted) {
             Lookup::Modules(found) => {
                 for m in &found {

@@ -57,10 +57,7 @@ pub fn parse_spec(spec: &str) -> SoftDeps {
 
 /// Parses `modules.softdep` into normalized module name → soft dependencies. Lines other
 /// than `softdep` (the file is in modprobe.d syntax) are ignored.
-pub fn parse_file(
-    file: impl AsRef<Path>,
-    text: &str,
-) -> Result<BTreeMap<String, SoftDeps>, Error> {
+pub fn parse_file(file: impl AsRef<Path>, text: &str) -> Result<BTreeMap<String, SoftDeps>, Error> {
     let file = file.as_ref();
     let mut out: BTreeMap<String, SoftDeps> = BTreeMap::new();
     for (i, line) in text.lines().enumerate() {
@@ -69,11 +66,7 @@ pub fn parse_file(
             continue;
         }
         let Some(module) = words.next() else {
-            return Err(Error::at_line(
-                file,
-                i + 1,
-                ErrorKind::SoftdepWithoutModule,
-            ));
+            return Err(Error::at_line(file, i + 1, ErrorKind::SoftdepWithoutModule));
         };
         let rest: Vec<&str> = words.collect();
         let deps = parse_spec(&rest.join(" "));

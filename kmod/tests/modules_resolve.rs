@@ -5,9 +5,9 @@
 use std::path::Path;
 use std::process::Command;
 
-use flashroot_testsupport::modinfo::synthetic_elf;
 use flashroot_kmod::tree::IndexSource;
 use flashroot_kmod::{resolve, ModuleTree};
+use flashroot_testsupport::modinfo::synthetic_elf;
 
 const KVER: &str = "6.1.0-test";
 
@@ -170,7 +170,9 @@ fn aliases_of_builtins_count_next_to_modules_alias() {
 #[test]
 fn a_missing_module_names_itself_and_the_kernel() {
     let tree = disk_tree();
-    let err = resolve(&tree.load(), &wanted(&["fat", "jffs2"])).unwrap_err().to_string();
+    let err = resolve(&tree.load(), &wanted(&["fat", "jffs2"]))
+        .unwrap_err()
+        .to_string();
     assert!(
         err.starts_with(&format!("module jffs2 not found for kernel {KVER}")),
         "{err}"
@@ -182,7 +184,9 @@ fn a_missing_hard_dependency_is_an_error() {
     let tree = Tree::new()
         .text("modules.dep", "kernel/a.ko: kernel/b.ko\n")
         .module("kernel/a.ko", &[]);
-    let err = resolve(&tree.load(), &wanted(&["a"])).unwrap_err().to_string();
+    let err = resolve(&tree.load(), &wanted(&["a"]))
+        .unwrap_err()
+        .to_string();
     assert!(
         err.starts_with(&format!(
             "module a needs b, which is not in the modules of kernel {KVER}"
@@ -331,7 +335,9 @@ fn compressed_modules_are_packed_uncompressed() {
 #[test]
 fn a_broken_index_file_names_file_and_line() {
     let tree = Tree::new().text("modules.dep", "kernel/a.ko:\ngarbage\n");
-    let err = ModuleTree::load(tree.0.path(), KVER).unwrap_err().to_string();
+    let err = ModuleTree::load(tree.0.path(), KVER)
+        .unwrap_err()
+        .to_string();
     assert!(
         err.ends_with(
             "modules.dep line 2: expected \"module.ko: dependencies...\", but got \"garbage\""

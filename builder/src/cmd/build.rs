@@ -5,8 +5,8 @@ use std::path::{Path, PathBuf};
 use anyhow::{anyhow, Context};
 use flashroot_config::{Compression, Config, DEFAULT_TOML};
 
-use flashroot_cpio::WriterOptions;
 use crate::initramfs::{self, compression, kernel, load_list, BuildInputs};
+use flashroot_cpio::WriterOptions;
 use flashroot_init::coldplug::modaliases_under;
 
 /// Where --host-only reads this machine's devices.

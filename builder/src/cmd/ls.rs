@@ -6,9 +6,9 @@ use std::path::PathBuf;
 
 use anyhow::{anyhow, Context};
 
+use crate::initramfs::image::read_image;
 use flashroot_cpio::newc::{S_IFBLK, S_IFCHR, S_IFDIR, S_IFIFO, S_IFLNK, S_IFMT, S_IFSOCK};
 use flashroot_cpio::reader::Entry;
-use crate::initramfs::image::read_image;
 
 #[derive(clap::Args, Debug)]
 pub struct Args {
