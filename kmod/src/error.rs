@@ -15,7 +15,7 @@ pub struct Error {
     /// module object, or the module directory.
     pub path: Option<PathBuf>,
     /// The 1-based line of `path` (text indexes only).
-    pub line: Option<usize>,
+    pub line: Option<u32>,
     /// What went wrong.
     pub kind: ErrorKind,
 }
@@ -78,7 +78,7 @@ pub enum ErrorKind {
         /// The kernel version.
         kver: String,
         /// The module directory searched.
-        dir: PathBuf,
+        dir: Box<Path>,
     },
     /// A module depends on a module the tree does not have.
     MissingDependency {
@@ -89,7 +89,7 @@ pub enum ErrorKind {
         /// The kernel version.
         kver: String,
         /// The module directory.
-        dir: PathBuf,
+        dir: Box<Path>,
     },
 }
 
@@ -107,7 +107,7 @@ impl Error {
     pub fn at_line(path: impl AsRef<Path>, line: usize, kind: ErrorKind) -> Self {
         Self {
             path: Some(path.as_ref().to_path_buf()),
-            line: Some(line),
+            line: Some(u32::try_from(line).unwrap_or(u32::MAX)),
             kind,
         }
     }

@@ -92,7 +92,7 @@ pub fn resolve(tree: &ModuleTree, wanted: &[String]) -> Result<Resolution, Error
                 return Err(Error::new(ErrorKind::ModuleNotFound {
                     name: name.clone(),
                     kver: tree.kver.clone(),
-                    dir: tree.dir.clone(),
+                    dir: tree.dir.clone().into_boxed_path(),
                 }))
             }
         }
@@ -135,7 +135,7 @@ impl Walk<'_> {
                     module: name.to_string(),
                     dep: dep.clone(),
                     kver: self.tree.kver.clone(),
-                    dir: self.tree.dir.clone(),
+                    dir: self.tree.dir.clone().into_boxed_path(),
                 }));
             }
             self.visit(dep)?;
