@@ -125,18 +125,24 @@ impl AliasTable {
     pub fn modules_for(&self, name: &str) -> Vec<&str> {
         let name = normalize_pattern(name);
         let bus = name.split_once(':').map(|(b, _)| b);
-        let mut matches: Vec<&Alias> = bus
+        let same_bus: &[Alias] = bus
             .and_then(|b| self.by_bus.get(b))
-            .into_iter()
-            .flatten()
-            .chain(&self.other)
-            .filter(|a| glob_match(a.pattern.as_bytes(), name.as_bytes()))
-            .collect();
-        matches.sort_by_key(|a| a.seq);
+            .map_or(&[], Vec::as_slice);
+        // Both lists are in table order: merge them to answer in table order.
+        let (mut a, mut b) = (same_bus.iter().peekable(), self.other.iter().peekable());
         let mut out: Vec<&str> = Vec::new();
-        for a in matches {
-            if !out.contains(&a.module.as_str()) {
-                out.push(&a.module);
+        loop {
+            let next = match (a.peek(), b.peek()) {
+                (Some(x), Some(y)) if x.seq < y.seq => a.next(),
+                (Some(_), Some(_)) | (None, Some(_)) => b.next(),
+                (Some(_), None) => a.next(),
+                (None, None) => break,
+            };
+            let Some(alias) = next else { break };
+            if glob_match(alias.pattern.as_bytes(), name.as_bytes())
+                && !out.contains(&alias.module.as_str())
+            {
+                out.push(&alias.module);
             }
         }
         out
