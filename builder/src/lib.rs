@@ -1,8 +1,6 @@
 //! flashroot library: everything behind the `flashroot` CLI.
 //!
 //! - [`jffs2`]: the JFFS2 image writer (with erase block summary) and reader.
-//! - [`cpio`]: the newc archive writer and reader.
-//! - [`modules`]: kernel module resolution (modules.dep, softdeps, aliases, builtins).
 //! - [`initramfs`]: the `flashroot build` pipeline that ties config, init and modules together.
 //! - [`disk`]: MBR disk images with a FAT32 partition.
 //! - [`file_mode`]: the `st_mode` file type bits shared by the cpio and JFFS2 formats.
@@ -14,13 +12,11 @@
 pub mod atomic;
 pub mod card;
 pub mod cmd;
-pub mod cpio;
 pub mod disk;
 pub mod file_mode;
 pub mod initramfs;
 pub mod jffs2;
 pub mod layered;
-pub mod modules;
 pub mod repro;
 pub mod rootprep;
 pub mod squashfs;

@@ -6,11 +6,11 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 
-use flashroot::cpio::newc::{S_IFCHR, S_IFMT};
-use flashroot::cpio::reader::Entry;
 use flashroot::initramfs::image::read_image;
-use flashroot::modules::modinfo::synthetic_elf;
 use flashroot_config::load_order;
+use flashroot_cpio::newc::{S_IFCHR, S_IFMT};
+use flashroot_cpio::reader::Entry;
+use flashroot_testsupport::modinfo::synthetic_elf;
 
 const KVER: &str = "6.1.0-test";
 
@@ -65,7 +65,7 @@ impl Fixture {
             "kernel/fs/fat/fat.ko",
             "kernel/drivers/block/loop.ko",
         ] {
-            let name = flashroot::modules::name_from_path(path).unwrap();
+            let name = flashroot_kmod::name_from_path(path).unwrap();
             std::fs::write(m.join(path), synthetic_elf(&[("name", &name)])).unwrap();
         }
         let status = Command::new("gzip")
@@ -331,7 +331,7 @@ fn flashroot_ls(image: &Path) -> String {
 #[test]
 fn ls_prints_what_lsinitramfs_prints_in_every_compression_and_after_microcode() {
     let f = Fixture::new();
-    let mut w = flashroot::cpio::NewcWriter::new(Vec::new(), Default::default());
+    let mut w = flashroot_cpio::NewcWriter::new(Vec::new(), Default::default());
     w.file("kernel/x86/microcode/AuthenticAMD.bin", 0o644, b"ucode")
         .unwrap();
     // Early archives come from GNU cpio, padded to its 512-byte blocks.
@@ -357,7 +357,7 @@ fn ls_prints_what_lsinitramfs_prints_in_every_compression_and_after_microcode() 
 fn ls_lists_an_early_microcode_archive_followed_by_the_main_one() {
     let f = Fixture::new();
     ok(&f.build("main.img", &["--compression", "zstd"]));
-    let mut w = flashroot::cpio::NewcWriter::new(Vec::new(), Default::default());
+    let mut w = flashroot_cpio::NewcWriter::new(Vec::new(), Default::default());
     w.file("kernel/x86/microcode/GenuineIntel.bin", 0o644, b"ucode")
         .unwrap();
     let mut image = w.finish().unwrap();

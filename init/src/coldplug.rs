@@ -12,9 +12,10 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use flashroot_config::load_order::{self, LoadWhen, ModuleEntry};
+use flashroot_kmod::alias::AliasTable;
 
 use crate::error::BootError;
-use crate::modalias::{self, AliasTable};
+use crate::modalias;
 use crate::sys::kmod::{self, Loaded};
 use crate::sys::uevent::{UeventSocket, MAX_MESSAGE};
 
@@ -80,7 +81,7 @@ impl Coldplug {
         };
         let aliases = match std::fs::read_to_string(aliases_path) {
             Ok(text) => AliasTable::parse(aliases_path, &text)
-                .map_err(|e| BootError::new("read module aliases", aliases_path, e))?,
+                .map_err(|e| BootError::new("read module aliases", aliases_path, e.to_string()))?,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => AliasTable::default(),
             Err(e) => return Err(BootError::io("read module aliases", aliases_path, &e)),
         };

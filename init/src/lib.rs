@@ -5,7 +5,7 @@
 //! - Pure, tested on fixtures: [`cmdline`] (the kernel command line), [`mod@plan`] (config +
 //!   command line → the ordered steps), [`blkid`] (FAT, ext2/3/4, btrfs, XFS, f2fs, squashfs
 //!   superblocks, MBR/GPT partition ids), [`jffs2check`] (is a container JFFS2, with the configured erase size?),
-//!   [`modalias`] (device modaliases against module aliases, uevents),
+//!   [`modalias`] (kernel uevents: a new device and its modalias),
 //!   [`options`] (mount options), [`rootpath`] (symlinks resolved inside the new root).
 //! - At boot: [`execute`] runs the steps, [`device`] finds block devices, [`filesystems`]
 //!   says which types the kernel knows, [`coldplug`] loads drivers and filesystems, [`container`]

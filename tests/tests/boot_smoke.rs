@@ -2,7 +2,7 @@
 //! kernel in QEMU. Without `root=` or `mtd` it has nothing to boot, so it must print its
 //! banner, report the error and carry out `flashroot.failure=poweroff` at once.
 
-use flashroot::cpio::{NewcWriter, WriterOptions};
+use flashroot_cpio::{NewcWriter, WriterOptions};
 use flashroot_qemu::{boot, debian_kernel, BootOptions, Ending};
 
 /// The console major/minor: without /dev/console in the archive the init has no stdio.

@@ -2,11 +2,11 @@
 //! config and Debian's kernel boots to our init, which loads the packed modules in the
 //! builder's order, in every compression the builder writes.
 
-use flashroot::cpio::WriterOptions;
 use flashroot::initramfs::compression::{self, Compression};
 use flashroot::initramfs::{build_archive, BuildInputs};
-use flashroot::modules::ModuleTree;
 use flashroot_config::{Config, DEFAULT_TOML};
+use flashroot_cpio::WriterOptions;
+use flashroot_kmod::ModuleTree;
 use flashroot_qemu::{boot, debian_kernel, BootOptions, Kernel, Outcome};
 
 /// Fail at once instead of waiting out the default 30 s before rebooting.

@@ -10,10 +10,10 @@ mod flashboot;
 use std::path::Path;
 
 use flashboot::*;
-use flashroot::cpio::WriterOptions;
 use flashroot::initramfs::{build_archive, BuildInputs};
-use flashroot::modules::ModuleTree;
 use flashroot_config::Config;
+use flashroot_cpio::WriterOptions;
+use flashroot_kmod::ModuleTree;
 
 const ERASE_64K: u32 = 64 << 10;
 

@@ -21,10 +21,10 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
-use flashroot::cpio::{NewcWriter, WriterOptions};
 use flashroot::file_mode::{S_IFBLK, S_IFCHR, S_IFDIR, S_IFMT, S_IFREG};
 use flashroot::jffs2::{write_image, Compression, CompressionMode, Compressor, Options};
-use flashroot::modules::{resolve, ModuleTree};
+use flashroot_cpio::{NewcWriter, WriterOptions};
+use flashroot_kmod::{resolve, ModuleTree};
 use flashroot_qemu::{boot, debian_kernel, BootOptions, Disk, Kernel};
 use jffs2_common::{devtable_text, expected, make_tree, text, walk, Content, FULL};
 

@@ -7,8 +7,8 @@
 use std::collections::BTreeSet;
 use std::process::Command;
 
-use flashroot::modules::{resolve, ModuleTree};
 use flashroot_config::Config;
+use flashroot_kmod::{resolve, ModuleTree};
 use flashroot_qemu::debian_kernel;
 use flashroot_tests::FLASH_BOOT_MUST_HAVE as MUST_HAVE;
 
@@ -99,8 +99,7 @@ fn default_flash_boot_set_resolves_like_modprobe() {
     for wanted in config.modules.wanted() {
         let insmods = modprobe_show_depends(&kernel.root, &kernel.version, &wanted);
         assert!(
-            !insmods.is_empty()
-                || tree.lookup(&wanted) == flashroot::modules::tree::Lookup::Builtin,
+            !insmods.is_empty() || tree.lookup(&wanted) == flashroot_kmod::tree::Lookup::Builtin,
             "{wanted}"
         );
         for p in insmods {
@@ -117,9 +116,9 @@ fn default_flash_boot_set_resolves_like_modprobe() {
 /// host-only adds this machine's root filesystem (here btrfs, which the default lacks).
 #[test]
 fn filesystem_modules_wait_for_their_mount_and_host_only_adds_the_root_type() {
-    use flashroot::cpio::WriterOptions;
     use flashroot::initramfs::{build_archive, BuildInputs};
     use flashroot_config::load_order::LoadWhen;
+    use flashroot_cpio::WriterOptions;
 
     let kernel = debian_kernel().expect("Debian kernel (apt-get download linux-image-amd64)");
     let tree = ModuleTree::load(&kernel.modules_dir, &kernel.version).unwrap();

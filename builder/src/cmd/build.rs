@@ -5,15 +5,15 @@ use std::path::{Path, PathBuf};
 use anyhow::{anyhow, Context};
 use flashroot_config::{Compression, Config, DEFAULT_TOML};
 
-use crate::cpio::WriterOptions;
 use crate::initramfs::{self, compression, kernel, load_list, BuildInputs};
+use flashroot_cpio::WriterOptions;
 use flashroot_init::coldplug::modaliases_under;
 
 /// Where --host-only reads this machine's devices.
 const SYS_BUS: &str = "/sys/bus";
 /// Where --host-only reads this machine's root filesystem type.
 const MOUNTINFO: &str = "/proc/self/mountinfo";
-use crate::modules::ModuleTree;
+use flashroot_kmod::ModuleTree;
 
 #[derive(clap::Args, Debug)]
 pub struct Args {

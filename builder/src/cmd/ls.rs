@@ -6,9 +6,9 @@ use std::path::PathBuf;
 
 use anyhow::{anyhow, Context};
 
-use crate::cpio::newc::{S_IFBLK, S_IFCHR, S_IFDIR, S_IFIFO, S_IFLNK, S_IFMT, S_IFSOCK};
-use crate::cpio::reader::Entry;
 use crate::initramfs::image::read_image;
+use flashroot_cpio::newc::{S_IFBLK, S_IFCHR, S_IFDIR, S_IFIFO, S_IFLNK, S_IFMT, S_IFSOCK};
+use flashroot_cpio::reader::Entry;
 
 #[derive(clap::Args, Debug)]
 pub struct Args {
@@ -109,7 +109,7 @@ fn utc_minutes(secs: i64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::cpio::newc::{Header, S_IFREG};
+    use flashroot_cpio::newc::{Header, S_IFREG};
 
     #[test]
     fn mode_strings() {

@@ -152,7 +152,7 @@ pub fn compress_archive(c: Compression, archive: &[u8]) -> io::Result<Vec<u8>> {
 /// Offsets where gzip members start: 0, then the first entry boundary at or after every
 /// `size` bytes, then the end.
 fn member_cuts(archive: &[u8], size: usize) -> io::Result<Vec<usize>> {
-    let entries = crate::cpio::reader::read_entries(archive, 0).map_err(|e| {
+    let entries = flashroot_cpio::reader::read_entries(archive, 0).map_err(|e| {
         io::Error::new(
             io::ErrorKind::InvalidData,
             format!("archive to compress: {e}"),
@@ -235,7 +235,7 @@ mod tests {
 
     #[test]
     fn gzip_archives_are_cut_into_members_at_entry_boundaries() {
-        let mut w = crate::cpio::NewcWriter::new(Vec::new(), Default::default());
+        let mut w = flashroot_cpio::NewcWriter::new(Vec::new(), Default::default());
         let big: Vec<u8> = (0..GZIP_MEMBER_SIZE as u32 / 2)
             .map(|i| (i * 7 % 251) as u8)
             .collect();
@@ -256,7 +256,7 @@ mod tests {
         let (mut pos, mut out) = (0, Vec::new());
         while pos < packed.len() {
             let (part, used) = decompress(Compression::Gzip, &packed[pos..]).unwrap();
-            assert!(crate::cpio::reader::read_entries(&part, 0).is_ok());
+            assert!(flashroot_cpio::reader::read_entries(&part, 0).is_ok());
             out.extend(part);
             pos += used;
         }

@@ -3,7 +3,7 @@
 //! padding between them, e.g. an early-microcode cpio followed by a gzip'ed main one.
 
 use super::compression::{self, Compression};
-use crate::cpio::reader::{read_archive, read_entries, Entry};
+use flashroot_cpio::reader::{read_archive, read_entries, Entry};
 
 /// The first bytes every newc archive starts with (`070701` or `070702`).
 const NEWC_PREFIX: &[u8] = b"07070";
@@ -28,7 +28,7 @@ pub fn read_image(image: &[u8]) -> Result<Vec<Segment>, String> {
         }
         let rest = &image[pos..];
         if rest.starts_with(NEWC_PREFIX) {
-            let (entries, used) = read_archive(rest, pos)?;
+            let (entries, used) = read_archive(rest, pos).map_err(|e| e.to_string())?;
             segments.push(Segment {
                 offset: pos,
                 compression: Compression::None,
@@ -60,7 +60,7 @@ pub fn read_image(image: &[u8]) -> Result<Vec<Segment>, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::cpio::{NewcWriter, WriterOptions};
+    use flashroot_cpio::{NewcWriter, WriterOptions};
 
     fn archive(names: &[&str]) -> Vec<u8> {
         let mut w = NewcWriter::new(Vec::new(), WriterOptions::default());

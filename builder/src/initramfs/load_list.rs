@@ -6,9 +6,9 @@
 use std::collections::BTreeMap;
 
 use flashroot_config::load_order::{LoadWhen, ModuleEntry};
-use flashroot_init::modalias::{is_device_alias, AliasTable};
+use flashroot_kmod::alias::{is_device_alias, AliasTable};
 
-use crate::modules::{modinfo, Resolution, ResolvedModule};
+use flashroot_kmod::{modinfo, Resolution, ResolvedModule};
 
 /// How a module names a filesystem type it registers (`alias=fs-ext4` in `.modinfo`).
 pub const FS_ALIAS_PREFIX: &str = "fs-";
@@ -162,7 +162,7 @@ mod tests {
             name: name.into(),
             source_path: format!("kernel/{name}.ko.xz"),
             path: format!("kernel/{name}.ko"),
-            data: modinfo::synthetic_elf(&fields),
+            data: flashroot_testsupport::modinfo::synthetic_elf(&fields),
             requested,
             requires: requires.iter().map(|s| s.to_string()).collect(),
         }

@@ -19,8 +19,8 @@ use std::path::{Path, PathBuf};
 use flashroot_config::load_order::{self, ModuleEntry, ALIASES_PATH, LOAD_ORDER_PATH};
 use flashroot_config::{Config, COMPACT_PATH, CONFIG_PATH};
 
-use crate::cpio::{NewcWriter, WriterOptions};
-use crate::modules::{self, ModuleTree};
+use flashroot_cpio::{NewcWriter, WriterOptions};
+use flashroot_kmod::{self as modules, ModuleTree};
 use gen_init_cpio::{DeviceKind, SpecEntry};
 use plan::{Data, Node, Plan};
 
@@ -148,7 +148,7 @@ pub fn build_archive(inputs: &BuildInputs) -> Result<BuildOutput, String> {
         if let Some(fstype) = inputs.root_fs {
             notes.push(add_root_filesystem(tree, fstype, &mut wanted));
         }
-        let mut resolution = modules::resolve(tree, &wanted)?;
+        let mut resolution = modules::resolve(tree, &wanted).map_err(|e| e.to_string())?;
         if let Some(devices) = inputs.devices {
             let selection = load_list::select_for_devices(&resolution, devices)?;
             notes.push(format!(
@@ -160,7 +160,7 @@ pub fn build_archive(inputs: &BuildInputs) -> Result<BuildOutput, String> {
                 },
                 devices.len()
             ));
-            resolution = modules::resolve(tree, &selection.keep)?;
+            resolution = modules::resolve(tree, &selection.keep).map_err(|e| e.to_string())?;
         }
         notes.extend(resolution.notes.iter().cloned());
         let params: BTreeMap<String, &String> = config
@@ -269,7 +269,7 @@ fn add_host_tree(plan: &mut Plan, source: &Path, target: &str) -> Result<(), Str
             .path()
             .symlink_metadata()
             .map_err(|e| format!("{}: {e}", entry.path().display()))?;
-        let mode = meta.mode() & crate::cpio::newc::PERM_MASK;
+        let mode = meta.mode() & flashroot_cpio::newc::PERM_MASK;
         let ft = meta.file_type();
         let (major, minor) = split_dev(meta.rdev());
         let node = if ft.is_dir() {

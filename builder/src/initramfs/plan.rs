@@ -8,8 +8,8 @@ use std::fs::File;
 use std::io::{self, Read, Write};
 use std::path::{Path, PathBuf};
 
-use crate::cpio::writer::normalize;
-use crate::cpio::NewcWriter;
+use flashroot_cpio::writer::normalize;
+use flashroot_cpio::NewcWriter;
 
 /// What a path holds.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -161,12 +161,12 @@ fn write_node<W: Write>(w: &mut NewcWriter<W>, path: &str, node: &Node) -> io::R
     match node {
         Node::Dir { .. } => Ok(()),
         Node::File { mode, data, links } if links.is_empty() => match data {
-            Data::Bytes(bytes) => w.file(path, *mode, bytes),
+            Data::Bytes(bytes) => Ok(w.file(path, *mode, bytes)?),
             Data::Host(host) => {
                 let mut f = File::open(host).map_err(|e| at(host, "cannot open", e))?;
                 let size = f.metadata().map_err(|e| at(host, "cannot stat", e))?.len();
                 w.file_from_reader(path, *mode, size, &mut f)
-                    .map_err(|e| at(host, "cannot pack", e))
+                    .map_err(|e| at(host, "cannot pack", e.into()))
             }
         },
         Node::File { mode, data, links } => {
@@ -176,13 +176,13 @@ fn write_node<W: Write>(w: &mut NewcWriter<W>, path: &str, node: &Node) -> io::R
             };
             let mut names = vec![path];
             names.extend(links.iter().map(String::as_str));
-            w.hard_links(&names, *mode, &bytes)
+            Ok(w.hard_links(&names, *mode, &bytes)?)
         }
-        Node::Symlink { target } => w.symlink(path, target),
-        Node::CharDev { mode, major, minor } => w.char_dev(path, *mode, *major, *minor),
-        Node::BlockDev { mode, major, minor } => w.block_dev(path, *mode, *major, *minor),
-        Node::Fifo { mode } => w.fifo(path, *mode),
-        Node::Socket { mode } => w.socket(path, *mode),
+        Node::Symlink { target } => Ok(w.symlink(path, target)?),
+        Node::CharDev { mode, major, minor } => Ok(w.char_dev(path, *mode, *major, *minor)?),
+        Node::BlockDev { mode, major, minor } => Ok(w.block_dev(path, *mode, *major, *minor)?),
+        Node::Fifo { mode } => Ok(w.fifo(path, *mode)?),
+        Node::Socket { mode } => Ok(w.socket(path, *mode)?),
     }
 }
 
@@ -217,8 +217,8 @@ fn conflict(path: &str, first: &str, second: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::cpio::reader::read_archive;
-    use crate::cpio::WriterOptions;
+    use flashroot_cpio::reader::read_archive;
+    use flashroot_cpio::WriterOptions;
 
     #[test]
     fn lays_out_directories_first_then_sorted() {

@@ -9,13 +9,13 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
-use flashroot::cpio::WriterOptions;
 use flashroot::disk::{
     write_fat_disk, FatContents, FatDiskOptions, FatDiskReport, FatKind, VolumeOptions,
 };
 use flashroot::initramfs::{build_archive, BuildInputs};
-use flashroot::modules::ModuleTree;
 use flashroot_config::Config;
+use flashroot_cpio::WriterOptions;
+use flashroot_kmod::ModuleTree;
 use flashroot_qemu::{boot, debian_kernel, BootOptions, Cut, Disk, DiskInterface, Kernel, Outcome};
 
 /// The static busybox of Debian's busybox-static: the report init's shell and tools.

@@ -2,17 +2,28 @@
 //! (`kernel/fs/ext4/ext4.ko`). Asking for one of them needs no file and no load.
 
 use std::collections::BTreeSet;
+use std::path::Path;
+
+use crate::error::{Error, ErrorKind};
 
 /// Parses modules.builtin into normalized module names.
-pub fn parse(file: &str, text: &str) -> Result<BTreeSet<String>, String> {
+pub fn parse(file: impl AsRef<Path>, text: &str) -> Result<BTreeSet<String>, Error> {
+    let file = file.as_ref();
     let mut names = BTreeSet::new();
     for (i, line) in text.lines().enumerate() {
         let line = line.trim();
         if line.is_empty() || line.starts_with('#') {
             continue;
         }
-        let name = super::name_from_path(line).ok_or_else(|| {
-            format!("{file} line {}: expected a module path such as kernel/fs/ext4/ext4.ko, but got {line:?}", i + 1)
+        let name = crate::name_from_path(line).ok_or_else(|| {
+            Error::at_line(
+                file,
+                i + 1,
+                ErrorKind::Syntax {
+                    expected: "a module path such as kernel/fs/ext4/ext4.ko",
+                    got: line.to_string(),
+                },
+            )
         })?;
         names.insert(name);
     }
@@ -29,7 +40,7 @@ pub fn parse_modinfo_aliases(bytes: &[u8]) -> Vec<(String, String)> {
             let field = std::str::from_utf8(field).ok()?;
             let (key, pattern) = field.split_once('=')?;
             let module = key.strip_suffix(".alias")?;
-            Some((super::normalize_name(module), pattern.to_string()))
+            Some((crate::normalize_name(module), pattern.to_string()))
         })
         .collect()
 }
@@ -68,7 +79,8 @@ mod tests {
     fn names_the_bad_line() {
         let err = parse("modules.builtin", "kernel/a.ko\nfoo\n").unwrap_err();
         assert!(
-            err.starts_with("modules.builtin line 2: expected a module path"),
+            err.to_string()
+                .starts_with("modules.builtin line 2: expected a module path"),
             "{err}"
         );
     }

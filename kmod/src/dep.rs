@@ -2,6 +2,10 @@
 //! `kernel/fs/vfat.ko.xz: kernel/fs/fat/fat.ko.xz kernel/lib/nls.ko.xz`, paths relative
 //! to `/lib/modules/<kver>`, dependencies listed as depmod ordered them.
 
+use std::path::Path;
+
+use crate::error::{Error, ErrorKind};
+
 /// One line of modules.dep.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct DepLine {
@@ -12,7 +16,17 @@ pub struct DepLine {
 }
 
 /// Parses modules.dep; `file` names it in errors (which also give the line number).
-pub fn parse(file: &str, text: &str) -> Result<Vec<DepLine>, String> {
+///
+/// ```
+/// let lines = flashroot_kmod::dep::parse(
+///     "modules.dep",
+///     "kernel/fs/fat/vfat.ko.xz: kernel/fs/fat/fat.ko.xz\nkernel/fs/fat/fat.ko.xz:\n",
+/// )
+/// .unwrap();
+/// assert_eq!(lines[0].deps, ["kernel/fs/fat/fat.ko.xz"]);
+/// ```
+pub fn parse(file: impl AsRef<Path>, text: &str) -> Result<Vec<DepLine>, Error> {
+    let file = file.as_ref();
     let mut lines = Vec::new();
     for (i, line) in text.lines().enumerate() {
         let line = line.trim();
@@ -20,16 +34,24 @@ pub fn parse(file: &str, text: &str) -> Result<Vec<DepLine>, String> {
             continue;
         }
         let Some((path, deps)) = line.split_once(':') else {
-            return Err(format!(
-                "{file} line {}: expected \"module.ko: dependencies...\", but got {line:?}",
-                i + 1
+            return Err(Error::at_line(
+                file,
+                i + 1,
+                ErrorKind::Syntax {
+                    expected: "\"module.ko: dependencies...\"",
+                    got: line.to_string(),
+                },
             ));
         };
         let path = path.trim();
-        if super::name_from_path(path).is_none() {
-            return Err(format!(
-                "{file} line {}: expected a module path ending in .ko, .ko.xz, .ko.zst or .ko.gz, but got {path:?}",
-                i + 1
+        if crate::name_from_path(path).is_none() {
+            return Err(Error::at_line(
+                file,
+                i + 1,
+                ErrorKind::Syntax {
+                    expected: "a module path ending in .ko, .ko.xz, .ko.zst or .ko.gz",
+                    got: path.to_string(),
+                },
             ));
         }
         lines.push(DepLine {
@@ -68,12 +90,13 @@ mod tests {
     fn names_file_and_line_of_bad_input() {
         let err = parse("/lib/modules/6.1/modules.dep", "a.ko:\nnot a module line\n").unwrap_err();
         assert_eq!(
-            err,
+            err.to_string(),
             "/lib/modules/6.1/modules.dep line 2: expected \"module.ko: dependencies...\", but got \"not a module line\""
         );
         let err = parse("modules.dep", "README: a.ko\n").unwrap_err();
         assert!(
-            err.starts_with("modules.dep line 1: expected a module path ending in .ko"),
+            err.to_string()
+                .starts_with("modules.dep line 1: expected a module path ending in .ko"),
             "{err}"
         );
     }

@@ -5,15 +5,20 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
-use super::alias::Aliases;
-use super::softdep::{self, SoftDeps};
-use super::{builtin, decompress, dep, modinfo, name_from_path, normalize_name};
+use crate::alias::AliasTable;
+use crate::error::{Error, ErrorKind};
+use crate::softdep::{self, SoftDeps};
+use crate::{builtin, decompress, dep, modinfo, name_from_path, normalize_name};
 
-/// Files depmod writes next to the modules.
+/// depmod's dependency list ([`dep`]).
 pub const MODULES_DEP: &str = "modules.dep";
+/// depmod's soft dependencies ([`softdep`]).
 pub const MODULES_SOFTDEP: &str = "modules.softdep";
+/// depmod's aliases of the loadable modules ([`crate::alias`]).
 pub const MODULES_ALIAS: &str = "modules.alias";
+/// The kernel's list of builtin modules ([`builtin`]).
 pub const MODULES_BUILTIN: &str = "modules.builtin";
+/// The kernel's `.modinfo` strings of builtin modules ([`builtin::parse_modinfo_aliases`]).
 pub const MODULES_BUILTIN_MODINFO: &str = "modules.builtin.modinfo";
 
 /// One module file of the tree.
@@ -34,16 +39,20 @@ pub enum IndexSource {
     Modinfo,
 }
 
+/// A kernel's module directory, indexed: see the module docs.
 #[derive(Clone, Debug)]
 pub struct ModuleTree {
+    /// The directory (`/lib/modules/<kver>`).
     pub dir: PathBuf,
+    /// The kernel version, for messages.
     pub kver: String,
+    /// Where the index came from.
     pub source: IndexSource,
     modules: BTreeMap<String, ModuleFile>,
     /// Soft dependencies known without opening modules: `modules.softdep`, plus every
     /// `.modinfo` softdep when indexed from modinfo.
     softdeps: BTreeMap<String, SoftDeps>,
-    aliases: Aliases,
+    aliases: AliasTable,
     builtin: BTreeSet<String>,
 }
 
@@ -54,16 +63,19 @@ pub enum Lookup {
     Modules(Vec<String>),
     /// Built into the kernel: nothing to pack or load.
     Builtin,
+    /// Neither a module nor an alias of one, nor builtin.
     NotFound,
 }
 
 impl ModuleTree {
     /// Indexes `dir`, the modules of kernel `kver`.
-    pub fn load(dir: &Path, kver: &str) -> Result<Self, String> {
+    pub fn load(dir: &Path, kver: &str) -> Result<Self, Error> {
         if !dir.is_dir() {
-            return Err(format!(
-                "{}: no such module directory for kernel {kver}",
-                dir.display()
+            return Err(Error::at_path(
+                dir,
+                ErrorKind::NoModuleDirectory {
+                    kver: kver.to_string(),
+                },
             ));
         }
         let mut tree = Self {
@@ -72,11 +84,16 @@ impl ModuleTree {
             source: IndexSource::ModulesDep,
             modules: BTreeMap::new(),
             softdeps: BTreeMap::new(),
-            aliases: Aliases::default(),
+            aliases: AliasTable::default(),
             builtin: BTreeSet::new(),
         };
+        // modules.alias first: it holds the loadable modules' aliases only, and the
+        // builtins' aliases from modules.builtin.modinfo are added after them.
+        if let Some(text) = tree.read_optional(MODULES_ALIAS)? {
+            tree.aliases = AliasTable::parse(tree.dir.join(MODULES_ALIAS), &text)?;
+        }
         if let Some(text) = tree.read_optional(MODULES_BUILTIN)? {
-            tree.builtin = builtin::parse(&tree.name_of(MODULES_BUILTIN), &text)?;
+            tree.builtin = builtin::parse(tree.dir.join(MODULES_BUILTIN), &text)?;
         }
         let builtin_modinfo = tree.dir.join(MODULES_BUILTIN_MODINFO);
         match std::fs::read(&builtin_modinfo) {
@@ -87,13 +104,10 @@ impl ModuleTree {
                 }
             }
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-            Err(e) => return Err(format!("{}: cannot read: {e}", builtin_modinfo.display())),
+            Err(e) => return Err(Error::at_path(&builtin_modinfo, ErrorKind::Io(e))),
         }
         if let Some(text) = tree.read_optional(MODULES_SOFTDEP)? {
-            tree.softdeps = softdep::parse_file(&tree.name_of(MODULES_SOFTDEP), &text)?;
-        }
-        if let Some(text) = tree.read_optional(MODULES_ALIAS)? {
-            tree.aliases = Aliases::parse(&tree.name_of(MODULES_ALIAS), &text)?;
+            tree.softdeps = softdep::parse_file(tree.dir.join(MODULES_SOFTDEP), &text)?;
         }
         match tree.read_optional(MODULES_DEP)? {
             Some(text) => tree.index_modules_dep(&text)?,
@@ -105,8 +119,8 @@ impl ModuleTree {
         Ok(tree)
     }
 
-    fn index_modules_dep(&mut self, text: &str) -> Result<(), String> {
-        for line in dep::parse(&self.name_of(MODULES_DEP), text)? {
+    fn index_modules_dep(&mut self, text: &str) -> Result<(), Error> {
+        for line in dep::parse(self.dir.join(MODULES_DEP), text)? {
             let name = name_from_path(&line.path).expect("dep::parse checks module paths");
             let depends = line.deps.iter().filter_map(|d| name_from_path(d)).collect();
             self.modules.insert(
@@ -120,10 +134,13 @@ impl ModuleTree {
         Ok(())
     }
 
-    fn index_modinfo(&mut self) -> Result<(), String> {
+    fn index_modinfo(&mut self) -> Result<(), Error> {
         let mut paths = Vec::new();
         for entry in walkdir::WalkDir::new(&self.dir).sort_by_file_name() {
-            let entry = entry.map_err(|e| format!("{}: {e}", self.dir.display()))?;
+            let entry = entry.map_err(|e| {
+                let path = e.path().unwrap_or(&self.dir).to_path_buf();
+                Error::at_path(path, ErrorKind::Io(e.into()))
+            })?;
             if !entry.file_type().is_file() {
                 continue;
             }
@@ -138,8 +155,7 @@ impl ModuleTree {
         }
         for path in paths {
             let data = self.read_module_file(&path)?;
-            let info = modinfo::read(&data)
-                .map_err(|e| format!("{}: {e}", self.dir.join(&path).display()))?;
+            let info = modinfo::read(&data).map_err(|e| e.with_path(self.dir.join(&path)))?;
             let name = name_from_path(&path).expect("filtered above");
             for alias in &info.aliases {
                 self.aliases.add(alias, &name);
@@ -170,15 +186,15 @@ impl ModuleTree {
         if self.builtin.contains(&name) {
             return Lookup::Builtin;
         }
-        let matches = self.aliases.lookup(&name);
+        let matches = self.aliases.modules_for(&name);
         let files: Vec<String> = matches
             .iter()
-            .filter(|m| self.modules.contains_key(*m))
-            .cloned()
+            .filter(|m| self.modules.contains_key(**m))
+            .map(|m| m.to_string())
             .collect();
         if !files.is_empty() {
             Lookup::Modules(files)
-        } else if matches.iter().any(|m| self.builtin.contains(m)) {
+        } else if matches.iter().any(|m| self.builtin.contains(*m)) {
             Lookup::Builtin
         } else {
             Lookup::NotFound
@@ -195,28 +211,24 @@ impl ModuleTree {
         self.softdeps.get(name)
     }
 
+    /// How many module files the tree has.
     pub fn module_count(&self) -> usize {
         self.modules.len()
     }
 
     /// Reads a module file and decompresses it.
-    pub fn read_module_file(&self, path: &str) -> Result<Vec<u8>, String> {
+    pub fn read_module_file(&self, path: &str) -> Result<Vec<u8>, Error> {
         let full = self.dir.join(path);
-        let bytes =
-            std::fs::read(&full).map_err(|e| format!("{}: cannot read: {e}", full.display()))?;
-        decompress::decompress_module(&full.display().to_string(), bytes)
+        let bytes = std::fs::read(&full).map_err(|e| Error::at_path(&full, ErrorKind::Io(e)))?;
+        decompress::decompress_module(&full, bytes)
     }
 
-    fn name_of(&self, file: &str) -> String {
-        self.dir.join(file).display().to_string()
-    }
-
-    fn read_optional(&self, file: &str) -> Result<Option<String>, String> {
+    fn read_optional(&self, file: &str) -> Result<Option<String>, Error> {
         let path = self.dir.join(file);
         match std::fs::read_to_string(&path) {
             Ok(text) => Ok(Some(text)),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-            Err(e) => Err(format!("{}: cannot read: {e}", path.display())),
+            Err(e) => Err(Error::at_path(&path, ErrorKind::Io(e))),
         }
     }
 }

@@ -15,15 +15,19 @@
 //!
 //! **Failures:** once a write fails (I/O, or a streamed file whose size differs from the
 //! one declared in its header), the archive is incomplete; the writer refuses further
-//! calls and the caller must discard the output (the builder writes to a temporary file).
+//! calls and the caller must discard the output (write to a temporary file, then rename).
 
 use std::collections::BTreeMap;
 use std::io::{self, Read, Write};
 
-use super::newc::{
-    pad_len, Header, PERM_MASK, S_IFBLK, S_IFCHR, S_IFDIR, S_IFIFO, S_IFLNK, S_IFREG, S_IFSOCK,
-    TRAILER,
+use crate::error::{Error, ErrorKind};
+use crate::newc::{
+    pad_len, Header, MAX_FILE_SIZE, PERM_MASK, S_IFBLK, S_IFCHR, S_IFDIR, S_IFIFO, S_IFLNK, S_IFMT,
+    S_IFREG, S_IFSOCK, TRAILER,
 };
+
+/// What every fallible writer call returns.
+pub type Result<T> = std::result::Result<T, Error>;
 
 /// Mode of directories the writer creates because a path needed them.
 pub const AUTO_DIR_MODE: u32 = 0o755;
@@ -31,8 +35,6 @@ pub const AUTO_DIR_MODE: u32 = 0o755;
 const SYMLINK_MODE: u32 = 0o777;
 /// A directory links to itself and from its parent.
 const DIR_NLINK: u32 = 2;
-/// Largest file a newc header can describe (`filesize` is 8 hex digits).
-pub const MAX_FILE_SIZE: u64 = u32::MAX as u64;
 
 /// What makes the archive reproducible.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -54,6 +56,8 @@ pub struct NewcWriter<W: Write> {
 }
 
 impl<W: Write> NewcWriter<W> {
+    /// A writer that writes to `out` (unbuffered writes of each header and data chunk:
+    /// wrap a file in a [`std::io::BufWriter`]).
     pub fn new(out: W, options: WriterOptions) -> Self {
         Self {
             out,
@@ -71,7 +75,7 @@ impl<W: Write> NewcWriter<W> {
     }
 
     /// A directory. Adding an existing directory with the same mode does nothing.
-    pub fn dir(&mut self, path: &str, mode: u32) -> io::Result<()> {
+    pub fn dir(&mut self, path: &str, mode: u32) -> Result<()> {
         self.check_usable()?;
         let path = normalize(path)?;
         if path.is_empty() {
@@ -83,17 +87,20 @@ impl<W: Write> NewcWriter<W> {
             if existing == full_mode {
                 return Ok(());
             }
-            return Err(invalid(format!(
-                "{path}: already in the archive with mode {existing:06o}, cannot add it as \
-                 directory {full_mode:06o} (add directories before their contents to choose their mode)"
-            )));
+            return Err(Error::at_path(
+                path,
+                ErrorKind::DirectoryModeConflict {
+                    existing,
+                    wanted: full_mode,
+                },
+            ));
         }
         self.ensure_parents(&path)?;
         self.entry(&path, full_mode, DIR_NLINK, (0, 0), &[])
     }
 
     /// A regular file with its contents.
-    pub fn file(&mut self, path: &str, mode: u32, data: &[u8]) -> io::Result<()> {
+    pub fn file(&mut self, path: &str, mode: u32, data: &[u8]) -> Result<()> {
         self.file_from_reader(path, mode, data.len() as u64, &mut &data[..])
     }
 
@@ -106,7 +113,7 @@ impl<W: Write> NewcWriter<W> {
         mode: u32,
         size: u64,
         reader: &mut dyn Read,
-    ) -> io::Result<()> {
+    ) -> Result<()> {
         self.check_usable()?;
         let path = self.new_path(path)?;
         let filesize = file_size(&path, size)?;
@@ -118,21 +125,21 @@ impl<W: Write> NewcWriter<W> {
     /// Several names for one regular file (a hard link set): the entries share an inode
     /// and `nlink`; the data follows the last one, as GNU cpio writes it (the kernel and
     /// GNU cpio both accept the data on any of the entries).
-    pub fn hard_links(&mut self, paths: &[&str], mode: u32, data: &[u8]) -> io::Result<()> {
+    pub fn hard_links(&mut self, paths: &[&str], mode: u32, data: &[u8]) -> Result<()> {
         self.check_usable()?;
         if paths.is_empty() {
-            return Err(invalid("a hard link set needs at least one name".into()));
+            return Err(Error::new(ErrorKind::EmptyLinkSet));
         }
         let mut names = Vec::with_capacity(paths.len());
         for p in paths {
             let name = normalize(p)?;
             if names.contains(&name) {
-                return Err(invalid(format!("{name}: named twice in one hard link set")));
+                return Err(Error::at_path(name, ErrorKind::NamedTwiceInLinkSet));
             }
             names.push(name);
         }
         let nlink = u32::try_from(names.len())
-            .map_err(|_| invalid(format!("{}: too many hard links", names[0])))?;
+            .map_err(|_| Error::at_path(names[0].as_str(), ErrorKind::TooManyLinks))?;
         let filesize = file_size(&names[0], data.len() as u64)?;
         let full_mode = S_IFREG | (mode & PERM_MASK);
         let ino = self.take_ino();
@@ -156,79 +163,83 @@ impl<W: Write> NewcWriter<W> {
     }
 
     /// A symbolic link; its data is the target, without a NUL.
-    pub fn symlink(&mut self, path: &str, target: &str) -> io::Result<()> {
+    pub fn symlink(&mut self, path: &str, target: &str) -> Result<()> {
         self.check_usable()?;
         let path = self.new_path(path)?;
         if target.is_empty() {
-            return Err(invalid(format!("{path}: a symlink target cannot be empty")));
+            return Err(Error::at_path(path, ErrorKind::EmptySymlinkTarget));
         }
         self.entry(&path, S_IFLNK | SYMLINK_MODE, 1, (0, 0), target.as_bytes())
     }
 
     /// A character device node (no privileges needed: it is only a header).
-    pub fn char_dev(&mut self, path: &str, mode: u32, major: u32, minor: u32) -> io::Result<()> {
+    pub fn char_dev(&mut self, path: &str, mode: u32, major: u32, minor: u32) -> Result<()> {
         self.node(path, S_IFCHR | (mode & PERM_MASK), (major, minor))
     }
 
     /// A block device node.
-    pub fn block_dev(&mut self, path: &str, mode: u32, major: u32, minor: u32) -> io::Result<()> {
+    pub fn block_dev(&mut self, path: &str, mode: u32, major: u32, minor: u32) -> Result<()> {
         self.node(path, S_IFBLK | (mode & PERM_MASK), (major, minor))
     }
 
     /// A named pipe.
-    pub fn fifo(&mut self, path: &str, mode: u32) -> io::Result<()> {
+    pub fn fifo(&mut self, path: &str, mode: u32) -> Result<()> {
         self.node(path, S_IFIFO | (mode & PERM_MASK), (0, 0))
     }
 
     /// A Unix socket.
-    pub fn socket(&mut self, path: &str, mode: u32) -> io::Result<()> {
+    pub fn socket(&mut self, path: &str, mode: u32) -> Result<()> {
         self.node(path, S_IFSOCK | (mode & PERM_MASK), (0, 0))
     }
 
     /// Writes `TRAILER!!!` and returns the output, flushed.
-    pub fn finish(mut self) -> io::Result<W> {
+    pub fn finish(mut self) -> Result<W> {
         self.check_usable()?;
         let header = Header {
             nlink: 1,
             ..Header::default()
         };
         self.write_header(&header, TRAILER)?;
-        self.out.flush()?;
+        self.out
+            .flush()
+            .map_err(|e| Error::new(ErrorKind::Write(e)))?;
         Ok(self.out)
     }
 
-    fn node(&mut self, path: &str, full_mode: u32, rdev: (u32, u32)) -> io::Result<()> {
+    fn node(&mut self, path: &str, full_mode: u32, rdev: (u32, u32)) -> Result<()> {
         self.check_usable()?;
         let path = self.new_path(path)?;
         self.entry(&path, full_mode, 1, rdev, &[])
     }
 
     /// Normalizes a path for a new non-directory entry and writes its missing parents.
-    fn new_path(&mut self, path: &str) -> io::Result<String> {
+    fn new_path(&mut self, path: &str) -> Result<String> {
         let path = normalize(path)?;
         if path.is_empty() {
-            return Err(invalid("the archive root can only be a directory".into()));
+            return Err(Error::new(ErrorKind::RootNotDirectory));
         }
         if let Some(&mode) = self.written.get(&path) {
-            return Err(invalid(format!(
-                "{path}: already in the archive (mode {mode:06o})"
-            )));
+            return Err(Error::at_path(path, ErrorKind::AlreadyInArchive { mode }));
         }
         self.ensure_parents(&path)?;
         Ok(path)
     }
 
-    fn ensure_parents(&mut self, path: &str) -> io::Result<()> {
+    fn ensure_parents(&mut self, path: &str) -> Result<()> {
         let mut end = 0;
         while let Some(slash) = path[end..].find('/') {
             end += slash;
             let parent = &path[..end];
             match self.written.get(parent) {
-                Some(&mode) if mode & super::newc::S_IFMT == S_IFDIR => {}
+                Some(&mode) if mode & S_IFMT == S_IFDIR => {}
                 Some(&mode) => {
-                    return Err(invalid(format!(
-                        "{path}: its parent {parent} is in the archive but not a directory (mode {mode:06o})"
-                    )))
+                    return Err(Error::at_path(
+                        path,
+                        ErrorKind::ParentNotDirectory {
+                            parent: parent.to_string(),
+                            mode,
+                        },
+                    ))
                 }
                 None => self.entry(parent, S_IFDIR | AUTO_DIR_MODE, DIR_NLINK, (0, 0), &[])?,
             }
@@ -244,7 +255,7 @@ impl<W: Write> NewcWriter<W> {
         nlink: u32,
         rdev: (u32, u32),
         data: &[u8],
-    ) -> io::Result<()> {
+    ) -> Result<()> {
         let filesize = file_size(path, data.len() as u64)?;
         let header = self.header(full_mode, nlink, rdev, filesize);
         self.write_header(&header, path)?;
@@ -270,7 +281,7 @@ impl<W: Write> NewcWriter<W> {
         }
     }
 
-    fn write_header(&mut self, header: &Header, name: &str) -> io::Result<()> {
+    fn write_header(&mut self, header: &Header, name: &str) -> Result<()> {
         if name != TRAILER {
             self.written.insert(name.to_string(), header.mode);
         }
@@ -279,7 +290,7 @@ impl<W: Write> NewcWriter<W> {
     }
 
     /// Copies exactly `size` bytes of data, then the padding.
-    fn copy_data(&mut self, path: &str, size: u64, reader: &mut dyn Read) -> io::Result<()> {
+    fn copy_data(&mut self, path: &str, size: u64, reader: &mut dyn Read) -> Result<()> {
         let mut limited = reader.take(size);
         let mut buf = [0u8; 64 * 1024];
         let mut copied = 0u64;
@@ -290,7 +301,7 @@ impl<W: Write> NewcWriter<W> {
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
                 Err(e) => {
                     self.poisoned = true;
-                    return Err(io::Error::new(e.kind(), format!("{path}: reading: {e}")));
+                    return Err(Error::at_path(path, ErrorKind::Read(e)));
                 }
             };
             self.write_all(&buf[..n])?;
@@ -299,31 +310,29 @@ impl<W: Write> NewcWriter<W> {
         let reader = limited.into_inner();
         if copied < size {
             self.poisoned = true;
-            return Err(changed(path, size, format!("only {copied}")));
+            return Err(changed(path, size, Some(copied)));
         }
         let mut probe = [0u8; 1];
         if matches!(reader.read(&mut probe), Ok(n) if n > 0) {
             self.poisoned = true;
-            return Err(changed(path, size, "more".to_string()));
+            return Err(changed(path, size, None));
         }
         let pad = pad_len((self.offset % 4) as usize);
         self.write_all(&[0u8; 4][..pad])
     }
 
-    fn write_all(&mut self, bytes: &[u8]) -> io::Result<()> {
+    fn write_all(&mut self, bytes: &[u8]) -> Result<()> {
         if let Err(e) = self.out.write_all(bytes) {
             self.poisoned = true;
-            return Err(e);
+            return Err(Error::new(ErrorKind::Write(e)));
         }
         self.offset += bytes.len() as u64;
         Ok(())
     }
 
-    fn check_usable(&self) -> io::Result<()> {
+    fn check_usable(&self) -> Result<()> {
         if self.poisoned {
-            return Err(io::Error::other(
-                "the archive is incomplete after an earlier error and must be discarded",
-            ));
+            return Err(Error::new(ErrorKind::Incomplete));
         }
         Ok(())
     }
@@ -331,7 +340,7 @@ impl<W: Write> NewcWriter<W> {
 
 /// The archive spelling of `path`: relative, no empty, `.` or `..` components.
 /// `/` and `.` become the empty string (the archive root).
-pub fn normalize(path: &str) -> io::Result<String> {
+pub fn normalize(path: &str) -> Result<String> {
     let mut rest = path;
     loop {
         if let Some(r) = rest.strip_prefix('/') {
@@ -345,45 +354,31 @@ pub fn normalize(path: &str) -> io::Result<String> {
     if rest.is_empty() || rest == "." {
         return Ok(String::new());
     }
-    if rest
-        .split('/')
-        .any(|c| c.is_empty() || c == "." || c == "..")
+    if rest.contains('\0')
+        || rest
+            .split('/')
+            .any(|c| c.is_empty() || c == "." || c == "..")
     {
-        return Err(invalid(format!(
-            "{path:?}: expected a path without empty, \".\" or \"..\" components"
-        )));
-    }
-    if rest.contains('\0') {
-        return Err(invalid(format!("{path:?}: a path cannot contain NUL")));
+        return Err(Error::at_path(path, ErrorKind::BadPath));
     }
     Ok(rest.to_string())
 }
 
-fn file_size(path: &str, size: u64) -> io::Result<u32> {
-    u32::try_from(size).map_err(|_| {
-        invalid(format!(
-            "{path}: {size} bytes is larger than newc allows ({MAX_FILE_SIZE} bytes)"
-        ))
-    })
+fn file_size(path: &str, size: u64) -> Result<u32> {
+    if size > MAX_FILE_SIZE {
+        return Err(Error::at_path(path, ErrorKind::TooLarge { size }));
+    }
+    Ok(size as u32)
 }
 
-fn changed(path: &str, declared: u64, got: String) -> io::Error {
-    io::Error::new(
-        io::ErrorKind::InvalidData,
-        format!(
-            "{path}: expected {declared} bytes but read {got}; did it change while being packed?"
-        ),
-    )
-}
-
-fn invalid(msg: String) -> io::Error {
-    io::Error::new(io::ErrorKind::InvalidInput, msg)
+fn changed(path: &str, declared: u64, read: Option<u64>) -> Error {
+    Error::at_path(path, ErrorKind::SizeChanged { declared, read })
 }
 
 #[cfg(test)]
 mod tests {
-    use super::super::newc::{Header, HEADER_LEN};
     use super::*;
+    use crate::newc::HEADER_LEN;
 
     fn opts() -> WriterOptions {
         WriterOptions {

@@ -3,7 +3,7 @@
 //! buffer-format.rst`: a 6-byte magic, then 13 fields of 8 upper-case hex digits, then
 //! the NUL-terminated name; header+name and the data are each padded to 4 bytes.
 
-use std::fmt;
+use crate::error::{Error, ErrorKind};
 
 /// The magic of a newc archive without checksums (the only kind the kernel writes and
 /// the kind we write). `070702` (crc) is read as well.
@@ -21,10 +21,25 @@ pub const ALIGN: usize = 4;
 /// The name of the last entry.
 pub const TRAILER: &str = "TRAILER!!!";
 
-/// File type bits of a mode, shared with the other on-disk formats.
-pub use crate::file_mode::{
-    S_IFBLK, S_IFCHR, S_IFDIR, S_IFIFO, S_IFLNK, S_IFMT, S_IFREG, S_IFSOCK,
-};
+/// Largest file a newc header can describe (`filesize` is 8 hex digits).
+pub const MAX_FILE_SIZE: u64 = u32::MAX as u64;
+
+/// The file type bits of a mode (`st_mode & S_IFMT`), as Linux defines them.
+pub const S_IFMT: u32 = libc::S_IFMT;
+/// Socket.
+pub const S_IFSOCK: u32 = libc::S_IFSOCK;
+/// Symbolic link.
+pub const S_IFLNK: u32 = libc::S_IFLNK;
+/// Regular file.
+pub const S_IFREG: u32 = libc::S_IFREG;
+/// Block device.
+pub const S_IFBLK: u32 = libc::S_IFBLK;
+/// Directory.
+pub const S_IFDIR: u32 = libc::S_IFDIR;
+/// Character device.
+pub const S_IFCHR: u32 = libc::S_IFCHR;
+/// Named pipe.
+pub const S_IFIFO: u32 = libc::S_IFIFO;
 /// Permission bits including setuid, setgid and sticky.
 pub const PERM_MASK: u32 = 0o7777;
 
@@ -36,11 +51,15 @@ pub fn pad_len(len: usize) -> usize {
 /// One newc header, field by field, in archive order.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Header {
+    /// Inode number; entries sharing one (with `nlink` > 1) are hard links.
     pub ino: u32,
     /// Type and permission bits.
     pub mode: u32,
+    /// Owner.
     pub uid: u32,
+    /// Group.
     pub gid: u32,
+    /// Number of names of the inode (2 for an empty directory).
     pub nlink: u32,
     /// Seconds since the epoch.
     pub mtime: u32,
@@ -48,9 +67,11 @@ pub struct Header {
     pub filesize: u32,
     /// Device holding the original file; only hard-link detection uses it.
     pub devmajor: u32,
+    /// Minor of `devmajor`.
     pub devminor: u32,
-    /// The device number of a character or block device node.
+    /// The device number of a character or block device node: major.
     pub rdevmajor: u32,
+    /// Minor of `rdevmajor`.
     pub rdevminor: u32,
     /// `namesize` is derived from the name when encoding; kept on decode for errors.
     pub namesize: u32,
@@ -96,10 +117,13 @@ impl Header {
     }
 
     /// Decodes the fixed part of a header (the magic and 13 fields).
-    pub fn decode(bytes: &[u8; HEADER_LEN]) -> Result<Self, HeaderError> {
+    /// Errors carry neither offset nor path: the reader adds them.
+    pub fn decode(bytes: &[u8; HEADER_LEN]) -> Result<Self, Error> {
         let magic = &bytes[..MAGIC.len()];
         if magic != MAGIC && magic != MAGIC_CRC {
-            return Err(HeaderError::BadMagic(magic.to_vec()));
+            return Err(Error::new(ErrorKind::BadMagic {
+                got: magic.to_vec(),
+            }));
         }
         let mut fields = [0u32; FIELD_COUNT];
         for (i, field) in fields.iter_mut().enumerate() {
@@ -108,9 +132,11 @@ impl Header {
             *field = std::str::from_utf8(text)
                 .ok()
                 .and_then(|t| u32::from_str_radix(t, 16).ok())
-                .ok_or_else(|| HeaderError::BadField {
-                    field: FIELD_NAMES[i],
-                    text: String::from_utf8_lossy(text).into_owned(),
+                .ok_or_else(|| {
+                    Error::new(ErrorKind::BadField {
+                        field: FIELD_NAMES[i],
+                        text: String::from_utf8_lossy(text).into_owned(),
+                    })
                 })?;
         }
         let [ino, mode, uid, gid, nlink, mtime, filesize, devmajor, devminor, rdevmajor, rdevminor, namesize, check] =
@@ -149,30 +175,6 @@ const FIELD_NAMES: [&str; FIELD_COUNT] = [
     "namesize",
     "check",
 ];
-
-/// Why a header could not be decoded.
-#[derive(Debug, PartialEq, Eq)]
-pub enum HeaderError {
-    BadMagic(Vec<u8>),
-    BadField { field: &'static str, text: String },
-}
-
-impl fmt::Display for HeaderError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Self::BadMagic(m) => write!(
-                f,
-                "expected newc magic \"070701\" but got {:?}",
-                String::from_utf8_lossy(m)
-            ),
-            Self::BadField { field, text } => {
-                write!(f, "field {field}: expected 8 hex digits but got {text:?}")
-            }
-        }
-    }
-}
-
-impl std::error::Error for HeaderError {}
 
 #[cfg(test)]
 mod tests {

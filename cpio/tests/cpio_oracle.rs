@@ -7,9 +7,9 @@ use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::Path;
 use std::process::{Command, Stdio};
 
-use flashroot::cpio::newc::HEADER_LEN;
-use flashroot::cpio::reader::read_archive;
-use flashroot::cpio::{NewcWriter, WriterOptions};
+use flashroot_cpio::newc::HEADER_LEN;
+use flashroot_cpio::reader::read_archive;
+use flashroot_cpio::{NewcWriter, WriterOptions};
 
 const MTIME: u32 = 1_700_000_000;
 /// Offset and width of the `ino` field in a newc header.
@@ -49,7 +49,7 @@ fn renumber_inodes(bytes: &[u8]) -> Vec<u8> {
     let mut seen: Vec<u32> = Vec::new();
     while pos + HEADER_LEN <= out.len() {
         let header =
-            flashroot::cpio::newc::Header::decode(out[pos..pos + HEADER_LEN].try_into().unwrap())
+            flashroot_cpio::newc::Header::decode(out[pos..pos + HEADER_LEN].try_into().unwrap())
                 .unwrap();
         let name_end = pos + HEADER_LEN + header.namesize as usize;
         let is_trailer = &out[pos + HEADER_LEN..name_end - 1] == b"TRAILER!!!";

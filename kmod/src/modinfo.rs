@@ -2,7 +2,8 @@
 //! (`name=vfat`, `depends=fat`, `softdep=pre: crct10dif`, `alias=fs-vfat`). Read with a
 //! small ELF section-table walk, for 32- and 64-bit objects of either byte order.
 
-use super::softdep::{self, SoftDeps};
+use crate::error::{Error, ErrorKind};
+use crate::softdep::{self, SoftDeps};
 
 /// ELF identification: `\x7fELF`.
 const ELF_MAGIC: &[u8; 4] = b"\x7fELF";
@@ -82,22 +83,27 @@ const LAYOUT32: Layout = Layout {
 };
 
 /// Returns the bytes of section `name`, `Ok(None)` when the object has none.
-pub fn section<'a>(elf: &'a [u8], name: &str) -> Result<Option<&'a [u8]>, String> {
+/// Errors name no file: the caller knows which object it read.
+pub fn section<'a>(elf: &'a [u8], name: &str) -> Result<Option<&'a [u8]>, Error> {
     if elf.get(..4) != Some(ELF_MAGIC) {
-        return Err("not an ELF object (expected magic 7f 45 4c 46)".into());
+        return Err(Error::new(ErrorKind::NotElf));
     }
     let layout = match elf.get(EI_CLASS) {
         Some(&ELFCLASS64) => &LAYOUT64,
         Some(&ELFCLASS32) => &LAYOUT32,
-        other => return Err(format!("ELF class: expected 1 or 2 but got {other:?}")),
+        other => {
+            return Err(Error::new(ErrorKind::ElfClass {
+                got: other.copied(),
+            }))
+        }
     };
     let e = match elf.get(EI_DATA) {
         Some(&ELFDATA2LSB) => Endian::Little,
         Some(&ELFDATA2MSB) => Endian::Big,
         other => {
-            return Err(format!(
-                "ELF data encoding: expected 1 or 2 but got {other:?}"
-            ))
+            return Err(Error::new(ErrorKind::ElfDataEncoding {
+                got: other.copied(),
+            }))
         }
     };
     let word = |at: usize| {
@@ -108,10 +114,10 @@ pub fn section<'a>(elf: &'a [u8], name: &str) -> Result<Option<&'a [u8]>, String
         }
     };
     let truncated = |what: &str| {
-        format!(
-            "truncated ELF object: {what} is past the end ({} bytes)",
-            elf.len()
-        )
+        Error::new(ErrorKind::ElfTruncated {
+            what: what.to_string(),
+            len: elf.len(),
+        })
     };
     let shoff = word(layout.shoff).ok_or_else(|| truncated("the ELF header"))? as usize;
     let shentsize = e
@@ -123,7 +129,7 @@ pub fn section<'a>(elf: &'a [u8], name: &str) -> Result<Option<&'a [u8]>, String
     let shstrndx = e
         .u16(elf, layout.shstrndx)
         .ok_or_else(|| truncated("the ELF header"))? as usize;
-    let header = |i: usize| -> Result<(u64, usize, usize), String> {
+    let header = |i: usize| -> Result<(u64, usize, usize), Error> {
         let base = shoff + i * shentsize;
         let name = e
             .u32(elf, base)
@@ -174,13 +180,13 @@ pub fn parse(section: &[u8]) -> ModInfo {
             continue;
         };
         match key {
-            "name" => info.name = Some(super::normalize_name(value)),
+            "name" => info.name = Some(crate::normalize_name(value)),
             "depends" => info.depends.extend(
                 value
                     .split(',')
                     .map(str::trim)
                     .filter(|d| !d.is_empty())
-                    .map(super::normalize_name),
+                    .map(crate::normalize_name),
             ),
             "softdep" => info.softdeps.merge(&softdep::parse_spec(value)),
             "alias" => info.aliases.push(value.to_string()),
@@ -192,60 +198,29 @@ pub fn parse(section: &[u8]) -> ModInfo {
 
 /// Reads the `.modinfo` of an (uncompressed) module object; a module without one is
 /// treated as having no dependencies.
-pub fn read(elf: &[u8]) -> Result<ModInfo, String> {
+///
+/// ```
+/// // A module object as the test-support crate makes them: only a .modinfo section.
+/// let elf = flashroot_testsupport::modinfo::synthetic_elf(&[
+///     ("name", "vfat"),
+///     ("depends", "fat"),
+///     ("alias", "fs-vfat"),
+/// ]);
+/// let info = flashroot_kmod::modinfo::read(&elf).unwrap();
+/// assert_eq!(info.depends, ["fat"]);
+/// assert_eq!(info.aliases, ["fs-vfat"]);
+/// ```
+pub fn read(elf: &[u8]) -> Result<ModInfo, Error> {
     match section(elf, MODINFO_SECTION)? {
         Some(bytes) => Ok(parse(bytes)),
         None => Ok(ModInfo::default()),
     }
 }
 
-/// A minimal 64-bit little-endian ELF object whose only content is a `.modinfo` section
-/// with `fields` as `key=value` strings. For tests and fixture module trees.
-pub fn synthetic_elf(fields: &[(&str, &str)]) -> Vec<u8> {
-    const EHDR: usize = 64;
-    const SHDR: usize = 64;
-    let mut modinfo = Vec::new();
-    for (k, v) in fields {
-        modinfo.extend_from_slice(format!("{k}={v}\0").as_bytes());
-    }
-    let shstrtab = b"\0.modinfo\0.shstrtab\0";
-    let modinfo_off = EHDR;
-    let shstrtab_off = modinfo_off + modinfo.len();
-    let shoff = (shstrtab_off + shstrtab.len()).next_multiple_of(8);
-    let mut elf = vec![0u8; shoff + 3 * SHDR];
-    elf[..4].copy_from_slice(ELF_MAGIC);
-    elf[EI_CLASS] = ELFCLASS64;
-    elf[EI_DATA] = ELFDATA2LSB;
-    elf[6] = 1; // EI_VERSION
-    elf[0x10..0x12].copy_from_slice(&1u16.to_le_bytes()); // e_type = ET_REL
-    elf[0x12..0x14].copy_from_slice(&62u16.to_le_bytes()); // e_machine = x86-64
-    elf[0x28..0x30].copy_from_slice(&(shoff as u64).to_le_bytes());
-    elf[0x34..0x36].copy_from_slice(&(EHDR as u16).to_le_bytes());
-    elf[0x3A..0x3C].copy_from_slice(&(SHDR as u16).to_le_bytes());
-    elf[0x3C..0x3E].copy_from_slice(&3u16.to_le_bytes());
-    elf[0x3E..0x40].copy_from_slice(&2u16.to_le_bytes());
-    elf[modinfo_off..shstrtab_off].copy_from_slice(&modinfo);
-    elf[shstrtab_off..shstrtab_off + shstrtab.len()].copy_from_slice(shstrtab);
-    // (sh_name, sh_type, offset, size): PROGBITS = 1, STRTAB = 3.
-    for (i, (name, kind, off, size)) in [
-        (1u32, 1u32, modinfo_off, modinfo.len()),
-        (10, 3, shstrtab_off, shstrtab.len()),
-    ]
-    .into_iter()
-    .enumerate()
-    {
-        let base = shoff + (i + 1) * SHDR;
-        elf[base..base + 4].copy_from_slice(&name.to_le_bytes());
-        elf[base + 4..base + 8].copy_from_slice(&kind.to_le_bytes());
-        elf[base + 0x18..base + 0x20].copy_from_slice(&(off as u64).to_le_bytes());
-        elf[base + 0x20..base + 0x28].copy_from_slice(&(size as u64).to_le_bytes());
-    }
-    elf
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use flashroot_testsupport::modinfo::synthetic_elf;
 
     #[test]
     fn parses_fields() {
@@ -273,11 +248,15 @@ mod tests {
     #[test]
     fn refuses_non_elf_and_truncated_objects() {
         assert_eq!(
-            read(b"hello").unwrap_err(),
+            read(b"hello").unwrap_err().to_string(),
             "not an ELF object (expected magic 7f 45 4c 46)"
         );
         let elf = synthetic_elf(&[("name", "x")]);
         let err = read(&elf[..elf.len() - 40]).unwrap_err();
-        assert!(err.starts_with("truncated ELF object"), "{err}");
+        assert!(
+            matches!(err.kind, ErrorKind::ElfTruncated { len, .. } if len == elf.len() - 40),
+            "{err}"
+        );
+        assert!(err.to_string().starts_with("truncated ELF object"), "{err}");
     }
 }

@@ -5,9 +5,10 @@
 
 use std::collections::BTreeSet;
 
-use super::modinfo;
-use super::tree::{IndexSource, Lookup, ModuleTree};
-use super::uncompressed_path;
+use crate::error::{Error, ErrorKind};
+use crate::modinfo;
+use crate::tree::{IndexSource, Lookup, ModuleTree};
+use crate::uncompressed_path;
 
 /// One module to pack and load.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -29,12 +30,14 @@ pub struct ResolvedModule {
 /// The resolved set in load order, and what was skipped on the way.
 #[derive(Clone, Debug, Default)]
 pub struct Resolution {
+    /// The modules in load order.
     pub modules: Vec<ResolvedModule>,
     /// Human-readable notes: builtins skipped, optional softdeps missing.
     pub notes: Vec<String>,
 }
 
 impl Resolution {
+    /// The modules' names in load order.
     pub fn names(&self) -> Vec<&str> {
         self.modules.iter().map(|m| m.name.as_str()).collect()
     }
@@ -65,7 +68,7 @@ struct Walk<'a> {
 }
 
 /// Resolves `wanted` (names or aliases, in the order given) against `tree`.
-pub fn resolve(tree: &ModuleTree, wanted: &[String]) -> Result<Resolution, String> {
+pub fn resolve(tree: &ModuleTree, wanted: &[String]) -> Result<Resolution, Error> {
     let mut walk = Walk {
         tree,
         done: BTreeSet::new(),
@@ -86,11 +89,11 @@ pub fn resolve(tree: &ModuleTree, wanted: &[String]) -> Result<Resolution, Strin
                 .notes
                 .push(format!("{name}: built into kernel {}, skipped", tree.kver)),
             Lookup::NotFound => {
-                return Err(format!(
-                    "module {name} not found for kernel {} (not a module, alias or builtin in {})",
-                    tree.kver,
-                    tree.dir.display()
-                ))
+                return Err(Error::new(ErrorKind::ModuleNotFound {
+                    name: name.clone(),
+                    kver: tree.kver.clone(),
+                    dir: tree.dir.clone().into_boxed_path(),
+                }))
             }
         }
     }
@@ -101,7 +104,7 @@ pub fn resolve(tree: &ModuleTree, wanted: &[String]) -> Result<Resolution, Strin
 }
 
 impl Walk<'_> {
-    fn visit(&mut self, name: &str) -> Result<(), String> {
+    fn visit(&mut self, name: &str) -> Result<(), Error> {
         // A module met again while its own dependencies are being visited is a softdep
         // cycle; the first visit will place it.
         if self.done.contains(name) || !self.in_progress.insert(name.to_string()) {
@@ -118,8 +121,8 @@ impl Walk<'_> {
             .cloned()
             .unwrap_or_default();
         if self.tree.source == IndexSource::ModulesDep {
-            let info = modinfo::read(&data)
-                .map_err(|e| format!("{}: {e}", self.tree.dir.join(&file.path).display()))?;
+            let info =
+                modinfo::read(&data).map_err(|e| e.with_path(self.tree.dir.join(&file.path)))?;
             softdeps.merge(&info.softdeps);
         }
         let mut requires = Vec::new();
@@ -128,11 +131,12 @@ impl Walk<'_> {
         }
         for dep in &file.depends {
             if self.tree.module(dep).is_none() {
-                return Err(format!(
-                    "module {name} needs {dep}, which is not in the modules of kernel {} ({})",
-                    self.tree.kver,
-                    self.tree.dir.display()
-                ));
+                return Err(Error::new(ErrorKind::MissingDependency {
+                    module: name.to_string(),
+                    dep: dep.clone(),
+                    kver: self.tree.kver.clone(),
+                    dir: self.tree.dir.clone().into_boxed_path(),
+                }));
             }
             self.visit(dep)?;
             requires.push(dep.clone());
@@ -156,12 +160,7 @@ impl Walk<'_> {
     }
 
     /// Visits an optional softdep; returns the modules it resolved to.
-    fn visit_optional(
-        &mut self,
-        of: &str,
-        kind: &str,
-        wanted: &str,
-    ) -> Result<Vec<String>, String> {
+    fn visit_optional(&mut self, of: &str, kind: &str, wanted: &str) -> Result<Vec<String>, Error> {
         match self.tree.lookup(wanted) {
             Lookup::Modules(found) => {
                 for m in &found {

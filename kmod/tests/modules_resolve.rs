@@ -5,9 +5,9 @@
 use std::path::Path;
 use std::process::Command;
 
-use flashroot::modules::modinfo::synthetic_elf;
-use flashroot::modules::tree::IndexSource;
-use flashroot::modules::{resolve, ModuleTree};
+use flashroot_kmod::tree::IndexSource;
+use flashroot_kmod::{resolve, ModuleTree};
+use flashroot_testsupport::modinfo::synthetic_elf;
 
 const KVER: &str = "6.1.0-test";
 
@@ -35,7 +35,7 @@ impl Tree {
 }
 
 fn elf_for(path: &str, fields: &[(&str, &str)]) -> Vec<u8> {
-    let name = flashroot::modules::name_from_path(path).unwrap();
+    let name = flashroot_kmod::name_from_path(path).unwrap();
     let mut all = vec![("name", name.as_str())];
     all.extend_from_slice(fields);
     synthetic_elf(&all)
@@ -151,10 +151,28 @@ fn aliases_of_builtins_from_builtin_modinfo_are_skipped() {
     );
 }
 
+/// depmod writes the aliases of loadable modules only to modules.alias; those of builtins
+/// stay in modules.builtin.modinfo, and the two files together are the alias table.
+#[test]
+fn aliases_of_builtins_count_next_to_modules_alias() {
+    let tree = disk_tree().text(
+        "modules.builtin.modinfo",
+        "crc32c_generic.alias=crypto-crc32c\0crc32c_generic.license=GPL\0",
+    );
+    let r = resolve(&tree.load(), &wanted(&["crypto-crc32c", "vfat"])).unwrap();
+    assert_eq!(r.names(), ["fat", "vfat"]);
+    assert_eq!(
+        r.notes,
+        [format!("crypto-crc32c: built into kernel {KVER}, skipped")]
+    );
+}
+
 #[test]
 fn a_missing_module_names_itself_and_the_kernel() {
     let tree = disk_tree();
-    let err = resolve(&tree.load(), &wanted(&["fat", "jffs2"])).unwrap_err();
+    let err = resolve(&tree.load(), &wanted(&["fat", "jffs2"]))
+        .unwrap_err()
+        .to_string();
     assert!(
         err.starts_with(&format!("module jffs2 not found for kernel {KVER}")),
         "{err}"
@@ -166,7 +184,9 @@ fn a_missing_hard_dependency_is_an_error() {
     let tree = Tree::new()
         .text("modules.dep", "kernel/a.ko: kernel/b.ko\n")
         .module("kernel/a.ko", &[]);
-    let err = resolve(&tree.load(), &wanted(&["a"])).unwrap_err();
+    let err = resolve(&tree.load(), &wanted(&["a"]))
+        .unwrap_err()
+        .to_string();
     assert!(
         err.starts_with(&format!(
             "module a needs b, which is not in the modules of kernel {KVER}"
@@ -315,7 +335,9 @@ fn compressed_modules_are_packed_uncompressed() {
 #[test]
 fn a_broken_index_file_names_file_and_line() {
     let tree = Tree::new().text("modules.dep", "kernel/a.ko:\ngarbage\n");
-    let err = ModuleTree::load(tree.0.path(), KVER).unwrap_err();
+    let err = ModuleTree::load(tree.0.path(), KVER)
+        .unwrap_err()
+        .to_string();
     assert!(
         err.ends_with(
             "modules.dep line 2: expected \"module.ko: dependencies...\", but got \"garbage\""

@@ -4,11 +4,16 @@
 //! field of a module's `.modinfo` (`pre: crct10dif`). Names may be aliases.
 
 use std::collections::BTreeMap;
+use std::path::Path;
+
+use crate::error::{Error, ErrorKind};
 
 /// The soft dependencies of one module, in the order given.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct SoftDeps {
+    /// Loaded before the module.
     pub pre: Vec<String>,
+    /// Loaded after the module.
     pub post: Vec<String>,
 }
 
@@ -24,6 +29,7 @@ impl SoftDeps {
         }
     }
 
+    /// Whether there is neither a `pre:` nor a `post:` name.
     pub fn is_empty(&self) -> bool {
         self.pre.is_empty() && self.post.is_empty()
     }
@@ -51,7 +57,8 @@ pub fn parse_spec(spec: &str) -> SoftDeps {
 
 /// Parses `modules.softdep` into normalized module name → soft dependencies. Lines other
 /// than `softdep` (the file is in modprobe.d syntax) are ignored.
-pub fn parse_file(file: &str, text: &str) -> Result<BTreeMap<String, SoftDeps>, String> {
+pub fn parse_file(file: impl AsRef<Path>, text: &str) -> Result<BTreeMap<String, SoftDeps>, Error> {
+    let file = file.as_ref();
     let mut out: BTreeMap<String, SoftDeps> = BTreeMap::new();
     for (i, line) in text.lines().enumerate() {
         let mut words = line.split_whitespace();
@@ -59,14 +66,11 @@ pub fn parse_file(file: &str, text: &str) -> Result<BTreeMap<String, SoftDeps>, 
             continue;
         }
         let Some(module) = words.next() else {
-            return Err(format!(
-                "{file} line {}: \"softdep\" without a module name",
-                i + 1
-            ));
+            return Err(Error::at_line(file, i + 1, ErrorKind::SoftdepWithoutModule));
         };
         let rest: Vec<&str> = words.collect();
         let deps = parse_spec(&rest.join(" "));
-        out.entry(super::normalize_name(module))
+        out.entry(crate::normalize_name(module))
             .or_default()
             .merge(&deps);
     }
@@ -109,7 +113,7 @@ mod tests {
         );
         let err = parse_file("modules.softdep", "softdep\n").unwrap_err();
         assert_eq!(
-            err,
+            err.to_string(),
             "modules.softdep line 1: \"softdep\" without a module name"
         );
     }
