@@ -32,15 +32,15 @@ impl Rng {
 
 /// The erase size of a layered root's overlay container, as the default config's comment
 /// recommends it (fewer blocks for the JFFS2 mount to visit).
-pub const LAYERED_ERASE_SIZE: u32 = 256 << 10;
+pub const LAYERED_ERASE_SIZE: u32 = 512 << 10;
 
 /// The embedded default config made a layered root as its comment says: the root container
-/// on `base.sqfs`, with 256 KiB erase blocks.
+/// on `base.sqfs`, with 512 KiB erase blocks.
 pub fn layered_config() -> String {
     let text = flashroot_config::DEFAULT_TOML;
     let layered = text
         .replacen("# base = \"base.sqfs\"", "base = \"base.sqfs\"", 1)
-        .replacen("erase_size = \"64KiB\"", "erase_size = \"256KiB\"", 1);
+        .replacen("erase_size = \"64KiB\"", "erase_size = \"512KiB\"", 1);
     let config = flashroot_config::Config::parse("layered", &layered).expect("layered config");
     let root = config
         .containers

@@ -90,7 +90,7 @@ fn layered_root_benchmark() {
     );
     let single_text = flashroot_config::DEFAULT_TOML;
     let config = Config::parse("layered", &layered_text).unwrap();
-    // The layered root as the default config's comment recommends it: 256 KiB blocks.
+    // The layered root as the default config's comment recommends it: 512 KiB blocks.
     let layered_256k_text = flashroot_tests::layered_config();
     let initrd_single = dir.path().join("initrd-single.img");
     initramfs(&kernel, single_text, &initrd_single);
@@ -134,7 +134,7 @@ fn layered_root_benchmark() {
         let base = dir.path().join("base.sqfs");
         let sq = flashroot::squashfs::write_base(&root, &base, &Default::default()).unwrap();
         // The overlay's mount visits each of its erase blocks, empty or not: 64 MiB in
-        // 64 KiB blocks (the classic container's size) and in 256 KiB blocks (recommended).
+        // 64 KiB blocks (the classic container's size) and in 512 KiB blocks (recommended).
         let overlay = dir.path().join("overlay.img");
         let overlay_256k = dir.path().join("overlay-256k.img");
         for (path, erase_size) in [(&overlay, ERASE), (&overlay_256k, LAYERED_ERASE_SIZE)] {
@@ -178,7 +178,7 @@ fn layered_root_benchmark() {
             for (layout, card, initrd) in [
                 ("single", &single_card, &initrd_single),
                 ("layered", &layered_card, &initrd_layered),
-                ("layered-256KiB-blocks", &card_256k, &initrd_layered_256k),
+                ("layered-512KiB-blocks", &card_256k, &initrd_layered_256k),
             ] {
                 // Under heavy host load TCG sometimes misses the timer check at boot
                 // ("IO-APIC + timer doesn't work"): that boot is retried and counted.
