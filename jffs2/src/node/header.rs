@@ -1,7 +1,7 @@
 //! The 12-byte header every node starts with (`struct jffs2_unknown_node`).
 
-use crate::jffs2::crc::crc32;
-use crate::jffs2::endian::{Endian, FieldWriter};
+use crate::crc::crc32;
+use crate::endian::{Endian, FieldWriter};
 
 /// `JFFS2_MAGIC_BITMASK`: the first u16 of every node.
 pub const MAGIC: u16 = 0x1985;

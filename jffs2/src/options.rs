@@ -3,9 +3,9 @@
 
 use std::path::PathBuf;
 
-use super::compress::Compression;
-use super::endian::Endian;
-use super::node::cleanmarker::CLEANMARKER_SIZE;
+use crate::compress::Compression;
+use crate::endian::Endian;
+use crate::node::cleanmarker::CLEANMARKER_SIZE;
 
 /// mkfs.jffs2's default erase block size.
 pub const DEFAULT_ERASE_SIZE: u32 = 64 << 10;
@@ -115,7 +115,7 @@ impl Default for Options {
 
 #[cfg(test)]
 mod tests {
-    use super::*;
+    use crate::*;
 
     #[test]
     fn times_are_clamped_into_u32() {

@@ -2,8 +2,8 @@
 //! its data. Every node of an inode repeats the full metadata; the highest version wins.
 
 use super::header::{self, nodetype, HEADER_SIZE};
-use crate::jffs2::crc::crc32;
-use crate::jffs2::endian::{Endian, FieldReader, FieldWriter};
+use crate::crc::crc32;
+use crate::endian::{Endian, FieldReader, FieldWriter};
 
 /// Size of the fixed part; the (possibly compressed) data follows.
 pub const INODE_SIZE: usize = 68;

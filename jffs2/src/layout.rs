@@ -2,12 +2,13 @@
 //! 4-byte aligned, none crossing a block, and room kept at each block end for the summary
 //! node and its marker. Only one block is held in memory.
 
-use std::io::{self, Write};
+use std::io::Write;
 
-use super::endian::Endian;
-use super::node::summary::{self, Record, SummaryInfo};
-use super::node::{align, cleanmarker};
-use super::options::EmptyBlocks;
+use crate::endian::Endian;
+use crate::error::{Error, Result};
+use crate::node::summary::{self, Record, SummaryInfo};
+use crate::node::{align, cleanmarker};
+use crate::options::EmptyBlocks;
 
 /// Empty blocks are written in chunks of about this size.
 const PAD_CHUNK_BYTES: usize = 4 << 20;
@@ -76,7 +77,7 @@ impl<W: Write> BlockFiller<W> {
     }
 
     /// Appends one encoded node; `record` is its summary record with any offset.
-    pub fn add(&mut self, node: &[u8], record: Option<Record>) -> io::Result<()> {
+    pub fn add(&mut self, node: &[u8], record: Option<Record>) -> Result<()> {
         let erase = self.geo.erase_size as usize;
         let rec_len = record.as_ref().map_or(0, Record::len);
         loop {
@@ -96,19 +97,16 @@ impl<W: Write> BlockFiller<W> {
                 return Ok(());
             }
             if !self.has_nodes {
-                return Err(io::Error::new(
-                    io::ErrorKind::InvalidInput,
-                    format!(
-                        "a node of {} bytes does not fit an erase block of {erase} bytes",
-                        node.len()
-                    ),
-                ));
+                return Err(Error::NodeTooLarge {
+                    len: node.len(),
+                    erase_size: self.geo.erase_size,
+                });
             }
             self.finish_block()?;
         }
     }
 
-    fn finish_block(&mut self) -> io::Result<()> {
+    fn finish_block(&mut self) -> Result<()> {
         let erase = self.geo.erase_size;
         if self.geo.summary {
             let at = align(self.block.len());
@@ -134,7 +132,7 @@ impl<W: Write> BlockFiller<W> {
         self.counts.blocks_used += 1;
         // Past the limit, keep counting (to tell how much room the tree needs) but write nothing.
         if self.counts.blocks_written < self.geo.max_blocks {
-            self.out.write_all(&self.block)?;
+            self.out.write_all(&self.block).map_err(Error::Output)?;
             self.counts.blocks_written += 1;
         }
         self.records.clear();
@@ -145,7 +143,7 @@ impl<W: Write> BlockFiller<W> {
     }
 
     /// Closes the last block and pads with empty blocks up to `total_blocks`.
-    pub fn finish(mut self, total_blocks: u64, empty: EmptyBlocks) -> io::Result<(W, Filled)> {
+    pub fn finish(mut self, total_blocks: u64, empty: EmptyBlocks) -> Result<(W, Filled)> {
         if self.has_nodes {
             self.finish_block()?;
         }
@@ -161,12 +159,14 @@ impl<W: Write> BlockFiller<W> {
             let mut left = missing;
             while left > 0 {
                 let n = left.min(per_chunk);
-                self.out.write_all(&chunk[..(n as usize) * one.len()])?;
+                self.out
+                    .write_all(&chunk[..(n as usize) * one.len()])
+                    .map_err(Error::Output)?;
                 left -= n;
             }
             self.counts.blocks_written += missing;
         }
-        self.out.flush()?;
+        self.out.flush().map_err(Error::Output)?;
         Ok((self.out, self.counts))
     }
 }
@@ -174,7 +174,7 @@ impl<W: Write> BlockFiller<W> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::jffs2::node::summary::{DIRENT_RECORD_BASE, MARKER_SIZE, SUMMARY_HEADER_SIZE};
+    use crate::node::summary::{DIRENT_RECORD_BASE, MARKER_SIZE, SUMMARY_HEADER_SIZE};
 
     const ERASE: u32 = 256;
 

@@ -1,0 +1,297 @@
+//! The crate's one error type. Every variant carries the values it is about (offset,
+//! path, sizes) as fields; the messages describe those values and never name a command
+//! line option: a CLI maps the variants that come from its options to its flag names.
+
+use std::fmt;
+use std::io;
+use std::path::PathBuf;
+
+use crate::endian::Endian;
+
+/// Something wrong at an offset of an image, found by a scan.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Problem {
+    pub offset: u64,
+    pub message: String,
+}
+
+impl fmt::Display for Problem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "at {:#010x}: {}", self.offset, self.message)
+    }
+}
+
+/// Everything that can go wrong identifying, reading or writing an image.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum Error {
+    // --- identifying an image (core, what the init checks before mounting) ---
+    /// The image has no bytes at all.
+    Empty,
+    /// The first data is not the node magic in either byte order.
+    NotJffs2 {
+        /// Offset of the first bytes that are not 0xFF.
+        offset: u64,
+        /// The u16 found there (little-endian), None past the end.
+        found: Option<u16>,
+    },
+    /// The first node header has a wrong CRC.
+    HeaderCrc {
+        offset: u64,
+        expected: u32,
+        found: u32,
+    },
+    /// The image is in a byte order the caller cannot use.
+    ByteOrder { found: Endian, wanted: Endian },
+    /// The image's erase blocks are not the size the caller is about to use.
+    EraseSizeMismatch { configured: u32, found: u32 },
+    /// The image's length is not a whole number of erase blocks.
+    NotWholeBlocks { len: u64, erase_size: u32 },
+    /// An erase size no image can have (zero, or not a multiple of 4).
+    BadEraseSize { erase_size: u32 },
+
+    // --- one node, as its parser sees it ---
+    /// A node or summary is damaged; `offset` is relative to the bytes given to the parser.
+    Node { offset: u64, problem: String },
+
+    /// A scan found problems in the image.
+    Damaged { problems: Vec<Problem> },
+
+    // --- writer geometry ---
+    /// The erase size is not a power of two of at least two pages.
+    EraseSizeVsPage { erase_size: u32, page_size: u32 },
+    /// The cleanmarker size cannot be used with this erase size.
+    CleanmarkerSize { size: u32, erase_size: u32 },
+    /// The padded image size is not a whole number of erase blocks.
+    PadNotWholeBlocks { pad: u64, erase_size: u32 },
+    /// The padded image size reaches 4 GiB.
+    PadTooLarge { pad: u64 },
+    /// The padded image holds fewer erase blocks than the kernel needs.
+    PadTooFewBlocks { pad: u64, erase_size: u32 },
+    /// The tree needs more erase blocks than the padded size holds.
+    TreeExceedsPad {
+        blocks_needed: u64,
+        erase_size: u32,
+        pad: u64,
+    },
+    /// The unpadded image would reach 4 GiB.
+    ImageTooLarge { blocks: u64 },
+    /// The unpadded image has fewer erase blocks than the kernel needs.
+    TooFewBlocks { blocks: u64, erase_size: u32 },
+    /// One node is larger than an erase block.
+    NodeTooLarge { len: usize, erase_size: u32 },
+    /// A compressor or compression mode name that does not exist.
+    UnknownCompression {
+        name: String,
+        expected: &'static str,
+    },
+
+    // --- the source tree ---
+    /// A file system call on `path` failed.
+    Io {
+        path: PathBuf,
+        /// What was being done, such as "cannot read".
+        action: &'static str,
+        source: io::Error,
+    },
+    /// Writing the image to its output failed.
+    Output(io::Error),
+    /// An entry of the source tree cannot be stored in JFFS2.
+    Source { path: PathBuf, problem: String },
+    /// A uid or gid above 65535 (JFFS2 stores 16 bits).
+    OwnerTooLarge {
+        path: PathBuf,
+        /// "uid" or "gid".
+        what: &'static str,
+        id: u32,
+    },
+    /// A line of a device table is wrong.
+    DevTable {
+        file: String,
+        line: usize,
+        problem: String,
+    },
+
+    // --- reading back ---
+    /// An inode's data or metadata cannot be read back.
+    Inode { ino: u32, problem: String },
+    /// The directory tree read back is inconsistent at `path`.
+    Tree { path: Vec<u8>, problem: String },
+    /// Extraction refused or failed at `path`.
+    Extract { path: PathBuf, problem: String },
+}
+
+/// `bytes` as "64KiB", "1MiB" when whole, else plain bytes (the config's spelling).
+pub fn format_size(bytes: u64) -> String {
+    for (shift, unit) in [(30, "GiB"), (20, "MiB"), (10, "KiB")] {
+        if bytes >= 1 << shift && bytes % (1 << shift) == 0 {
+            return format!("{}{unit}", bytes >> shift);
+        }
+    }
+    bytes.to_string()
+}
+
+fn order(e: Endian) -> &'static str {
+    match e {
+        Endian::Little => "little-endian",
+        Endian::Big => "big-endian",
+    }
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        use Error::*;
+        match self {
+            Empty => write!(f, "the file is empty"),
+            NotJffs2 { offset, found } => write!(
+                f,
+                "not a JFFS2 image: expected the magic {:#06x} at offset {offset}, but found {}",
+                crate::node::MAGIC,
+                found.map_or_else(|| "end of file".into(), |m| format!("{m:#06x}"))
+            ),
+            HeaderCrc {
+                offset,
+                expected,
+                found,
+            } => write!(
+                f,
+                "not a valid JFFS2 image: the node header at offset {offset} has a bad CRC (expected {expected:#010x}, found {found:#010x})"
+            ),
+            ByteOrder { found, wanted } => write!(
+                f,
+                "a {} JFFS2 image; this kernel reads {} ones",
+                order(*found),
+                order(*wanted)
+            ),
+            EraseSizeMismatch { configured, found } => write!(
+                f,
+                "erase size mismatch: configured {}, but the image was made with {} erase blocks",
+                format_size((*configured).into()),
+                format_size((*found).into())
+            ),
+            NotWholeBlocks { len, erase_size } => write!(
+                f,
+                "its size {len} is not a multiple of the erase size {}",
+                format_size((*erase_size).into())
+            ),
+            BadEraseSize { erase_size } => {
+                write!(f, "erase size {erase_size} must be a positive multiple of 4")
+            }
+            Node { offset, problem } => write!(f, "at {offset:#x}: {problem}"),
+            Damaged { problems } => {
+                for (i, p) in problems.iter().enumerate() {
+                    if i > 0 {
+                        writeln!(f)?;
+                    }
+                    write!(f, "{p}")?;
+                }
+                Ok(())
+            }
+            EraseSizeVsPage {
+                erase_size,
+                page_size,
+            } => write!(
+                f,
+                "erase block size {erase_size} must be a power of two of at least twice the page size {page_size}"
+            ),
+            CleanmarkerSize { size, erase_size } => write!(
+                f,
+                "cleanmarker size {size} must be a multiple of 4, at least 12 and below half the erase block size {erase_size}"
+            ),
+            PadNotWholeBlocks { pad, erase_size } => write!(
+                f,
+                "image size {pad} is not a multiple of the erase block size {erase_size} (block2mtd needs whole blocks)"
+            ),
+            PadTooLarge { pad } => write!(
+                f,
+                "image size {pad} reaches 4 GiB; JFFS2 images must be smaller than {} bytes",
+                crate::MAX_IMAGE_BYTES
+            ),
+            PadTooFewBlocks { pad, erase_size } => write!(
+                f,
+                "image size {pad} gives {} erase blocks of {erase_size} bytes; the kernel needs at least {}",
+                pad / u64::from(*erase_size),
+                crate::MIN_BLOCKS
+            ),
+            TreeExceedsPad {
+                blocks_needed,
+                erase_size,
+                pad,
+            } => write!(
+                f,
+                "the tree needs {blocks_needed} erase blocks ({} bytes) but the image size {pad} holds only {}",
+                blocks_needed * u64::from(*erase_size),
+                pad / u64::from(*erase_size)
+            ),
+            ImageTooLarge { blocks } => write!(
+                f,
+                "the image would reach 4 GiB ({blocks} erase blocks); JFFS2 images must be smaller"
+            ),
+            TooFewBlocks { blocks, erase_size } => write!(
+                f,
+                "the image has {blocks} erase blocks of {erase_size} bytes; the kernel needs at least {} (an image size of {} bytes)",
+                crate::MIN_BLOCKS,
+                crate::MIN_BLOCKS * u64::from(*erase_size)
+            ),
+            NodeTooLarge { len, erase_size } => write!(
+                f,
+                "a node of {len} bytes does not fit an erase block of {erase_size} bytes"
+            ),
+            UnknownCompression { name, expected } => {
+                write!(f, "unknown compression {name:?}: expected {expected}")
+            }
+            Io {
+                path,
+                action,
+                source,
+            } => write!(f, "{action} {}: {source}", path.display()),
+            Output(e) => write!(f, "cannot write the image: {e}"),
+            Source { path, problem } => write!(f, "{}: {problem}", path.display()),
+            OwnerTooLarge { path, what, id } => write!(
+                f,
+                "{what} {id} of {} does not fit JFFS2's 16 bits",
+                path.display()
+            ),
+            DevTable {
+                file,
+                line,
+                problem,
+            } => write!(f, "{file}:{line}: {problem}"),
+            Inode { ino, problem } => write!(f, "inode {ino}: {problem}"),
+            Tree { path, problem } => write!(f, "/{}: {problem}", path.escape_ascii()),
+            Extract { path, problem } => write!(f, "{}: {problem}", path.display()),
+        }
+    }
+}
+
+impl std::error::Error for Error {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            Error::Io { source, .. } | Error::Output(source) => Some(source),
+            _ => None,
+        }
+    }
+}
+
+impl Error {
+    /// The message without the offset of a [`Error::Node`] (whose offset is relative to
+    /// what its parser saw; the caller places it); the whole message otherwise.
+    pub fn detail(&self) -> String {
+        match self {
+            Error::Node { problem, .. } => problem.clone(),
+            other => other.to_string(),
+        }
+    }
+
+    /// An [`Error::Io`] for `path`.
+    pub fn io(path: impl Into<PathBuf>, action: &'static str, source: io::Error) -> Self {
+        Error::Io {
+            path: path.into(),
+            action,
+            source,
+        }
+    }
+}
+
+/// The crate's result type.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
