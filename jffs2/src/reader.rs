@@ -27,7 +27,7 @@ use crate::node::inode::{RawInode, INODE_SIZE};
 use crate::node::summary::{self, ParsedSummary, Record};
 use crate::node::xattr::{RawXattr, RawXref};
 use crate::node::{align, nodetype, Header, HEADER_SIZE, NODE_ALIGN};
-use crate::probe;
+use crate::probe::{self, Identity};
 
 /// The erase size assumed when nothing in the image tells (mkfs.jffs2's default).
 pub const FALLBACK_ERASE: u32 = 64 << 10;
@@ -52,8 +52,9 @@ pub struct Scan {
     pub endian: Endian,
     /// The erase size the scan used: given, found, or [`FALLBACK_ERASE`].
     pub erase_size: u32,
-    /// What [`probe::detect_erase_size`] found in the image, if anything.
-    pub erase_size_found: Option<u32>,
+    /// What [`probe::identify`] found: byte order, first node, erase size if anything
+    /// tells. None: the image is all 0xFF.
+    pub identity: Option<Identity>,
     /// Valid inode and dirent nodes with their offsets, in image order.
     pub nodes: Vec<(u64, Node)>,
     pub problems: Vec<Problem>,
@@ -80,13 +81,23 @@ pub fn scan(image: &[u8], erase_size: Option<u32>) -> Result<Scan> {
     let mut s = Scan {
         endian,
         erase_size,
-        erase_size_found: found,
+        identity: id,
         nodes: Vec::new(),
         problems: Vec::new(),
         blocks: 0,
         blocks_with_summary: 0,
         blocks_empty: 0,
     };
+    if let Some(f) = found.filter(|&f| f != erase_size) {
+        s.problems.push(Problem {
+            offset: 0,
+            message: format!(
+                "the image was made with {} erase blocks, not {}",
+                crate::error::format_size(f.into()),
+                crate::error::format_size(erase_size.into())
+            ),
+        });
+    }
     if image.len() % erase_size as usize != 0 {
         s.problems.push(Problem {
             offset: image.len() as u64,
@@ -513,7 +524,16 @@ mod tests {
         assert_eq!(scan(&img, None).unwrap().erase_size, 8192);
         // A lone block tells nothing: mkfs.jffs2's default.
         let lone = scan(&img[..8192], None).unwrap();
-        assert_eq!((lone.erase_size, lone.erase_size_found), (65536, None));
+        assert_eq!(
+            (lone.erase_size, lone.identity.unwrap().erase_size),
+            (65536, None)
+        );
+        // A given size that the image contradicts is a problem.
+        let given = scan(&img, Some(16384)).unwrap();
+        assert_eq!(
+            given.problems[0].message,
+            "the image was made with 8KiB erase blocks, not 16KiB"
+        );
     }
 
     #[test]

@@ -80,6 +80,7 @@ fn check(a: &ImageArgs) -> Result<()> {
     let checked = check_image(&bytes, erase).map_err(|e| image_error(a, e))?;
     let (s, problems) = (&checked.scan, &checked.problems);
     let name = a.image.display();
+    println!("{name}: {}", identity(s, erase.is_some()));
     if !problems.is_empty() {
         for p in problems.iter().take(MAX_PROBLEMS_SHOWN) {
             println!("{name}: {p}");
@@ -102,6 +103,30 @@ fn check(a: &ImageArgs) -> Result<()> {
         s.endian
     );
     Ok(())
+}
+
+/// What the image is: byte order and erase size, and where the size came from (the
+/// rule is the one the init applies before mounting: flashroot_jffs2::probe).
+fn identity(s: &Scan, given: bool) -> String {
+    let Some(id) = s.identity else {
+        return format!(
+            "erased (all 0xFF): an empty JFFS2 file system, {} erase blocks of {} bytes",
+            s.blocks, s.erase_size
+        );
+    };
+    let order = match id.endian {
+        flashroot_jffs2::Endian::Little => "little-endian",
+        flashroot_jffs2::Endian::Big => "big-endian",
+    };
+    let how = match (id.erase_size, given) {
+        (Some(f), _) => format!("erase blocks of {f} bytes (found in the image)"),
+        (None, true) => format!("erase blocks of {} bytes (given)", s.erase_size),
+        (None, false) => format!(
+            "erase blocks of {} bytes (assumed: nothing in the image tells)",
+            s.erase_size
+        ),
+    };
+    format!("{order} JFFS2, {how}")
 }
 
 fn ls(a: &ImageArgs) -> Result<()> {
