@@ -20,7 +20,7 @@ pub struct Geometry {
     pub endian: Endian,
     pub cleanmarker: Option<u32>,
     pub summary: bool,
-    /// Blocks the image may hold (from `--pad`, or the 4 GiB limit).
+    /// Blocks the image may hold (from `Options::pad_to`, or the 4 GiB limit).
     pub max_blocks: u64,
 }
 

@@ -586,9 +586,9 @@ impl Tree {
     /// Enters `path`'s last component into its parent directory, naming inode `ino`.
     fn link(&mut self, path: &[u8], ino: u32) -> Result<()> {
         let at = shown(path);
-        let Some((parent, name)) = path.strip_prefix(b"/").and_then(|p| {
+        let Some((parent, name)) = path.strip_prefix(b"/").map(|p| {
             let i = p.iter().rposition(|&b| b == b'/').map_or(0, |i| i + 1);
-            Some((&p[..i.saturating_sub(1)], &p[i..]))
+            (&p[..i.saturating_sub(1)], &p[i..])
         }) else {
             return Err(source_error(at, "the path must be absolute".into()));
         };
@@ -656,6 +656,55 @@ mod tests {
     fn makedev(major: u32, minor: u32) -> u64 {
         let (ma, mi) = (major as u64, minor as u64);
         ((ma & 0xfff) << 8) | ((ma & !0xfff) << 32) | (mi & 0xff) | ((mi & !0xff) << 12)
+    }
+
+    #[test]
+    fn pushed_entries_get_inodes_in_order_and_sorted_names() {
+        let mut t = Tree::new(Meta::new(0o755)).unwrap();
+        assert_eq!(t.dir("/etc", Meta::new(0o755)).unwrap(), 2);
+        assert_eq!(
+            t.file("/etc/b", b"x".to_vec(), Meta::new(0o600)).unwrap(),
+            3
+        );
+        assert_eq!(t.fifo("/etc/a", Meta::new(0o644)).unwrap(), 4);
+        t.hard_link("/c", 3).unwrap();
+        let Kind::Dir { children } = &t.get(2).kind else {
+            panic!("/etc is a directory")
+        };
+        let names: Vec<&[u8]> = children.iter().map(|c| c.name.as_slice()).collect();
+        assert_eq!(names, [&b"a"[..], b"b"]);
+        assert_eq!(t.lookup(b"/c"), Some(3));
+        assert_eq!(t.get(3).mode, S_IFREG | 0o600);
+        assert_eq!(t.data_bytes(), 1);
+    }
+
+    #[test]
+    fn pushing_names_the_path_and_the_problem() {
+        let mut t = Tree::new(Meta::new(0o755)).unwrap();
+        let err = |r: Result<u32>| r.unwrap_err().to_string();
+        assert_eq!(
+            err(t.fifo("/no/x", Meta::default())),
+            "/no/x: the parent directory is not in the tree"
+        );
+        t.fifo("/x", Meta::default()).unwrap();
+        assert_eq!(
+            err(t.fifo("/x", Meta::default())),
+            "/x: the name is already in the tree"
+        );
+        assert_eq!(
+            err(t.fifo("x", Meta::default())),
+            "x: the path must be absolute"
+        );
+        assert_eq!(
+            err(t.symlink("/l", "", Meta::default())),
+            "/l: the symlink has a 0-byte target; JFFS2 allows 1 to 254"
+        );
+        let acl = Meta {
+            xattrs: vec![(b"system.posix_acl_access".to_vec(), vec![])],
+            ..Meta::default()
+        };
+        assert!(err(t.dir("/d", acl)).starts_with("/d: has a POSIX ACL"));
+        assert!(t.hard_link("/y", 1).is_err(), "no hard link to a directory");
     }
 
     #[test]

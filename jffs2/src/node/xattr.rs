@@ -151,6 +151,11 @@ impl RawXref {
     }
 }
 
+/// A damaged node: the offset is the node's start.
+fn node_error(problem: String) -> Error {
+    Error::Node { offset: 0, problem }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -205,9 +210,4 @@ mod tests {
         assert_eq!(split_name(b"system.posix_acl_access"), None);
         assert_eq!(full_name(5, b"x").unwrap(), b"trusted.x");
     }
-}
-
-/// A damaged node: the offset is the node's start.
-fn node_error(problem: String) -> Error {
-    Error::Node { offset: 0, problem }
 }
