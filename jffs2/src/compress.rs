@@ -14,23 +14,31 @@ fn bad(problem: String) -> Error {
 
 /// `JFFS2_COMPR_*` codes stored in an inode node's `compr`.
 pub mod code {
+    /// Stored as is.
     pub const NONE: u8 = 0x00;
     /// A hole: no data stored, `dsize` zero bytes.
     pub const ZERO: u8 = 0x01;
+    /// The "rtime" run-length scheme.
     pub const RTIME: u8 = 0x02;
+    /// A zlib (RFC 1950) stream without preset dictionary.
     pub const ZLIB: u8 = 0x06;
+    /// LZO1X.
     pub const LZO: u8 = 0x07;
 }
 
 /// A compressor an image may use.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Compressor {
+    /// zlib (deflate): the best ratio, the slowest.
     Zlib,
+    /// rtime: a cheap run-length scheme.
     Rtime,
+    /// LZO1X: fast to decompress.
     Lzo,
 }
 
 impl Compressor {
+    /// Every compressor, in mkfs.jffs2's order.
     pub const ALL: [Compressor; 3] = [Compressor::Zlib, Compressor::Rtime, Compressor::Lzo];
 
     /// The name mkfs.jffs2 uses for `-x`/`-X`.
@@ -51,6 +59,7 @@ impl Compressor {
         }
     }
 
+    /// The `compr` code nodes compressed with it carry.
     pub fn code(self) -> u8 {
         match self {
             Compressor::Zlib => code::ZLIB,
@@ -59,6 +68,7 @@ impl Compressor {
         }
     }
 
+    /// The compressor named `name` (zlib, rtime, lzo). Err: [`Error::UnknownCompression`].
     pub fn from_name(name: &str) -> Result<Self> {
         Self::ALL
             .into_iter()
@@ -99,6 +109,7 @@ pub enum Mode {
 }
 
 impl Mode {
+    /// The mode named `name` (none, priority, size). Err: [`Error::UnknownCompression`].
     pub fn from_name(name: &str) -> Result<Self> {
         match name {
             "none" => Ok(Mode::None),
@@ -115,6 +126,7 @@ impl Mode {
 /// The compression policy of one image.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Compression {
+    /// How the compressor of a page is chosen.
     pub mode: Mode,
     /// Enabled compressors, highest priority first.
     enabled: Vec<Compressor>,
@@ -151,6 +163,7 @@ impl Compression {
         c
     }
 
+    /// Enables `c` (kept in priority order).
     pub fn enable(&mut self, c: Compressor) {
         if !self.enabled.contains(&c) {
             self.enabled.push(c);
@@ -159,10 +172,12 @@ impl Compression {
         }
     }
 
+    /// Disables `c`.
     pub fn disable(&mut self, c: Compressor) {
         self.enabled.retain(|&x| x != c);
     }
 
+    /// The enabled compressors, highest priority first.
     pub fn enabled(&self) -> &[Compressor] {
         &self.enabled
     }

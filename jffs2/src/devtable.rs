@@ -26,12 +26,17 @@ pub enum EntryType {
 pub struct Entry {
     /// Absolute path inside the image, as raw bytes.
     pub path: Vec<u8>,
+    /// What the line makes or changes.
     pub kind: EntryType,
     /// Permission bits (and setuid/setgid/sticky).
     pub perm: u32,
+    /// Owner.
     pub uid: u32,
+    /// Group.
     pub gid: u32,
+    /// Device major number (0 for others).
     pub major: u32,
+    /// Device minor number (0 for others).
     pub minor: u32,
 }
 

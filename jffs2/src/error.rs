@@ -11,7 +11,9 @@ use crate::endian::Endian;
 /// Something wrong at an offset of an image, found by a scan.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Problem {
+    /// Offset in the image.
     pub offset: u64,
+    /// What is wrong there.
     pub message: String,
 }
 
@@ -37,88 +39,185 @@ pub enum Error {
     },
     /// The first node header has a wrong CRC.
     HeaderCrc {
+        /// Offset of the header.
         offset: u64,
+        /// The CRC of its first 8 bytes.
         expected: u32,
+        /// The CRC it holds.
         found: u32,
     },
     /// The image is in a byte order the caller cannot use.
-    ByteOrder { found: Endian, wanted: Endian },
+    ByteOrder {
+        /// The image's byte order.
+        found: Endian,
+        /// The byte order the caller reads.
+        wanted: Endian,
+    },
     /// The image's erase blocks are not the size the caller is about to use.
-    EraseSizeMismatch { configured: u32, found: u32 },
+    EraseSizeMismatch {
+        /// The erase size about to be used, in bytes.
+        configured: u32,
+        /// The erase size the image shows.
+        found: u32,
+    },
     /// The image's length is not a whole number of erase blocks.
-    NotWholeBlocks { len: u64, erase_size: u32 },
+    NotWholeBlocks {
+        /// The image length in bytes.
+        len: u64,
+        /// The erase size in bytes.
+        erase_size: u32,
+    },
     /// An erase size no image can have (zero, or not a multiple of 4).
-    BadEraseSize { erase_size: u32 },
+    BadEraseSize {
+        /// The size given.
+        erase_size: u32,
+    },
 
     // --- one node, as its parser sees it ---
     /// A node or summary is damaged; `offset` is relative to the bytes given to the parser.
-    Node { offset: u64, problem: String },
+    Node {
+        /// Offset relative to the bytes the parser was given.
+        offset: u64,
+        /// What is wrong.
+        problem: String,
+    },
 
     /// A scan found problems in the image.
-    Damaged { problems: Vec<Problem> },
+    Damaged {
+        /// Every problem, by offset.
+        problems: Vec<Problem>,
+    },
 
     // --- writer geometry ---
     /// The erase size is not a power of two of at least two pages.
-    EraseSizeVsPage { erase_size: u32, page_size: u32 },
+    EraseSizeVsPage {
+        /// The erase size.
+        erase_size: u32,
+        /// The page size.
+        page_size: u32,
+    },
     /// The cleanmarker size cannot be used with this erase size.
-    CleanmarkerSize { size: u32, erase_size: u32 },
+    CleanmarkerSize {
+        /// The cleanmarker size.
+        size: u32,
+        /// The erase size.
+        erase_size: u32,
+    },
     /// The padded image size is not a whole number of erase blocks.
-    PadNotWholeBlocks { pad: u64, erase_size: u32 },
+    PadNotWholeBlocks {
+        /// The padded image size.
+        pad: u64,
+        /// The erase size.
+        erase_size: u32,
+    },
     /// The padded image size reaches 4 GiB.
-    PadTooLarge { pad: u64 },
+    PadTooLarge {
+        /// The padded image size.
+        pad: u64,
+    },
     /// The padded image holds fewer erase blocks than the kernel needs.
-    PadTooFewBlocks { pad: u64, erase_size: u32 },
+    PadTooFewBlocks {
+        /// The padded image size.
+        pad: u64,
+        /// The erase size.
+        erase_size: u32,
+    },
     /// The tree needs more erase blocks than the padded size holds.
     TreeExceedsPad {
+        /// Erase blocks the tree needs.
         blocks_needed: u64,
+        /// The erase size.
         erase_size: u32,
+        /// The padded image size.
         pad: u64,
     },
     /// The unpadded image would reach 4 GiB.
-    ImageTooLarge { blocks: u64 },
+    ImageTooLarge {
+        /// Erase blocks the tree needs.
+        blocks: u64,
+    },
     /// The unpadded image has fewer erase blocks than the kernel needs.
-    TooFewBlocks { blocks: u64, erase_size: u32 },
+    TooFewBlocks {
+        /// Erase blocks written.
+        blocks: u64,
+        /// The erase size.
+        erase_size: u32,
+    },
     /// One node is larger than an erase block.
-    NodeTooLarge { len: usize, erase_size: u32 },
+    NodeTooLarge {
+        /// The node length.
+        len: usize,
+        /// The erase size.
+        erase_size: u32,
+    },
     /// A compressor or compression mode name that does not exist.
     UnknownCompression {
+        /// The name given.
         name: String,
+        /// The names that exist.
         expected: &'static str,
     },
 
     // --- the source tree ---
     /// A file system call on `path` failed.
     Io {
+        /// The path.
         path: PathBuf,
         /// What was being done, such as "cannot read".
         action: &'static str,
+        /// The system's error.
         source: io::Error,
     },
     /// Writing the image to its output failed.
     Output(io::Error),
     /// An entry of the source tree cannot be stored in JFFS2.
-    Source { path: PathBuf, problem: String },
+    Source {
+        /// The entry.
+        path: PathBuf,
+        /// Why it cannot be stored.
+        problem: String,
+    },
     /// A uid or gid above 65535 (JFFS2 stores 16 bits).
     OwnerTooLarge {
+        /// The entry.
         path: PathBuf,
         /// "uid" or "gid".
         what: &'static str,
+        /// The id.
         id: u32,
     },
     /// A line of a device table is wrong.
     DevTable {
+        /// The table's name.
         file: String,
+        /// The line number (from 1).
         line: usize,
+        /// What is wrong.
         problem: String,
     },
 
     // --- reading back ---
     /// An inode's data or metadata cannot be read back.
-    Inode { ino: u32, problem: String },
+    Inode {
+        /// The inode number.
+        ino: u32,
+        /// What is wrong.
+        problem: String,
+    },
     /// The directory tree read back is inconsistent at `path`.
-    Tree { path: Vec<u8>, problem: String },
+    Tree {
+        /// The path from the root (raw bytes).
+        path: Vec<u8>,
+        /// What is wrong.
+        problem: String,
+    },
     /// Extraction refused or failed at `path`.
-    Extract { path: PathBuf, problem: String },
+    Extract {
+        /// The destination path.
+        path: PathBuf,
+        /// What is wrong.
+        problem: String,
+    },
 }
 
 /// `bytes` as "64KiB", "1MiB" when whole, else plain bytes (the config's spelling).

@@ -16,9 +16,13 @@ const PAD_CHUNK_BYTES: usize = 4 << 20;
 /// Geometry and format of the blocks.
 #[derive(Clone, Copy, Debug)]
 pub struct Geometry {
+    /// Erase block size in bytes.
     pub erase_size: u32,
+    /// Byte order of every field.
     pub endian: Endian,
+    /// Cleanmarker size at the start of each block; None for none.
     pub cleanmarker: Option<u32>,
+    /// Whether each used block ends with a summary.
     pub summary: bool,
     /// Blocks the image may hold (from `Options::pad_to`, or the 4 GiB limit).
     pub max_blocks: u64,
@@ -31,10 +35,13 @@ pub struct Filled {
     pub blocks_used: u64,
     /// Blocks written, padding included.
     pub blocks_written: u64,
+    /// Nodes laid out.
     pub nodes: u64,
+    /// Bytes of summary nodes and markers.
     pub summary_bytes: u64,
 }
 
+/// Lays encoded nodes out into erase blocks written to `W`, one block in memory at a time.
 pub struct BlockFiller<W: Write> {
     out: W,
     geo: Geometry,
@@ -46,6 +53,7 @@ pub struct BlockFiller<W: Write> {
 }
 
 impl<W: Write> BlockFiller<W> {
+    /// A filler writing blocks of `geo` to `out`; the first block is started.
     pub fn new(out: W, geo: Geometry) -> Self {
         let mut f = Self {
             out,

@@ -39,6 +39,8 @@
 //! # Ok::<(), flashroot_jffs2::Error>(())
 //! ```
 
+#![warn(missing_docs)]
+
 #[cfg(any(feature = "writer", feature = "reader"))]
 pub mod compress;
 pub mod crc;

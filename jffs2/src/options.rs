@@ -73,6 +73,7 @@ pub struct Options {
     pub erase_size: u32,
     /// Data node granularity: the target kernel's page size.
     pub page_size: u32,
+    /// Byte order (the target kernel's).
     pub endian: Endian,
     /// Cleanmarker size at the start of each block; None for `-n` (no cleanmarkers).
     pub cleanmarker: Option<u32>,
@@ -80,9 +81,13 @@ pub struct Options {
     pub summary: bool,
     /// Total image size: the image is padded to it with free erase blocks.
     pub pad_to: Option<u64>,
+    /// How free blocks past the data are written.
     pub empty_blocks: EmptyBlocks,
+    /// Page compression.
     pub compression: Compression,
+    /// Owners and permissions squashed.
     pub squash: Squash,
+    /// What the timestamps become.
     pub times: Times,
     /// mkfs.jffs2 device table (`-D`): devices, fifos, dirs and owners added to the tree.
     pub devtable: Option<PathBuf>,

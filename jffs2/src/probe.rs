@@ -37,6 +37,7 @@ pub const MIN_PREFIX: usize = 256 << 10;
 /// What the first bytes of an image say.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Identity {
+    /// Byte order.
     pub endian: Endian,
     /// Offset of the first node (the first bytes that are not 0xFF).
     pub first_node: u64,

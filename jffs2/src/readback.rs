@@ -16,10 +16,15 @@ use crate::reader::{Node, Scan};
 pub struct Entry {
     /// Path from the root, components joined with '/', no leading slash ("" for the root).
     pub path: Vec<u8>,
+    /// Inode number.
     pub ino: u32,
+    /// Full mode, file type bits included.
     pub mode: u32,
+    /// Owner.
     pub uid: u16,
+    /// Group.
     pub gid: u16,
+    /// Modification time (a directory's: of its newest dirent when newer).
     pub mtime: u32,
     /// File size (symlink target length; 0 for others).
     pub size: u32,
@@ -56,6 +61,7 @@ const DEFAULT_ROOT_MODE: u32 = 0o040755;
 const MAX_DEPTH: usize = 4096;
 
 impl<'a> Fs<'a> {
+    /// The file system the valid nodes of `scan` (a scan of `image`) describe.
     pub fn new(image: &'a [u8], scan: &Scan) -> Self {
         let mut inodes: BTreeMap<u32, Vec<(RawInode, Range<usize>)>> = BTreeMap::new();
         let mut dirs: BTreeMap<u32, Dir> = BTreeMap::new();
@@ -266,6 +272,7 @@ fn inode_error(ino: u32, problem: String) -> Error {
 /// What [`check_image`] found.
 #[derive(Clone, Debug)]
 pub struct Checked {
+    /// The scan.
     pub scan: Scan,
     /// Every problem, the scan's (by offset) first, then those of the tree and of each
     /// file's data; empty when the image is sound.

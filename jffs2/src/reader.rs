@@ -41,14 +41,18 @@ const FEATURE_INCOMPAT: u16 = 0xC000;
 pub enum Node {
     /// An inode node and where its stored data is in the image.
     Inode(RawInode, Range<usize>),
+    /// A directory entry.
     Dirent(RawDirent),
+    /// An extended attribute datum.
     Xattr(RawXattr),
+    /// A reference from an inode to an xattr datum.
     Xref(RawXref),
 }
 
 /// The result of scanning a whole image.
 #[derive(Clone, Debug)]
 pub struct Scan {
+    /// Byte order (little-endian for an all-0xFF image).
     pub endian: Endian,
     /// The erase size the scan used: given, found, or [`FALLBACK_ERASE`].
     pub erase_size: u32,
@@ -57,8 +61,11 @@ pub struct Scan {
     pub identity: Option<Identity>,
     /// Valid inode and dirent nodes with their offsets, in image order.
     pub nodes: Vec<(u64, Node)>,
+    /// Everything wrong, by offset.
     pub problems: Vec<Problem>,
+    /// Erase blocks scanned.
     pub blocks: u64,
+    /// Blocks ending with a valid summary.
     pub blocks_with_summary: u64,
     /// Blocks with nothing but (optionally) a cleanmarker.
     pub blocks_empty: u64,

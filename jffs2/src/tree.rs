@@ -30,11 +30,33 @@ pub const MAX_FILE_SIZE: u64 = u32::MAX as u64;
 /// What an inode is.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Kind {
-    Dir { children: Vec<Child> },
-    File { source: Source, size: u64 },
-    Symlink { target: Vec<u8> },
-    Device { major: u32, minor: u32 },
+    /// A directory.
+    Dir {
+        /// Its names, sorted by bytes.
+        children: Vec<Child>,
+    },
+    /// A regular file.
+    File {
+        /// Where its bytes come from.
+        source: Source,
+        /// Its size.
+        size: u64,
+    },
+    /// A symbolic link.
+    Symlink {
+        /// The target, 1 to [`MAX_SYMLINK_LEN`] bytes.
+        target: Vec<u8>,
+    },
+    /// A character or block device (the mode says which).
+    Device {
+        /// Major number.
+        major: u32,
+        /// Minor number.
+        minor: u32,
+    },
+    /// A named pipe.
     Fifo,
+    /// A unix socket.
     Socket,
 }
 
@@ -50,21 +72,30 @@ pub enum Source {
 /// A name in a directory.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Child {
+    /// The name, raw bytes.
     pub name: Vec<u8>,
+    /// The inode it names.
     pub ino: u32,
 }
 
 /// One inode with the metadata it will carry in the image.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Inode {
+    /// Inode number.
     pub ino: u32,
+    /// What it is.
     pub kind: Kind,
     /// Full mode, file type bits included.
     pub mode: u32,
+    /// Owner.
     pub uid: u16,
+    /// Group.
     pub gid: u16,
+    /// Access time as stored.
     pub atime: u32,
+    /// Modification time as stored.
     pub mtime: u32,
+    /// Change time as stored.
     pub ctime: u32,
     /// Extended attributes as stored: (prefix number, name without prefix, value), sorted.
     pub xattrs: Vec<Xattr>,
@@ -127,10 +158,12 @@ impl Inode {
 /// The collected tree: `inodes[i].ino == i + 1`.
 #[derive(Clone, Debug, Default)]
 pub struct Tree {
+    /// Every inode, root first.
     pub inodes: Vec<Inode>,
 }
 
 impl Tree {
+    /// The inode numbered `ino` (panics when there is none).
     pub fn get(&self, ino: u32) -> &Inode {
         &self.inodes[(ino - 1) as usize]
     }
@@ -452,10 +485,15 @@ impl Collector {
 pub struct Meta {
     /// Permission bits (with setuid, setgid, sticky); the file type comes from the kind.
     pub perm: u32,
+    /// Owner.
     pub uid: u16,
+    /// Group.
     pub gid: u16,
+    /// Access time.
     pub atime: u32,
+    /// Modification time.
     pub mtime: u32,
+    /// Change time.
     pub ctime: u32,
     /// Extended attributes: (full name such as `user.mime`, value).
     pub xattrs: Vec<(Vec<u8>, Vec<u8>)>,

@@ -32,8 +32,11 @@ pub struct RawDirent {
 /// A dirent read back, with the checks the kernel makes.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ParsedDirent {
+    /// The fields.
     pub raw: RawDirent,
+    /// Whether `node_crc` matches.
     pub node_crc_ok: bool,
+    /// Whether `name_crc` matches the name.
     pub name_crc_ok: bool,
 }
 

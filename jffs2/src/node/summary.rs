@@ -33,28 +33,48 @@ pub const XREF_RECORD_SIZE: usize = 6;
 /// One summary record: what the kernel would learn by reading the node at `offset`.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Record {
+    /// Describes an inode node.
     Inode {
+        /// Inode number.
         ino: u32,
+        /// Node version.
         version: u32,
+        /// Node offset in its block.
         offset: u32,
+        /// Node length.
         totlen: u32,
     },
+    /// Describes a dirent node.
     Dirent {
+        /// Node length.
         totlen: u32,
+        /// Node offset in its block.
         offset: u32,
+        /// Parent directory inode.
         pino: u32,
+        /// Node version.
         version: u32,
+        /// Inode named (0: deleted).
         ino: u32,
+        /// `DT_*` type of that inode.
         dtype: u8,
+        /// The name.
         name: Vec<u8>,
     },
+    /// Describes an xattr node.
     Xattr {
+        /// Xattr datum id.
         xid: u32,
+        /// Node version.
         version: u32,
+        /// Node offset in its block.
         offset: u32,
+        /// Node length.
         totlen: u32,
     },
+    /// Describes an xref node.
     Xref {
+        /// Node offset in its block.
         offset: u32,
     },
 }
@@ -81,6 +101,7 @@ impl Record {
         }
     }
 
+    /// Moves the record to describe a node at offset `to`.
     pub fn set_offset(&mut self, to: u32) {
         match self {
             Record::Inode { offset, .. }
@@ -90,6 +111,7 @@ impl Record {
         }
     }
 
+    /// Appends the packed record.
     pub fn encode(&self, endian: Endian, out: &mut Vec<u8>) {
         let mut w = FieldWriter::new(out, endian);
         match self {
@@ -211,6 +233,7 @@ pub const fn summary_size(records_len: usize) -> usize {
 /// What describes a block besides its records.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct SummaryInfo {
+    /// Number of records.
     pub sum_num: u32,
     /// Size of the block's cleanmarker, 0 when it has none.
     pub cln_mkr: u32,
@@ -253,7 +276,9 @@ pub fn encode(
 pub struct ParsedSummary {
     /// Offset of the summary node within the block.
     pub offset: u32,
+    /// What describes the block.
     pub info: SummaryInfo,
+    /// The records, in the order stored.
     pub records: Vec<Record>,
 }
 

@@ -41,8 +41,11 @@ pub fn full_name(xprefix: u8, name: &[u8]) -> Option<Vec<u8>> {
 /// One name/value pair.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct RawXattr {
+    /// Datum id, shared by every inode that refers to it.
     pub xid: u32,
+    /// Node version.
     pub version: u32,
+    /// Name prefix number (`JFFS2_XPREFIX_*`: user., security., trusted.).
     pub xprefix: u8,
     /// Without the prefix; at most 255 bytes.
     pub name: Vec<u8>,
@@ -56,6 +59,7 @@ impl RawXattr {
         align(XATTR_SIZE + self.name.len() + 1 + self.value.len())
     }
 
+    /// Appends the node, padded to 4 bytes.
     pub fn encode(&self, endian: Endian, out: &mut Vec<u8>) {
         let start = out.len();
         let totlen = self.totlen();
@@ -114,12 +118,16 @@ impl RawXattr {
 /// Attaches datum `xid` to inode `ino`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct RawXref {
+    /// The inode.
     pub ino: u32,
+    /// The datum.
     pub xid: u32,
+    /// Sequence number; the kernel keeps a reference whose number is even.
     pub xseqno: u32,
 }
 
 impl RawXref {
+    /// Appends the node.
     pub fn encode(&self, endian: Endian, out: &mut Vec<u8>) {
         let start = out.len();
         header::encode(out, endian, nodetype::XREF, XREF_SIZE as u32);
@@ -131,6 +139,7 @@ impl RawXref {
         FieldWriter::new(out, endian).u32(node_crc);
     }
 
+    /// Parses an XREF node; Err says what the kernel would reject.
     pub fn parse(b: &[u8], endian: Endian) -> Result<RawXref> {
         if b.len() != XREF_SIZE {
             return Err(node_error(format!(
