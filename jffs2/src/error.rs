@@ -3,7 +3,9 @@
 //! line option: a CLI maps the variants that come from its options to its flag names.
 
 use std::fmt;
+#[cfg(any(feature = "writer", feature = "reader"))]
 use std::io;
+#[cfg(any(feature = "writer", feature = "reader"))]
 use std::path::PathBuf;
 
 use crate::endian::Endian;
@@ -23,7 +25,9 @@ impl fmt::Display for Problem {
     }
 }
 
-/// Everything that can go wrong identifying, reading or writing an image.
+/// Everything that can go wrong identifying, reading or writing an image. The variants
+/// of the writer and the reader exist only with their features, so that the format core
+/// (all the init links) carries no messages it cannot produce.
 #[derive(Debug)]
 #[non_exhaustive]
 pub enum Error {
@@ -90,6 +94,7 @@ pub enum Error {
 
     // --- writer geometry ---
     /// The erase size is not a power of two of at least two pages.
+    #[cfg(feature = "writer")]
     EraseSizeVsPage {
         /// The erase size.
         erase_size: u32,
@@ -97,6 +102,7 @@ pub enum Error {
         page_size: u32,
     },
     /// The cleanmarker size cannot be used with this erase size.
+    #[cfg(feature = "writer")]
     CleanmarkerSize {
         /// The cleanmarker size.
         size: u32,
@@ -104,6 +110,7 @@ pub enum Error {
         erase_size: u32,
     },
     /// The padded image size is not a whole number of erase blocks.
+    #[cfg(feature = "writer")]
     PadNotWholeBlocks {
         /// The padded image size.
         pad: u64,
@@ -111,11 +118,13 @@ pub enum Error {
         erase_size: u32,
     },
     /// The padded image size reaches 4 GiB.
+    #[cfg(feature = "writer")]
     PadTooLarge {
         /// The padded image size.
         pad: u64,
     },
     /// The padded image holds fewer erase blocks than the kernel needs.
+    #[cfg(feature = "writer")]
     PadTooFewBlocks {
         /// The padded image size.
         pad: u64,
@@ -123,6 +132,7 @@ pub enum Error {
         erase_size: u32,
     },
     /// The tree needs more erase blocks than the padded size holds.
+    #[cfg(feature = "writer")]
     TreeExceedsPad {
         /// Erase blocks the tree needs.
         blocks_needed: u64,
@@ -132,11 +142,13 @@ pub enum Error {
         pad: u64,
     },
     /// The unpadded image would reach 4 GiB.
+    #[cfg(feature = "writer")]
     ImageTooLarge {
         /// Erase blocks the tree needs.
         blocks: u64,
     },
     /// The unpadded image has fewer erase blocks than the kernel needs.
+    #[cfg(feature = "writer")]
     TooFewBlocks {
         /// Erase blocks written.
         blocks: u64,
@@ -144,6 +156,7 @@ pub enum Error {
         erase_size: u32,
     },
     /// One node is larger than an erase block.
+    #[cfg(feature = "writer")]
     NodeTooLarge {
         /// The node length.
         len: usize,
@@ -151,6 +164,7 @@ pub enum Error {
         erase_size: u32,
     },
     /// A compressor or compression mode name that does not exist.
+    #[cfg(any(feature = "writer", feature = "reader"))]
     UnknownCompression {
         /// The name given.
         name: String,
@@ -160,6 +174,7 @@ pub enum Error {
 
     // --- the source tree ---
     /// A file system call on `path` failed.
+    #[cfg(any(feature = "writer", feature = "reader"))]
     Io {
         /// The path.
         path: PathBuf,
@@ -169,8 +184,10 @@ pub enum Error {
         source: io::Error,
     },
     /// Writing the image to its output failed.
+    #[cfg(feature = "writer")]
     Output(io::Error),
     /// An entry of the source tree cannot be stored in JFFS2.
+    #[cfg(feature = "writer")]
     Source {
         /// The entry.
         path: PathBuf,
@@ -178,6 +195,7 @@ pub enum Error {
         problem: String,
     },
     /// A uid or gid above 65535 (JFFS2 stores 16 bits).
+    #[cfg(feature = "writer")]
     OwnerTooLarge {
         /// The entry.
         path: PathBuf,
@@ -187,6 +205,7 @@ pub enum Error {
         id: u32,
     },
     /// A line of a device table is wrong.
+    #[cfg(feature = "writer")]
     DevTable {
         /// The table's name.
         file: String,
@@ -198,6 +217,7 @@ pub enum Error {
 
     // --- reading back ---
     /// An inode's data or metadata cannot be read back.
+    #[cfg(feature = "reader")]
     Inode {
         /// The inode number.
         ino: u32,
@@ -205,6 +225,7 @@ pub enum Error {
         problem: String,
     },
     /// The directory tree read back is inconsistent at `path`.
+    #[cfg(feature = "reader")]
     Tree {
         /// The path from the root (raw bytes).
         path: Vec<u8>,
@@ -212,6 +233,7 @@ pub enum Error {
         problem: String,
     },
     /// Extraction refused or failed at `path`.
+    #[cfg(feature = "reader")]
     Extract {
         /// The destination path.
         path: PathBuf,
@@ -286,6 +308,7 @@ impl fmt::Display for Error {
                 }
                 Ok(())
             }
+            #[cfg(feature = "writer")]
             EraseSizeVsPage {
                 erase_size,
                 page_size,
@@ -293,25 +316,30 @@ impl fmt::Display for Error {
                 f,
                 "erase block size {erase_size} must be a power of two of at least twice the page size {page_size}"
             ),
+            #[cfg(feature = "writer")]
             CleanmarkerSize { size, erase_size } => write!(
                 f,
                 "cleanmarker size {size} must be a multiple of 4, at least 12 and below half the erase block size {erase_size}"
             ),
+            #[cfg(feature = "writer")]
             PadNotWholeBlocks { pad, erase_size } => write!(
                 f,
                 "image size {pad} is not a multiple of the erase block size {erase_size} (block2mtd needs whole blocks)"
             ),
+            #[cfg(feature = "writer")]
             PadTooLarge { pad } => write!(
                 f,
                 "image size {pad} reaches 4 GiB; JFFS2 images must be smaller than {} bytes",
                 crate::MAX_IMAGE_BYTES
             ),
+            #[cfg(feature = "writer")]
             PadTooFewBlocks { pad, erase_size } => write!(
                 f,
                 "image size {pad} gives {} erase blocks of {erase_size} bytes; the kernel needs at least {}",
                 pad / u64::from(*erase_size),
                 crate::MIN_BLOCKS
             ),
+            #[cfg(feature = "writer")]
             TreeExceedsPad {
                 blocks_needed,
                 erase_size,
@@ -322,42 +350,54 @@ impl fmt::Display for Error {
                 blocks_needed * u64::from(*erase_size),
                 pad / u64::from(*erase_size)
             ),
+            #[cfg(feature = "writer")]
             ImageTooLarge { blocks } => write!(
                 f,
                 "the image would reach 4 GiB ({blocks} erase blocks); JFFS2 images must be smaller"
             ),
+            #[cfg(feature = "writer")]
             TooFewBlocks { blocks, erase_size } => write!(
                 f,
                 "the image has {blocks} erase blocks of {erase_size} bytes; the kernel needs at least {} (an image size of {} bytes)",
                 crate::MIN_BLOCKS,
                 crate::MIN_BLOCKS * u64::from(*erase_size)
             ),
+            #[cfg(feature = "writer")]
             NodeTooLarge { len, erase_size } => write!(
                 f,
                 "a node of {len} bytes does not fit an erase block of {erase_size} bytes"
             ),
+            #[cfg(any(feature = "writer", feature = "reader"))]
             UnknownCompression { name, expected } => {
                 write!(f, "unknown compression {name:?}: expected {expected}")
             }
+            #[cfg(any(feature = "writer", feature = "reader"))]
             Io {
                 path,
                 action,
                 source,
             } => write!(f, "{action} {}: {source}", path.display()),
+            #[cfg(feature = "writer")]
             Output(e) => write!(f, "cannot write the image: {e}"),
+            #[cfg(feature = "writer")]
             Source { path, problem } => write!(f, "{}: {problem}", path.display()),
+            #[cfg(feature = "writer")]
             OwnerTooLarge { path, what, id } => write!(
                 f,
                 "{what} {id} of {} does not fit JFFS2's 16 bits",
                 path.display()
             ),
+            #[cfg(feature = "writer")]
             DevTable {
                 file,
                 line,
                 problem,
             } => write!(f, "{file}:{line}: {problem}"),
+            #[cfg(feature = "reader")]
             Inode { ino, problem } => write!(f, "inode {ino}: {problem}"),
+            #[cfg(feature = "reader")]
             Tree { path, problem } => write!(f, "/{}: {problem}", path.escape_ascii()),
+            #[cfg(feature = "reader")]
             Extract { path, problem } => write!(f, "{}: {problem}", path.display()),
         }
     }
@@ -366,7 +406,10 @@ impl fmt::Display for Error {
 impl std::error::Error for Error {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match self {
-            Error::Io { source, .. } | Error::Output(source) => Some(source),
+            #[cfg(any(feature = "writer", feature = "reader"))]
+            Error::Io { source, .. } => Some(source),
+            #[cfg(feature = "writer")]
+            Error::Output(source) => Some(source),
             _ => None,
         }
     }
@@ -383,6 +426,7 @@ impl Error {
     }
 
     /// An [`Error::Io`] for `path`.
+    #[cfg(any(feature = "writer", feature = "reader"))]
     pub fn io(path: impl Into<PathBuf>, action: &'static str, source: io::Error) -> Self {
         Error::Io {
             path: path.into(),
