@@ -25,6 +25,22 @@ pub fn check(prefix: &[u8], file_len: u64, erase_size: u32) -> Result<(), Error>
     flashroot_jffs2::check_container(prefix, file_len, erase_size, NATIVE).map(|_| ())
 }
 
+/// The console message for a [`check`] failure: the library's, with how to make an image
+/// this kernel reads when the byte order is wrong.
+pub fn explain(e: &Error) -> String {
+    match e {
+        Error::ByteOrder {
+            wanted: Endian::Little,
+            ..
+        } => format!("{e} (mkfs.jffs2 -l)"),
+        Error::ByteOrder {
+            wanted: Endian::Big,
+            ..
+        } => format!("{e} (mkfs.jffs2 -b)"),
+        _ => e.to_string(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -77,6 +93,14 @@ mod tests {
         assert_eq!(
             check(&[], 0, 64 * KIB).unwrap_err().to_string(),
             "the file is empty"
+        );
+        let wrong_order = Error::ByteOrder {
+            found: Endian::Big,
+            wanted: Endian::Little,
+        };
+        assert_eq!(
+            explain(&wrong_order),
+            "a big-endian JFFS2 image; this kernel reads little-endian ones (mkfs.jffs2 -l)"
         );
     }
 }
