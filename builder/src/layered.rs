@@ -55,7 +55,7 @@ pub fn write_empty_overlay(out: &Path, options: &jffs2::Options) -> anyhow::Resu
         }
         let mut options = options.clone();
         options.squash.owners = true;
-        jffs2::write_image(&scratch, out, &options)
+        Ok(jffs2::write_image(&scratch, out, &options)?)
     })();
     if scratch.exists() {
         std::fs::remove_dir_all(&scratch).with_context(|| {

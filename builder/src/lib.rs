@@ -3,7 +3,6 @@
 //! - [`jffs2`]: the JFFS2 image writer (with erase block summary) and reader.
 //! - [`initramfs`]: the `flashroot build` pipeline that ties config, init and modules together.
 //! - [`disk`]: MBR disk images with a FAT32 partition.
-//! - [`file_mode`]: the `st_mode` file type bits shared by the cpio and JFFS2 formats.
 //! - [`card`]: populating a boot card (kernel, initramfs, containers, syslinux).
 //! - [`rootprep`]: turning a root directory into a flash-ready one.
 //! - [`status`]: the running flashroot system (`flashroot status`), JFFS2's real free space.
@@ -13,7 +12,6 @@ pub mod atomic;
 pub mod card;
 pub mod cmd;
 pub mod disk;
-pub mod file_mode;
 pub mod initramfs;
 pub mod jffs2;
 pub mod layered;

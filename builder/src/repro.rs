@@ -58,10 +58,10 @@ impl Reproducibility {
     }
 
     /// What a JFFS2 image does with its source tree's times.
-    pub fn jffs2_times(self) -> crate::jffs2::Times {
+    pub fn jffs2_times(self) -> flashroot_jffs2::Times {
         match self.source_date_epoch {
-            Some(epoch) => crate::jffs2::Times::ClampTo(epoch),
-            None => crate::jffs2::Times::Keep,
+            Some(epoch) => flashroot_jffs2::Times::ClampTo(epoch),
+            None => flashroot_jffs2::Times::Keep,
         }
     }
 }
@@ -69,7 +69,7 @@ impl Reproducibility {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::jffs2::Times;
+    use flashroot_jffs2::Times;
 
     #[test]
     fn unset_keeps_root_times_and_zeroes_initramfs_times() {

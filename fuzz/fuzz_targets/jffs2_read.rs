@@ -3,7 +3,7 @@
 //! inputs exercise several geometries.
 #![no_main]
 
-use flashroot::jffs2::{scan, Fs};
+use flashroot_jffs2::{scan, Fs};
 use libfuzzer_sys::fuzz_target;
 
 /// Erase sizes the first input byte selects (None: detect from the summaries).

@@ -99,7 +99,7 @@ fn check_container(c: &ContainerSetup) -> Result<(), BootError> {
         .read_to_end(&mut prefix)
         .map_err(|e| BootError::io(step, &c.file, &e))?;
     jffs2check::check(&prefix, len, c.erase_size.0)
-        .map_err(|reason| BootError::new("check container", &c.file, reason))?;
+        .map_err(|e| BootError::new("check container", &c.file, jffs2check::explain(&e)))?;
     info!(
         "{} looks like JFFS2 with {} erase blocks ({} of its {len} bytes read)",
         c.file,

@@ -8,9 +8,6 @@
 //! Needs busybox-static, coreutils' md5sum, qemu-system-x86 and Debian's kernel (cached
 //! or fetched with apt); a missing tool fails the test.
 
-#[path = "../../builder/tests/jffs2_common/mod.rs"]
-mod jffs2_common;
-
 use std::collections::{BTreeMap, BTreeSet};
 use std::ffi::OsStr;
 use std::fmt::Write as _;
@@ -21,11 +18,12 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
-use flashroot::file_mode::{S_IFBLK, S_IFCHR, S_IFDIR, S_IFMT, S_IFREG};
+use flashroot::jffs2::mode::{S_IFBLK, S_IFCHR, S_IFDIR, S_IFMT, S_IFREG};
 use flashroot::jffs2::{write_image, Compression, CompressionMode, Compressor, Options};
 use flashroot_cpio::{NewcWriter, WriterOptions};
 use flashroot_kmod::{resolve, ModuleTree};
 use flashroot_qemu::{boot, debian_kernel, BootOptions, Disk, Kernel};
+use flashroot_testsupport::jffs2 as jffs2_common;
 use jffs2_common::{devtable_text, expected, make_tree, text, walk, Content, FULL};
 
 const KIB: u32 = 1024;

@@ -1,8 +1,12 @@
-//! Fixtures shared by the workspace's tests; no product code depends on this crate
-//! except as a dev-dependency.
+//! Fixtures and oracles shared by the test suites of several crates, instead of `#[path]`
+//! reach-ins into another crate's tests; no product code depends on this crate except as a
+//! dev-dependency.
 //!
+//! - [`jffs2`]: a source tree with every file kind, what reading its image back must give,
+//!   and the mtd-utils oracles (jffs2dump, mkfs.jffs2, sumtool).
 //! - [`modinfo`]: kernel module objects made in memory (only a `.modinfo` section).
 //! - [`default_config`]: the modules the embedded default config must bring in.
 
 pub mod default_config;
+pub mod jffs2;
 pub mod modinfo;

@@ -5,9 +5,8 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
 use flashroot_config::parse_size;
-
-use crate::jffs2::tree::{S_IFBLK, S_IFCHR, S_IFLNK, S_IFMT};
-use crate::jffs2::{extract, scan, Fs, Scan};
+use flashroot_jffs2::mode::{S_IFBLK, S_IFCHR, S_IFLNK, S_IFMT};
+use flashroot_jffs2::{check_image, extract, scan, Fs, Scan};
 
 /// Check, list or extract a JFFS2 image.
 #[derive(clap::Args, Debug)]
@@ -41,7 +40,7 @@ pub struct ImageArgs {
 /// `check` lists at most this many problems; the count says how many there are.
 const MAX_PROBLEMS_SHOWN: usize = 50;
 
-fn load(a: &ImageArgs) -> Result<(Vec<u8>, Scan)> {
+fn read(a: &ImageArgs) -> Result<(Vec<u8>, Option<u32>)> {
     let bytes =
         std::fs::read(&a.image).with_context(|| format!("cannot read {}", a.image.display()))?;
     let erase = match &a.eraseblock {
@@ -51,7 +50,20 @@ fn load(a: &ImageArgs) -> Result<(Vec<u8>, Scan)> {
                 .context("-e/--eraseblock: too large")?,
         ),
     };
-    let s = scan(&bytes, erase).map_err(|e| anyhow::anyhow!("{}: {e}", a.image.display()))?;
+    Ok((bytes, erase))
+}
+
+/// The library's error about `a`'s image, with the flag that gave a wrong value named.
+fn image_error(a: &ImageArgs, e: flashroot_jffs2::Error) -> anyhow::Error {
+    match e {
+        flashroot_jffs2::Error::BadEraseSize { .. } => anyhow::anyhow!("-e/--eraseblock: {e}"),
+        e => anyhow::anyhow!("{}: {e}", a.image.display()),
+    }
+}
+
+fn load(a: &ImageArgs) -> Result<(Vec<u8>, Scan)> {
+    let (bytes, erase) = read(a)?;
+    let s = scan(&bytes, erase).map_err(|e| image_error(a, e))?;
     Ok((bytes, s))
 }
 
@@ -64,23 +76,11 @@ pub fn run(a: Args) -> Result<()> {
 }
 
 fn check(a: &ImageArgs) -> Result<()> {
-    let (bytes, s) = load(a)?;
-    let fs = Fs::new(&bytes, &s);
-    let mut problems: Vec<String> = s.problems.iter().map(|p| p.to_string()).collect();
-    match fs.walk() {
-        Err(e) => problems.push(e),
-        Ok(entries) => {
-            for e in entries
-                .iter()
-                .filter(|e| e.mode & S_IFMT != crate::jffs2::tree::S_IFDIR)
-            {
-                if let Err(err) = fs.data(e.ino) {
-                    problems.push(format!("{}: {err}", e.path.escape_ascii()));
-                }
-            }
-        }
-    }
+    let (bytes, erase) = read(a)?;
+    let checked = check_image(&bytes, erase).map_err(|e| image_error(a, e))?;
+    let (s, problems) = (&checked.scan, &checked.problems);
     let name = a.image.display();
+    println!("{name}: {}", identity(s, erase.is_some()));
     if !problems.is_empty() {
         for p in problems.iter().take(MAX_PROBLEMS_SHOWN) {
             println!("{name}: {p}");
@@ -105,20 +105,41 @@ fn check(a: &ImageArgs) -> Result<()> {
     Ok(())
 }
 
+/// What the image is: byte order and erase size, and where the size came from (the
+/// rule is the one the init applies before mounting: flashroot_jffs2::probe).
+fn identity(s: &Scan, given: bool) -> String {
+    let Some(id) = s.identity else {
+        return format!(
+            "erased (all 0xFF): an empty JFFS2 file system, {} erase blocks of {} bytes",
+            s.blocks, s.erase_size
+        );
+    };
+    let order = match id.endian {
+        flashroot_jffs2::Endian::Little => "little-endian",
+        flashroot_jffs2::Endian::Big => "big-endian",
+    };
+    let how = match (id.erase_size, given) {
+        (Some(f), _) => format!("erase blocks of {f} bytes (found in the image)"),
+        (None, true) => format!("erase blocks of {} bytes (given)", s.erase_size),
+        (None, false) => format!(
+            "erase blocks of {} bytes (assumed: nothing in the image tells)",
+            s.erase_size
+        ),
+    };
+    format!("{order} JFFS2, {how}")
+}
+
 fn ls(a: &ImageArgs) -> Result<()> {
     let (bytes, s) = load(a)?;
     for p in &s.problems {
         eprintln!("flashroot: warning: {}: {p}", a.image.display());
     }
     let fs = Fs::new(&bytes, &s);
-    for e in fs.walk().map_err(anyhow::Error::msg)? {
+    for e in fs.walk()? {
         let extra = match e.mode & S_IFMT {
-            S_IFLNK => format!(
-                " -> {}",
-                fs.data(e.ino).map_err(anyhow::Error::msg)?.escape_ascii()
-            ),
+            S_IFLNK => format!(" -> {}", fs.data(e.ino)?.escape_ascii()),
             S_IFCHR | S_IFBLK => {
-                let (ma, mi) = fs.device(e.ino).map_err(anyhow::Error::msg)?;
+                let (ma, mi) = fs.device(e.ino)?;
                 format!(" [{ma}:{mi}]")
             }
             _ => String::new(),

@@ -7,9 +7,10 @@ use std::path::PathBuf;
 use anyhow::{bail, Context, Result};
 use flashroot_config::parse_size;
 
+use crate::jffs2::tree::Tree;
 use crate::jffs2::{
     write_image, write_tree, Compression, CompressionMode, Compressor, EmptyBlocks, Endian,
-    Options, Squash, Times,
+    Error as Jffs2Error, Options, Squash, Times,
 };
 
 /// Write a JFFS2 image of a directory, with erase block summaries and padding.
@@ -193,6 +194,26 @@ pub fn options(a: &Args) -> Result<Options> {
     })
 }
 
+/// The library's message, with the option that set the offending value named, the way
+/// mkfs.jffs2 users spell it.
+pub fn with_flags(e: &Jffs2Error) -> String {
+    match e {
+        Jffs2Error::EraseSizeVsPage { .. } => format!("-e/--eraseblock, -s/--pagesize: {e}"),
+        Jffs2Error::CleanmarkerSize { .. } => format!("-c/--cleanmarker: {e}"),
+        Jffs2Error::PadNotWholeBlocks { .. }
+        | Jffs2Error::PadTooLarge { .. }
+        | Jffs2Error::PadTooFewBlocks { .. }
+        | Jffs2Error::TreeExceedsPad { .. } => format!("--pad: {e}"),
+        Jffs2Error::TooFewBlocks { erase_size, .. } => format!(
+            "{e}: use --pad={}",
+            flashroot_jffs2::MIN_BLOCKS * u64::from(*erase_size)
+        ),
+        Jffs2Error::OwnerTooLarge { .. } => format!("{e} (use -U to make root the owner)"),
+        Jffs2Error::DevTable { .. } => format!("-D/--devtable: {e}"),
+        _ => e.to_string(),
+    }
+}
+
 pub fn run(a: Args) -> Result<()> {
     if a.list_compressors {
         let defaults = Compression::default();
@@ -209,19 +230,21 @@ pub fn run(a: Args) -> Result<()> {
     let opts = options(&a)?;
     let root = a.root.as_deref().context("-d/--root DIR is required")?;
     let report = match &a.output {
-        Some(out) => write_image(root, out, &opts)?,
+        Some(out) => write_image(root, out, &opts).map_err(|e| match e.image_error() {
+            Some(image) => anyhow::anyhow!("{}: {}", out.display(), with_flags(image)),
+            None => e.into(),
+        })?,
         None => {
             let stdout = std::io::stdout();
             if stdout.is_terminal() {
                 bail!("refusing to write an image to a terminal: give -o FILE");
             }
-            let tree =
-                crate::jffs2::tree::Tree::collect(root, &opts).map_err(anyhow::Error::msg)?;
-            write_tree(
-                &tree,
-                std::io::BufWriter::with_capacity(1 << 20, stdout.lock()),
-                &opts,
-            )?
+            let write = || {
+                let tree = Tree::collect(root, &opts)?;
+                let out = std::io::BufWriter::with_capacity(1 << 20, stdout.lock());
+                write_tree(&tree, out, &opts)
+            };
+            write().map_err(|e| anyhow::anyhow!(with_flags(&e)))?
         }
     };
     if a.output.is_some() || a.verbose {

@@ -2,12 +2,13 @@
 //! 4-byte aligned, none crossing a block, and room kept at each block end for the summary
 //! node and its marker. Only one block is held in memory.
 
-use std::io::{self, Write};
+use std::io::Write;
 
-use super::endian::Endian;
-use super::node::summary::{self, Record, SummaryInfo};
-use super::node::{align, cleanmarker};
-use super::options::EmptyBlocks;
+use crate::endian::Endian;
+use crate::error::{Error, Result};
+use crate::node::summary::{self, Record, SummaryInfo};
+use crate::node::{align, cleanmarker};
+use crate::options::EmptyBlocks;
 
 /// Empty blocks are written in chunks of about this size.
 const PAD_CHUNK_BYTES: usize = 4 << 20;
@@ -15,11 +16,15 @@ const PAD_CHUNK_BYTES: usize = 4 << 20;
 /// Geometry and format of the blocks.
 #[derive(Clone, Copy, Debug)]
 pub struct Geometry {
+    /// Erase block size in bytes.
     pub erase_size: u32,
+    /// Byte order of every field.
     pub endian: Endian,
+    /// Cleanmarker size at the start of each block; None for none.
     pub cleanmarker: Option<u32>,
+    /// Whether each used block ends with a summary.
     pub summary: bool,
-    /// Blocks the image may hold (from `--pad`, or the 4 GiB limit).
+    /// Blocks the image may hold (from `Options::pad_to`, or the 4 GiB limit).
     pub max_blocks: u64,
 }
 
@@ -30,10 +35,13 @@ pub struct Filled {
     pub blocks_used: u64,
     /// Blocks written, padding included.
     pub blocks_written: u64,
+    /// Nodes laid out.
     pub nodes: u64,
+    /// Bytes of summary nodes and markers.
     pub summary_bytes: u64,
 }
 
+/// Lays encoded nodes out into erase blocks written to `W`, one block in memory at a time.
 pub struct BlockFiller<W: Write> {
     out: W,
     geo: Geometry,
@@ -45,6 +53,7 @@ pub struct BlockFiller<W: Write> {
 }
 
 impl<W: Write> BlockFiller<W> {
+    /// A filler writing blocks of `geo` to `out`; the first block is started.
     pub fn new(out: W, geo: Geometry) -> Self {
         let mut f = Self {
             out,
@@ -76,7 +85,7 @@ impl<W: Write> BlockFiller<W> {
     }
 
     /// Appends one encoded node; `record` is its summary record with any offset.
-    pub fn add(&mut self, node: &[u8], record: Option<Record>) -> io::Result<()> {
+    pub fn add(&mut self, node: &[u8], record: Option<Record>) -> Result<()> {
         let erase = self.geo.erase_size as usize;
         let rec_len = record.as_ref().map_or(0, Record::len);
         loop {
@@ -96,19 +105,16 @@ impl<W: Write> BlockFiller<W> {
                 return Ok(());
             }
             if !self.has_nodes {
-                return Err(io::Error::new(
-                    io::ErrorKind::InvalidInput,
-                    format!(
-                        "a node of {} bytes does not fit an erase block of {erase} bytes",
-                        node.len()
-                    ),
-                ));
+                return Err(Error::NodeTooLarge {
+                    len: node.len(),
+                    erase_size: self.geo.erase_size,
+                });
             }
             self.finish_block()?;
         }
     }
 
-    fn finish_block(&mut self) -> io::Result<()> {
+    fn finish_block(&mut self) -> Result<()> {
         let erase = self.geo.erase_size;
         if self.geo.summary {
             let at = align(self.block.len());
@@ -134,7 +140,7 @@ impl<W: Write> BlockFiller<W> {
         self.counts.blocks_used += 1;
         // Past the limit, keep counting (to tell how much room the tree needs) but write nothing.
         if self.counts.blocks_written < self.geo.max_blocks {
-            self.out.write_all(&self.block)?;
+            self.out.write_all(&self.block).map_err(Error::Output)?;
             self.counts.blocks_written += 1;
         }
         self.records.clear();
@@ -145,7 +151,7 @@ impl<W: Write> BlockFiller<W> {
     }
 
     /// Closes the last block and pads with empty blocks up to `total_blocks`.
-    pub fn finish(mut self, total_blocks: u64, empty: EmptyBlocks) -> io::Result<(W, Filled)> {
+    pub fn finish(mut self, total_blocks: u64, empty: EmptyBlocks) -> Result<(W, Filled)> {
         if self.has_nodes {
             self.finish_block()?;
         }
@@ -161,12 +167,14 @@ impl<W: Write> BlockFiller<W> {
             let mut left = missing;
             while left > 0 {
                 let n = left.min(per_chunk);
-                self.out.write_all(&chunk[..(n as usize) * one.len()])?;
+                self.out
+                    .write_all(&chunk[..(n as usize) * one.len()])
+                    .map_err(Error::Output)?;
                 left -= n;
             }
             self.counts.blocks_written += missing;
         }
-        self.out.flush()?;
+        self.out.flush().map_err(Error::Output)?;
         Ok((self.out, self.counts))
     }
 }
@@ -174,7 +182,7 @@ impl<W: Write> BlockFiller<W> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::jffs2::node::summary::{DIRENT_RECORD_BASE, MARKER_SIZE, SUMMARY_HEADER_SIZE};
+    use crate::node::summary::{DIRENT_RECORD_BASE, MARKER_SIZE, SUMMARY_HEADER_SIZE};
 
     const ERASE: u32 = 256;
 

@@ -4,7 +4,7 @@
 //! it and takes the block as free (BLK_STATE_CLEANMARKER).
 
 use super::header::{self, nodetype, HEADER_SIZE};
-use crate::jffs2::endian::Endian;
+use crate::endian::Endian;
 
 /// The size the kernel expects on NOR and block2mtd (`c->cleanmarker_size`): a header alone.
 pub const CLEANMARKER_SIZE: u32 = HEADER_SIZE as u32;

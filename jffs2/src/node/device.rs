@@ -3,7 +3,7 @@
 //! kernel's jffs2_mknod writes them. mkfs.jffs2 always uses the old form, which turns
 //! 259:5 into 3:5.
 
-use crate::jffs2::endian::Endian;
+use crate::endian::Endian;
 
 /// The old 16-bit encoding holds majors and minors below this.
 const OLD_DEV_LIMIT: u32 = 256;

@@ -5,25 +5,40 @@
 use std::fmt;
 use std::io::Write;
 
+use crate::error::{Error, Result};
+
+/// Damaged stored data; the reader places it at its node.
+fn bad(problem: String) -> Error {
+    Error::Node { offset: 0, problem }
+}
+
 /// `JFFS2_COMPR_*` codes stored in an inode node's `compr`.
 pub mod code {
+    /// Stored as is.
     pub const NONE: u8 = 0x00;
     /// A hole: no data stored, `dsize` zero bytes.
     pub const ZERO: u8 = 0x01;
+    /// The "rtime" run-length scheme.
     pub const RTIME: u8 = 0x02;
+    /// A zlib (RFC 1950) stream without preset dictionary.
     pub const ZLIB: u8 = 0x06;
+    /// LZO1X.
     pub const LZO: u8 = 0x07;
 }
 
 /// A compressor an image may use.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Compressor {
+    /// zlib (deflate): the best ratio, the slowest.
     Zlib,
+    /// rtime: a cheap run-length scheme.
     Rtime,
+    /// LZO1X: fast to decompress.
     Lzo,
 }
 
 impl Compressor {
+    /// Every compressor, in mkfs.jffs2's order.
     pub const ALL: [Compressor; 3] = [Compressor::Zlib, Compressor::Rtime, Compressor::Lzo];
 
     /// The name mkfs.jffs2 uses for `-x`/`-X`.
@@ -44,6 +59,7 @@ impl Compressor {
         }
     }
 
+    /// The `compr` code nodes compressed with it carry.
     pub fn code(self) -> u8 {
         match self {
             Compressor::Zlib => code::ZLIB,
@@ -52,11 +68,15 @@ impl Compressor {
         }
     }
 
-    pub fn from_name(name: &str) -> Result<Self, String> {
+    /// The compressor named `name` (zlib, rtime, lzo). Err: [`Error::UnknownCompression`].
+    pub fn from_name(name: &str) -> Result<Self> {
         Self::ALL
             .into_iter()
             .find(|c| c.name() == name)
-            .ok_or_else(|| format!("unknown compressor {name:?}: expected zlib, rtime or lzo"))
+            .ok_or_else(|| Error::UnknownCompression {
+                name: name.into(),
+                expected: "zlib, rtime or lzo",
+            })
     }
 
     /// Compresses `data`; None when the result would not be smaller.
@@ -89,14 +109,16 @@ pub enum Mode {
 }
 
 impl Mode {
-    pub fn from_name(name: &str) -> Result<Self, String> {
+    /// The mode named `name` (none, priority, size). Err: [`Error::UnknownCompression`].
+    pub fn from_name(name: &str) -> Result<Self> {
         match name {
             "none" => Ok(Mode::None),
             "priority" => Ok(Mode::Priority),
             "size" => Ok(Mode::Size),
-            other => Err(format!(
-                "unknown compression mode {other:?}: expected none, priority or size"
-            )),
+            other => Err(Error::UnknownCompression {
+                name: other.into(),
+                expected: "none, priority or size",
+            }),
         }
     }
 }
@@ -104,6 +126,7 @@ impl Mode {
 /// The compression policy of one image.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Compression {
+    /// How the compressor of a page is chosen.
     pub mode: Mode,
     /// Enabled compressors, highest priority first.
     enabled: Vec<Compressor>,
@@ -140,6 +163,7 @@ impl Compression {
         c
     }
 
+    /// Enables `c` (kept in priority order).
     pub fn enable(&mut self, c: Compressor) {
         if !self.enabled.contains(&c) {
             self.enabled.push(c);
@@ -148,10 +172,12 @@ impl Compression {
         }
     }
 
+    /// Disables `c`.
     pub fn disable(&mut self, c: Compressor) {
         self.enabled.retain(|&x| x != c);
     }
 
+    /// The enabled compressors, highest priority first.
     pub fn enabled(&self) -> &[Compressor] {
         &self.enabled
     }
@@ -188,7 +214,7 @@ fn zlib_compress(data: &[u8]) -> Vec<u8> {
 }
 
 /// Decompresses a node's stored data to exactly `dsize` bytes.
-pub fn decompress(compr: u8, stored: &[u8], dsize: usize) -> Result<Vec<u8>, String> {
+pub fn decompress(compr: u8, stored: &[u8], dsize: usize) -> Result<Vec<u8>> {
     let out = match compr {
         code::NONE => stored.to_vec(),
         code::ZERO => vec![0; dsize],
@@ -197,18 +223,18 @@ pub fn decompress(compr: u8, stored: &[u8], dsize: usize) -> Result<Vec<u8>, Str
             let mut d = flate2::Decompress::new(true);
             let mut out = Vec::with_capacity(dsize);
             d.decompress_vec(stored, &mut out, flate2::FlushDecompress::Finish)
-                .map_err(|e| format!("zlib data is corrupt: {e}"))?;
+                .map_err(|e| bad(format!("zlib data is corrupt: {e}")))?;
             out
         }
         code::LZO => lzokay_native::decompress_all(stored, Some(dsize))
-            .map_err(|e| format!("lzo data is corrupt: {e}"))?,
-        other => return Err(format!("unsupported compression type {other:#04x}")),
+            .map_err(|e| bad(format!("lzo data is corrupt: {e}")))?,
+        other => return Err(bad(format!("unsupported compression type {other:#04x}"))),
     };
     if out.len() != dsize {
-        return Err(format!(
+        return Err(bad(format!(
             "data decompresses to {} bytes, but the node's dsize is {dsize}",
             out.len()
-        ));
+        )));
     }
     Ok(out)
 }
@@ -241,16 +267,16 @@ mod rtime {
         out
     }
 
-    pub fn decompress(stored: &[u8], dsize: usize) -> Result<Vec<u8>, String> {
+    pub fn decompress(stored: &[u8], dsize: usize) -> super::Result<Vec<u8>> {
         let mut out = Vec::with_capacity(dsize);
         let mut next_after = [0usize; 256];
         let mut pairs = stored.chunks_exact(2);
         while out.len() < dsize {
             let Some(&[value, run]) = pairs.next() else {
-                return Err(format!(
+                return Err(super::bad(format!(
                     "rtime data ends after {} of {dsize} bytes",
                     out.len()
-                ));
+                )));
             };
             out.push(value);
             let back = next_after[value as usize];
@@ -327,8 +353,8 @@ mod tests {
     #[test]
     fn wrong_sizes_are_errors() {
         assert_eq!(
-            decompress(code::NONE, b"abc", 4),
-            Err("data decompresses to 3 bytes, but the node's dsize is 4".into())
+            decompress(code::NONE, b"abc", 4).unwrap_err().detail(),
+            "data decompresses to 3 bytes, but the node's dsize is 4"
         );
         assert!(decompress(code::ZLIB, b"not zlib", 4).is_err());
         assert!(decompress(0x42, b"", 0).is_err());

@@ -9,12 +9,12 @@ use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 
-use anyhow::{bail, Context, Result};
 use nix::sys::stat::{makedev, mknod, utimensat, Mode, SFlag, UtimensatFlags};
 use nix::sys::time::TimeSpec;
 
-use super::readback::Fs;
-use super::tree::{S_IFBLK, S_IFCHR, S_IFDIR, S_IFIFO, S_IFLNK, S_IFMT, S_IFREG, S_IFSOCK};
+use crate::error::{Error, Result};
+use crate::mode::{S_IFBLK, S_IFCHR, S_IFDIR, S_IFIFO, S_IFLNK, S_IFMT, S_IFREG, S_IFSOCK};
+use crate::readback::Fs;
 
 /// Permission bits applied with chmod.
 const PERM_MASK: u32 = 0o7777;
@@ -32,17 +32,25 @@ pub struct Skipped {
 
 /// Extracts everything into `dest`, which must not exist or be an empty directory.
 pub fn extract(fs: &Fs, dest: &Path) -> Result<Skipped> {
-    if dest.exists() && fs::read_dir(dest)?.next().is_some() {
-        bail!("{} exists and is not empty", dest.display());
+    let not_empty = dest.exists()
+        && fs::read_dir(dest)
+            .map_err(|e| Error::io(dest, "cannot read directory", e))?
+            .next()
+            .is_some();
+    if not_empty {
+        return Err(Error::Extract {
+            path: dest.into(),
+            problem: "exists and is not empty".into(),
+        });
     }
-    fs::create_dir_all(dest).with_context(|| format!("cannot create {}", dest.display()))?;
-    let entries = fs.walk().map_err(anyhow::Error::msg)?;
+    fs::create_dir_all(dest).map_err(|e| Error::io(dest, "cannot create", e))?;
+    let entries = fs.walk()?;
     let mut done: HashMap<u32, std::path::PathBuf> = HashMap::new();
     let mut skipped = Skipped::default();
     let mut dir_times = Vec::new();
     for e in &entries {
         let path = dest.join(OsStr::from_bytes(&e.path));
-        let shown = path.display().to_string();
+
         if e.path.is_empty() {
             dir_times.push((path.clone(), e.mtime));
             set_mode(&path, e.mode)?;
@@ -50,30 +58,30 @@ pub fn extract(fs: &Fs, dest: &Path) -> Result<Skipped> {
         }
         if let Some(first) = done.get(&e.ino) {
             if e.mode & S_IFMT != S_IFDIR {
-                fs::hard_link(first, &path).with_context(|| format!("cannot link {shown}"))?;
+                fs::hard_link(first, &path).map_err(|e| Error::io(&path, "cannot link", e))?;
                 continue;
             }
         }
         match e.mode & S_IFMT {
             S_IFDIR => {
                 fs::create_dir(&path)
-                    .with_context(|| format!("cannot create directory {shown}"))?;
+                    .map_err(|e| Error::io(&path, "cannot create directory", e))?;
                 dir_times.push((path.clone(), e.mtime));
             }
             S_IFREG => {
-                let data = fs.data(e.ino).map_err(anyhow::Error::msg)?;
-                fs::write(&path, data).with_context(|| format!("cannot write {shown}"))?;
+                let data = fs.data(e.ino)?;
+                fs::write(&path, data).map_err(|e| Error::io(&path, "cannot write", e))?;
             }
             S_IFLNK => {
-                let target = fs.data(e.ino).map_err(anyhow::Error::msg)?;
+                let target = fs.data(e.ino)?;
                 std::os::unix::fs::symlink(OsStr::from_bytes(&target), &path)
-                    .with_context(|| format!("cannot create symlink {shown}"))?;
+                    .map_err(|e| Error::io(&path, "cannot create symlink", e))?;
             }
             t @ (S_IFCHR | S_IFBLK | S_IFIFO) => {
                 let (major, minor) = if t == S_IFIFO {
                     (0, 0)
                 } else {
-                    fs.device(e.ino).map_err(anyhow::Error::msg)?
+                    fs.device(e.ino)?
                 };
                 let kind = match t {
                     S_IFCHR => SFlag::S_IFCHR,
@@ -86,19 +94,27 @@ pub fn extract(fs: &Fs, dest: &Path) -> Result<Skipped> {
                     Mode::from_bits_truncate(e.mode & PERM_MASK),
                     makedev(major.into(), minor.into()),
                 )
-                .with_context(|| {
-                    format!("cannot create {shown} ({major}:{minor}); devices need root")
+                .map_err(|errno| Error::Extract {
+                    path: path.clone(),
+                    problem: format!(
+                        "cannot create device {major}:{minor} ({errno}); devices need root"
+                    ),
                 })?;
             }
             S_IFSOCK => {
                 // Binding creates the socket file; a path too long for sun_path cannot be
                 // bound, and gets an empty placeholder instead.
                 if std::os::unix::net::UnixListener::bind(&path).is_err() {
-                    fs::write(&path, b"").with_context(|| format!("cannot write {shown}"))?;
-                    skipped.sockets.push(shown.clone());
+                    fs::write(&path, b"").map_err(|e| Error::io(&path, "cannot write", e))?;
+                    skipped.sockets.push(path.display().to_string());
                 }
             }
-            other => bail!("{shown} has an unknown file type {other:o}"),
+            other => {
+                return Err(Error::Extract {
+                    path,
+                    problem: format!("unknown file type {other:o}"),
+                })
+            }
         }
         if e.mode & S_IFMT != S_IFLNK {
             set_mode(&path, e.mode)?;
@@ -106,7 +122,7 @@ pub fn extract(fs: &Fs, dest: &Path) -> Result<Skipped> {
         if e.mode & S_IFMT != S_IFDIR {
             let _ = set_mtime(&path, e.mtime);
         }
-        for (name, value) in fs.xattrs(e.ino).map_err(anyhow::Error::msg)? {
+        for (name, value) in fs.xattrs(e.ino)? {
             if xattr::set(&path, OsStr::from_bytes(&name), &value).is_err() {
                 skipped.xattrs += 1;
             }
@@ -125,7 +141,7 @@ pub fn extract(fs: &Fs, dest: &Path) -> Result<Skipped> {
 
 fn set_mode(path: &Path, mode: u32) -> Result<()> {
     fs::set_permissions(path, fs::Permissions::from_mode(mode & PERM_MASK))
-        .with_context(|| format!("cannot chmod {}", path.display()))
+        .map_err(|e| Error::io(path, "cannot chmod", e))
 }
 
 /// Sets access and modification time without opening the path (opening a fifo would

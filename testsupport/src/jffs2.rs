@@ -1,7 +1,7 @@
-//! Shared helpers of the jffs2_* integration tests: a source tree with every file kind,
+//! Shared helpers of the JFFS2 tests (the jffs2 crate's, the builder's CLI tests, the
+//! kernel mount test): a source tree with every file kind,
 //! what reading its image back must give (computed from the source with std only, not
 //! with the writer's own tree code), and the oracles (jffs2dump, mkfs.jffs2, sumtool).
-#![allow(dead_code)]
 
 use std::collections::BTreeMap;
 use std::ffi::OsStr;
@@ -12,7 +12,8 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, SystemTime};
 
-use flashroot::jffs2::{scan, Fs};
+use flashroot_jffs2::tree::Tree;
+use flashroot_jffs2::{scan, write_tree, Fs, Options, Report};
 
 /// What one path must read back as.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -430,4 +431,13 @@ pub fn jffs2dump_complaints(dump: &str) -> Vec<&str> {
             l.starts_with("Wrong") || l.starts_with("Unknown") || l.contains("error")
         })
         .collect()
+}
+
+/// Writes the image of directory `src` to the file `out` (tests only: the builder's
+/// `write_image` is the atomic one).
+pub fn write_image(src: &Path, out: &Path, opts: &Options) -> flashroot_jffs2::Result<Report> {
+    let tree = Tree::collect(src, opts)?;
+    let file =
+        fs::File::create(out).map_err(|e| flashroot_jffs2::Error::io(out, "cannot create", e))?;
+    write_tree(&tree, std::io::BufWriter::new(file), opts)
 }

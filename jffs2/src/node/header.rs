@@ -1,7 +1,7 @@
 //! The 12-byte header every node starts with (`struct jffs2_unknown_node`).
 
-use crate::jffs2::crc::crc32;
-use crate::jffs2::endian::{Endian, FieldWriter};
+use crate::crc::crc32;
+use crate::endian::{Endian, FieldWriter};
 
 /// `JFFS2_MAGIC_BITMASK`: the first u16 of every node.
 pub const MAGIC: u16 = 0x1985;
@@ -15,12 +15,19 @@ pub const NODE_ALIGN: usize = 4;
 /// Node types (`JFFS2_NODETYPE_*`). The top two bits are the compatibility class: 0xC000
 /// means a kernel that does not know the type must refuse the image.
 pub mod nodetype {
+    /// `JFFS2_NODETYPE_DIRENT`: a directory entry.
     pub const DIRENT: u16 = 0xE001;
+    /// `JFFS2_NODETYPE_INODE`: inode metadata, with data or a hole.
     pub const INODE: u16 = 0xE002;
+    /// `JFFS2_NODETYPE_CLEANMARKER`: the marker of an erased block.
     pub const CLEANMARKER: u16 = 0x2003;
+    /// `JFFS2_NODETYPE_PADDING`: dead space.
     pub const PADDING: u16 = 0x2004;
+    /// `JFFS2_NODETYPE_SUMMARY`: an erase block summary.
     pub const SUMMARY: u16 = 0x2006;
+    /// `JFFS2_NODETYPE_XATTR`: an extended attribute datum.
     pub const XATTR: u16 = 0xE008;
+    /// `JFFS2_NODETYPE_XREF`: a reference from an inode to an xattr datum.
     pub const XREF: u16 = 0xE009;
 }
 
@@ -43,7 +50,9 @@ pub fn encode(out: &mut Vec<u8>, endian: Endian, nodetype: u16, totlen: u32) {
 /// A parsed node header.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Header {
+    /// The node type (`nodetype::*`).
     pub nodetype: u16,
+    /// The node length, header included, without alignment padding.
     pub totlen: u32,
     /// Whether `hdr_crc` matches.
     pub crc_ok: bool,

@@ -2,8 +2,8 @@
 //! naming one inode; the highest version of a (parent, name) pair wins, ino 0 deletes it.
 
 use super::header::{self, nodetype, HEADER_SIZE};
-use crate::jffs2::crc::crc32;
-use crate::jffs2::endian::{Endian, FieldReader, FieldWriter};
+use crate::crc::crc32;
+use crate::endian::{Endian, FieldReader, FieldWriter};
 
 /// Size of the fixed part; the name follows, without a NUL.
 pub const DIRENT_SIZE: usize = 40;
@@ -32,8 +32,11 @@ pub struct RawDirent {
 /// A dirent read back, with the checks the kernel makes.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ParsedDirent {
+    /// The fields.
     pub raw: RawDirent,
+    /// Whether `node_crc` matches.
     pub node_crc_ok: bool,
+    /// Whether `name_crc` matches the name.
     pub name_crc_ok: bool,
 }
 

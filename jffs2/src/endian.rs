@@ -5,12 +5,15 @@
 /// The byte order of every multi-byte field in an image.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum Endian {
+    /// Least significant byte first (x86, most ARM).
     #[default]
     Little,
+    /// Most significant byte first (some MIPS and PowerPC).
     Big,
 }
 
 impl Endian {
+    /// `v` in this order.
     pub fn u16_bytes(self, v: u16) -> [u8; 2] {
         match self {
             Endian::Little => v.to_le_bytes(),
@@ -18,6 +21,7 @@ impl Endian {
         }
     }
 
+    /// `v` in this order.
     pub fn u32_bytes(self, v: u32) -> [u8; 4] {
         match self {
             Endian::Little => v.to_le_bytes(),
@@ -51,25 +55,30 @@ pub struct FieldWriter<'a> {
 }
 
 impl<'a> FieldWriter<'a> {
+    /// Appends to `buf` in `endian` order.
     pub fn new(buf: &'a mut Vec<u8>, endian: Endian) -> Self {
         Self { buf, endian }
     }
 
+    /// Appends a byte.
     pub fn u8(&mut self, v: u8) -> &mut Self {
         self.buf.push(v);
         self
     }
 
+    /// Appends a u16.
     pub fn u16(&mut self, v: u16) -> &mut Self {
         self.buf.extend_from_slice(&self.endian.u16_bytes(v));
         self
     }
 
+    /// Appends a u32.
     pub fn u32(&mut self, v: u32) -> &mut Self {
         self.buf.extend_from_slice(&self.endian.u32_bytes(v));
         self
     }
 
+    /// Appends raw bytes.
     pub fn bytes(&mut self, v: &[u8]) -> &mut Self {
         self.buf.extend_from_slice(v);
         self
@@ -84,6 +93,7 @@ pub struct FieldReader<'a> {
 }
 
 impl<'a> FieldReader<'a> {
+    /// Reads `buf` from its start in `endian` order.
     pub fn new(buf: &'a [u8], endian: Endian) -> Self {
         Self {
             buf,
@@ -92,18 +102,21 @@ impl<'a> FieldReader<'a> {
         }
     }
 
+    /// The next byte (0xFF past the end).
     pub fn u8(&mut self) -> u8 {
         let v = self.buf.get(self.pos).copied().unwrap_or(0xFF);
         self.pos += 1;
         v
     }
 
+    /// The next u16 (all ones past the end).
     pub fn u16(&mut self) -> u16 {
         let v = self.endian.u16_at(self.buf, self.pos).unwrap_or(u16::MAX);
         self.pos += 2;
         v
     }
 
+    /// The next u32 (all ones past the end).
     pub fn u32(&mut self) -> u32 {
         let v = self.endian.u32_at(self.buf, self.pos).unwrap_or(u32::MAX);
         self.pos += 4;

@@ -20,6 +20,7 @@ pub fn write_reserve_blocks(blocks: u64, erase_size: u32) -> u64 {
 /// Facts about one written image.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Report {
+    /// Erase block size in bytes.
     pub erase_size: u32,
     /// Erase blocks in the image (used + free).
     pub blocks_total: u64,

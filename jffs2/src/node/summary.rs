@@ -9,8 +9,9 @@
 //! sorted by offset with exact lengths: the kernel links nodes in record order.
 
 use super::header::{self, nodetype, HEADER_SIZE};
-use crate::jffs2::crc::crc32;
-use crate::jffs2::endian::{Endian, FieldReader, FieldWriter};
+use crate::crc::crc32;
+use crate::endian::{Endian, FieldReader, FieldWriter};
+use crate::error::{Error, Result};
 
 /// `JFFS2_SUM_MAGIC`, the last u32 of a block that carries a summary.
 pub const SUMMARY_MAGIC: u32 = 0x0285_1885;
@@ -32,28 +33,48 @@ pub const XREF_RECORD_SIZE: usize = 6;
 /// One summary record: what the kernel would learn by reading the node at `offset`.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Record {
+    /// Describes an inode node.
     Inode {
+        /// Inode number.
         ino: u32,
+        /// Node version.
         version: u32,
+        /// Node offset in its block.
         offset: u32,
+        /// Node length.
         totlen: u32,
     },
+    /// Describes a dirent node.
     Dirent {
+        /// Node length.
         totlen: u32,
+        /// Node offset in its block.
         offset: u32,
+        /// Parent directory inode.
         pino: u32,
+        /// Node version.
         version: u32,
+        /// Inode named (0: deleted).
         ino: u32,
+        /// `DT_*` type of that inode.
         dtype: u8,
+        /// The name.
         name: Vec<u8>,
     },
+    /// Describes an xattr node.
     Xattr {
+        /// Xattr datum id.
         xid: u32,
+        /// Node version.
         version: u32,
+        /// Node offset in its block.
         offset: u32,
+        /// Node length.
         totlen: u32,
     },
+    /// Describes an xref node.
     Xref {
+        /// Node offset in its block.
         offset: u32,
     },
 }
@@ -80,6 +101,7 @@ impl Record {
         }
     }
 
+    /// Moves the record to describe a node at offset `to`.
     pub fn set_offset(&mut self, to: u32) {
         match self {
             Record::Inode { offset, .. }
@@ -89,6 +111,7 @@ impl Record {
         }
     }
 
+    /// Appends the packed record.
     pub fn encode(&self, endian: Endian, out: &mut Vec<u8>) {
         let mut w = FieldWriter::new(out, endian);
         match self {
@@ -142,22 +165,23 @@ impl Record {
     }
 
     /// Parses the record at the start of `b`; Err names what is wrong.
-    pub fn parse(b: &[u8], endian: Endian) -> Result<Record, String> {
+    pub fn parse(b: &[u8], endian: Endian) -> Result<Record> {
+        let bad = |problem: String| Error::Node { offset: 0, problem };
         let kind = endian
             .u16_at(b, 0)
-            .ok_or("record type runs past the summary")?;
+            .ok_or_else(|| bad("record type runs past the summary".into()))?;
         let need = match kind {
             nodetype::INODE => INODE_RECORD_SIZE,
             nodetype::DIRENT => DIRENT_RECORD_BASE,
             nodetype::XATTR => XATTR_RECORD_SIZE,
             nodetype::XREF => XREF_RECORD_SIZE,
-            other => return Err(format!("unknown summary record type {other:#06x}")),
+            other => return Err(bad(format!("unknown summary record type {other:#06x}"))),
         };
         if b.len() < need {
-            return Err(format!(
+            return Err(bad(format!(
                 "record of type {kind:#06x} needs {need} bytes but only {} remain",
                 b.len()
-            ));
+            )));
         }
         let mut r = FieldReader::new(&b[2..need], endian);
         Ok(match kind {
@@ -182,7 +206,9 @@ impl Record {
                 let name = b
                     .get(DIRENT_RECORD_BASE..DIRENT_RECORD_BASE + nsize)
                     .ok_or_else(|| {
-                        format!("dirent record name of {nsize} bytes runs past the summary")
+                        bad(format!(
+                            "dirent record name of {nsize} bytes runs past the summary"
+                        ))
                     })?
                     .to_vec();
                 Record::Dirent {
@@ -207,6 +233,7 @@ pub const fn summary_size(records_len: usize) -> usize {
 /// What describes a block besides its records.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct SummaryInfo {
+    /// Number of records.
     pub sum_num: u32,
     /// Size of the block's cleanmarker, 0 when it has none.
     pub cln_mkr: u32,
@@ -249,14 +276,16 @@ pub fn encode(
 pub struct ParsedSummary {
     /// Offset of the summary node within the block.
     pub offset: u32,
+    /// What describes the block.
     pub info: SummaryInfo,
+    /// The records, in the order stored.
     pub records: Vec<Record>,
 }
 
 /// Parses the summary of `block` (one whole erase block). `Ok(None)`: the block carries no
 /// summary marker. `Err`: the marker is there but the summary is wrong; the text says
 /// what, with offsets relative to the block.
-pub fn parse(block: &[u8], endian: Endian) -> Result<Option<ParsedSummary>, String> {
+pub fn parse(block: &[u8], endian: Endian) -> Result<Option<ParsedSummary>> {
     let size = block.len();
     if size < SUMMARY_HEADER_SIZE + MARKER_SIZE {
         return Ok(None);
@@ -265,32 +294,39 @@ pub fn parse(block: &[u8], endian: Endian) -> Result<Option<ParsedSummary>, Stri
     if endian.u32_at(block, marker_at + 4) != Some(SUMMARY_MAGIC) {
         return Ok(None);
     }
+    let bad = |problem: String| Error::Node {
+        offset: marker_at as u64,
+        problem,
+    };
     let offset = endian.u32_at(block, marker_at).unwrap_or(u32::MAX);
     let ofs = offset as usize;
     if ofs % header::NODE_ALIGN != 0 || ofs > size - SUMMARY_HEADER_SIZE - MARKER_SIZE {
-        return Err(format!(
+        return Err(bad(format!(
             "summary marker at {marker_at:#x} points to {offset:#x}, outside the block or unaligned"
-        ));
+        )));
     }
     let node = &block[ofs..];
-    let h = header::Header::parse(node, endian)
-        .ok_or_else(|| format!("no node magic at {ofs:#x} where the summary marker points"))?;
+    let h = header::Header::parse(node, endian).ok_or_else(|| {
+        bad(format!(
+            "no node magic at {ofs:#x} where the summary marker points"
+        ))
+    })?;
     if h.nodetype != nodetype::SUMMARY {
-        return Err(format!(
+        return Err(bad(format!(
             "node at {ofs:#x} where the summary marker points has type {:#06x}, expected {:#06x}",
             h.nodetype,
             nodetype::SUMMARY
-        ));
+        )));
     }
     if !h.crc_ok {
-        return Err(format!("summary node at {ofs:#x}: bad header CRC"));
+        return Err(bad(format!("summary node at {ofs:#x}: bad header CRC")));
     }
     if h.totlen as usize != node.len() {
-        return Err(format!(
+        return Err(bad(format!(
             "summary node at {ofs:#x}: totlen {} but the block end is {} bytes away (wrong erase size?)",
             h.totlen,
             node.len()
-        ));
+        )));
     }
     let mut r = FieldReader::new(&node[HEADER_SIZE..SUMMARY_HEADER_SIZE], endian);
     let info = SummaryInfo {
@@ -301,21 +337,24 @@ pub fn parse(block: &[u8], endian: Endian) -> Result<Option<ParsedSummary>, Stri
     let sum_crc = r.u32();
     let node_crc = r.u32();
     if node_crc != crc32(&node[..SUMMARY_NODE_CRC_COVERS]) {
-        return Err(format!("summary node at {ofs:#x}: bad node CRC"));
+        return Err(bad(format!("summary node at {ofs:#x}: bad node CRC")));
     }
     let body = &node[SUMMARY_HEADER_SIZE..];
     if sum_crc != crc32(body) {
-        return Err(format!("summary node at {ofs:#x}: bad summary data CRC"));
+        return Err(bad(format!(
+            "summary node at {ofs:#x}: bad summary data CRC"
+        )));
     }
     let record_area = &body[..body.len() - MARKER_SIZE];
     let mut records = Vec::new();
     let mut at = 0usize;
     for i in 0..info.sum_num {
         let rec = Record::parse(&record_area[at..], endian).map_err(|e| {
-            format!(
-                "summary at {ofs:#x}, record {i} at {:#x}: {e}",
-                ofs + SUMMARY_HEADER_SIZE + at
-            )
+            bad(format!(
+                "summary at {ofs:#x}, record {i} at {:#x}: {}",
+                ofs + SUMMARY_HEADER_SIZE + at,
+                e.detail()
+            ))
         })?;
         at += rec.len();
         records.push(rec);
@@ -415,21 +454,21 @@ mod tests {
         let mut block = vec![0xFF; 64];
         encode(&mut block, Endian::Big, info, &records, 64, 256);
         assert!(parse(&block, Endian::Big).unwrap().is_some());
-        assert_eq!(parse(&vec![0xFF; 256], Endian::Big), Ok(None));
+        assert_eq!(parse(&vec![0xFF; 256], Endian::Big).unwrap(), None);
         let mut bad = block.clone();
         bad[64 + 40] ^= 1;
         assert_eq!(
-            parse(&bad, Endian::Big),
-            Err("summary node at 0x40: bad summary data CRC".into())
+            parse(&bad, Endian::Big).unwrap_err().detail(),
+            "summary node at 0x40: bad summary data CRC"
         );
         let mut bad = block.clone();
         bad[256 - 5] = 0x42;
-        let e = parse(&bad, Endian::Big).unwrap_err();
+        let e = parse(&bad, Endian::Big).unwrap_err().detail();
         assert!(e.contains("points to 0x42"), "{e}");
         bad[256 - 5] = 0x44;
         assert_eq!(
-            parse(&bad, Endian::Big),
-            Err("no node magic at 0x44 where the summary marker points".into())
+            parse(&bad, Endian::Big).unwrap_err().detail(),
+            "no node magic at 0x44 where the summary marker points"
         );
     }
 }

@@ -3,9 +3,9 @@
 
 use std::path::PathBuf;
 
-use super::compress::Compression;
-use super::endian::Endian;
-use super::node::cleanmarker::CLEANMARKER_SIZE;
+use crate::compress::Compression;
+use crate::endian::Endian;
+use crate::node::cleanmarker::CLEANMARKER_SIZE;
 
 /// mkfs.jffs2's default erase block size.
 pub const DEFAULT_ERASE_SIZE: u32 = 64 << 10;
@@ -73,6 +73,7 @@ pub struct Options {
     pub erase_size: u32,
     /// Data node granularity: the target kernel's page size.
     pub page_size: u32,
+    /// Byte order (the target kernel's).
     pub endian: Endian,
     /// Cleanmarker size at the start of each block; None for `-n` (no cleanmarkers).
     pub cleanmarker: Option<u32>,
@@ -80,9 +81,13 @@ pub struct Options {
     pub summary: bool,
     /// Total image size: the image is padded to it with free erase blocks.
     pub pad_to: Option<u64>,
+    /// How free blocks past the data are written.
     pub empty_blocks: EmptyBlocks,
+    /// Page compression.
     pub compression: Compression,
+    /// Owners and permissions squashed.
     pub squash: Squash,
+    /// What the timestamps become.
     pub times: Times,
     /// mkfs.jffs2 device table (`-D`): devices, fifos, dirs and owners added to the tree.
     pub devtable: Option<PathBuf>,
@@ -115,7 +120,7 @@ impl Default for Options {
 
 #[cfg(test)]
 mod tests {
-    use super::*;
+    use crate::*;
 
     #[test]
     fn times_are_clamped_into_u32() {

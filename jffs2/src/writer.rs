@@ -6,67 +6,58 @@
 use std::collections::HashMap;
 use std::fs::File;
 use std::io::{Read, Write};
-use std::path::Path;
 
-use anyhow::{bail, Context, Result};
 use rayon::prelude::*;
 
-use super::compress::code;
-use super::layout::{BlockFiller, Filled, Geometry};
-use super::node::device::encode_dev;
-use super::node::dirent::RawDirent;
-use super::node::inode::RawInode;
-use super::node::summary::Record;
-use super::node::xattr::{RawXattr, RawXref, XSEQNO_STEP};
-use super::options::Options;
-use super::progress::Progress;
-use super::report::{write_reserve_blocks, Report};
-use super::tree::{Inode, Kind, Tree, Xattr};
+use crate::compress::code;
+use crate::error::{Error, Result};
+use crate::layout::{BlockFiller, Filled, Geometry};
+use crate::node::cleanmarker::CLEANMARKER_SIZE;
+use crate::node::device::encode_dev;
+use crate::node::dirent::{RawDirent, DIRENT_SIZE};
+use crate::node::inode::{RawInode, INODE_SIZE};
+use crate::node::summary::Record;
+use crate::node::xattr::{RawXattr, RawXref, XSEQNO_STEP};
+use crate::node::NODE_ALIGN;
+use crate::options::Options;
+use crate::progress::Progress;
+use crate::report::{write_reserve_blocks, Report};
+use crate::tree::{Inode, Kind, Source, Tree, Xattr};
+pub use crate::{MAX_IMAGE_BYTES, MIN_BLOCKS};
 
-/// The kernel refuses a JFFS2 flash with fewer erase blocks.
-pub const MIN_BLOCKS: u64 = 5;
-/// JFFS2 addresses flash with u32 offsets: images must stay below 4 GiB.
-pub const MAX_IMAGE_BYTES: u64 = 1 << 32;
 /// Raw file bytes read and compressed per batch.
 const BATCH_BYTES: usize = 8 << 20;
-
-/// Writes the image of `src` to `out`, through a temporary file in the same directory that
-/// is renamed over `out` only when the image is complete.
-pub fn write_image(src: &Path, out: &Path, opts: &Options) -> Result<Report> {
-    let tree = Tree::collect(src, opts).map_err(anyhow::Error::msg)?;
-    crate::atomic::write_with(out, |file| write_tree(&tree, &mut *file, opts))
-        .with_context(|| format!("writing {}", out.display()))
-}
 
 /// Checks the options that do not depend on the tree; returns the block limit.
 fn check_geometry(opts: &Options) -> Result<u64> {
     let erase = opts.erase_size as u64;
     if erase < 2 * opts.page_size as u64 || !erase.is_power_of_two() {
-        bail!(
-            "erase block size {erase} must be a power of two of at least twice the page size {}",
-            opts.page_size
-        );
+        return Err(Error::EraseSizeVsPage {
+            erase_size: opts.erase_size,
+            page_size: opts.page_size,
+        });
     }
     if let Some(cm) = opts.cleanmarker {
-        if cm < 12 || cm % 4 != 0 || cm as u64 >= erase / 2 {
-            bail!("cleanmarker size {cm} must be a multiple of 4, at least 12 and well below the erase block size");
+        if cm < CLEANMARKER_SIZE || cm as usize % NODE_ALIGN != 0 || cm as u64 >= erase / 2 {
+            return Err(Error::CleanmarkerSize {
+                size: cm,
+                erase_size: opts.erase_size,
+            });
         }
     }
     let max_blocks = (MAX_IMAGE_BYTES - 1) / erase;
     match opts.pad_to {
         None => Ok(max_blocks),
         Some(pad) => {
+            let erase_size = opts.erase_size;
             if pad % erase != 0 {
-                bail!("--pad {pad} is not a multiple of the erase block size {erase} (block2mtd needs whole blocks)");
+                return Err(Error::PadNotWholeBlocks { pad, erase_size });
             }
             if pad >= MAX_IMAGE_BYTES {
-                bail!("--pad {pad} reaches 4 GiB; JFFS2 images must be smaller than {MAX_IMAGE_BYTES} bytes");
+                return Err(Error::PadTooLarge { pad });
             }
             if pad / erase < MIN_BLOCKS {
-                bail!(
-                    "--pad {pad} gives {} erase blocks of {erase} bytes; the kernel needs at least {MIN_BLOCKS}",
-                    pad / erase
-                );
+                return Err(Error::PadTooFewBlocks { pad, erase_size });
             }
             Ok(pad / erase)
         }
@@ -109,25 +100,22 @@ fn finish_report(r: &mut Report, f: Filled, opts: &Options, tree: &Tree) -> Resu
     let erase = opts.erase_size as u64;
     if let Some(pad) = opts.pad_to {
         if f.blocks_used > pad / erase {
-            bail!(
-                "the tree needs {} erase blocks ({} bytes) but --pad {pad} holds only {}",
-                f.blocks_used,
-                f.blocks_used * erase,
-                pad / erase
-            );
+            return Err(Error::TreeExceedsPad {
+                blocks_needed: f.blocks_used,
+                erase_size: opts.erase_size,
+                pad,
+            });
         }
     } else if f.blocks_used * erase >= MAX_IMAGE_BYTES {
-        bail!(
-            "the image would reach 4 GiB ({} erase blocks); JFFS2 images must be smaller",
-            f.blocks_used
-        );
+        return Err(Error::ImageTooLarge {
+            blocks: f.blocks_used,
+        });
     }
     if f.blocks_written < MIN_BLOCKS {
-        bail!(
-            "the image has {} erase blocks of {erase} bytes; the kernel needs at least {MIN_BLOCKS} (use --pad={})",
-            f.blocks_written,
-            MIN_BLOCKS * erase
-        );
+        return Err(Error::TooFewBlocks {
+            blocks: f.blocks_written,
+            erase_size: opts.erase_size,
+        });
     }
     r.erase_size = opts.erase_size;
     r.blocks_total = f.blocks_written;
@@ -171,7 +159,7 @@ fn inode_record(ri: &RawInode, totlen: usize) -> Record {
 
 impl<W: Write> Emitter<'_, W> {
     fn push_inode(&mut self, ri: RawInode, data: &[u8]) {
-        let mut node = Vec::with_capacity(68 + data.len());
+        let mut node = Vec::with_capacity(INODE_SIZE + data.len());
         ri.encode(data, self.opts.endian, &mut node);
         let rec = inode_record(&ri, node.len());
         self.batch.push(Pending::Encoded(node, rec));
@@ -205,7 +193,7 @@ impl<W: Write> Emitter<'_, W> {
                         dtype: target.dtype(),
                         name: child.name.clone(),
                     };
-                    let mut node = Vec::with_capacity(40 + d.name.len());
+                    let mut node = Vec::with_capacity(DIRENT_SIZE + d.name.len());
                     d.encode(self.opts.endian, &mut node);
                     let rec = Record::Dirent {
                         totlen: node.len() as u32,
@@ -293,15 +281,21 @@ impl<W: Write> Emitter<'_, W> {
 
     /// Queues a regular file's nodes: one per page of data, one ZERO node per run of
     /// all-zero pages, a single empty node for an empty file.
-    fn file(&mut self, base: RawInode, source: &Path, size: u64) -> Result<()> {
+    fn file(&mut self, base: RawInode, source: &Source, size: u64) -> Result<()> {
         let isize = size as u32;
         let base = RawInode { isize, ..base };
         if size == 0 {
             self.push_inode(base, &[]);
             return Ok(());
         }
-        let mut f =
-            File::open(source).with_context(|| format!("cannot open {}", source.display()))?;
+        let path = match source {
+            Source::Path(p) => p.clone(),
+            Source::Bytes(_) => "(pushed file)".into(),
+        };
+        let mut f: Box<dyn Read + '_> = match source {
+            Source::Path(p) => Box::new(File::open(p).map_err(|e| Error::io(p, "cannot open", e))?),
+            Source::Bytes(b) => Box::new(&b[..]),
+        };
         let page = self.opts.page_size as usize;
         let mut version = 1;
         let mut hole: Option<(u32, u32)> = None; // (offset, length)
@@ -309,10 +303,11 @@ impl<W: Write> Emitter<'_, W> {
         while offset < size {
             let want = page.min((size - offset) as usize);
             let mut buf = vec![0u8; want];
-            f.read_exact(&mut buf).with_context(|| {
-                format!(
-                    "cannot read {} at offset {offset} (did it shrink while being read?)",
-                    source.display()
+            f.read_exact(&mut buf).map_err(|e| {
+                Error::io(
+                    &path,
+                    "cannot read all bytes (did it shrink while being read?) of",
+                    e,
                 )
             })?;
             if buf.iter().all(|&b| b == 0) {
@@ -343,8 +338,14 @@ impl<W: Write> Emitter<'_, W> {
             self.hole(base, &mut version, hofs, hlen);
         }
         let mut probe = [0u8; 1];
-        if f.read(&mut probe)? != 0 {
-            bail!("{} grew while being read", source.display());
+        let more = f
+            .read(&mut probe)
+            .map_err(|e| Error::io(&path, "cannot read", e))?;
+        if more != 0 {
+            return Err(Error::Source {
+                path,
+                problem: "the file grew while being read".into(),
+            });
         }
         Ok(())
     }
@@ -375,7 +376,7 @@ impl<W: Write> Emitter<'_, W> {
                 Pending::Page(ri, page) => {
                     let (compr, stored) = compression.compress_page(&page);
                     let ri = RawInode { compr, ..ri };
-                    let mut node = Vec::with_capacity(68 + stored.len());
+                    let mut node = Vec::with_capacity(INODE_SIZE + stored.len());
                     ri.encode(&stored, endian, &mut node);
                     let rec = inode_record(&ri, node.len());
                     (node, rec, page.len() as u64, stored.len() as u64)
@@ -406,7 +407,7 @@ mod tests {
         let e = check_geometry(&o).unwrap_err().to_string();
         assert_eq!(
             e,
-            "--pad 262144 gives 4 erase blocks of 65536 bytes; the kernel needs at least 5"
+            "image size 262144 gives 4 erase blocks of 65536 bytes; the kernel needs at least 5"
         );
         let o = Options {
             pad_to: Some(100_000),

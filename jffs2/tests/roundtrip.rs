@@ -2,17 +2,14 @@
 //! tools as oracles: jffs2dump must find nothing wrong in our images, and our checker must
 //! accept mkfs.jffs2 + sumtool images and name the offset of corruption in them.
 
-mod jffs2_common;
-
 use std::fs;
 use std::path::Path;
 use std::process::Command;
 
-use flashroot::jffs2::{
-    scan, write_image, Compression, CompressionMode, Compressor, EmptyBlocks, Endian, Options,
-    Times,
+use flashroot_jffs2::{
+    scan, Compression, CompressionMode, Compressor, EmptyBlocks, Endian, Options, Times,
 };
-use jffs2_common::*;
+use flashroot_testsupport::jffs2::*;
 
 fn opts(dir: &Path, erase: u32, pad_blocks: u64) -> Options {
     let table = dir.join("devtable");
@@ -46,7 +43,7 @@ fn every_file_kind_reads_back() {
 
     // Hard links: one inode, several names.
     let s = scan(&bytes, None).unwrap();
-    let fs_ = flashroot::jffs2::Fs::new(&bytes, &s);
+    let fs_ = flashroot_jffs2::Fs::new(&bytes, &s);
     let entries = fs_.walk().unwrap();
     let ino = |p: &[u8]| entries.iter().find(|e| e.path == p).unwrap().ino;
     assert_eq!(ino(b"hard/a"), ino(b"hard/b"));
@@ -109,7 +106,7 @@ fn same_tree_gives_identical_bytes_whatever_the_creation_order() {
     make_tree(&a, SMALL);
     make_tree(
         &b,
-        jffs2_common::TreeSpec {
+        TreeSpec {
             reverse: true,
             ..SMALL
         },
@@ -213,7 +210,7 @@ fn check_accepts_mkfs_jffs2_and_sumtool_images_and_names_corruption() {
     let src = t.path().join("src");
     make_tree(
         &src,
-        jffs2_common::TreeSpec {
+        TreeSpec {
             socket: false,
             ..FULL
         },
@@ -248,7 +245,7 @@ fn check_accepts_mkfs_jffs2_and_sumtool_images_and_names_corruption() {
     // One flipped bit in the middle of the data, and one in a summary record.
     let mut bad = bytes.clone();
     bad[70_001] ^= 0x01;
-    let e = scan(&bad, None).unwrap().check().unwrap_err();
+    let e = scan(&bad, None).unwrap().check().unwrap_err().to_string();
     assert!(e.starts_with("at 0x000"), "{e}");
     let off = u64::from_str_radix(&e[5..13], 16).unwrap();
     assert!(
@@ -259,77 +256,11 @@ fn check_accepts_mkfs_jffs2_and_sumtool_images_and_names_corruption() {
     let marker = erase as usize - 8;
     let sum_at = u32::from_le_bytes(bad[marker..marker + 4].try_into().unwrap()) as usize;
     bad[sum_at + 40] ^= 0x80;
-    let e = scan(&bad, None).unwrap().check().unwrap_err();
+    let e = scan(&bad, None).unwrap().check().unwrap_err().to_string();
     assert!(
         e.contains("bad summary data CRC") || e.contains("summary"),
         "{e}"
     );
-}
-
-#[test]
-fn cli_check_rejects_corruption_with_the_offset() {
-    let t = tempfile::tempdir().unwrap();
-    let src = t.path().join("src");
-    make_tree(&src, SMALL);
-    let img = t.path().join("img");
-    write_image(&src, &img, &opts(t.path(), 64 << 10, 16)).unwrap();
-    let exe = env!("CARGO_BIN_EXE_flashroot");
-    run_tool(Command::new(exe).args(["jffs2", "check"]).arg(&img));
-    let mut bytes = fs::read(&img).unwrap();
-    bytes[0x100] ^= 0xFF;
-    fs::write(&img, &bytes).unwrap();
-    let bad = Command::new(exe)
-        .args(["jffs2", "check"])
-        .arg(&img)
-        .output()
-        .unwrap();
-    assert!(!bad.status.success());
-    let out = String::from_utf8_lossy(&bad.stdout);
-    assert!(out.contains("at 0x00000"), "{out}");
-}
-
-#[test]
-fn too_small_pad_and_too_few_blocks_are_errors() {
-    let t = tempfile::tempdir().unwrap();
-    let src = t.path().join("src");
-    make_tree(&src, FULL);
-    let img = t.path().join("img");
-    fs::write(&img, b"a good image from before").unwrap();
-    let e = write_image(&src, &img, &opts(t.path(), 64 << 10, 8)).unwrap_err();
-    let text = format!("{e:#}");
-    assert!(
-        text.contains("erase blocks") && text.contains("--pad 524288 holds only 8"),
-        "{text}"
-    );
-    assert_eq!(
-        fs::read(&img).unwrap(),
-        b"a good image from before",
-        "a failed run keeps the old image"
-    );
-    let names: Vec<String> = fs::read_dir(t.path())
-        .unwrap()
-        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-        .collect();
-    assert!(
-        !names.iter().any(|n| n.contains(".tmp")),
-        "temporary file left behind: {names:?}"
-    );
-
-    let tiny = t.path().join("tiny");
-    fs::create_dir(&tiny).unwrap();
-    fs::write(tiny.join("f"), b"x").unwrap();
-    let o = Options {
-        pad_to: None,
-        ..Options::default()
-    };
-    let e = format!("{:#}", write_image(&tiny, &img, &o).unwrap_err());
-    assert!(e.contains("the kernel needs at least 5"), "{e}");
-    let o = Options {
-        pad_to: Some(4 * 65536),
-        ..Options::default()
-    };
-    let e = format!("{:#}", write_image(&tiny, &img, &o).unwrap_err());
-    assert!(e.contains("gives 4 erase blocks"), "{e}");
 }
 
 #[test]
@@ -380,105 +311,6 @@ fn erased_padding_and_no_cleanmarkers() {
 }
 
 #[test]
-fn cli_accepts_mkfs_jffs2_spellings() {
-    let t = tempfile::tempdir().unwrap();
-    let src = t.path().join("src");
-    make_tree(&src, SMALL);
-    let table = t.path().join("devtable");
-    fs::write(&table, devtable_text()).unwrap();
-    let exe = env!("CARGO_BIN_EXE_flashroot");
-    let a = t.path().join("a.img");
-    let out = run_tool(
-        Command::new(exe)
-            .args(["mkfs.jffs2", "-d"])
-            .arg(&src)
-            .args([
-                "-e", "128KiB", "-p", "4MiB", "-l", "-x", "rtime", "-m", "priority", "-D",
-            ])
-            .arg(&table)
-            .arg("-o")
-            .arg(&a),
-    );
-    let report = String::from_utf8_lossy(&out.stderr);
-    assert!(
-        report.contains("32 erase blocks of 131072 bytes"),
-        "{report}"
-    );
-    assert!(report.contains("summary:"), "{report}");
-    // The same with the long, '=' spellings and through a symlink named mkfs.jffs2.
-    let link = t.path().join("mkfs.jffs2");
-    std::os::unix::fs::symlink(exe, &link).unwrap();
-    let b = t.path().join("b.img");
-    run_tool(
-        Command::new(&link)
-            .arg(format!("--root={}", src.display()))
-            .args([
-                "--eraseblock=131072",
-                "--pad=4194304",
-                "--little-endian",
-                "--disable-compressor=rtime",
-            ])
-            .arg(format!("--devtable={}", table.display()))
-            .arg(format!("--output={}", b.display())),
-    );
-    assert!(
-        fs::read(&a).unwrap() == fs::read(&b).unwrap(),
-        "both spellings give the same image"
-    );
-    let bad = Command::new(exe)
-        .args(["mkfs.jffs2", "-d"])
-        .arg(&src)
-        .args(["-p", "100000", "-o"])
-        .arg(t.path().join("c.img"))
-        .output()
-        .unwrap();
-    assert!(!bad.status.success());
-    assert!(String::from_utf8_lossy(&bad.stderr).contains("not a multiple of the erase block size"));
-}
-
-#[test]
-fn cli_ls_and_extract() {
-    let t = tempfile::tempdir().unwrap();
-    let src = t.path().join("src");
-    make_tree(&src, SMALL);
-    let img = t.path().join("img");
-    write_image(&src, &img, &opts(t.path(), 64 << 10, 16)).unwrap();
-    let exe = env!("CARGO_BIN_EXE_flashroot");
-    let ls = run_tool(Command::new(exe).args(["jffs2", "ls"]).arg(&img));
-    let text = String::from_utf8_lossy(&ls.stdout);
-    assert!(text.contains("/dev/nvme0n1p5 [259:5]"), "{text}");
-    assert!(text.contains("/link -> p4096"), "{text}");
-    assert!(text.contains("/names/latin1-\\xe9t\\xe9"), "{text}");
-    let out = t.path().join("out");
-    run_tool(
-        Command::new(exe)
-            .args(["jffs2", "extract"])
-            .arg(&img)
-            .arg(&out),
-    );
-    assert_eq!(
-        fs::read(out.join("p4097")).unwrap(),
-        fs::read(src.join("p4097")).unwrap()
-    );
-    assert_eq!(
-        fs::read(out.join("sparse")).unwrap(),
-        fs::read(src.join("sparse")).unwrap()
-    );
-    assert_eq!(fs::read_link(out.join("link")).unwrap(), Path::new("p4096"));
-    use std::os::unix::fs::FileTypeExt;
-    assert!(fs::symlink_metadata(out.join("sock"))
-        .unwrap()
-        .file_type()
-        .is_socket());
-    assert!(fs::symlink_metadata(out.join("dev/initctl"))
-        .unwrap()
-        .file_type()
-        .is_fifo());
-    let hard = |p: &str| std::os::unix::fs::MetadataExt::ino(&fs::metadata(out.join(p)).unwrap());
-    assert_eq!(hard("hard/a"), hard("hard/b"));
-}
-
-#[test]
 fn xattrs_only_with_the_option() {
     let t = tempfile::tempdir().unwrap();
     let src = t.path().join("src");
@@ -502,7 +334,7 @@ fn xattrs_only_with_the_option() {
     assert!(
         !s.nodes
             .iter()
-            .any(|(_, n)| matches!(n, flashroot::jffs2::reader::Node::Xattr(_))),
+            .any(|(_, n)| matches!(n, flashroot_jffs2::reader::Node::Xattr(_))),
         "no xattr nodes without the option"
     );
 
@@ -521,10 +353,10 @@ fn xattrs_only_with_the_option() {
     let datums = s
         .nodes
         .iter()
-        .filter(|(_, n)| matches!(n, flashroot::jffs2::reader::Node::Xattr(_)))
+        .filter(|(_, n)| matches!(n, flashroot_jffs2::reader::Node::Xattr(_)))
         .count();
     assert_eq!(datums, 3, "user.mime=text/plain is stored once");
-    let fs_ = flashroot::jffs2::Fs::new(&bytes, &s);
+    let fs_ = flashroot_jffs2::Fs::new(&bytes, &s);
     let ino = |p: &[u8]| {
         fs_.walk()
             .unwrap()
@@ -564,7 +396,7 @@ fn squash_and_faketime_options() {
     std::os::unix::fs::chown(src.join("one"), Some(1234), Some(4321)).unwrap();
     let img = t.path().join("img");
     let o = Options {
-        squash: flashroot::jffs2::Squash {
+        squash: flashroot_jffs2::Squash {
             owners: true,
             perms: true,
         },

@@ -2,8 +2,8 @@
 //! its data. Every node of an inode repeats the full metadata; the highest version wins.
 
 use super::header::{self, nodetype, HEADER_SIZE};
-use crate::jffs2::crc::crc32;
-use crate::jffs2::endian::{Endian, FieldReader, FieldWriter};
+use crate::crc::crc32;
+use crate::endian::{Endian, FieldReader, FieldWriter};
 
 /// Size of the fixed part; the (possibly compressed) data follows.
 pub const INODE_SIZE: usize = 68;
@@ -15,16 +15,23 @@ const DATA_CRC_AT: usize = 60;
 /// The fields of an inode node (the header and the CRCs are derived on encoding).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct RawInode {
+    /// Inode number.
     pub ino: u32,
+    /// Version: the newest node of an inode wins.
     pub version: u32,
     /// The full `st_mode`, file type bits included (Linux values, as the kernel stores them).
     pub mode: u32,
+    /// Owner (16 bits).
     pub uid: u16,
+    /// Group (16 bits).
     pub gid: u16,
     /// File size after this node is applied.
     pub isize: u32,
+    /// Access time, seconds since the epoch.
     pub atime: u32,
+    /// Modification time.
     pub mtime: u32,
+    /// Change time.
     pub ctime: u32,
     /// Where this node's data starts in the file.
     pub offset: u32,
@@ -36,14 +43,18 @@ pub struct RawInode {
     pub compr: u8,
     /// The compressor the user asked for; informational, the kernel ignores it.
     pub usercompr: u8,
+    /// Flags (unused by the kernel; zero).
     pub flags: u16,
 }
 
 /// An inode node read back, with the checks the kernel makes.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ParsedInode {
+    /// The fields.
     pub raw: RawInode,
+    /// Whether `node_crc` matches.
     pub node_crc_ok: bool,
+    /// Whether `data_crc` matches the stored data.
     pub data_crc_ok: bool,
 }
 

@@ -3,7 +3,7 @@
 //! node offsets account for), but images from other tools carry them.
 
 use super::header::{self, nodetype, HEADER_SIZE};
-use crate::jffs2::endian::Endian;
+use crate::endian::Endian;
 
 /// The smallest padding node: a header alone.
 pub const MIN_PADDING_SIZE: u32 = HEADER_SIZE as u32;
@@ -18,7 +18,7 @@ pub fn encode(out: &mut Vec<u8>, endian: Endian, size: u32) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::jffs2::crc::crc32;
+    use crate::crc::crc32;
 
     #[test]
     fn exact_bytes() {

@@ -3,16 +3,14 @@
 //! own images must be reported, since every byte of them is covered by a CRC or must be
 //! 0xFF.
 
-mod jffs2_common;
-
 use std::fs;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
-use flashroot::jffs2::{scan, write_image, Fs, Options};
-use jffs2_common::*;
+use flashroot_jffs2::{scan, Fs, Options};
+use flashroot_testsupport::jffs2::*;
 
 /// Everything the CLI does with an image: scan, check, list, read every file.
-fn read_everything(image: &[u8]) -> Result<(), String> {
+fn read_everything(image: &[u8]) -> flashroot_jffs2::Result<()> {
     let s = scan(image, None)?;
     let fs_ = Fs::new(image, &s);
     let entries = fs_.walk()?;

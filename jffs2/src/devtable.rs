@@ -2,6 +2,8 @@
 //! `<path> <type> <mode> <uid> <gid> <major> <minor> <start> <inc> <count>`, so that
 //! non-root users can put devices, fifos and owners into an image. Pure parser.
 
+use crate::error::{Error, Result};
+
 /// What a line makes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum EntryType {
@@ -24,12 +26,17 @@ pub enum EntryType {
 pub struct Entry {
     /// Absolute path inside the image, as raw bytes.
     pub path: Vec<u8>,
+    /// What the line makes or changes.
     pub kind: EntryType,
     /// Permission bits (and setuid/setgid/sticky).
     pub perm: u32,
+    /// Owner.
     pub uid: u32,
+    /// Group.
     pub gid: u32,
+    /// Device major number (0 for others).
     pub major: u32,
+    /// Device minor number (0 for others).
     pub minor: u32,
 }
 
@@ -39,12 +46,17 @@ const FIELDS: usize = 10;
 const PERM_MASK: u32 = 0o7777;
 
 /// Parses a device table; `name` is used in errors, which give the line number.
+/// Err: [`Error::DevTable`].
 /// A line with a count expands to `path<start>`, `path<start+1>`… with minors
 /// `minor`, `minor+inc`….
-pub fn parse(name: &str, text: &str) -> Result<Vec<Entry>, String> {
+pub fn parse(name: &str, text: &str) -> Result<Vec<Entry>> {
     let mut out = Vec::new();
     for (i, line) in text.lines().enumerate() {
-        let at = |msg: String| format!("{name}:{}: {msg}", i + 1);
+        let at = |problem: String| Error::DevTable {
+            file: name.into(),
+            line: i + 1,
+            problem,
+        };
         let line = line.trim();
         if line.is_empty() || line.starts_with('#') {
             continue;
@@ -56,7 +68,7 @@ pub fn parse(name: &str, text: &str) -> Result<Vec<Entry>, String> {
                 f.len()
             )));
         }
-        let num = |idx: usize, what: &str| -> Result<u32, String> {
+        let num = |idx: usize, what: &str| -> Result<u32> {
             if f[idx] == "-" {
                 return Ok(0);
             }
@@ -145,19 +157,16 @@ mod tests {
 
     #[test]
     fn errors_name_file_and_line() {
+        let err = |text: &str| parse("dt", text).unwrap_err().to_string();
         assert_eq!(
-            parse("dt", "\n/dev/x q 644 0 0 0 0 0 0 0\n"),
-            Err("dt:2: unknown type \"q\": expected f, d, c, b, p or s".into())
+            err("\n/dev/x q 644 0 0 0 0 0 0 0\n"),
+            "dt:2: unknown type \"q\": expected f, d, c, b, p or s"
         );
         assert_eq!(
-            parse("dt", "/dev/x c 9999 0 0 0 0 0 0 0"),
-            Err("dt:1: mode must be octal permissions, got \"9999\"".into())
+            err("/dev/x c 9999 0 0 0 0 0 0 0"),
+            "dt:1: mode must be octal permissions, got \"9999\""
         );
-        assert!(parse("dt", "/dev/x c 644 0 0")
-            .unwrap_err()
-            .starts_with("dt:1: expected 10 fields"));
-        assert!(parse("dt", "dev c 644 0 0 1 1 0 0 0")
-            .unwrap_err()
-            .contains("absolute"));
+        assert!(err("/dev/x c 644 0 0").starts_with("dt:1: expected 10 fields"));
+        assert!(err("dev c 644 0 0 1 1 0 0 0").contains("absolute"));
     }
 }

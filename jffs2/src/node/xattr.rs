@@ -4,8 +4,9 @@
 //! them: the node types are INCOMPAT, so other kernels refuse to mount.
 
 use super::header::{self, align, nodetype, HEADER_SIZE};
-use crate::jffs2::crc::crc32;
-use crate::jffs2::endian::{Endian, FieldReader, FieldWriter};
+use crate::crc::crc32;
+use crate::endian::{Endian, FieldReader, FieldWriter};
+use crate::error::{Error, Result};
 
 /// `struct jffs2_raw_xattr` without its data (name, NUL, value).
 pub const XATTR_SIZE: usize = 32;
@@ -40,8 +41,11 @@ pub fn full_name(xprefix: u8, name: &[u8]) -> Option<Vec<u8>> {
 /// One name/value pair.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct RawXattr {
+    /// Datum id, shared by every inode that refers to it.
     pub xid: u32,
+    /// Node version.
     pub version: u32,
+    /// Name prefix number (`JFFS2_XPREFIX_*`: user., security., trusted.).
     pub xprefix: u8,
     /// Without the prefix; at most 255 bytes.
     pub name: Vec<u8>,
@@ -55,6 +59,7 @@ impl RawXattr {
         align(XATTR_SIZE + self.name.len() + 1 + self.value.len())
     }
 
+    /// Appends the node, padded to 4 bytes.
     pub fn encode(&self, endian: Endian, out: &mut Vec<u8>) {
         let start = out.len();
         let totlen = self.totlen();
@@ -75,27 +80,30 @@ impl RawXattr {
     }
 
     /// Parses an XATTR node; Err says what the kernel would reject.
-    pub fn parse(b: &[u8], endian: Endian) -> Result<RawXattr, String> {
+    pub fn parse(b: &[u8], endian: Endian) -> Result<RawXattr> {
         if b.len() < XATTR_SIZE {
-            return Err(format!("xattr node of {} bytes is too short", b.len()));
+            return Err(node_error(format!(
+                "xattr node of {} bytes is too short",
+                b.len()
+            )));
         }
         let mut r = FieldReader::new(&b[HEADER_SIZE..XATTR_SIZE], endian);
         let (xid, version, xprefix) = (r.u32(), r.u32(), r.u8());
         let (name_len, value_len) = (r.u8() as usize, r.u16() as usize);
         let (data_crc, node_crc) = (r.u32(), r.u32());
         if node_crc != crc32(&b[..XATTR_SIZE - NODE_CRC_TAIL]) {
-            return Err("xattr node CRC is wrong".into());
+            return Err(node_error("xattr node CRC is wrong".into()));
         }
         let want = align(XATTR_SIZE + name_len + 1 + value_len);
         if want != b.len() {
-            return Err(format!(
+            return Err(node_error(format!(
                 "xattr node totlen {} but its name and value need {want}",
                 b.len()
-            ));
+            )));
         }
         let data = &b[XATTR_SIZE..XATTR_SIZE + name_len + 1 + value_len];
         if data_crc != crc32(data) {
-            return Err(format!("xattr {xid} data CRC is wrong"));
+            return Err(node_error(format!("xattr {xid} data CRC is wrong")));
         }
         Ok(RawXattr {
             xid,
@@ -110,12 +118,16 @@ impl RawXattr {
 /// Attaches datum `xid` to inode `ino`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct RawXref {
+    /// The inode.
     pub ino: u32,
+    /// The datum.
     pub xid: u32,
+    /// Sequence number; the kernel keeps a reference whose number is even.
     pub xseqno: u32,
 }
 
 impl RawXref {
+    /// Appends the node.
     pub fn encode(&self, endian: Endian, out: &mut Vec<u8>) {
         let start = out.len();
         header::encode(out, endian, nodetype::XREF, XREF_SIZE as u32);
@@ -127,12 +139,13 @@ impl RawXref {
         FieldWriter::new(out, endian).u32(node_crc);
     }
 
-    pub fn parse(b: &[u8], endian: Endian) -> Result<RawXref, String> {
+    /// Parses an XREF node; Err says what the kernel would reject.
+    pub fn parse(b: &[u8], endian: Endian) -> Result<RawXref> {
         if b.len() != XREF_SIZE {
-            return Err(format!(
+            return Err(node_error(format!(
                 "xref node totlen {} but it is {XREF_SIZE} bytes",
                 b.len()
-            ));
+            )));
         }
         let mut r = FieldReader::new(&b[HEADER_SIZE..], endian);
         let x = RawXref {
@@ -141,10 +154,15 @@ impl RawXref {
             xseqno: r.u32(),
         };
         if r.u32() != crc32(&b[..XREF_SIZE - NODE_CRC_TAIL]) {
-            return Err("xref node CRC is wrong".into());
+            return Err(node_error("xref node CRC is wrong".into()));
         }
         Ok(x)
     }
+}
+
+/// A damaged node: the offset is the node's start.
+fn node_error(problem: String) -> Error {
+    Error::Node { offset: 0, problem }
 }
 
 #[cfg(test)]
@@ -170,11 +188,11 @@ mod tests {
         assert_eq!(&b[28..32], crc32(&b[..28]).to_le_bytes());
         assert_eq!(&b[32..47], b"mime\0text/plain");
         assert_eq!(b[47], 0xFF);
-        assert_eq!(RawXattr::parse(&b, Endian::Little), Ok(x));
+        assert_eq!(RawXattr::parse(&b, Endian::Little).unwrap(), x);
         b[40] ^= 1;
         assert_eq!(
-            RawXattr::parse(&b, Endian::Little),
-            Err("xattr 1 data CRC is wrong".into())
+            RawXattr::parse(&b, Endian::Little).unwrap_err().detail(),
+            "xattr 1 data CRC is wrong"
         );
     }
 
@@ -191,7 +209,7 @@ mod tests {
         assert_eq!(&b[..8], [0x19, 0x85, 0xE0, 0x09, 0, 0, 0, 28]);
         assert_eq!(&b[12..24], [0, 0, 0, 7, 0, 0, 0, 3, 0, 0, 0, 2]);
         assert_eq!(&b[24..], crc32(&b[..24]).to_be_bytes());
-        assert_eq!(RawXref::parse(&b, Endian::Big), Ok(r));
+        assert_eq!(RawXref::parse(&b, Endian::Big).unwrap(), r);
     }
 
     #[test]
