@@ -35,7 +35,7 @@ pub fn parse_size(text: &str) -> Result<u64, String> {
 /// Formats a byte count the way users write it: "64KiB", "1MiB", or plain bytes.
 pub fn format_size(bytes: u64) -> String {
     for (shift, unit) in [(30, "GiB"), (20, "MiB"), (10, "KiB")] {
-        if bytes >= 1 << shift && bytes % (1 << shift) == 0 {
+        if bytes >= 1 << shift && bytes.is_multiple_of(1 << shift) {
             return format!("{}{unit}", bytes >> shift);
         }
     }

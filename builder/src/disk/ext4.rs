@@ -25,7 +25,7 @@ const KIB: u64 = 1024;
 
 /// Writes an ext4 filesystem image at `image` whose root holds a copy of `root_dir`.
 pub fn write_ext4_image(image: &Path, root_dir: &Path, options: &Ext4Options) -> Result<()> {
-    if options.size % KIB != 0 {
+    if !options.size.is_multiple_of(KIB) {
         bail!(
             "ext4 image size {} is not a multiple of {KIB}",
             options.size

@@ -44,7 +44,7 @@ pub fn write_fat_disk(
     options: &FatDiskOptions,
     contents: &FatContents,
 ) -> Result<FatDiskReport> {
-    if options.size % SECTOR_BYTES != 0 {
+    if !options.size.is_multiple_of(SECTOR_BYTES) {
         bail!(
             "disk size {} is not a multiple of the {SECTOR_BYTES}-byte sector",
             options.size

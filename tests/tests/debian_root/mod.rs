@@ -149,7 +149,7 @@ pub fn deb822_mirror(text: &str) -> Option<String> {
         };
         let suites = field("Suites:")?;
         let components = field("Components:")?;
-        let enabled = field("Enabled:").map_or(true, |v| v != "no");
+        let enabled = field("Enabled:").is_none_or(|v| v != "no");
         (enabled
             && suites.split_whitespace().any(|s| s == SUITE)
             && components.split_whitespace().any(|c| c == "main"))
