@@ -88,7 +88,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     let init = match &args.init {
         Some(path) => std::fs::read(path)
             .with_context(|| format!("--init {}: cannot read", path.display()))?,
-        None => crate::EMBEDDED_INIT.to_vec(),
+        None => crate::embedded_init().context("no --init given")?.to_vec(),
     };
     let compression = args
         .compression
