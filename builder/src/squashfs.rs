@@ -17,7 +17,7 @@ pub const MKSQUASHFS: &str = "mksquashfs";
 pub const MAGIC: [u8; 4] = *b"hsqs";
 
 /// Compressions Debian's 6.1 kernel reads (CONFIG_SQUASHFS_{ZLIB,XZ,ZSTD,LZ4,LZO}=y).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Compression {
     /// The default: 5% larger than xz on a Debian tree, decompressed several times faster
     /// (what a boot under QEMU's TCG and a slow CPU both notice), written 1.8x faster.
@@ -30,6 +30,14 @@ pub enum Compression {
 }
 
 impl Compression {
+    /// Every compression, the default first.
+    pub const ALL: [Compression; 5] = [Self::Zstd, Self::Xz, Self::Gzip, Self::Lz4, Self::Lzo];
+
+    /// The compression whose [`word`](Self::word) this is.
+    pub fn from_word(word: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|c| c.word() == word)
+    }
+
     /// mksquashfs's `-comp` word.
     pub fn word(self) -> &'static str {
         match self {
