@@ -3,9 +3,7 @@
 
 use std::fmt;
 
-use flashroot_config::{
-    parse_size, CardWrites, Config, DeviceRef, EraseSize, ValueError, Word,
-};
+use flashroot_config::{parse_size, CardWrites, Config, DeviceRef, EraseSize, ValueError, Word};
 
 use super::BreakPoint;
 use crate::cmdline::Cmdline;
