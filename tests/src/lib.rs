@@ -1,4 +1,10 @@
-//! Integration tests live in tests/; this holds what several of them share.
+//! Integration tests live in tests/; this holds what several of them share: constants
+//! and numbers below, and the helper modules of the boot tests (each test binary uses its
+//! own subset of them).
+
+pub mod debian_package;
+pub mod debian_root;
+pub mod flashboot;
 
 /// Modules the embedded default config must bring in on Debian's 6.1 kernel: a disk
 /// driver's softdep chain (sd_mod, crc_t10dif), the card (vfat, nls_ascii) and the

@@ -55,8 +55,7 @@ pub fn install_localedef_wrapper(root: &Path, report: &mut Report) -> Result<(),
                 to: d.to,
                 by: d.by.unwrap_or_else(|| "a local diversion".into()),
                 wanted: LOCALEDEF_DIVERTED,
-            }
-            .into())
+            })
         }
         None => {
             if fs::symlink_metadata(&host).is_err() {
@@ -70,8 +69,7 @@ pub fn install_localedef_wrapper(root: &Path, report: &mut Report) -> Result<(),
                 return Err(Error::WrapperWithoutDiversion {
                     root: root.to_path_buf(),
                     path: LOCALEDEF,
-                }
-                .into());
+                });
             }
             dpkg::divert_local(root, LOCALEDEF, LOCALEDEF_DIVERTED)?;
             report.push(Change::Diverted {

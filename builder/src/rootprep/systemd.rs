@@ -72,8 +72,7 @@ pub fn reset_machine_id(root: &Path, report: &mut Report) -> Result<(), Error> {
                 path: MACHINE_ID,
                 what: tree::describe(&path).unwrap_or_else(|_| "not one".into()),
                 why: "systemd writes the new machine ID into it",
-            }
-            .into())
+            })
         }
         Ok(meta) if meta.len() == 0 => report.push(Change::Kept {
             path: MACHINE_ID.into(),

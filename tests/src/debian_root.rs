@@ -4,8 +4,6 @@
 //! Shared by debian_boot, debian_user, power_cut and wear (each also includes flashboot),
 //! with the card, boot and step-probe helpers of the Debian boot tests.
 
-#![allow(dead_code)] // each test binary uses its own subset
-
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::Command;

@@ -2,8 +2,6 @@
 //! built with flashroot's own code (initramfs pipeline, JFFS2 writer, card images), a
 //! busybox "real init" that reports what it sees, and a parser for its report.
 
-#![allow(dead_code)] // each test binary uses its own subset
-
 use std::os::unix::fs::{symlink, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::process::Command;
