@@ -113,18 +113,25 @@ pub fn installed(root: &Path) -> Vec<String> {
     names
 }
 
+/// A run of a kernel release: digits compare as numbers, and before any text.
+#[derive(Debug, PartialEq, Eq, PartialOrd, Ord)]
+enum Chunk {
+    Number(u64),
+    Text(String),
+}
+
 /// Compares kernel releases by their numeric runs: `6.1.0-10` < `6.1.0-9` is false.
 pub fn compare_versions(a: &str, b: &str) -> Ordering {
-    let chunks = |s: &str| -> Vec<Result<u64, String>> {
+    let chunks = |s: &str| -> Vec<Chunk> {
         let mut out = Vec::new();
         let mut cur = String::new();
         let mut digits = false;
         for c in s.chars() {
             if c.is_ascii_digit() != digits && !cur.is_empty() {
                 out.push(if digits {
-                    Ok(cur.parse().unwrap_or(u64::MAX))
+                    Chunk::Number(cur.parse().unwrap_or(u64::MAX))
                 } else {
-                    Err(std::mem::take(&mut cur))
+                    Chunk::Text(std::mem::take(&mut cur))
                 });
                 cur.clear();
             }
@@ -133,9 +140,9 @@ pub fn compare_versions(a: &str, b: &str) -> Ordering {
         }
         if !cur.is_empty() {
             out.push(if digits {
-                Ok(cur.parse().unwrap_or(u64::MAX))
+                Chunk::Number(cur.parse().unwrap_or(u64::MAX))
             } else {
-                Err(cur)
+                Chunk::Text(cur)
             });
         }
         out
