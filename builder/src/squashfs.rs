@@ -1,11 +1,11 @@
 //! The squashfs base of a layered root, written by `mksquashfs` (squashfs-tools).
 //!
 //! Why not a Rust writer: `backhand` 0.25 (the maintained pure-Rust one) writes gzip and
-//! lz4 in pure Rust only (its xz and zstd bind liblzma and libzstd, C code), needs a newer
-//! Rust than this workspace's minimum, and on Debian's minbase tree took 19.6 s with gzip
-//! against mksquashfs's 11.7 s (README, dependency table). mksquashfs also keeps hard
-//! links, device nodes and extended attributes, and `unsquashfs` from the same package is
-//! the oracle the tests read the result with.
+//! lz4 in pure Rust only (its xz and zstd bind liblzma and libzstd, C code), and on
+//! Debian's minbase tree took 19.6 s with gzip against mksquashfs's 11.7 s (README,
+//! dependency table). mksquashfs also keeps hard links, device nodes and extended
+//! attributes, and `unsquashfs` from the same package is the oracle the tests read the
+//! result with.
 
 use std::fmt;
 use std::path::{Path, PathBuf};
