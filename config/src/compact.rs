@@ -26,10 +26,9 @@ use std::collections::BTreeMap;
 
 use crate::word::Word;
 use crate::{
-    ValueError,
     AbsPath, Card, CardWrites, Compression, Config, ConfigError, Container, DeviceRef, EraseSize,
     ExtraFile, Failure, FailureAction, Initramfs, KeepCard, Modules, Overlay, RamDir, RelPath,
-    Tmpfs, DEFAULT_FLUSH_MS,
+    Tmpfs, ValueError, DEFAULT_FLUSH_MS,
 };
 
 /// Where the builder packs the compact config in the initramfs.
@@ -425,7 +424,9 @@ impl<'t> Reader<'t> {
         match key {
             "trigger" => c.trigger = owned(one()?),
             "card.device" => {
-                c.card.device = one()?.parse::<DeviceRef>().map_err(|e| err(e.to_string()))?;
+                c.card.device = one()?
+                    .parse::<DeviceRef>()
+                    .map_err(|e| err(e.to_string()))?;
             }
             "card.fstype" => c.card.fstype = owned(one()?),
             "card.mountpoint" => c.card.mountpoint = abs(one()?)?,
@@ -443,7 +444,10 @@ impl<'t> Reader<'t> {
             "card.keep_at" => c.card.keep_at = abs(one()?)?,
             "card.writes" => c.card.writes = choice(one()?).map_err(|e| err(e.to_string()))?,
             "card.flush_ms" => c.card.flush_ms = number(one()?)?,
-            "container.file" => last(&mut c.containers).file = RelPath::new(one()?).map_err(|e| err(e.to_string()))?,
+            "container.file" => {
+                last(&mut c.containers).file =
+                    RelPath::new(one()?).map_err(|e| err(e.to_string()))?
+            }
             "container.mountpoint" => last(&mut c.containers).mountpoint = abs(one()?)?,
             "container.erase_size" => {
                 last(&mut c.containers).erase_size =
@@ -452,7 +456,8 @@ impl<'t> Reader<'t> {
             "container.label" => last(&mut c.containers).label = Some(owned(one()?)),
             "container.option" => last(&mut c.containers).options.push(owned(one()?)),
             "container.base" => {
-                last(&mut c.containers).base = Some(RelPath::new(one()?).map_err(|e| err(e.to_string()))?)
+                last(&mut c.containers).base =
+                    Some(RelPath::new(one()?).map_err(|e| err(e.to_string()))?)
             }
             "tmpfs.path" => last(&mut c.tmpfs).path = abs(one()?)?,
             "tmpfs.size" => last(&mut c.tmpfs).size = Some(owned(one()?)),
@@ -472,7 +477,9 @@ impl<'t> Reader<'t> {
                     return Err(err(format!("parameters for {name:?} are given twice")));
                 }
             }
-            "failure.action" => c.failure.action = choice(one()?).map_err(|e| err(e.to_string()))?,
+            "failure.action" => {
+                c.failure.action = choice(one()?).map_err(|e| err(e.to_string()))?
+            }
             "failure.delay" => c.failure.delay = number(one()?)?,
             "initramfs.compression" => {
                 c.initramfs.compression = choice(one()?).map_err(|e| err(e.to_string()))?;

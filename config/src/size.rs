@@ -89,8 +89,14 @@ mod tests {
 
     #[test]
     fn rejects_bad_sizes_with_the_text() {
-        assert!(parse_size("").unwrap_err().to_string().contains("expected a size"));
-        assert!(parse_size("64Q").unwrap_err().to_string().contains("\"64Q\""));
+        assert!(parse_size("")
+            .unwrap_err()
+            .to_string()
+            .contains("expected a size"));
+        assert!(parse_size("64Q")
+            .unwrap_err()
+            .to_string()
+            .contains("\"64Q\""));
         assert!(parse_size("99999999999999999999").is_err());
         assert!(parse_size("17179869184G")
             .unwrap_err()

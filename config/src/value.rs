@@ -39,7 +39,10 @@ impl fmt::Display for ValueError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Self::NotASize { text } => {
-                write!(f, "expected a size such as 65536 or 64KiB, but got {text:?}")
+                write!(
+                    f,
+                    "expected a size such as 65536 or 64KiB, but got {text:?}"
+                )
             }
             Self::SizeTooLarge { text } => write!(f, "size {text:?} is too large"),
             Self::SizeSuffix { suffix, text } => write!(
@@ -76,7 +79,10 @@ impl fmt::Display for ValueError {
                 "expected a device path (/dev/sda1), LABEL=, UUID= or PARTUUID=, but got {text:?}"
             ),
             Self::Escape { got } => {
-                write!(f, "expected an escape \\\\, \\t, \\n or \\r, but got {got:?}")
+                write!(
+                    f,
+                    "expected an escape \\\\, \\t, \\n or \\r, but got {got:?}"
+                )
             }
             Self::NotAChoice { choices, got } => write!(f, "expected {choices}, but got {got:?}"),
         }

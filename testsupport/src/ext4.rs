@@ -130,9 +130,12 @@ mod tests {
 
     /// Runs a peer tool, failing the test with its output if it is missing or unhappy.
     fn tool(program: &str, package: &str, args: &[&str]) -> String {
-        let output = Command::new(program).args(args).output().unwrap_or_else(|e| {
-            panic!("cannot run {program} (install Debian package {package}): {e}")
-        });
+        let output = Command::new(program)
+            .args(args)
+            .output()
+            .unwrap_or_else(|e| {
+                panic!("cannot run {program} (install Debian package {package}): {e}")
+            });
         let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
         assert!(
             output.status.success(),
@@ -174,8 +177,16 @@ mod tests {
             "util-linux",
             &["-p", "-o", "export", image.to_str().unwrap()],
         );
-        assert_eq!(blkid_field(&export, "TYPE").as_deref(), Some("ext4"), "{export}");
-        assert_eq!(blkid_field(&export, "UUID").as_deref(), Some(uuid), "{export}");
+        assert_eq!(
+            blkid_field(&export, "TYPE").as_deref(),
+            Some("ext4"),
+            "{export}"
+        );
+        assert_eq!(
+            blkid_field(&export, "UUID").as_deref(),
+            Some(uuid),
+            "{export}"
+        );
         assert_eq!(
             blkid_field(&export, "LABEL").as_deref(),
             Some("ROOTFS"),
@@ -187,7 +198,11 @@ mod tests {
             &["-R", "cat /sbin/init", image.to_str().unwrap()],
         );
         assert_eq!(cat, "#!/bin/sh\n");
-        tool("e2fsck", "e2fsprogs", &["-f", "-n", image.to_str().unwrap()]);
+        tool(
+            "e2fsck",
+            "e2fsprogs",
+            &["-f", "-n", image.to_str().unwrap()],
+        );
     }
 
     #[test]

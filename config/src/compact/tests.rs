@@ -154,7 +154,10 @@ fn escapes_round_trip() {
     assert_eq!(out, "a\\tb\\\\c\\nd\\re");
     assert_eq!(unescape(&out), Ok("a\tb\\c\nd\re".to_string()));
     assert!(unescape("bad\\q").unwrap_err().to_string().contains("\\q"));
-    assert!(unescape("trailing\\").unwrap_err().to_string().contains("escape"));
+    assert!(unescape("trailing\\")
+        .unwrap_err()
+        .to_string()
+        .contains("escape"));
 }
 
 #[test]
