@@ -105,3 +105,26 @@ fn report(e: &anyhow::Error) -> String {
     }
     text
 }
+
+#[cfg(test)]
+mod tests {
+    use super::report;
+    use anyhow::Context;
+
+    #[test]
+    fn a_cause_already_in_the_message_is_said_once() {
+        // rootprep::Error::Io shows its io::Error and returns it from source().
+        let io = std::io::Error::from_raw_os_error(2);
+        let text = io.to_string();
+        let lib =
+            flashroot::rootprep::tree::mode(std::path::Path::new("/nonexistent/x")).unwrap_err();
+        let err = anyhow::Error::new(lib).context("importing root /src");
+        assert_eq!(
+            report(&err),
+            format!("importing root /src: cannot stat /nonexistent/x: {text}")
+        );
+        // Plain anyhow context chains read as `{:#}` did.
+        let err = Err::<(), _>(io).context("reading x").unwrap_err();
+        assert_eq!(report(&err), format!("{err:#}"));
+    }
+}
