@@ -4,7 +4,7 @@
 //! - [`fat`]: a FAT32/FAT16 volume (label, serial) filled from bytes or host files.
 //! - [`image`]: whole disks: MBR + one FAT partition at 1 MiB.
 //! - `fat_dots`: repairs the `.`/`..` entries the `fatfs` crate writes with long names.
-//! - [`slice`]: a byte window of a file, so the FAT library sees only its partition.
+//! - [`slice`](mod@slice): a byte window of a file, so the FAT library sees only its partition.
 
 mod error;
 pub mod fat;

@@ -39,7 +39,7 @@ pub enum Error {
     },
     /// A mode that is not octal permissions.
     Mode { text: String },
-    /// A config value (`key`, such as "tmpfs[0].mode (/tmp)") refused.
+    /// A config value (`key`, such as `tmpfs[0].mode (/tmp)`) refused.
     ConfigValue { key: String, source: Box<Error> },
     /// Resolving `path` inside `root` met more than `max` symlinks.
     SymlinkLoop {
