@@ -66,6 +66,9 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             e => e.into(),
         })?;
     print!("{}", report.table());
+    if report.seconds.is_none() {
+        println!("(give --hours-from SECONDS, the run's length, for rates per hour)");
+    }
     if let Some(png) = &args.png {
         let map = RegionMap::read(&args.card)?;
         let title = args

@@ -111,7 +111,7 @@ impl WearReport {
             self.requests,
             match self.seconds {
                 Some(s) => format!("{s:.0} s"),
-                None => "unknown length (give --hours-from SECONDS for rates)".into(),
+                None => "unknown length (no rates per hour without it)".into(),
             }
         );
         let _ = writeln!(
