@@ -190,13 +190,20 @@ fn kernel_flag_error(e: initramfs::Error) -> anyhow::Error {
         E::ModulesDirMissing { dir } => {
             anyhow!("--modules-dir {}: not a directory", dir.display())
         }
-        E::KernelMissing { kver, .. } => {
-            let detail = e.to_string();
-            let detail = detail
-                .strip_prefix(&format!("kernel {kver}: "))
-                .unwrap_or(&detail);
-            anyhow!("--kver {kver}: {detail}")
-        }
+        E::KernelMissing {
+            kver,
+            dir,
+            root,
+            found,
+        } => anyhow!(
+            "--kver {kver}: {} does not exist; found: {}",
+            dir.display(),
+            if found.is_empty() {
+                format!("nothing under {}", root.display())
+            } else {
+                found.join(", ")
+            }
+        ),
         E::NoKernels { .. } => anyhow!("{e}; pass --kver or --modules-dir"),
         _ => anyhow::Error::new(e),
     }
