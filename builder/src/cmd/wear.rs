@@ -5,7 +5,7 @@ use std::path::PathBuf;
 
 use anyhow::Context;
 
-use crate::wear::{analyse, heatmap, RegionMap, WearError};
+use crate::wear::{self, analyse, heatmap, RegionMap};
 
 #[derive(clap::Args, Debug)]
 pub struct Args {
@@ -57,11 +57,11 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     let report =
         analyse(&args.card, &args.trace, args.blk, args.hours_from).map_err(|e| match e {
             // Several drives wrote: the choice is this command's --blk.
-            WearError::AmbiguousBackend { path, backends } => anyhow::anyhow!(
+            wear::Error::AmbiguousBackend { path, backends } => anyhow::anyhow!(
                 "{}: writes of {} block backends; choose the card's with --blk:{}",
                 path.display(),
                 backends.len(),
-                WearError::backend_lines(&backends)
+                wear::Error::backend_lines(&backends)
             ),
             e => e.into(),
         })?;

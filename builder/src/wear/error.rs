@@ -8,7 +8,7 @@ use super::fat_layout::LayoutError;
 use super::trace::LineProblem;
 
 #[derive(Debug)]
-pub enum WearError {
+pub enum Error {
     /// The file could not be opened or read.
     Io { path: PathBuf, source: io::Error },
     /// A `blk_co_pwritev` line of the trace that does not parse.
@@ -63,8 +63,8 @@ impl fmt::Display for FontProblem {
     }
 }
 
-impl WearError {
-    /// The backends of [`WearError::AmbiguousBackend`], one indented line each, for a
+impl Error {
+    /// The backends of [`Error::AmbiguousBackend`], one indented line each, for a
     /// message that says how to choose one.
     pub fn backend_lines(backends: &[BackendSummary]) -> String {
         backends
@@ -88,7 +88,7 @@ pub struct BackendSummary {
     pub highest_byte: u64,
 }
 
-impl fmt::Display for WearError {
+impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Self::Io { path, source } => write!(f, "{}: {source}", path.display()),
@@ -132,7 +132,7 @@ impl fmt::Display for WearError {
     }
 }
 
-impl std::error::Error for WearError {
+impl std::error::Error for Error {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match self {
             Self::Io { source, .. } => Some(source),

@@ -9,7 +9,7 @@ use std::io::{self, Read, Seek, SeekFrom};
 use std::ops::Range;
 use std::path::Path;
 
-use super::error::WearError;
+use super::error::Error;
 
 use crate::disk::mbr::{
     BOOT_SIGNATURE, BOOT_SIGNATURE_OFFSET, PARTITION_ENTRY_SIZE, PARTITION_TABLE_OFFSET,
@@ -269,12 +269,12 @@ impl std::error::Error for LayoutError {
 }
 
 /// Reads the layout of the card image at `path`.
-pub fn read_layout(path: &Path) -> Result<Layout, WearError> {
-    let mut file = std::fs::File::open(path).map_err(|source| WearError::Io {
+pub fn read_layout(path: &Path) -> Result<Layout, Error> {
+    let mut file = std::fs::File::open(path).map_err(|source| Error::Io {
         path: path.to_path_buf(),
         source,
     })?;
-    layout_of(&mut file).map_err(|source| WearError::Card {
+    layout_of(&mut file).map_err(|source| Error::Card {
         path: path.to_path_buf(),
         source,
     })

@@ -8,7 +8,7 @@ use std::sync::OnceLock;
 use plotters::prelude::*;
 use plotters::style::{register_font, FontStyle};
 
-use super::error::{FontProblem, WearError};
+use super::error::{Error, FontProblem};
 use super::regions::{RegionKind, RegionMap};
 use super::report::WearReport;
 
@@ -35,9 +35,9 @@ pub fn write_png(
     map: &RegionMap,
     title: &str,
     out: &Path,
-) -> Result<(), WearError> {
+) -> Result<(), Error> {
     load_font()?;
-    let png_error = |reason: String| WearError::Png {
+    let png_error = |reason: String| Error::Png {
         path: out.to_path_buf(),
         reason,
     };
@@ -224,7 +224,7 @@ pub fn color(n: u32, max: u32) -> RGBColor {
 }
 
 /// Registers [`FONT`] once per process; plotters keeps a `'static` reference to it.
-fn load_font() -> Result<(), WearError> {
+fn load_font() -> Result<(), Error> {
     static LOADED: OnceLock<Result<(), FontProblem>> = OnceLock::new();
     LOADED
         .get_or_init(|| {
@@ -239,7 +239,7 @@ fn load_font() -> Result<(), WearError> {
             .map_err(|_| FontProblem::NotTrueType)
         })
         .clone()
-        .map_err(|problem| WearError::Font {
+        .map_err(|problem| Error::Font {
             path: FONT.into(),
             problem,
         })

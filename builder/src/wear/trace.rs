@@ -14,7 +14,7 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use super::error::{BackendSummary, WearError};
+use super::error::{BackendSummary, Error};
 
 /// The trace event, as QEMU names it at the start of the line.
 pub const EVENT: &str = "blk_co_pwritev";
@@ -42,8 +42,8 @@ pub struct Trace {
 
 impl Trace {
     /// Reads and parses `path`.
-    pub fn read(path: &Path) -> Result<Self, WearError> {
-        let text = std::fs::read(path).map_err(|source| WearError::Io {
+    pub fn read(path: &Path) -> Result<Self, Error> {
+        let text = std::fs::read(path).map_err(|source| Error::Io {
             path: path.to_path_buf(),
             source,
         })?;
@@ -51,7 +51,7 @@ impl Trace {
     }
 
     /// Parses trace text; `path` only names the file in errors.
-    pub fn parse(path: &Path, text: &str) -> Result<Self, WearError> {
+    pub fn parse(path: &Path, text: &str) -> Result<Self, Error> {
         let mut writes = Vec::new();
         for (index, line) in text.lines().enumerate() {
             let number = index + 1;
@@ -59,7 +59,7 @@ impl Trace {
                 Ok(Some(write)) => writes.push(write),
                 Ok(None) => {}
                 Err(problem) => {
-                    return Err(WearError::TraceLine {
+                    return Err(Error::TraceLine {
                         path: path.to_path_buf(),
                         line: number,
                         problem,
@@ -68,7 +68,7 @@ impl Trace {
             }
         }
         if writes.is_empty() {
-            return Err(WearError::NoWrites {
+            return Err(Error::NoWrites {
                 path: path.to_path_buf(),
             });
         }
@@ -99,12 +99,12 @@ impl Trace {
     /// The writes of the card's backend. The pointers are heap addresses, so nothing in the
     /// trace itself says which drive is which: with one backend it is the card, with several
     /// the caller must name it (`blk`), and a wrong guess fails rather than mixing two disks.
-    pub fn card_writes(&self, blk: Option<u64>) -> Result<Vec<Write>, WearError> {
+    pub fn card_writes(&self, blk: Option<u64>) -> Result<Vec<Write>, Error> {
         let backends = self.backends();
         let chosen = match (blk, backends.as_slice()) {
             (Some(blk), _) => {
                 if !backends.iter().any(|b| b.blk == blk) {
-                    return Err(WearError::UnknownBackend {
+                    return Err(Error::UnknownBackend {
                         path: self.path.clone(),
                         blk,
                     });
@@ -113,7 +113,7 @@ impl Trace {
             }
             (None, [only]) => only.blk,
             (None, _) => {
-                return Err(WearError::AmbiguousBackend {
+                return Err(Error::AmbiguousBackend {
                     path: self.path.clone(),
                     backends,
                 })
@@ -250,7 +250,7 @@ mod tests {
     const OUTPUT: &str =
         "blk_co_pwritev blk 0x55d0c2000000 bs 0x55d0c2001000 offset 0 bytes 4096 flags 0x0";
 
-    fn parse(text: &str) -> Result<Trace, WearError> {
+    fn parse(text: &str) -> Result<Trace, Error> {
         Trace::parse(Path::new("trace.log"), text)
     }
 
