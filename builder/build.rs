@@ -2,7 +2,13 @@
 //! `flashroot` binary carries it: one file to install, and `flashroot build` never
 //! packs an init built from other sources than itself.
 //!
-//! `FLASHROOT_INIT_BIN=/path/to/init` at build time embeds that file instead.
+//! - `FLASHROOT_INIT_BIN=/path/to/init` at build time embeds that file instead.
+//! - When the init does not build, the build fails. `FLASHROOT_INIT_LAST_GOOD=1` asks
+//!   explicitly for the last init that did build (while `init/` is being edited); it is
+//!   embedded with a cargo warning, and the build still fails if there is none.
+//! - Without the default feature `embedded-init` (library-only builds: docs, docs.rs)
+//!   nothing is built and no musl target is needed; `flashroot::embedded_init()` then
+//!   returns an error that says so.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -11,6 +17,10 @@ const INIT_TARGET: &str = "x86_64-unknown-linux-musl";
 
 fn main() {
     println!("cargo:rerun-if-env-changed=FLASHROOT_INIT_BIN");
+    println!("cargo:rerun-if-env-changed=FLASHROOT_INIT_LAST_GOOD");
+    if std::env::var_os("CARGO_FEATURE_EMBEDDED_INIT").is_none() {
+        return;
+    }
     if let Ok(path) = std::env::var("FLASHROOT_INIT_BIN") {
         println!("cargo:rerun-if-changed={path}");
         println!("cargo:rustc-env=FLASHROOT_INIT_BIN={path}");
@@ -24,6 +34,12 @@ fn main() {
         "config/src",
         "config/flashroot.toml",
         "config/Cargo.toml",
+        // Crates the init links: the JFFS2 core (its container check) and kmod (coldplug).
+        "jffs2/src",
+        "jffs2/Cargo.toml",
+        "kmod/src",
+        "kmod/Cargo.toml",
+        "Cargo.toml",
         "Cargo.lock",
     ] {
         println!(
@@ -38,16 +54,21 @@ fn main() {
     let target_dir = outer_target.join("flashroot-init");
     let bin = target_dir.join(INIT_TARGET).join("init").join("init");
     if let Err(why) = build_init(&workspace, &target_dir) {
-        // While init/ is being edited, keep the builder buildable with the last good init;
-        // a fresh checkout has none, so there the failure stops the build.
-        if bin.exists() {
-            println!(
-                "cargo:warning=the init does not build ({why}); embedding the previous build {}",
-                bin.display()
+        let last_good_wanted =
+            std::env::var_os("FLASHROOT_INIT_LAST_GOOD").is_some_and(|v| v == "1");
+        if !last_good_wanted {
+            panic!(
+                "{why}\n(FLASHROOT_INIT_LAST_GOOD=1 embeds the last init that did build, if any)"
             );
-        } else {
-            panic!("{why}");
         }
+        if !bin.exists() {
+            panic!("{why}\n(FLASHROOT_INIT_LAST_GOOD=1, but no init was ever built here)");
+        }
+        println!(
+            "cargo:warning=the init does not build ({why}); FLASHROOT_INIT_LAST_GOOD=1: \
+             embedding the previous build {}",
+            bin.display()
+        );
     }
     assert!(bin.exists(), "the init build produced no {}", bin.display());
     println!("cargo:rustc-env=FLASHROOT_INIT_BIN={}", bin.display());

@@ -5,10 +5,67 @@
 use std::os::unix::fs::DirBuilderExt;
 use std::path::{Path, PathBuf};
 
-use anyhow::Context;
 use flashroot_init::layered::{UPPER, WORK};
 
 use crate::jffs2;
+
+/// The one error type of the layered root's host side: each variant names the path.
+#[derive(Debug)]
+pub enum Error {
+    /// A file operation (`action`: "create", "stat", "chmod", "set \"user.x\" on"...) on `path`.
+    Io {
+        action: String,
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    /// Walking the tree under `dir` failed.
+    Walk {
+        dir: PathBuf,
+        source: walkdir::Error,
+    },
+    /// Writing the overlay container's JFFS2 image failed (the JFFS2 writer's error).
+    Jffs2(Box<dyn std::error::Error + Send + Sync>),
+    /// A syslinux.cfg without the entry to fold.
+    NoEntry { label: String },
+}
+
+impl std::fmt::Display for Error {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Io {
+                action,
+                path,
+                source,
+            } => write!(f, "cannot {action} {}: {source}", path.display()),
+            Self::Walk { dir, source } => write!(f, "cannot read {}: {source}", dir.display()),
+            Self::Jffs2(e) => write!(f, "{e}"),
+            Self::NoEntry { label } => {
+                write!(f, "syslinux.cfg has no LABEL {label} entry to fold")
+            }
+        }
+    }
+}
+
+impl std::error::Error for Error {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            Self::Io { source, .. } => Some(source),
+            Self::Walk { source, .. } => Some(source),
+            Self::Jffs2(e) => Some(e.as_ref()),
+            Self::NoEntry { .. } => None,
+        }
+    }
+}
+
+/// A failed file operation: "cannot {action} {path}: {error}".
+fn io(action: impl Into<String>, path: &Path) -> impl FnOnce(std::io::Error) -> Error {
+    let (action, path) = (action.into(), path.to_path_buf());
+    move |source| Error::Io {
+        action,
+        path,
+        source,
+    }
+}
 
 /// The overlay container's size when `import-root --layered` is given no `--pad`: room
 /// for upgrades of a minimal Debian (an upgraded package costs its whole size again).
@@ -41,7 +98,7 @@ pub fn slow_mount_note(report: &jffs2::Report) -> Option<String> {
 /// Writes the empty overlay container: a JFFS2 image holding only `upper/` and `work/`
 /// (mode 0755, owned by root whoever runs this), so that the first boot writes nothing
 /// to set it up.
-pub fn write_empty_overlay(out: &Path, options: &jffs2::Options) -> anyhow::Result<jffs2::Report> {
+pub fn write_empty_overlay(out: &Path, options: &jffs2::Options) -> Result<jffs2::Report, Error> {
     let mut name = out.as_os_str().to_os_string();
     name.push(format!(".flashroot-overlay-{}", std::process::id()));
     let scratch = PathBuf::from(name);
@@ -51,16 +108,14 @@ pub fn write_empty_overlay(out: &Path, options: &jffs2::Options) -> anyhow::Resu
             std::fs::DirBuilder::new()
                 .mode(0o755)
                 .create(&p)
-                .with_context(|| format!("cannot create {}", p.display()))?;
+                .map_err(io("create", &p))?;
         }
         let mut options = options.clone();
         options.squash.owners = true;
-        Ok(jffs2::write_image(&scratch, out, &options)?)
+        jffs2::write_image(&scratch, out, &options).map_err(|e| Error::Jffs2(e.into()))
     })();
     if scratch.exists() {
-        std::fs::remove_dir_all(&scratch).with_context(|| {
-            format!("cannot remove the scratch directory {}", scratch.display())
-        })?;
+        std::fs::remove_dir_all(&scratch).map_err(io("remove the scratch directory", &scratch))?;
     }
     result
 }
@@ -89,19 +144,23 @@ impl OverlayUsage {
 
 /// Compares the overlay's `upper` directory with the `base` it lies on. Sizes are the
 /// files' own (JFFS2 compresses them on the card).
-pub fn overlay_usage(upper: &Path, base: &Path) -> anyhow::Result<OverlayUsage> {
+pub fn overlay_usage(upper: &Path, base: &Path) -> Result<OverlayUsage, Error> {
     use std::os::unix::fs::{FileTypeExt, MetadataExt};
     let mut usage = OverlayUsage::default();
     for entry in walkdir::WalkDir::new(upper).min_depth(1) {
-        let entry = entry.with_context(|| format!("cannot read {}", upper.display()))?;
+        let entry = entry.map_err(|source| Error::Walk {
+            dir: upper.to_path_buf(),
+            source,
+        })?;
         let rel = entry
             .path()
             .strip_prefix(upper)
             .expect("walkdir stays under its root");
         let in_root = format!("/{}", rel.display());
-        let meta = entry
-            .metadata()
-            .with_context(|| format!("cannot stat {}", entry.path().display()))?;
+        let meta = entry.metadata().map_err(|source| Error::Walk {
+            dir: upper.to_path_buf(),
+            source,
+        })?;
         let ft = meta.file_type();
         if ft.is_dir() {
             continue;
@@ -180,10 +239,14 @@ pub const GENERATION_PREFIX: &str = "fold-";
 pub const LABEL_ROLLBACK: &str = "rollback";
 
 /// The next unused `fold-<N>` on the card.
-pub fn next_generation(card: &Path) -> anyhow::Result<String> {
+pub fn next_generation(card: &Path) -> Result<String, Error> {
     let mut last = 0u32;
-    for e in std::fs::read_dir(card).with_context(|| format!("cannot list {}", card.display()))? {
-        let name = e?.file_name().to_string_lossy().into_owned();
+    for e in std::fs::read_dir(card).map_err(io("list", card))? {
+        let name = e
+            .map_err(io("list", card))?
+            .file_name()
+            .to_string_lossy()
+            .into_owned();
         if let Some(n) = name
             .strip_prefix(GENERATION_PREFIX)
             .and_then(|n| n.parse::<u32>().ok())
@@ -244,7 +307,7 @@ pub fn fold_syslinux_cfg(
     failsafe_label: &str,
     new: (&str, &str),
     old: (&str, &str),
-) -> anyhow::Result<String> {
+) -> Result<String, Error> {
     use flashroot_init::plan::{KEY_BASE, KEY_CONTAINER};
     // Split into the header and the entries, each from its LABEL line.
     let mut blocks: Vec<Vec<String>> = vec![Vec::new()];
@@ -267,7 +330,9 @@ pub fn fold_syslinux_cfg(
         .find(|b| label_of(b).as_deref() == Some(default_label))
         .cloned()
     else {
-        anyhow::bail!("syslinux.cfg has no LABEL {default_label} entry to fold");
+        return Err(Error::NoEntry {
+            label: default_label.to_string(),
+        });
     };
     let set = |block: &[String], base: &str, container: &str, label: Option<&str>| {
         block
@@ -406,7 +471,7 @@ pub struct Applied {
 /// replaces the base's directory, anything else replaces the base's entry of that name
 /// with owner, mode, times and extended attributes (overlayfs's own left out). Hard links
 /// inside the overlay become copies.
-pub fn apply_upper(upper: &Path, merged: &Path) -> anyhow::Result<Applied> {
+pub fn apply_upper(upper: &Path, merged: &Path) -> Result<Applied, Error> {
     use std::os::unix::fs::{FileTypeExt, MetadataExt};
     let mut done = Applied::default();
     let walk = walkdir::WalkDir::new(upper)
@@ -414,13 +479,16 @@ pub fn apply_upper(upper: &Path, merged: &Path) -> anyhow::Result<Applied> {
         .sort_by_file_name()
         .follow_links(false);
     for entry in walk {
-        let entry = entry.with_context(|| format!("cannot read {}", upper.display()))?;
+        let entry = entry.map_err(|source| Error::Walk {
+            dir: upper.to_path_buf(),
+            source,
+        })?;
         let rel = entry.path().strip_prefix(upper).expect("under upper");
         let to = merged.join(rel);
         let meta = entry
             .path()
             .symlink_metadata()
-            .with_context(|| format!("cannot stat {}", entry.path().display()))?;
+            .map_err(io("stat", entry.path()))?;
         let ft = meta.file_type();
         if ft.is_char_device() && meta.rdev() == 0 {
             remove_any(&to)?;
@@ -435,19 +503,17 @@ pub fn apply_upper(upper: &Path, merged: &Path) -> anyhow::Result<Applied> {
             let is_dir = to.symlink_metadata().is_ok_and(|m| m.is_dir());
             if opaque || !is_dir {
                 remove_any(&to)?;
-                std::fs::create_dir(&to)
-                    .with_context(|| format!("cannot create {}", to.display()))?;
+                std::fs::create_dir(&to).map_err(io("create", &to))?;
                 done.opaque += usize::from(opaque);
             }
         } else {
             remove_any(&to)?;
             if ft.is_symlink() {
-                let target = std::fs::read_link(entry.path())?;
-                std::os::unix::fs::symlink(&target, &to)
-                    .with_context(|| format!("cannot create {}", to.display()))?;
+                let target =
+                    std::fs::read_link(entry.path()).map_err(io("read the link", entry.path()))?;
+                std::os::unix::fs::symlink(&target, &to).map_err(io("create", &to))?;
             } else if ft.is_file() {
-                std::fs::copy(entry.path(), &to)
-                    .with_context(|| format!("cannot copy {}", entry.path().display()))?;
+                std::fs::copy(entry.path(), &to).map_err(io("copy", entry.path()))?;
             } else {
                 let kind = nix::sys::stat::SFlag::from_bits_truncate(meta.mode() & libc_s_ifmt());
                 nix::sys::stat::mknod(
@@ -456,7 +522,7 @@ pub fn apply_upper(upper: &Path, merged: &Path) -> anyhow::Result<Applied> {
                     nix::sys::stat::Mode::from_bits_truncate(meta.mode() & 0o7777),
                     meta.rdev(),
                 )
-                .with_context(|| format!("cannot create {}", to.display()))?;
+                .map_err(|e| io("create", &to)(e.into()))?;
             }
             done.copied += 1;
         }
@@ -471,16 +537,15 @@ fn libc_s_ifmt() -> u32 {
 }
 
 /// Owner, mode, times and extended attributes (overlayfs's own left out) of `from` on `to`.
-fn copy_attributes(from: &Path, to: &Path, meta: &std::fs::Metadata) -> anyhow::Result<()> {
+fn copy_attributes(from: &Path, to: &Path, meta: &std::fs::Metadata) -> Result<(), Error> {
     use std::os::unix::ffi::OsStrExt;
     use std::os::unix::fs::{MetadataExt, PermissionsExt};
-    std::os::unix::fs::lchown(to, Some(meta.uid()), Some(meta.gid()))
-        .with_context(|| format!("cannot chown {}", to.display()))?;
+    std::os::unix::fs::lchown(to, Some(meta.uid()), Some(meta.gid())).map_err(io("chown", to))?;
     if meta.file_type().is_symlink() {
         return Ok(());
     }
     std::fs::set_permissions(to, std::fs::Permissions::from_mode(meta.mode() & 0o7777))
-        .with_context(|| format!("cannot chmod {}", to.display()))?;
+        .map_err(io("chmod", to))?;
     for name in xattr::list(to).into_iter().flatten() {
         if name.as_bytes().starts_with(OVERLAY_XATTR_PREFIX) {
             let _ = xattr::remove(to, &name);
@@ -491,8 +556,7 @@ fn copy_attributes(from: &Path, to: &Path, meta: &std::fs::Metadata) -> anyhow::
             continue;
         }
         if let Ok(Some(value)) = xattr::get(from, &name) {
-            xattr::set(to, &name, &value)
-                .with_context(|| format!("cannot set {name:?} on {}", to.display()))?;
+            xattr::set(to, &name, &value).map_err(io(format!("set {name:?} on"), to))?;
         }
     }
     if let Ok(modified) = meta.modified() {
@@ -503,14 +567,11 @@ fn copy_attributes(from: &Path, to: &Path, meta: &std::fs::Metadata) -> anyhow::
     Ok(())
 }
 
-fn remove_any(path: &Path) -> anyhow::Result<()> {
+fn remove_any(path: &Path) -> Result<(), Error> {
     match path.symlink_metadata() {
         Err(_) => Ok(()),
-        Ok(m) if m.is_dir() => std::fs::remove_dir_all(path)
-            .with_context(|| format!("cannot remove {}", path.display())),
-        Ok(_) => {
-            std::fs::remove_file(path).with_context(|| format!("cannot remove {}", path.display()))
-        }
+        Ok(m) if m.is_dir() => std::fs::remove_dir_all(path).map_err(io("remove", path)),
+        Ok(_) => std::fs::remove_file(path).map_err(io("remove", path)),
     }
 }
 

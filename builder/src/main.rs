@@ -83,8 +83,48 @@ fn main() -> ExitCode {
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("flashroot: error: {e:#}");
+            eprintln!("flashroot: error: {}", report(&e));
             ExitCode::FAILURE
         }
+    }
+}
+
+/// The error and its causes, joined by ": ". Library errors put their source's text in
+/// their own message and also return it from `source()`, so a cause whose text the
+/// message already ends with is not repeated.
+fn report(e: &anyhow::Error) -> String {
+    let mut text = String::new();
+    for cause in e.chain() {
+        let cause = cause.to_string();
+        if text.is_empty() {
+            text = cause;
+        } else if !text.ends_with(&cause) {
+            text.push_str(": ");
+            text.push_str(&cause);
+        }
+    }
+    text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::report;
+    use anyhow::Context;
+
+    #[test]
+    fn a_cause_already_in_the_message_is_said_once() {
+        // rootprep::Error::Io shows its io::Error and returns it from source().
+        let io = std::io::Error::from_raw_os_error(2);
+        let text = io.to_string();
+        let lib =
+            flashroot::rootprep::tree::mode(std::path::Path::new("/nonexistent/x")).unwrap_err();
+        let err = anyhow::Error::new(lib).context("importing root /src");
+        assert_eq!(
+            report(&err),
+            format!("importing root /src: cannot stat /nonexistent/x: {text}")
+        );
+        // Plain anyhow context chains read as `{:#}` did.
+        let err = Err::<(), _>(io).context("reading x").unwrap_err();
+        assert_eq!(report(&err), format!("{err:#}"));
     }
 }

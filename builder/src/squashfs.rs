@@ -1,11 +1,11 @@
 //! The squashfs base of a layered root, written by `mksquashfs` (squashfs-tools).
 //!
 //! Why not a Rust writer: `backhand` 0.25 (the maintained pure-Rust one) writes gzip and
-//! lz4 in pure Rust only (its xz and zstd bind liblzma and libzstd, C code), needs a newer
-//! Rust than this workspace's minimum, and on Debian's minbase tree took 19.6 s with gzip
-//! against mksquashfs's 11.7 s (README, dependency table). mksquashfs also keeps hard
-//! links, device nodes and extended attributes, and `unsquashfs` from the same package is
-//! the oracle the tests read the result with.
+//! lz4 in pure Rust only (its xz and zstd bind liblzma and libzstd, C code), and on
+//! Debian's minbase tree took 19.6 s with gzip against mksquashfs's 11.7 s (README,
+//! dependency table). mksquashfs also keeps hard links, device nodes and extended
+//! attributes, and `unsquashfs` from the same package is the oracle the tests read the
+//! result with.
 
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -17,7 +17,7 @@ pub const MKSQUASHFS: &str = "mksquashfs";
 pub const MAGIC: [u8; 4] = *b"hsqs";
 
 /// Compressions Debian's 6.1 kernel reads (CONFIG_SQUASHFS_{ZLIB,XZ,ZSTD,LZ4,LZO}=y).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Compression {
     /// The default: 5% larger than xz on a Debian tree, decompressed several times faster
     /// (what a boot under QEMU's TCG and a slow CPU both notice), written 1.8x faster.
@@ -30,6 +30,14 @@ pub enum Compression {
 }
 
 impl Compression {
+    /// Every compression, the default first.
+    pub const ALL: [Compression; 5] = [Self::Zstd, Self::Xz, Self::Gzip, Self::Lz4, Self::Lzo];
+
+    /// The compression whose [`word`](Self::word) this is.
+    pub fn from_word(word: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|c| c.word() == word)
+    }
+
     /// mksquashfs's `-comp` word.
     pub fn word(self) -> &'static str {
         match self {

@@ -28,7 +28,7 @@ use crate::word::Word;
 use crate::{
     AbsPath, Card, CardWrites, Compression, Config, ConfigError, Container, DeviceRef, EraseSize,
     ExtraFile, Failure, FailureAction, Initramfs, KeepCard, Modules, Overlay, RamDir, RelPath,
-    Tmpfs, DEFAULT_FLUSH_MS,
+    Tmpfs, ValueError, DEFAULT_FLUSH_MS,
 };
 
 /// Where the builder packs the compact config in the initramfs.
@@ -240,7 +240,7 @@ fn escape_into(out: &mut String, value: &str) {
     }
 }
 
-fn unescape(value: &str) -> Result<String, String> {
+fn unescape(value: &str) -> Result<String, ValueError> {
     let mut out = String::with_capacity(value.len());
     let mut chars = value.chars();
     while let Some(c) = chars.next() {
@@ -252,10 +252,9 @@ fn unescape(value: &str) -> Result<String, String> {
         match ESCAPES.iter().find(|(_, l)| Some(*l) == letter) {
             Some((raw, _)) => out.push(*raw),
             None => {
-                return Err(format!(
-                    "expected an escape \\\\, \\t, \\n or \\r, but got {:?}",
-                    letter.map_or("\\".to_string(), |l| format!("\\{l}"))
-                ))
+                return Err(ValueError::Escape {
+                    got: letter.map_or("\\".to_string(), |l| format!("\\{l}")),
+                })
             }
         }
     }
@@ -330,7 +329,7 @@ impl<'t> Reader<'t> {
             let values = fields
                 .map(unescape)
                 .collect::<Result<Vec<_>, _>>()
-                .map_err(|e| self.error(Some(start), key, &e))?;
+                .map_err(|e| self.error(Some(start), key, &e.to_string()))?;
             lines.push(Line {
                 offset: start,
                 key,
@@ -420,12 +419,14 @@ impl<'t> Reader<'t> {
             text.parse()
                 .map_err(|_| err(format!("expected a number, but got {text:?}")))
         };
-        let abs = |text: &str| AbsPath::new(text).map_err(err);
+        let abs = |text: &str| AbsPath::new(text).map_err(|e| err(e.to_string()));
         let owned = |text: &str| text.to_string();
         match key {
             "trigger" => c.trigger = owned(one()?),
             "card.device" => {
-                c.card.device = one()?.parse::<DeviceRef>().map_err(err)?;
+                c.card.device = one()?
+                    .parse::<DeviceRef>()
+                    .map_err(|e| err(e.to_string()))?;
             }
             "card.fstype" => c.card.fstype = owned(one()?),
             "card.mountpoint" => c.card.mountpoint = abs(one()?)?,
@@ -439,20 +440,24 @@ impl<'t> Reader<'t> {
             }
             "card.option" => c.card.options.push(owned(one()?)),
             "card.timeout" => c.card.timeout = number(one()?)?,
-            "card.keep" => c.card.keep = choice(one()?).map_err(err)?,
+            "card.keep" => c.card.keep = choice(one()?).map_err(|e| err(e.to_string()))?,
             "card.keep_at" => c.card.keep_at = abs(one()?)?,
-            "card.writes" => c.card.writes = choice(one()?).map_err(err)?,
+            "card.writes" => c.card.writes = choice(one()?).map_err(|e| err(e.to_string()))?,
             "card.flush_ms" => c.card.flush_ms = number(one()?)?,
-            "container.file" => last(&mut c.containers).file = RelPath::new(one()?).map_err(err)?,
+            "container.file" => {
+                last(&mut c.containers).file =
+                    RelPath::new(one()?).map_err(|e| err(e.to_string()))?
+            }
             "container.mountpoint" => last(&mut c.containers).mountpoint = abs(one()?)?,
             "container.erase_size" => {
                 last(&mut c.containers).erase_size =
-                    EraseSize::check(number(one()?)?.into()).map_err(err)?;
+                    EraseSize::check(number(one()?)?.into()).map_err(|e| err(e.to_string()))?;
             }
             "container.label" => last(&mut c.containers).label = Some(owned(one()?)),
             "container.option" => last(&mut c.containers).options.push(owned(one()?)),
             "container.base" => {
-                last(&mut c.containers).base = Some(RelPath::new(one()?).map_err(err)?)
+                last(&mut c.containers).base =
+                    Some(RelPath::new(one()?).map_err(|e| err(e.to_string()))?)
             }
             "tmpfs.path" => last(&mut c.tmpfs).path = abs(one()?)?,
             "tmpfs.size" => last(&mut c.tmpfs).size = Some(owned(one()?)),
@@ -472,10 +477,12 @@ impl<'t> Reader<'t> {
                     return Err(err(format!("parameters for {name:?} are given twice")));
                 }
             }
-            "failure.action" => c.failure.action = choice(one()?).map_err(err)?,
+            "failure.action" => {
+                c.failure.action = choice(one()?).map_err(|e| err(e.to_string()))?
+            }
             "failure.delay" => c.failure.delay = number(one()?)?,
             "initramfs.compression" => {
-                c.initramfs.compression = choice(one()?).map_err(err)?;
+                c.initramfs.compression = choice(one()?).map_err(|e| err(e.to_string()))?;
             }
             "initramfs.shell" => c.initramfs.shell = owned(one()?),
             "initramfs.file" => {
@@ -517,8 +524,11 @@ impl<'t> Reader<'t> {
     }
 }
 
-fn choice<T: Word>(word: &str) -> Result<T, String> {
-    T::from_word(word).ok_or_else(|| format!("expected {}, but got {word:?}", T::choices()))
+fn choice<T: Word>(word: &str) -> Result<T, ValueError> {
+    T::from_word(word).ok_or_else(|| ValueError::NotAChoice {
+        choices: T::choices(),
+        got: word.into(),
+    })
 }
 
 /// The entry a `container.*`, `tmpfs.*`, `overlay.*` or `ramdir.*` line fills: the reader pushes one at

@@ -3,6 +3,8 @@
 use std::fmt;
 use std::str::FromStr;
 
+use crate::ValueError;
+
 /// One way of naming a block device. Parsed once here; the init resolves it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum DeviceRef {
@@ -17,12 +19,12 @@ pub enum DeviceRef {
 }
 
 impl FromStr for DeviceRef {
-    type Err = String;
+    type Err = ValueError;
 
-    fn from_str(s: &str) -> Result<Self, String> {
-        let nonempty = |kind: &str, v: &str| {
+    fn from_str(s: &str) -> Result<Self, ValueError> {
+        let nonempty = |kind: &'static str, v: &str| {
             if v.is_empty() {
-                Err(format!("{kind}= needs a value, as in {kind}=..."))
+                Err(ValueError::EmptyDeviceValue { kind })
             } else {
                 Ok(v.to_string())
             }
@@ -36,9 +38,7 @@ impl FromStr for DeviceRef {
         } else if s.starts_with('/') && s.len() > 1 {
             Ok(Self::Path(s.to_string()))
         } else {
-            Err(format!(
-                "expected a device path (/dev/sda1), LABEL=, UUID= or PARTUUID=, but got {s:?}"
-            ))
+            Err(ValueError::NotADevice { text: s.into() })
         }
     }
 }
@@ -84,10 +84,12 @@ mod tests {
         assert!("sda1"
             .parse::<DeviceRef>()
             .unwrap_err()
+            .to_string()
             .contains("\"sda1\""));
         assert!("LABEL="
             .parse::<DeviceRef>()
             .unwrap_err()
+            .to_string()
             .contains("LABEL="));
     }
 

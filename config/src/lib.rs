@@ -7,6 +7,7 @@ mod device;
 mod error;
 pub mod load_order;
 mod size;
+mod value;
 mod word;
 
 use std::collections::BTreeMap;
@@ -18,6 +19,7 @@ pub use compact::{COMPACT_PATH, DEFAULT_COMPACT};
 pub use device::DeviceRef;
 pub use error::ConfigError;
 pub use size::{format_size, parse_size, Size};
+pub use value::ValueError;
 pub use word::Word;
 
 /// The annotated example, which is also the embedded default.
@@ -271,11 +273,9 @@ impl AbsPath {
     }
 
     /// Checks and normalises a path as written by the user.
-    pub fn new(s: &str) -> Result<Self, String> {
+    pub fn new(s: &str) -> Result<Self, ValueError> {
         if !s.starts_with('/') {
-            return Err(format!(
-                "expected an absolute path (starting with /), but got {s:?}"
-            ));
+            return Err(ValueError::NotAbsolute { path: s.into() });
         }
         // "/var/log/" and "/var/log" are the same mountpoint; keep "/" itself.
         let trimmed = s.trim_end_matches('/');
@@ -305,12 +305,10 @@ pub struct RelPath(pub String);
 
 impl RelPath {
     /// Checks a path on the card as written by the user; a leading `/` is dropped.
-    pub fn new(s: &str) -> Result<Self, String> {
+    pub fn new(s: &str) -> Result<Self, ValueError> {
         let s = s.trim_start_matches('/');
         if s.is_empty() || s.split('/').any(|c| c == "..") {
-            return Err(format!(
-                "expected a file path on the card such as \"rootfs.img\", but got {s:?}"
-            ));
+            return Err(ValueError::NotOnCard { path: s.into() });
         }
         Ok(Self(s.to_string()))
     }
@@ -333,23 +331,19 @@ impl fmt::Display for RelPath {
 pub struct EraseSize(pub u32);
 
 impl EraseSize {
-    pub fn check(bytes: u64) -> Result<Self, String> {
+    pub fn check(bytes: u64) -> Result<Self, ValueError> {
         if bytes < MIN_ERASE_SIZE {
-            return Err(format!(
-                "erase size must be at least {} but got {}",
-                format_size(MIN_ERASE_SIZE),
-                format_size(bytes)
-            ));
+            return Err(ValueError::EraseSizeTooSmall {
+                bytes,
+                min: MIN_ERASE_SIZE,
+            });
         }
         if !bytes.is_power_of_two() {
-            return Err(format!(
-                "erase size must be a power of two (such as 64KiB), but got {}",
-                format_size(bytes)
-            ));
+            return Err(ValueError::EraseSizeNotPowerOfTwo { bytes });
         }
         u32::try_from(bytes)
             .map(Self)
-            .map_err(|_| format!("erase size {} is too large", format_size(bytes)))
+            .map_err(|_| ValueError::EraseSizeTooLarge { bytes })
     }
 }
 

@@ -93,18 +93,38 @@ pub fn render(entries: &[ModuleEntry]) -> String {
     out
 }
 
+/// A line of the module list that does not parse: its 1-based number, what is wrong and
+/// the line itself.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LoadOrderError {
+    pub line: usize,
+    pub problem: &'static str,
+    pub text: String,
+}
+
+impl std::fmt::Display for LoadOrderError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{LOAD_ORDER_PATH} line {}: {} (expected name<TAB>path<TAB>parameters<TAB>when<TAB>needs<TAB>filesystems), but got {:?}",
+            self.line, self.problem, self.text
+        )
+    }
+}
+
+impl std::error::Error for LoadOrderError {}
+
 /// Parses the file format; errors name the line.
-pub fn parse(text: &str) -> Result<Vec<ModuleEntry>, String> {
+pub fn parse(text: &str) -> Result<Vec<ModuleEntry>, LoadOrderError> {
     let mut entries = Vec::new();
     for (i, line) in text.lines().enumerate() {
         if line.trim().is_empty() || line.starts_with('#') {
             continue;
         }
-        let bad = |what: &str| {
-            format!(
-                "{LOAD_ORDER_PATH} line {}: {what} (expected name<TAB>path<TAB>parameters<TAB>when<TAB>needs<TAB>filesystems), but got {line:?}",
-                i + 1
-            )
+        let bad = |problem: &'static str| LoadOrderError {
+            line: i + 1,
+            problem,
+            text: line.to_string(),
         };
         let fields: Vec<&str> = line.split('\t').collect();
         let (name, path) = match fields.as_slice() {
@@ -206,10 +226,14 @@ mod tests {
     #[test]
     fn names_the_bad_line() {
         let err = parse("# c\nloop\n").unwrap_err();
+        assert_eq!(err.line, 2);
+        let err = err.to_string();
         assert!(err.contains("line 2"), "{err}");
-        let err = parse("a\t/a.ko\t\tsometimes\t\n").unwrap_err();
+        let err = parse("a\t/a.ko\t\tsometimes\t\n").unwrap_err().to_string();
         assert!(err.contains("line 1") && err.contains("`when`"), "{err}");
-        let err = parse("ext4\t/ext4.ko\t\tfilesystem\t\t\n").unwrap_err();
+        let err = parse("ext4\t/ext4.ko\t\tfilesystem\t\t\n")
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("must name its filesystems"), "{err}");
     }
 }

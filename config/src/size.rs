@@ -2,40 +2,38 @@
 
 use std::fmt;
 
+use crate::ValueError;
+
 /// Parses `N`, `NK`, `NKiB`, `NM`, `NMiB`, `NG`, `NGiB` (binary multiples, case-insensitive),
 /// as mkfs.jffs2 accepts for `-e` and `--pad`.
-pub fn parse_size(text: &str) -> Result<u64, String> {
+pub fn parse_size(text: &str) -> Result<u64, ValueError> {
     let t = text.trim();
     let digits_end = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
     let (num, suffix) = t.split_at(digits_end);
     if num.is_empty() {
-        return Err(format!(
-            "expected a size such as 65536 or 64KiB, but got {text:?}"
-        ));
+        return Err(ValueError::NotASize { text: text.into() });
     }
-    let value: u64 = num
-        .parse()
-        .map_err(|_| format!("size {text:?} is too large"))?;
+    let too_large = || ValueError::SizeTooLarge { text: text.into() };
+    let value: u64 = num.parse().map_err(|_| too_large())?;
     let shift = match suffix.trim().to_ascii_lowercase().as_str() {
         "" | "b" => 0,
         "k" | "kb" | "kib" => 10,
         "m" | "mb" | "mib" => 20,
         "g" | "gb" | "gib" => 30,
         other => {
-            return Err(format!(
-                "unknown size suffix {other:?} in {text:?} (use K/KiB, M/MiB or G/GiB)"
-            ))
+            return Err(ValueError::SizeSuffix {
+                suffix: other.into(),
+                text: text.into(),
+            })
         }
     };
-    value
-        .checked_mul(1 << shift)
-        .ok_or_else(|| format!("size {text:?} is too large"))
+    value.checked_mul(1 << shift).ok_or_else(too_large)
 }
 
 /// Formats a byte count the way users write it: "64KiB", "1MiB", or plain bytes.
 pub fn format_size(bytes: u64) -> String {
     for (shift, unit) in [(30, "GiB"), (20, "MiB"), (10, "KiB")] {
-        if bytes >= 1 << shift && bytes % (1 << shift) == 0 {
+        if bytes >= 1 << shift && bytes.is_multiple_of(1 << shift) {
             return format!("{}{unit}", bytes >> shift);
         }
     }
@@ -91,11 +89,18 @@ mod tests {
 
     #[test]
     fn rejects_bad_sizes_with_the_text() {
-        assert!(parse_size("").unwrap_err().contains("expected a size"));
-        assert!(parse_size("64Q").unwrap_err().contains("\"64Q\""));
+        assert!(parse_size("")
+            .unwrap_err()
+            .to_string()
+            .contains("expected a size"));
+        assert!(parse_size("64Q")
+            .unwrap_err()
+            .to_string()
+            .contains("\"64Q\""));
         assert!(parse_size("99999999999999999999").is_err());
         assert!(parse_size("17179869184G")
             .unwrap_err()
+            .to_string()
             .contains("too large"));
     }
 

@@ -72,7 +72,7 @@ impl Coldplug {
     ) -> Result<Self, BootError> {
         let entries = match std::fs::read_to_string(order_path) {
             Ok(text) => load_order::parse(&text)
-                .map_err(|e| BootError::new("read module list", order_path, e))?,
+                .map_err(|e| BootError::new("read module list", order_path, e.to_string()))?,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
                 info!("no {order_path}: loading no modules (drivers built into the kernel)");
                 Vec::new()

@@ -309,7 +309,7 @@ fn target_path(target: &Target) -> Result<Option<String>, BootError> {
         Target::InRoot(p) => {
             let root = Path::new(NEW_ROOT);
             let resolved = rootpath::resolve(root, p)
-                .map_err(|e| BootError::new("resolve mountpoint", p, e))?;
+                .map_err(|e| BootError::new("resolve mountpoint", p, e.to_string()))?;
             let inside = rootpath::inside(root, &resolved);
             if let Some(moved) = rootpath::beneath(&inside, &MOVED_MOUNTS).filter(|_| p != "/") {
                 info!(

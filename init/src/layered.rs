@@ -139,13 +139,31 @@ pub struct Record {
     pub erase_size: u32,
 }
 
+/// A record that lacks a line, or whose erase size is not a number.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum RecordError {
+    MissingLine { key: &'static str },
+    EraseSize { value: String },
+}
+
+impl std::fmt::Display for RecordError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::MissingLine { key } => write!(f, "no {key} line"),
+            Self::EraseSize { value } => write!(f, "erase_size {value:?} is not a number"),
+        }
+    }
+}
+
+impl std::error::Error for RecordError {}
+
 impl Record {
-    pub fn parse(text: &str) -> Result<Self, String> {
-        let field = |key: &str| {
+    pub fn parse(text: &str) -> Result<Self, RecordError> {
+        let field = |key: &'static str| {
             text.lines()
                 .find_map(|l| l.strip_prefix(key)?.strip_prefix('\t'))
                 .map(str::to_string)
-                .ok_or_else(|| format!("no {key} line"))
+                .ok_or(RecordError::MissingLine { key })
         };
         let card = field("card")?;
         Ok(Self {
@@ -153,9 +171,12 @@ impl Record {
             base: field("base")?,
             overlay: field("overlay")?,
             failsafe: field("mode")? == "failsafe",
-            erase_size: field("erase_size")?
-                .parse()
-                .map_err(|_| "erase_size is not a number".to_string())?,
+            erase_size: {
+                let value = field("erase_size")?;
+                value
+                    .parse()
+                    .map_err(|_| RecordError::EraseSize { value })?
+            },
         })
     }
 }
@@ -362,7 +383,10 @@ mod tests {
             (r.base.as_str(), r.overlay.as_str(), r.failsafe),
             ("base.sqfs", "rootfs.img", false)
         );
-        assert_eq!(Record::parse("card\t-\n").unwrap_err(), "no base line");
+        assert_eq!(
+            Record::parse("card\t-\n").unwrap_err().to_string(),
+            "no base line"
+        );
     }
 
     fn files(dir: &Path) -> Vec<String> {

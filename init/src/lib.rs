@@ -13,9 +13,8 @@
 //!   does switch_root, [`failure`] the failure policy, [`kmsg`] the logging.
 //! - At shutdown: [`shutdown`] (the same binary, run as /run/initramfs/shutdown)
 //!   undoes the boot from [`containers_file`] and [`mountinfo`] (pure, tested).
-//! - [`sys`]: the system calls, the only module with `unsafe` (denied everywhere else).
-
-#![deny(unsafe_code)]
+//! - [`sys`]: the system calls, the only module with `unsafe` (denied everywhere else by the
+//!   workspace lints).
 
 #[macro_use]
 pub mod kmsg;

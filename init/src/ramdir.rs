@@ -91,10 +91,35 @@ pub fn mount(
     Ok(())
 }
 
+/// Why an owner `user[:group]` does not resolve in the new root (the caller names the
+/// spec and the directory).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum OwnerError {
+    NoUser,
+    BrokenPasswd,
+    NumericUserWithoutGroup,
+    NoGroup,
+    BrokenGroup,
+}
+
+impl std::fmt::Display for OwnerError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Self::NoUser => "no such user in /etc/passwd",
+            Self::BrokenPasswd => "a broken /etc/passwd line",
+            Self::NumericUserWithoutGroup => "a numeric user needs a group",
+            Self::NoGroup => "no such group in /etc/group",
+            Self::BrokenGroup => "a broken /etc/group line",
+        })
+    }
+}
+
+impl std::error::Error for OwnerError {}
+
 /// `user[:group]` as numbers: names are looked up in the root's /etc/passwd and
 /// /etc/group (not the initramfs'), numbers taken as they are; without a group, the
 /// user's own.
-fn resolve_owner(root: &Path, spec: &str) -> Result<(u32, u32), String> {
+fn resolve_owner(root: &Path, spec: &str) -> Result<(u32, u32), OwnerError> {
     let (user, group) = match spec.split_once(':') {
         Some((u, g)) => (u, Some(g)),
         None => (spec, None),
@@ -103,23 +128,23 @@ fn resolve_owner(root: &Path, spec: &str) -> Result<(u32, u32), String> {
     let (uid, primary) = match user.parse::<u32>() {
         Ok(uid) => (uid, None),
         Err(_) => {
-            let fields = lookup(&passwd, user).ok_or("no such user in /etc/passwd")?;
+            let fields = lookup(&passwd, user).ok_or(OwnerError::NoUser)?;
             let number = |i: usize| fields.get(i).and_then(|f| f.parse::<u32>().ok());
-            let uid = number(2).ok_or("a broken /etc/passwd line")?;
+            let uid = number(2).ok_or(OwnerError::BrokenPasswd)?;
             (uid, number(3))
         }
     };
     let gid = match group {
-        None => primary.ok_or("a numeric user needs a group")?,
+        None => primary.ok_or(OwnerError::NumericUserWithoutGroup)?,
         Some(g) => match g.parse::<u32>() {
             Ok(gid) => gid,
             Err(_) => {
                 let text = std::fs::read_to_string(root.join("etc/group")).unwrap_or_default();
-                let fields = lookup(&text, g).ok_or("no such group in /etc/group")?;
+                let fields = lookup(&text, g).ok_or(OwnerError::NoGroup)?;
                 fields
                     .get(2)
                     .and_then(|f| f.parse().ok())
-                    .ok_or("a broken /etc/group line")?
+                    .ok_or(OwnerError::BrokenGroup)?
             }
         },
     };
@@ -156,8 +181,12 @@ mod tests {
         assert_eq!(r("man"), Ok((6, 12)));
         assert_eq!(r("man:adm"), Ok((6, 4)));
         assert_eq!(r("1000:1000"), Ok((1000, 1000)));
-        assert_eq!(r("nobody:man"), Err("no such user in /etc/passwd".into()));
-        assert_eq!(r("man:staff"), Err("no such group in /etc/group".into()));
-        assert_eq!(r("1000"), Err("a numeric user needs a group".into()));
+        assert_eq!(r("nobody:man"), Err(OwnerError::NoUser));
+        assert_eq!(r("man:staff"), Err(OwnerError::NoGroup));
+        assert_eq!(r("1000"), Err(OwnerError::NumericUserWithoutGroup));
+        assert_eq!(
+            OwnerError::NoUser.to_string(),
+            "no such user in /etc/passwd"
+        );
     }
 }

@@ -7,9 +7,27 @@ use std::path::{Component, Path, PathBuf};
 /// Linux's own limit on symlinks followed in one lookup.
 const MAX_SYMLINKS: u32 = 40;
 
+/// More than [`MAX_SYMLINKS`] symlinks met resolving `path` (a loop, most likely).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SymlinkLoop {
+    pub path: String,
+}
+
+impl std::fmt::Display for SymlinkLoop {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "too many levels of symbolic links resolving {}",
+            self.path
+        )
+    }
+}
+
+impl std::error::Error for SymlinkLoop {}
+
 /// Resolves `path` (absolute, as seen from inside the root) to a path under `root`.
 /// Components that do not exist yet are kept as written.
-pub fn resolve(root: &Path, path: &str) -> Result<PathBuf, String> {
+pub fn resolve(root: &Path, path: &str) -> Result<PathBuf, SymlinkLoop> {
     let mut done: Vec<String> = Vec::new();
     let mut todo: Vec<String> = components(path);
     todo.reverse();
@@ -24,9 +42,7 @@ pub fn resolve(root: &Path, path: &str) -> Result<PathBuf, String> {
             Ok(target) => {
                 links += 1;
                 if links > MAX_SYMLINKS {
-                    return Err(format!(
-                        "too many levels of symbolic links resolving {path}"
-                    ));
+                    return Err(SymlinkLoop { path: path.into() });
                 }
                 let target = target.to_string_lossy().into_owned();
                 if target.starts_with('/') {
@@ -152,6 +168,7 @@ mod tests {
     fn loops_are_reported() {
         let (root, _c) = tree();
         let err = resolve(&root, "/loop/x").unwrap_err();
-        assert!(err.contains("too many levels"), "{err}");
+        assert_eq!(err.path, "/loop/x");
+        assert!(err.to_string().contains("too many levels"), "{err}");
     }
 }

@@ -109,7 +109,7 @@ fn try_switch(s: &Switch, timing: &Timing) -> Result<std::convert::Infallible, B
 fn check_init(root: &Path, init: &str) -> Result<(), BootError> {
     let object = format!("{init} in the new root");
     let resolved = rootpath::resolve(root, init)
-        .map_err(|e| BootError::new("find the real init", &object, e))?;
+        .map_err(|e| BootError::new("find the real init", &object, e.to_string()))?;
     let meta = std::fs::metadata(&resolved)
         .map_err(|e| BootError::io("find the real init", &object, &e))?;
     if !meta.is_file() || meta.permissions().mode() & EXEC_BITS == 0 {

@@ -140,7 +140,7 @@ pub fn check_container(
             });
         }
     }
-    if erase_size == 0 || file_len % u64::from(erase_size) != 0 {
+    if erase_size == 0 || !file_len.is_multiple_of(u64::from(erase_size)) {
         return Err(Error::NotWholeBlocks {
             len: file_len,
             erase_size,

@@ -79,7 +79,7 @@ pub fn scan(image: &[u8], erase_size: Option<u32>) -> Result<Scan> {
     let endian = id.map_or(Endian::Little, |id| id.endian);
     let found = id.and_then(|id| id.erase_size);
     let erase_size = match erase_size {
-        Some(e) if e == 0 || e as usize % NODE_ALIGN != 0 => {
+        Some(e) if e == 0 || !(e as usize).is_multiple_of(NODE_ALIGN) => {
             return Err(Error::BadEraseSize { erase_size: e })
         }
         Some(e) => e,
@@ -105,7 +105,7 @@ pub fn scan(image: &[u8], erase_size: Option<u32>) -> Result<Scan> {
             ),
         });
     }
-    if image.len() % erase_size as usize != 0 {
+    if !image.len().is_multiple_of(erase_size as usize) {
         s.problems.push(Problem {
             offset: image.len() as u64,
             message: format!(

@@ -594,7 +594,7 @@ impl Tree {
     pub fn hard_link(&mut self, path: impl AsRef<[u8]>, ino: u32) -> Result<()> {
         let path = path.as_ref();
         let target = self.inodes.get((ino as usize).wrapping_sub(1));
-        if target.map_or(true, |t| matches!(t.kind, Kind::Dir { .. })) {
+        if target.is_none_or(|t| matches!(t.kind, Kind::Dir { .. })) {
             return Err(source_error(
                 shown(path),
                 format!("inode {ino} is not a non-directory of the tree"),

@@ -38,7 +38,10 @@ fn check_geometry(opts: &Options) -> Result<u64> {
         });
     }
     if let Some(cm) = opts.cleanmarker {
-        if cm < CLEANMARKER_SIZE || cm as usize % NODE_ALIGN != 0 || cm as u64 >= erase / 2 {
+        if cm < CLEANMARKER_SIZE
+            || !(cm as usize).is_multiple_of(NODE_ALIGN)
+            || cm as u64 >= erase / 2
+        {
             return Err(Error::CleanmarkerSize {
                 size: cm,
                 erase_size: opts.erase_size,

@@ -30,35 +30,99 @@ pub fn encode(payload: &[u8]) -> Vec<u8> {
     framed
 }
 
+/// What is wrong with the frame at the start of an output disk; the header and lengths
+/// travel as fields, the caller adds the disk's path.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum FrameError {
+    /// No newline in the first [`MAX_HEADER`] bytes, which start with `start`.
+    NoHeaderLine { start: String },
+    /// The header line is not UTF-8.
+    NotUtf8 { header: Vec<u8> },
+    /// The header does not start with [`MAGIC`] and a space.
+    Magic { header: String },
+    /// The length after the magic is not a decimal number.
+    Length {
+        header: String,
+        length: String,
+        reason: String,
+    },
+    /// The header announces more bytes than the disk holds after it.
+    Truncated {
+        header: String,
+        length: usize,
+        available: usize,
+    },
+}
+
+impl std::fmt::Display for FrameError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::NoHeaderLine { start } => write!(
+                f,
+                "no header line within the first {MAX_HEADER} bytes (starts {start:?})"
+            ),
+            Self::NotUtf8 { header } => write!(f, "header {header:?} is not UTF-8"),
+            Self::Magic { header } => {
+                write!(f, "header {header:?} does not start with \"{MAGIC} \"")
+            }
+            Self::Length {
+                header,
+                length,
+                reason,
+            } => write!(
+                f,
+                "header {header:?}: length {length:?} is not a number: {reason}"
+            ),
+            Self::Truncated {
+                header,
+                length,
+                available,
+            } => write!(
+                f,
+                "header {header:?} announces {length} bytes but the disk holds {available} after it"
+            ),
+        }
+    }
+}
+
+impl std::error::Error for FrameError {}
+
 /// The payload framed at the start of `disk`, `Ok(None)` if the guest wrote nothing,
 /// or an error saying what is wrong with the frame.
-pub fn decode(disk: &[u8]) -> Result<Option<&[u8]>, String> {
+pub fn decode(disk: &[u8]) -> Result<Option<&[u8]>, FrameError> {
     if disk.first().is_none_or(|&b| b == 0) {
         return Ok(None);
     }
     let window = &disk[..disk.len().min(MAX_HEADER)];
-    let newline = window.iter().position(|&b| b == b'\n').ok_or_else(|| {
-        format!(
-            "no header line within the first {MAX_HEADER} bytes (starts {:?})",
-            String::from_utf8_lossy(window)
-        )
+    let newline =
+        window
+            .iter()
+            .position(|&b| b == b'\n')
+            .ok_or_else(|| FrameError::NoHeaderLine {
+                start: String::from_utf8_lossy(window).into_owned(),
+            })?;
+    let header = std::str::from_utf8(&window[..newline]).map_err(|_| FrameError::NotUtf8 {
+        header: window[..newline].to_vec(),
     })?;
-    let header = std::str::from_utf8(&window[..newline])
-        .map_err(|_| format!("header {:?} is not UTF-8", &window[..newline]))?;
     let length = header
         .strip_prefix(MAGIC)
         .and_then(|rest| rest.strip_prefix(' '))
-        .ok_or_else(|| format!("header {header:?} does not start with \"{MAGIC} \""))?;
-    let length: usize = length
-        .parse()
-        .map_err(|e| format!("header {header:?}: length {length:?} is not a number: {e}"))?;
-    let start = newline + 1;
-    let payload = disk.get(start..start + length).ok_or_else(|| {
-        format!(
-            "header {header:?} announces {length} bytes but the disk holds {} after it",
-            disk.len() - start
-        )
+        .ok_or_else(|| FrameError::Magic {
+            header: header.into(),
+        })?;
+    let length: usize = length.parse().map_err(|e| FrameError::Length {
+        header: header.into(),
+        length: length.into(),
+        reason: format!("{e}"),
     })?;
+    let start = newline + 1;
+    let payload = disk
+        .get(start..start + length)
+        .ok_or_else(|| FrameError::Truncated {
+            header: header.into(),
+            length,
+            available: disk.len() - start,
+        })?;
     Ok(Some(payload))
 }
 
@@ -82,16 +146,16 @@ mod tests {
 
     #[test]
     fn bad_frames_say_why() {
-        let short = decode(b"FLASHROOT-OUTPUT 10\nabc").unwrap_err();
+        let short = decode(b"FLASHROOT-OUTPUT 10\nabc").unwrap_err().to_string();
         assert!(
             short.contains("announces 10 bytes but the disk holds 3"),
             "{short}"
         );
-        let magic = decode(b"HELLO 3\nabc").unwrap_err();
+        let magic = decode(b"HELLO 3\nabc").unwrap_err().to_string();
         assert!(magic.contains("does not start with"), "{magic}");
-        let number = decode(b"FLASHROOT-OUTPUT x\n").unwrap_err();
+        let number = decode(b"FLASHROOT-OUTPUT x\n").unwrap_err().to_string();
         assert!(number.contains("is not a number"), "{number}");
-        let no_line = decode(&[b'F'; 100]).unwrap_err();
+        let no_line = decode(&[b'F'; 100]).unwrap_err().to_string();
         assert!(no_line.contains("no header line"), "{no_line}");
     }
 

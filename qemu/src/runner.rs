@@ -157,16 +157,10 @@ fn check_inputs(options: &BootOptions) -> Result<(), Error> {
         let bytes = fs::metadata(&disk.path)
             .map_err(|e| Error::io("read", &disk.path, e))?
             .len();
-        check_sd_card(bytes, disk.read_only).map_err(|detail| Error::InvalidParameter {
-            name: "disks",
-            detail: format!("SD card {}: {detail}", disk.path.display()),
-        })?;
+        check_sd_card(&disk.path, bytes, disk.read_only)?;
     }
     if let Some(cut) = &options.cut {
-        check_cut(cut, options.timeout).map_err(|detail| Error::InvalidParameter {
-            name: "cut",
-            detail,
-        })?;
+        check_cut(cut, options.timeout)?;
     }
     if options.memory_mib == 0 || options.cpus == 0 {
         return Err(Error::InvalidParameter {
@@ -183,37 +177,45 @@ fn check_inputs(options: &BootOptions) -> Result<(), Error> {
 /// A cut that could never happen, or never where meant: an empty needle (every line
 /// matches), a needle spanning lines (lines are matched one at a time), a fixed cut at or
 /// after the timeout.
-fn check_cut(cut: &Cut, timeout: Duration) -> Result<(), String> {
-    match &cut.after {
+fn check_cut(cut: &Cut, timeout: Duration) -> Result<(), Error> {
+    let detail = match &cut.after {
         Some(needle) if needle.is_empty() => {
-            Err("the console needle is empty; use `after: None` to cut at a fixed time".into())
+            "the console needle is empty; use `after: None` to cut at a fixed time".to_string()
         }
-        Some(needle) if needle.contains('\n') => Err(format!(
-            "the console needle {needle:?} spans lines; lines are matched one at a time"
-        )),
-        None if cut.delay >= timeout => Err(format!(
+        Some(needle) if needle.contains('\n') => {
+            format!("the console needle {needle:?} spans lines; lines are matched one at a time")
+        }
+        None if cut.delay >= timeout => format!(
             "a cut {:.1} s after the start never comes: the timeout ({:.1} s) ends the boot first",
             cut.delay.as_secs_f64(),
             timeout.as_secs_f64()
-        )),
-        _ => Ok(()),
-    }
+        ),
+        _ => return Ok(()),
+    };
+    Err(Error::InvalidParameter {
+        name: "cut",
+        detail,
+    })
 }
 
 /// What QEMU 7.2's `sd-card` refuses, said before QEMU says it tersely: a size that is
 /// not a power of two, and a read-only drive.
-fn check_sd_card(bytes: u64, read_only: bool) -> Result<(), String> {
-    if !bytes.is_power_of_two() {
+fn check_sd_card(path: &Path, bytes: u64, read_only: bool) -> Result<(), Error> {
+    let detail = if !bytes.is_power_of_two() {
         let suggestion = bytes.checked_next_power_of_two().unwrap_or(u64::MAX);
-        return Err(format!(
+        format!(
             "QEMU needs a size that is a power of two, but the image has {bytes} bytes \
              (extend it to {suggestion})"
-        ));
-    }
-    if read_only {
-        return Err("QEMU cannot attach a read-only drive as an SD card".into());
-    }
-    Ok(())
+        )
+    } else if read_only {
+        "QEMU cannot attach a read-only drive as an SD card".to_string()
+    } else {
+        return Ok(());
+    };
+    Err(Error::InvalidParameter {
+        name: "disks",
+        detail: format!("SD card {}: {detail}", path.display()),
+    })
 }
 
 /// The QEMU invocation: `pc` machine, TCG, serial console on stdout. A direct kernel boot
@@ -566,7 +568,7 @@ fn read_output(path: &Path) -> Result<Option<Vec<u8>>, Error> {
     let disk = fs::read(path).map_err(|e| Error::io("read output disk", path, e))?;
     output_disk::decode(&disk)
         .map(|payload| payload.map(<[u8]>::to_vec))
-        .map_err(|detail| Error::unexpected(format!("output disk {}", path.display()), detail))
+        .map_err(|e| Error::unexpected(format!("output disk {}", path.display()), e.to_string()))
 }
 
 #[cfg(test)]
@@ -683,14 +685,18 @@ mod tests {
 
     #[test]
     fn sd_card_must_be_writable_and_a_power_of_two() {
-        assert_eq!(check_sd_card(64 << 20, false), Ok(()));
-        let error = check_sd_card(48 << 20, false).unwrap_err();
+        let card = Path::new("card.img");
+        assert!(check_sd_card(card, 64 << 20, false).is_ok());
+        let error = check_sd_card(card, 48 << 20, false)
+            .unwrap_err()
+            .to_string();
+        assert!(error.contains("SD card card.img"), "{error}");
         assert!(
             error.contains("power of two") && error.contains("50331648 bytes"),
             "{error}"
         );
         assert!(error.contains("extend it to 67108864"), "{error}");
-        let error = check_sd_card(64 << 20, true).unwrap_err();
+        let error = check_sd_card(card, 64 << 20, true).unwrap_err().to_string();
         assert!(error.contains("read-only"), "{error}");
     }
 
@@ -762,15 +768,16 @@ mod tests {
     #[test]
     fn impossible_cuts_are_refused() {
         let s = Duration::from_secs;
-        assert_eq!(
-            check_cut(&Cut::after_line("commit 20", s(3)), s(10)),
-            Ok(())
-        );
-        let empty = check_cut(&Cut::after_line("", s(3)), s(10)).unwrap_err();
+        assert!(check_cut(&Cut::after_line("commit 20", s(3)), s(10)).is_ok());
+        let empty = check_cut(&Cut::after_line("", s(3)), s(10))
+            .unwrap_err()
+            .to_string();
         assert!(empty.contains("needle is empty"), "{empty}");
-        let two_lines = check_cut(&Cut::after_line("a\nb", s(3)), s(10)).unwrap_err();
+        let two_lines = check_cut(&Cut::after_line("a\nb", s(3)), s(10))
+            .unwrap_err()
+            .to_string();
         assert!(two_lines.contains("spans lines"), "{two_lines}");
-        let late = check_cut(&Cut::at(s(10)), s(10)).unwrap_err();
+        let late = check_cut(&Cut::at(s(10)), s(10)).unwrap_err().to_string();
         assert!(late.contains("timeout (10.0 s)"), "{late}");
         let mut options = BootOptions::new("/bin/sh");
         options.cut = Some(Cut::at(s(500)));

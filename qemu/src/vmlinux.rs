@@ -7,6 +7,8 @@
 
 use std::io::Read;
 
+use crate::Error;
+
 /// Offset of `setup_sects` (u8): 512-byte sectors of real-mode setup after the boot sector.
 const SETUP_SECTS_OFFSET: usize = 0x1F1;
 /// `setup_sects == 0` means 4, for historical reasons.
@@ -26,16 +28,17 @@ const ELF_MAGIC: &[u8; 4] = b"\x7FELF";
 pub const PVH_CONFIG: &str = "CONFIG_PVH=y";
 
 /// Where the compressed payload lies in a bzImage.
-pub fn payload_range(bzimage: &[u8]) -> Result<std::ops::Range<usize>, String> {
+pub fn payload_range(bzimage: &[u8]) -> Result<std::ops::Range<usize>, Error> {
+    let bad = |detail: String| Error::unexpected("bzImage", detail);
     let u32_at = |at: usize| {
         bzimage
             .get(at..at + 4)
             .map(|b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]) as usize)
     };
     if bzimage.get(HEADER_MAGIC_OFFSET..HEADER_MAGIC_OFFSET + 4) != Some(HEADER_MAGIC) {
-        return Err(format!(
+        return Err(bad(format!(
             "no \"HdrS\" boot header at {HEADER_MAGIC_OFFSET:#x}: not a bzImage"
-        ));
+        )));
     }
     let setup_sects = match bzimage[SETUP_SECTS_OFFSET] {
         0 => SETUP_SECTS_DEFAULT,
@@ -45,33 +48,34 @@ pub fn payload_range(bzimage: &[u8]) -> Result<std::ops::Range<usize>, String> {
     let (Some(offset), Some(length)) =
         (u32_at(PAYLOAD_OFFSET_OFFSET), u32_at(PAYLOAD_LENGTH_OFFSET))
     else {
-        return Err("boot header too short for payload fields".into());
+        return Err(bad("boot header too short for payload fields".into()));
     };
     let start = protected_mode + offset;
     if length == 0 || start + length > bzimage.len() {
-        return Err(format!(
+        return Err(bad(format!(
             "payload {start:#x}+{length:#x} outside the {}-byte image",
             bzimage.len()
-        ));
+        )));
     }
     Ok(start..start + length)
 }
 
 /// The ELF kernel inside `bzimage`, if its payload is xz-compressed (Debian's choice).
-pub fn extract(bzimage: &[u8]) -> Result<Vec<u8>, String> {
+pub fn extract(bzimage: &[u8]) -> Result<Vec<u8>, Error> {
+    let bad = |detail: String| Error::unexpected("bzImage", detail);
     let payload = &bzimage[payload_range(bzimage)?];
     if !payload.starts_with(XZ_MAGIC) {
-        return Err(format!(
+        return Err(bad(format!(
             "payload starts {:02x?}, not with the xz magic",
             &payload[..payload.len().min(6)]
-        ));
+        )));
     }
     let mut elf = Vec::new();
     lzma_rust2::XzReader::new(payload, false)
         .read_to_end(&mut elf)
-        .map_err(|e| format!("xz payload: {e}"))?;
+        .map_err(|e| bad(format!("xz payload: {e}")))?;
     if !elf.starts_with(ELF_MAGIC) {
-        return Err("decompressed payload is not an ELF file".into());
+        return Err(bad("decompressed payload is not an ELF file".into()));
     }
     Ok(elf)
 }
@@ -103,14 +107,21 @@ mod tests {
 
     #[test]
     fn non_bzimage_and_non_xz_are_refused_with_reasons() {
-        assert!(payload_range(&[0u8; 1024]).unwrap_err().contains("HdrS"));
+        assert!(payload_range(&[0u8; 1024])
+            .unwrap_err()
+            .to_string()
+            .contains("HdrS"));
         let gzip = fake_bzimage(b"\x1f\x8b\x08\0\0\0");
         assert!(extract(&gzip)
             .unwrap_err()
+            .to_string()
             .contains("not with the xz magic"));
         let mut truncated = fake_bzimage(b"x");
         truncated[PAYLOAD_LENGTH_OFFSET] = 0xFF;
-        assert!(payload_range(&truncated).unwrap_err().contains("outside"));
+        assert!(payload_range(&truncated)
+            .unwrap_err()
+            .to_string()
+            .contains("outside"));
     }
 
     #[test]
@@ -119,6 +130,7 @@ mod tests {
         payload.extend_from_slice(&[0u8; 32]);
         assert!(extract(&fake_bzimage(&payload))
             .unwrap_err()
-            .starts_with("xz payload"));
+            .to_string()
+            .starts_with("unexpected bzImage: xz payload"));
     }
 }

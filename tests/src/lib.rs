@@ -1,4 +1,10 @@
-//! Integration tests live in tests/; this holds what several of them share.
+//! Integration tests live in tests/; this holds what several of them share: constants
+//! and numbers below, and the helper modules of the boot tests (each test binary uses its
+//! own subset of them).
+
+pub mod debian_package;
+pub mod debian_root;
+pub mod flashboot;
 
 pub use flashroot_testsupport::default_config::FLASH_BOOT_MUST_HAVE;
 

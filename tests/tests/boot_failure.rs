@@ -2,7 +2,7 @@
 //! the object and the reason, and that the guest then reboots or halts as told by
 //! `flashroot.failure=` instead of panicking or hanging.
 
-mod flashboot;
+use flashroot_tests::flashboot;
 
 use std::path::{Path, PathBuf};
 

@@ -2,7 +2,7 @@
 //! from `flashroot build`'s pipeline, a FAT32 card holding a JFFS2 root made by our own
 //! writer. The real init is a busybox script that hands back /proc/self/mountinfo.
 
-mod flashboot;
+use flashroot_tests::flashboot;
 
 use flashboot::*;
 

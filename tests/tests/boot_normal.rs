@@ -2,7 +2,7 @@
 //! (here `UUID=` of an ext4 partition, type probed) and switches to it; with `mtd` the
 //! very same image does the flash boot.
 
-mod flashboot;
+use flashroot_tests::flashboot;
 
 use flashboot::*;
 

@@ -3,7 +3,7 @@
 //! root whose filesystem is not packed stops the boot with a message naming it, and
 //! adding that module to `[modules] extra`, as the message says, boots it.
 
-mod flashboot;
+use flashroot_tests::flashboot;
 
 use std::path::Path;
 use std::process::Command;

@@ -6,7 +6,7 @@
 //! drivers only for the hardware present is caught when it misses a link
 //! (xhci -> usb-storage -> sd_mod, sdhci -> mmc_block).
 
-mod flashboot;
+use flashroot_tests::flashboot;
 
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;

@@ -4,7 +4,7 @@
 //! `/initrd.img`; our init then mounts the JFFS2 root from the same card. The root tree
 //! goes through `rootprep` first, as `flashroot import-root` would prepare it.
 
-mod flashboot;
+use flashroot_tests::flashboot;
 
 use std::path::Path;
 use std::time::Duration;

@@ -5,9 +5,9 @@
 //! /boot/initrd.img-VERSION is flashroot's, which then boots both ways under QEMU (the
 //! flash card and a conventional ext4 root=UUID=); removing the kernel removes it again.
 
-mod debian_package;
-mod debian_root;
-mod flashboot;
+use flashroot_tests::debian_package;
+use flashroot_tests::debian_root;
+use flashroot_tests::flashboot;
 
 use std::fs;
 use std::path::Path;

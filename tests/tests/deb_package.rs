@@ -2,7 +2,7 @@
 //! (`dpkg-deb -c`), that two builds give the same bytes, that the man pages render with
 //! `man -l` and that bash finds the completion after sourcing it.
 
-mod debian_package;
+use flashroot_tests::debian_package;
 
 use std::path::Path;
 use std::process::Command;

@@ -14,8 +14,8 @@
 //! adds a probe unit, writes the JFFS2 container with our writer, builds the initramfs
 //! with our pipeline and puts both on a card image made by `flashroot card`'s code.
 
-mod debian_root;
-mod flashboot;
+use flashroot_tests::debian_root;
+use flashroot_tests::flashboot;
 
 use std::fs;
 use std::path::Path;

@@ -7,8 +7,8 @@
 //! the package from the base with an empty overlay, and the `rollback` entry still boots
 //! the state before the fold (the package in the overlay).
 
-mod debian_root;
-mod flashboot;
+use flashroot_tests::debian_root;
+use flashroot_tests::flashboot;
 
 use std::fs;
 use std::path::{Path, PathBuf};

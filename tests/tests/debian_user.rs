@@ -10,8 +10,8 @@
 //! the marker in `journalctl -b -1`, and a machine ID made on the card, not the tree's.
 //! Every check is on what the guest's probe prints, step by step, on the console.
 
-mod debian_root;
-mod flashboot;
+use flashroot_tests::debian_root;
+use flashroot_tests::flashboot;
 
 use std::fs;
 use std::path::Path;

@@ -5,7 +5,7 @@
 //! only the drivers the machine needs, is smaller, and boots the same machine. In between,
 //! `flashroot.modules=all` makes the generic image load every packed module at once.
 
-mod flashboot;
+use flashroot_tests::flashboot;
 
 use std::path::Path;
 

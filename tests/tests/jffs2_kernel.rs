@@ -268,7 +268,7 @@ fn parse_manifest(section: &[u8], what: &str) -> Manifest {
     }
     let link_lines: Vec<&[u8]> = lines(&section[md5_end + 9..]).collect();
     assert!(
-        link_lines.len() % 2 == 0,
+        link_lines.len().is_multiple_of(2),
         "{what}: links part has an odd number of lines"
     );
     for pair in link_lines.chunks(2) {

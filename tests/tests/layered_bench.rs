@@ -4,8 +4,8 @@
 //! the root's mount time as the init logs it and the guest uptime at which the init
 //! execs the real init, and the card space each layout takes.
 
-mod debian_root;
-mod flashboot;
+use flashroot_tests::debian_root;
+use flashroot_tests::flashboot;
 
 use std::fs;
 use std::os::unix::fs::PermissionsExt;

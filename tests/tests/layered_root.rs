@@ -3,7 +3,7 @@
 //! a reboot, shuts down cleanly, boots failsafe without touching the overlay, and resets
 //! the overlay (also when the power is cut in the middle of the reset).
 
-mod flashboot;
+use flashroot_tests::flashboot;
 
 use std::collections::BTreeMap;
 use std::os::unix::fs::PermissionsExt;

@@ -10,8 +10,8 @@
 //! `POWER_CUT_KEEP=dir` keeps each card as the cut left it (before the check boot), and
 //! the card before any cut as `pristine-<workload>.img`.
 
-mod debian_root;
-mod flashboot;
+use flashroot_tests::debian_root;
+use flashroot_tests::flashboot;
 
 use std::collections::BTreeMap;
 use std::fmt;

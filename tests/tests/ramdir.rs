@@ -6,7 +6,7 @@
 //! /var/log/set with files of one version, asks the keeper to save (SIGUSR1), and is cut
 //! (QEMU killed); then a boot that reports what /var/log holds.
 
-mod flashboot;
+use flashroot_tests::flashboot;
 
 use std::collections::BTreeMap;
 use std::path::Path;

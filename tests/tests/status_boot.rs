@@ -3,8 +3,8 @@
 //! they report judged by the kernel: a write of the sure free space succeeds, and writing
 //! past the most it says ever fits fails with ENOSPC. Then status exits 2 (near ENOSPC).
 
-mod debian_package;
-mod flashboot;
+use flashroot_tests::debian_package;
+use flashroot_tests::flashboot;
 
 use std::fs;
 use std::os::unix::fs::PermissionsExt;

@@ -5,8 +5,8 @@
 //! `FLASHROOT_WEAR_RECIPE=classic` runs the same check on the classic recipe (buffered
 //! loop device, plain vfat mount), where it fails: bench/wear-classic-failure.txt.
 
-mod debian_root;
-mod flashboot;
+use flashroot_tests::debian_root;
+use flashroot_tests::flashboot;
 
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;

@@ -6,7 +6,9 @@
 //!   and the mtd-utils oracles (jffs2dump, mkfs.jffs2, sumtool).
 //! - [`modinfo`]: kernel module objects made in memory (only a `.modinfo` section).
 //! - [`default_config`]: the modules the embedded default config must bring in.
+//! - [`ext4`]: ext4 images via `mkfs.ext4 -d`, for normal `root=` boot tests.
 
 pub mod default_config;
+pub mod ext4;
 pub mod jffs2;
 pub mod modinfo;

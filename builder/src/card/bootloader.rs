@@ -8,7 +8,7 @@ use std::io::{Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use anyhow::{bail, Context};
+use super::Error;
 
 /// The installer: Debian's mtools-based `syslinux`.
 pub const SYSLINUX: &str = "syslinux";
@@ -34,7 +34,7 @@ pub struct Tools {
 
 impl Tools {
     /// Finds the tools, or says which Debian packages to install.
-    pub fn find() -> anyhow::Result<Self> {
+    pub fn find() -> Result<Self, Error> {
         let mut missing = Vec::new();
         let syslinux = which(SYSLINUX);
         if syslinux.is_none() {
@@ -55,17 +55,16 @@ impl Tools {
         }
         match (syslinux, mbr_bin) {
             (Some(syslinux), Some(mbr_bin)) if missing.is_empty() => Ok(Self { syslinux, mbr_bin }),
-            _ => bail!(
-                "installing the boot loader needs {}; install them with: apt-get install {}",
-                missing.join(", "),
-                packages_for(&missing)
-            ),
+            _ => Err(Error::MissingTools {
+                packages: packages_for(&missing),
+                missing,
+            }),
         }
     }
 
     /// Writes the MBR boot code into `image` and installs syslinux on the FAT partition
     /// starting `partition_offset` bytes into it.
-    pub fn install(&self, image: &Path, partition_offset: u64) -> anyhow::Result<()> {
+    pub fn install(&self, image: &Path, partition_offset: u64) -> Result<(), Error> {
         self.write_mbr_boot_code(image)?;
         let output = Command::new(&self.syslinux)
             .arg("--offset")
@@ -73,37 +72,41 @@ impl Tools {
             .arg("--install")
             .arg(image)
             .output()
-            .with_context(|| format!("cannot run {}", self.syslinux.display()))?;
+            .map_err(|source| Error::Spawn {
+                program: self.syslinux.clone(),
+                source,
+            })?;
         if !output.status.success() {
-            bail!(
-                "`{} --offset {partition_offset} --install {}` failed ({}): {}",
-                self.syslinux.display(),
-                image.display(),
-                output.status,
-                String::from_utf8_lossy(&output.stderr).trim()
-            );
+            return Err(Error::ToolFailed {
+                command: format!(
+                    "{} --offset {partition_offset} --install {}",
+                    self.syslinux.display(),
+                    image.display()
+                ),
+                status: output.status,
+                stderr: String::from_utf8_lossy(&output.stderr).trim().to_string(),
+            });
         }
         Ok(())
     }
 
-    fn write_mbr_boot_code(&self, image: &Path) -> anyhow::Result<()> {
-        let code = std::fs::read(&self.mbr_bin)
-            .with_context(|| format!("cannot read {}", self.mbr_bin.display()))?;
+    fn write_mbr_boot_code(&self, image: &Path) -> Result<(), Error> {
+        let code = std::fs::read(&self.mbr_bin).map_err(Error::io("read", &self.mbr_bin))?;
         if code.len() < MBR_BOOT_CODE_BYTES {
-            bail!(
-                "{} is {} bytes; expected at least the {MBR_BOOT_CODE_BYTES}-byte boot code",
-                self.mbr_bin.display(),
-                code.len()
-            );
+            return Err(Error::ShortBootCode {
+                path: self.mbr_bin.clone(),
+                bytes: code.len(),
+                needed: MBR_BOOT_CODE_BYTES,
+            });
         }
         let mut disk = OpenOptions::new()
             .write(true)
             .open(image)
-            .with_context(|| format!("cannot open {}", image.display()))?;
+            .map_err(Error::io("open", image))?;
         // Only the code area: the disk signature and partition table follow at 440.
         disk.seek(SeekFrom::Start(0))
             .and_then(|_| disk.write_all(&code[..MBR_BOOT_CODE_BYTES]))
-            .with_context(|| format!("cannot write the MBR boot code into {}", image.display()))
+            .map_err(Error::io("write the MBR boot code into", image))
     }
 }
 

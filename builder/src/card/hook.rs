@@ -9,7 +9,7 @@
 use std::fs;
 use std::path::{Path, PathBuf};
 
-use anyhow::Context;
+use super::Error;
 
 use super::layout::{INITRD, INITRD_OLD, KVER, KVER_OLD, PARTIAL_SUFFIX, VMLINUZ, VMLINUZ_OLD};
 
@@ -116,16 +116,15 @@ echo "flashroot kernel hook: $CARD boots $version; previous: $(cat "$CARD/@KVER_
 "#;
 
 /// Writes the hook into `<root>/etc/kernel/postinst.d/` (atomically, mode 0755); returns its path.
-pub fn install(root: &Path, settings: &HookSettings) -> anyhow::Result<PathBuf> {
+pub fn install(root: &Path, settings: &HookSettings) -> Result<PathBuf, Error> {
     use std::os::unix::fs::PermissionsExt;
     let dir = root.join(POSTINST_DIR);
-    fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    fs::create_dir_all(&dir).map_err(Error::io("create", &dir))?;
     let path = dir.join(HOOK_NAME);
     crate::atomic::replace(&path, |partial| {
-        fs::write(partial, render(settings))
-            .with_context(|| format!("cannot write {}", partial.display()))?;
+        fs::write(partial, render(settings)).map_err(Error::io("write", partial))?;
         fs::set_permissions(partial, fs::Permissions::from_mode(HOOK_MODE))
-            .with_context(|| format!("cannot chmod {}", partial.display()))
+            .map_err(Error::io("chmod", partial))
     })?;
     Ok(path)
 }

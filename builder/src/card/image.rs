@@ -4,14 +4,13 @@
 
 use std::path::Path;
 
-use anyhow::Context;
-
 use super::bootloader::Tools;
 use super::layout::{
     journal_of, INITRD, INITRD_OLD, JOURNAL_BYTES, KVER, KVER_OLD, SYSLINUX_CFG, VMLINUZ,
     VMLINUZ_OLD,
 };
 use super::payload::Payload;
+use super::Error;
 use crate::disk::{self, FatContents, FatDiskOptions, FatDiskReport, FatKind, VolumeOptions};
 
 /// The default FAT volume label (what `LABEL=` matches at boot).
@@ -32,7 +31,7 @@ pub fn write_image(
     image: &Path,
     options: &ImageOptions,
     payload: &Payload,
-) -> anyhow::Result<FatDiskReport> {
+) -> Result<FatDiskReport, Error> {
     payload.check_inputs()?;
     let tools = Tools::find()?;
     crate::atomic::replace(image, |partial| {
@@ -45,7 +44,7 @@ fn write_partial(
     tools: &Tools,
     options: &ImageOptions,
     payload: &Payload,
-) -> anyhow::Result<FatDiskReport> {
+) -> Result<FatDiskReport, Error> {
     let contents = contents(payload)?;
     let disk_options = FatDiskOptions {
         size: options.size,
@@ -60,12 +59,15 @@ fn write_partial(
     let report = disk::write_fat_disk(partial, &disk_options, &contents)?;
     tools
         .install(partial, report.partition_offset)
-        .with_context(|| format!("installing syslinux into {}", partial.display()))?;
+        .map_err(|e| Error::Syslinux {
+            image: partial.to_path_buf(),
+            source: Box::new(e),
+        })?;
     Ok(report)
 }
 
 /// The FAT volume's files: a fresh card's previous pair is the new pair itself.
-fn contents(payload: &Payload) -> anyhow::Result<FatContents> {
+fn contents(payload: &Payload) -> Result<FatContents, Error> {
     let mut contents = FatContents::new();
     contents
         .host_file(VMLINUZ, &payload.kernel)?

@@ -3,7 +3,7 @@
 use std::fs;
 use std::path::{Path, PathBuf};
 
-use anyhow::{bail, Context};
+use super::Error;
 
 use super::layout::{
     journal_of, INITRD, INITRD_OLD, JOURNAL_BYTES, KVER, KVER_OLD, SYSLINUX_CFG, VMLINUZ,
@@ -29,14 +29,17 @@ pub struct Payload {
 
 impl Payload {
     /// Fails naming the first input file that is missing.
-    pub fn check_inputs(&self) -> anyhow::Result<()> {
+    pub fn check_inputs(&self) -> Result<(), Error> {
         let inputs = [("kernel", &self.kernel), ("initramfs", &self.initrd)]
             .into_iter()
             .chain(self.containers.iter().map(|(_, host)| ("container", host)))
             .chain(self.files.iter().map(|(_, host)| ("file", host)));
         for (what, path) in inputs {
             if !path.is_file() {
-                bail!("{what} {} is not a file", path.display());
+                return Err(Error::NotAFile {
+                    what,
+                    path: path.clone(),
+                });
             }
         }
         Ok(())
@@ -56,10 +59,12 @@ pub type Actions = Vec<String>;
 /// and initramfs already there become the previous pair when they differ from the new
 /// ones; a card without a previous pair gets the new pair as its previous one too, so the
 /// fallback entry always boots.
-pub fn populate_dir(dir: &Path, payload: &Payload) -> anyhow::Result<Actions> {
+pub fn populate_dir(dir: &Path, payload: &Payload) -> Result<Actions, Error> {
     payload.check_inputs()?;
     if !dir.is_dir() {
-        bail!("card directory {} does not exist", dir.display());
+        return Err(Error::NoCardDir {
+            dir: dir.to_path_buf(),
+        });
     }
     let mut actions = Actions::new();
     for (name, host) in &payload.containers {
@@ -83,7 +88,7 @@ pub fn populate_dir(dir: &Path, payload: &Payload) -> anyhow::Result<Actions> {
     Ok(actions)
 }
 
-fn install_pair(dir: &Path, payload: &Payload, actions: &mut Actions) -> anyhow::Result<()> {
+fn install_pair(dir: &Path, payload: &Payload, actions: &mut Actions) -> Result<(), Error> {
     let current = (dir.join(VMLINUZ), dir.join(INITRD));
     let present = current.0.is_file() && current.1.is_file();
     let unchanged = present
@@ -129,26 +134,24 @@ fn install_pair(dir: &Path, payload: &Payload, actions: &mut Actions) -> anyhow:
     Ok(())
 }
 
-fn same_content(a: &Path, b: &Path) -> anyhow::Result<bool> {
-    let meta = |p: &Path| fs::metadata(p).with_context(|| format!("cannot stat {}", p.display()));
+fn same_content(a: &Path, b: &Path) -> Result<bool, Error> {
+    let meta = |p: &Path| fs::metadata(p).map_err(Error::io("stat", p));
     if meta(a)?.len() != meta(b)?.len() {
         return Ok(false);
     }
-    let read = |p: &Path| fs::read(p).with_context(|| format!("cannot read {}", p.display()));
+    let read = |p: &Path| fs::read(p).map_err(Error::io("read", p));
     Ok(read(a)? == read(b)?)
 }
 
-fn rename(from: &Path, to: &Path) -> anyhow::Result<()> {
-    fs::rename(from, to)
-        .with_context(|| format!("cannot rename {} to {}", from.display(), to.display()))
+fn rename(from: &Path, to: &Path) -> Result<(), Error> {
+    fs::rename(from, to).map_err(Error::io(format!("rename {} to", from.display()), to))
 }
 
 /// Copies `source` to `dest` atomically, creating `dest`'s directory (a container may sit
 /// in a subdirectory of the card).
-fn copy_atomic(source: &Path, dest: &Path) -> anyhow::Result<()> {
+fn copy_atomic(source: &Path, dest: &Path) -> Result<(), Error> {
     if let Some(parent) = dest.parent() {
-        fs::create_dir_all(parent)
-            .with_context(|| format!("cannot create {}", parent.display()))?;
+        fs::create_dir_all(parent).map_err(Error::io("create", parent))?;
     }
     Ok(atomic::copy(source, dest)?)
 }

@@ -88,7 +88,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     let init = match &args.init {
         Some(path) => std::fs::read(path)
             .with_context(|| format!("--init {}: cannot read", path.display()))?,
-        None => crate::EMBEDDED_INIT.to_vec(),
+        None => crate::embedded_init().context("no --init given")?.to_vec(),
     };
     let compression = args
         .compression
@@ -113,7 +113,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             std::path::Path::new(kernel::MODULES_ROOT),
             running.as_deref(),
         )
-        .map_err(|e| anyhow!(e))?;
+        .map_err(kernel_flag_error)?;
         if let Some(note) = &choice.note {
             eprintln!("flashroot: note: {note}");
         }
@@ -127,10 +127,10 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         (Some(path), _) => {
             let text = std::fs::read_to_string(path)
                 .with_context(|| format!("--devices {}: cannot read", path.display()))?;
-            Some(
-                load_list::parse_devices(&path.display().to_string(), &text)
-                    .map_err(|e| anyhow!(e))?,
-            )
+            Some(load_list::parse_devices(
+                &path.display().to_string(),
+                &text,
+            )?)
         }
         (None, true) => {
             let found = modaliases_under(std::path::Path::new(SYS_BUS));
@@ -157,8 +157,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         devices: devices.as_deref(),
         root_fs: root_fs.as_deref(),
         options,
-    })
-    .map_err(|e| anyhow!(e))?;
+    })?;
     for note in &built.notes {
         say(&format!("note: {note}"));
     }
@@ -178,6 +177,36 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             .unwrap_or_default(),
     ));
     Ok(())
+}
+
+/// A kernel choice that failed, said in terms of the flags that made it.
+fn kernel_flag_error(e: initramfs::Error) -> anyhow::Error {
+    use initramfs::Error as E;
+    match &e {
+        E::ModulesDirUnnamed { dir } => anyhow!(
+            "--modules-dir {}: cannot tell the kernel version from it; add --kver",
+            dir.display()
+        ),
+        E::ModulesDirMissing { dir } => {
+            anyhow!("--modules-dir {}: not a directory", dir.display())
+        }
+        E::KernelMissing {
+            kver,
+            dir,
+            root,
+            found,
+        } => anyhow!(
+            "--kver {kver}: {} does not exist; found: {}",
+            dir.display(),
+            if found.is_empty() {
+                format!("nothing under {}", root.display())
+            } else {
+                found.join(", ")
+            }
+        ),
+        E::NoKernels { .. } => anyhow!("{e}; pass --kver or --modules-dir"),
+        _ => anyhow::Error::new(e),
+    }
 }
 
 /// The filesystem type of this machine's `/`.
@@ -227,8 +256,11 @@ fn check_kernel_config(
     for path in candidates {
         match std::fs::read_to_string(&path) {
             Ok(text) => {
-                return compression::check_kernel_config(c, &path.display().to_string(), &text)
-                    .map_err(|e| anyhow!(e))
+                return Ok(compression::check_kernel_config(
+                    c,
+                    &path.display().to_string(),
+                    &text,
+                )?)
             }
             Err(e) if args.kernel_config.is_some() => {
                 return Err(anyhow!(

@@ -33,7 +33,7 @@ const MERGED: &str = "/run/flashroot/fold";
 #[derive(clap::Args, Debug)]
 pub struct Args {
     /// The new base's compression.
-    #[arg(long, value_enum, default_value = "zstd")]
+    #[arg(long, value_parser = crate::cmd::import_root::squashfs_compression(), default_value = "zstd")]
     pub compression: squashfs::Compression,
     /// Fold the card mounted at DIR (not the running system): its default boot entry
     /// names the base and overlay (else the config does).

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 
 use anyhow::Context;
 
-use crate::wear::{analyse, heatmap, RegionMap};
+use crate::wear::{self, analyse, heatmap, RegionMap};
 
 #[derive(clap::Args, Debug)]
 pub struct Args {
@@ -30,15 +30,45 @@ pub struct Args {
     pub title: Option<String>,
 }
 
-fn parse_pointer(text: &str) -> Result<u64, String> {
+/// A `--blk` value that is no hex pointer.
+#[derive(Debug)]
+struct NotAPointer {
+    text: String,
+}
+
+impl std::fmt::Display for NotAPointer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "expected a hex pointer such as 0x55d0c1c3e0a0 but got {:?}",
+            self.text
+        )
+    }
+}
+
+impl std::error::Error for NotAPointer {}
+
+fn parse_pointer(text: &str) -> Result<u64, NotAPointer> {
     let hex = text.strip_prefix("0x").unwrap_or(text);
-    u64::from_str_radix(hex, 16)
-        .map_err(|_| format!("expected a hex pointer such as 0x55d0c1c3e0a0 but got {text:?}"))
+    u64::from_str_radix(hex, 16).map_err(|_| NotAPointer { text: text.into() })
 }
 
 pub fn run(args: Args) -> anyhow::Result<()> {
-    let report = analyse(&args.card, &args.trace, args.blk, args.hours_from)?;
+    let report =
+        analyse(&args.card, &args.trace, args.blk, args.hours_from).map_err(|e| match e {
+            // Several drives wrote: the choice is this command's --blk.
+            wear::Error::AmbiguousBackend { path, backends } => anyhow::anyhow!(
+                "{}: writes of {} block backends; choose the card's with --blk:{}",
+                path.display(),
+                backends.len(),
+                wear::Error::backend_lines(&backends)
+            ),
+            e => e.into(),
+        })?;
     print!("{}", report.table());
+    if report.seconds.is_none() {
+        println!("(give --hours-from SECONDS, the run's length, for rates per hour)");
+    }
     if let Some(png) = &args.png {
         let map = RegionMap::read(&args.card)?;
         let title = args

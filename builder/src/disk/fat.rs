@@ -9,7 +9,7 @@ use std::fs::File;
 use std::io::{self, Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 
-use anyhow::{bail, Context, Result};
+use super::Error;
 use fatfs::{FatType, FileSystem, FormatVolumeOptions, FsOptions};
 
 use super::fat_dots;
@@ -92,21 +92,21 @@ impl FatContents {
     }
 
     /// An (empty) directory; parents are created as needed.
-    pub fn dir(&mut self, path: &str) -> Result<&mut Self> {
+    pub fn dir(&mut self, path: &str) -> Result<&mut Self, Error> {
         let path = volume_path(path)?;
         self.entries.insert(path, None);
         Ok(self)
     }
 
     /// A file with the given contents.
-    pub fn bytes(&mut self, path: &str, data: impl Into<Vec<u8>>) -> Result<&mut Self> {
+    pub fn bytes(&mut self, path: &str, data: impl Into<Vec<u8>>) -> Result<&mut Self, Error> {
         let path = volume_path(path)?;
         self.entries.insert(path, Some(Source::Bytes(data.into())));
         Ok(self)
     }
 
     /// A file copied from the host when the volume is written.
-    pub fn host_file(&mut self, path: &str, host: impl Into<PathBuf>) -> Result<&mut Self> {
+    pub fn host_file(&mut self, path: &str, host: impl Into<PathBuf>) -> Result<&mut Self, Error> {
         let path = volume_path(path)?;
         self.entries.insert(path, Some(Source::Host(host.into())));
         Ok(self)
@@ -114,19 +114,22 @@ impl FatContents {
 
     /// Every directory and regular file below `host_dir`, placed under `dest` (`""` = the root).
     /// Symlinks and special files are refused: FAT cannot hold them.
-    pub fn host_tree(&mut self, dest: &str, host_dir: &Path) -> Result<&mut Self> {
+    pub fn host_tree(&mut self, dest: &str, host_dir: &Path) -> Result<&mut Self, Error> {
         for item in walkdir::WalkDir::new(host_dir)
             .min_depth(1)
             .sort_by_file_name()
         {
-            let item = item.with_context(|| format!("walking {}", host_dir.display()))?;
+            let item = item.map_err(|source| Error::Walk {
+                dir: host_dir.to_path_buf(),
+                source,
+            })?;
             let relative = item
                 .path()
                 .strip_prefix(host_dir)
                 .expect("walkdir stays below its root");
-            let relative = relative
-                .to_str()
-                .with_context(|| format!("{} is not UTF-8", item.path().display()))?;
+            let relative = relative.to_str().ok_or_else(|| Error::NotUtf8 {
+                path: item.path().to_path_buf(),
+            })?;
             let path = format!("{dest}/{relative}");
             let kind = item.file_type();
             if kind.is_dir() {
@@ -134,10 +137,9 @@ impl FatContents {
             } else if kind.is_file() {
                 self.host_file(&path, item.path())?;
             } else {
-                bail!(
-                    "{} is neither a regular file nor a directory; FAT cannot store it",
-                    item.path().display()
-                );
+                return Err(Error::Special {
+                    path: item.path().to_path_buf(),
+                });
             }
         }
         Ok(self)
@@ -150,24 +152,26 @@ impl FatContents {
 }
 
 /// `/a//b/` → `a/b`; refuses empty paths and `.`/`..` components.
-fn volume_path(path: &str) -> Result<String> {
+fn volume_path(path: &str) -> Result<String, Error> {
     let components: Vec<&str> = path.split('/').filter(|c| !c.is_empty()).collect();
     if components.is_empty() {
-        bail!("volume path {path:?} names no file");
+        return Err(Error::EmptyPath { path: path.into() });
     }
     if let Some(bad) = components.iter().find(|c| **c == "." || **c == "..") {
-        bail!("volume path {path:?} contains {bad:?}; give a plain path");
+        return Err(Error::DotPath {
+            path: path.into(),
+            bad: bad.to_string(),
+        });
     }
     Ok(components.join("/"))
 }
 
 /// The 11 space-padded label bytes, or an error naming the offending character.
-pub fn label_bytes(label: &str) -> Result<[u8; LABEL_BYTES]> {
+pub fn label_bytes(label: &str) -> Result<[u8; LABEL_BYTES], Error> {
     if label.len() > LABEL_BYTES {
-        bail!(
-            "FAT volume label {label:?} is {} bytes; at most {LABEL_BYTES} fit",
-            label.len()
-        );
+        return Err(Error::LabelTooLong {
+            label: label.into(),
+        });
     }
     if let Some(bad) = label.chars().find(|&c| {
         !c.is_ascii()
@@ -175,9 +179,10 @@ pub fn label_bytes(label: &str) -> Result<[u8; LABEL_BYTES]> {
             || c.is_ascii_lowercase()
             || LABEL_FORBIDDEN.contains(&(c as u8))
     }) {
-        bail!(
-            "FAT volume label {label:?} contains {bad:?}; use uppercase ASCII letters, digits, space or !#$%&'()-@^_`{{}}~"
-        );
+        return Err(Error::LabelChar {
+            label: label.into(),
+            bad,
+        });
     }
     let mut bytes = [b' '; LABEL_BYTES];
     bytes[..label.len()].copy_from_slice(label.as_bytes());
@@ -190,14 +195,12 @@ pub fn volume_uuid(volume_id: u32) -> String {
 }
 
 /// The FAT variant `kind` means for a volume of `bytes`, or why it cannot be.
-pub fn resolve_kind(kind: FatKind, bytes: u64) -> Result<FatType> {
+pub fn resolve_kind(kind: FatKind, bytes: u64) -> Result<FatType, Error> {
     match kind {
         FatKind::Auto if bytes >= FAT32_MIN_BYTES => Ok(FatType::Fat32),
         FatKind::Auto | FatKind::Fat16 => Ok(FatType::Fat16),
         FatKind::Fat32 if bytes >= FAT32_MIN_BYTES => Ok(FatType::Fat32),
-        FatKind::Fat32 => bail!(
-            "a FAT32 volume needs at least {FAT32_MIN_BYTES} bytes ({FAT32_MIN_CLUSTERS} clusters of {SECTOR_BYTES}), got {bytes}"
-        ),
+        FatKind::Fat32 => Err(Error::Fat32TooSmall { bytes }),
     }
 }
 
@@ -208,35 +211,39 @@ pub fn write_volume(
     len: u64,
     volume: &VolumeOptions,
     contents: &FatContents,
-) -> Result<VolumeReport> {
+) -> Result<VolumeReport, Error> {
     let fat_type = resolve_kind(volume.kind, len)?;
     let label = label_bytes(&volume.label)?;
     let options = FormatVolumeOptions::new()
         .fat_type(fat_type)
         .volume_id(volume.volume_id)
         .volume_label(label);
-    let describe = || format!("FAT volume of {len} bytes at offset {offset}");
-    fatfs::format_volume(Slice::new(&mut *disk, offset, len)?, options)
-        .with_context(|| format!("formatting the {}", describe()))?;
+    let step = |step: &'static str| {
+        move |source| Error::Volume {
+            step,
+            offset,
+            len,
+            source,
+        }
+    };
+    let slice = Slice::new(&mut *disk, offset, len).map_err(step("seeking to"))?;
+    fatfs::format_volume(slice, options).map_err(step("formatting"))?;
     set_hidden_sectors(disk, offset, fat_type)
-        .with_context(|| format!("writing the hidden sector count of the {}", describe()))?;
+        .map_err(step("writing the hidden sector count of"))?;
 
-    let fs = FileSystem::new(Slice::new(&mut *disk, offset, len)?, FsOptions::new())
-        .with_context(|| format!("opening the freshly formatted {}", describe()))?;
+    let slice = Slice::new(&mut *disk, offset, len).map_err(step("seeking to"))?;
+    let fs =
+        FileSystem::new(slice, FsOptions::new()).map_err(step("opening the freshly formatted"))?;
     copy_contents(&fs, contents)?;
-    let stats = fs
-        .stats()
-        .with_context(|| format!("statistics of the {}", describe()))?;
+    let stats = fs.stats().map_err(step("statistics of"))?;
     let report = VolumeReport {
         fat32: fs.fat_type() == FatType::Fat32,
         bytes_per_cluster: stats.cluster_size(),
         total_clusters: stats.total_clusters(),
         free_clusters: stats.free_clusters(),
     };
-    fs.unmount()
-        .with_context(|| format!("flushing the {}", describe()))?;
-    fat_dots::repair(disk, offset, len)
-        .with_context(|| format!("repairing '.' entries of the {}", describe()))?;
+    fs.unmount().map_err(step("flushing"))?;
+    fat_dots::repair(disk, offset, len).map_err(step("repairing '.' entries of"))?;
     Ok(report)
 }
 
@@ -268,8 +275,16 @@ fn set_hidden_sectors(disk: &mut File, offset: u64, fat_type: FatType) -> io::Re
 fn copy_contents<T: fatfs::ReadWriteSeek>(
     fs: &FileSystem<T>,
     contents: &FatContents,
-) -> Result<()> {
+) -> Result<(), Error> {
     let root = fs.root_dir();
+    let on_volume = |action: &'static str, path: &str| {
+        let path = path.to_string();
+        move |source| Error::File {
+            action,
+            path,
+            source,
+        }
+    };
     for (path, source) in &contents.entries {
         // Parents first: create_dir returns an existing directory unchanged.
         let mut parent = String::new();
@@ -285,33 +300,36 @@ fn copy_contents<T: fatfs::ReadWriteSeek>(
             }
             parent.push_str(component);
             root.create_dir(&parent)
-                .with_context(|| format!("creating directory /{parent} on the FAT volume"))?;
+                .map_err(on_volume("creating directory", &parent))?;
         }
         match source {
             None => {
                 root.create_dir(path)
-                    .with_context(|| format!("creating directory /{path} on the FAT volume"))?;
+                    .map_err(on_volume("creating directory", path))?;
             }
             Some(source) => {
                 let mut file = root
                     .create_file(path)
-                    .with_context(|| format!("creating /{path} on the FAT volume"))?;
-                file.truncate()
-                    .with_context(|| format!("truncating /{path} on the FAT volume"))?;
+                    .map_err(on_volume("creating", path))?;
+                file.truncate().map_err(on_volume("truncating", path))?;
                 match source {
-                    Source::Bytes(data) => file.write_all(data),
-                    Source::Host(host) => File::open(host)
-                        .with_context(|| format!("opening {} for /{path}", host.display()))
-                        .and_then(|mut from| {
-                            io::copy(&mut from, &mut file)
-                                .map(drop)
-                                .with_context(|| format!("copying {} to /{path}", host.display()))
-                        })
-                        .map_err(io::Error::other),
+                    Source::Bytes(data) => {
+                        file.write_all(data).map_err(on_volume("writing", path))?
+                    }
+                    Source::Host(host) => {
+                        let host_file = |action: &'static str| {
+                            move |source| Error::HostFile {
+                                action,
+                                host: host.clone(),
+                                path: path.clone(),
+                                source,
+                            }
+                        };
+                        let mut from = File::open(host).map_err(host_file("opening"))?;
+                        io::copy(&mut from, &mut file).map_err(host_file("copying"))?;
+                    }
                 }
-                .with_context(|| format!("writing /{path} on the FAT volume (is it full?)"))?;
-                file.flush()
-                    .with_context(|| format!("flushing /{path} on the FAT volume"))?;
+                file.flush().map_err(on_volume("flushing", path))?;
             }
         }
     }

@@ -4,10 +4,9 @@ use std::fs::{File, OpenOptions};
 use std::io::{Seek, SeekFrom, Write};
 use std::path::Path;
 
-use anyhow::{bail, Context, Result};
-
 use super::fat::{self, FatContents, VolumeOptions, VolumeReport};
 use super::mbr::{Mbr, Partition, TYPE_FAT16_LBA, TYPE_FAT32_LBA};
+use super::Error;
 
 /// Where the partition starts: 1 MiB, the alignment every modern partitioner uses.
 pub const PARTITION_OFFSET: u64 = 1 << 20;
@@ -43,25 +42,25 @@ pub fn write_fat_disk(
     image: &Path,
     options: &FatDiskOptions,
     contents: &FatContents,
-) -> Result<FatDiskReport> {
-    if options.size % SECTOR_BYTES != 0 {
-        bail!(
-            "disk size {} is not a multiple of the {SECTOR_BYTES}-byte sector",
-            options.size
-        );
+) -> Result<FatDiskReport, Error> {
+    if !options.size.is_multiple_of(SECTOR_BYTES) {
+        return Err(Error::DiskSize { size: options.size });
     }
     let Some(partition_bytes) = options
         .size
         .checked_sub(PARTITION_OFFSET)
         .filter(|b| *b > 0)
     else {
-        bail!(
-            "disk size {} leaves no room for a partition after the first {PARTITION_OFFSET} bytes",
-            options.size
-        );
+        return Err(Error::NoRoom {
+            size: options.size,
+            offset: PARTITION_OFFSET,
+        });
     };
-    let fat_type = fat::resolve_kind(options.volume.kind, partition_bytes)
-        .with_context(|| format!("disk image {}", image.display()))?;
+    let in_image = |e: Error| Error::InImage {
+        image: image.to_path_buf(),
+        source: Box::new(e),
+    };
+    let fat_type = fat::resolve_kind(options.volume.kind, partition_bytes).map_err(in_image)?;
     let mbr = Mbr {
         disk_signature: options.disk_signature,
         partitions: [
@@ -84,7 +83,7 @@ pub fn write_fat_disk(
     let mut disk = create_sized(image, options.size)?;
     disk.seek(SeekFrom::Start(0))
         .and_then(|_| disk.write_all(&mbr.encode()))
-        .with_context(|| format!("writing the MBR of {}", image.display()))?;
+        .map_err(image_io("writing the MBR of", image))?;
     let volume = fat::write_volume(
         &mut disk,
         PARTITION_OFFSET,
@@ -92,9 +91,8 @@ pub fn write_fat_disk(
         &options.volume,
         contents,
     )
-    .with_context(|| format!("disk image {}", image.display()))?;
-    disk.sync_all()
-        .with_context(|| format!("syncing {}", image.display()))?;
+    .map_err(in_image)?;
+    disk.sync_all().map_err(image_io("syncing", image))?;
     Ok(FatDiskReport {
         partition_offset: PARTITION_OFFSET,
         partition_bytes,
@@ -104,30 +102,36 @@ pub fn write_fat_disk(
     })
 }
 
-/// A zero-filled (sparse) image of `size` bytes, e.g. an extra disk or an output disk.
-pub fn write_raw_disk(image: &Path, size: u64) -> Result<()> {
-    create_sized(image, size).map(drop)
+/// Creates (truncating) `image` with `size` bytes of zeros, sparse where the filesystem allows.
+/// A failed file operation on `image`: "{action} {image}: {error}".
+fn image_io(action: impl Into<String>, image: &Path) -> impl FnOnce(std::io::Error) -> Error {
+    let (action, image) = (action.into(), image.to_path_buf());
+    move |source| Error::Image {
+        action,
+        image,
+        source,
+    }
 }
 
-/// Creates (truncating) `image` with `size` bytes of zeros, sparse where the filesystem allows.
-fn create_sized(image: &Path, size: u64) -> Result<File> {
+fn create_sized(image: &Path, size: u64) -> Result<File, Error> {
     let file = OpenOptions::new()
         .read(true)
         .write(true)
         .create(true)
         .truncate(true)
         .open(image)
-        .with_context(|| format!("creating disk image {}", image.display()))?;
-    file.set_len(size)
-        .with_context(|| format!("sizing disk image {} to {size} bytes", image.display()))?;
+        .map_err(image_io("creating disk image", image))?;
+    file.set_len(size).map_err(|source| Error::Resize {
+        image: image.to_path_buf(),
+        size,
+        source,
+    })?;
     Ok(file)
 }
 
-fn sectors(bytes: u64, image: &Path) -> Result<u32> {
-    u32::try_from(bytes / SECTOR_BYTES).with_context(|| {
-        format!(
-            "disk image {}: {bytes} bytes exceed the MBR's 2^32-sector limit",
-            image.display()
-        )
+fn sectors(bytes: u64, image: &Path) -> Result<u32, Error> {
+    u32::try_from(bytes / SECTOR_BYTES).map_err(|_| Error::TooManySectors {
+        image: image.to_path_buf(),
+        bytes,
     })
 }

@@ -2,12 +2,11 @@
 //!
 //! - [`mbr`]: the MBR sector (disk signature, partition entries).
 //! - [`fat`]: a FAT32/FAT16 volume (label, serial) filled from bytes or host files.
-//! - [`image`]: whole disks: MBR + one FAT partition at 1 MiB; raw zeroed disks.
-//! - [`ext4`]: ext4 images via `mkfs.ext4 -d`, for normal `root=` boots.
+//! - [`image`]: whole disks: MBR + one FAT partition at 1 MiB.
 //! - `fat_dots`: repairs the `.`/`..` entries the `fatfs` crate writes with long names.
-//! - [`slice`]: a byte window of a file, so the FAT library sees only its partition.
+//! - [`slice`](mod@slice): a byte window of a file, so the FAT library sees only its partition.
 
-pub mod ext4;
+mod error;
 pub mod fat;
 mod fat_dots;
 pub mod image;
@@ -17,6 +16,6 @@ pub mod slice;
 #[cfg(test)]
 mod tests;
 
-pub use ext4::{write_ext4_image, Ext4Options};
+pub use error::Error;
 pub use fat::{FatContents, FatKind, Source, VolumeOptions, VolumeReport};
-pub use image::{write_fat_disk, write_raw_disk, FatDiskOptions, FatDiskReport, PARTITION_OFFSET};
+pub use image::{write_fat_disk, FatDiskOptions, FatDiskReport, PARTITION_OFFSET};

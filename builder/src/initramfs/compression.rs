@@ -46,7 +46,7 @@ pub fn check_kernel_config(
     c: Compression,
     config_name: &str,
     config_text: &str,
-) -> Result<(), String> {
+) -> Result<(), super::Error> {
     let Some(option) = kernel_option(c) else {
         return Ok(());
     };
@@ -54,10 +54,11 @@ pub fn check_kernel_config(
     if config_text.lines().any(|l| l.trim() == wanted) {
         return Ok(());
     }
-    Err(format!(
-        "{config_name} does not set {wanted}: this kernel cannot unpack a {} initramfs; choose another compression",
-        name(c)
-    ))
+    Err(super::Error::KernelCannotUnpack {
+        config: config_name.to_string(),
+        option,
+        compression: name(c),
+    })
 }
 
 /// The compression a stream starts with, by magic; `None` when it is none of ours.
@@ -298,7 +299,7 @@ mod tests {
         assert!(check_kernel_config(Compression::Gzip, "/boot/config-6.1", config).is_ok());
         assert!(check_kernel_config(Compression::None, "/boot/config-6.1", config).is_ok());
         assert_eq!(
-            check_kernel_config(Compression::Zstd, "/boot/config-6.1", config).unwrap_err(),
+            check_kernel_config(Compression::Zstd, "/boot/config-6.1", config).unwrap_err().to_string(),
             "/boot/config-6.1 does not set CONFIG_RD_ZSTD=y: this kernel cannot unpack a zstd initramfs; choose another compression"
         );
     }

@@ -16,6 +16,8 @@
 
 use std::path::PathBuf;
 
+use super::{Error, SpecProblem};
+
 /// One line of the spec.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum SpecEntry {
@@ -62,28 +64,34 @@ pub fn parse(
     file: &str,
     text: &str,
     env: &dyn Fn(&str) -> Option<String>,
-) -> Result<Vec<SpecEntry>, String> {
+) -> Result<Vec<SpecEntry>, Error> {
     let mut out = Vec::new();
     for (i, line) in text.lines().enumerate() {
         let line = line.trim();
         if line.is_empty() || line.starts_with('#') {
             continue;
         }
-        let at = |msg: String| format!("{file} line {}: {msg}", i + 1);
         let words: Vec<&str> = line.split_whitespace().collect();
-        out.push(parse_line(&words, env).map_err(at)?);
+        out.push(parse_line(&words, env).map_err(|problem| Error::Spec {
+            file: file.to_string(),
+            line: i + 1,
+            problem,
+        })?);
     }
     Ok(out)
 }
 
-fn parse_line(words: &[&str], env: &dyn Fn(&str) -> Option<String>) -> Result<SpecEntry, String> {
+fn parse_line(
+    words: &[&str],
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Result<SpecEntry, SpecProblem> {
     let kind = words[0];
-    let need = |n: usize, usage: &str| -> Result<(), String> {
+    let need = |n: usize, usage: &'static str| -> Result<(), SpecProblem> {
         if words.len() < n || (kind != "file" && words.len() > n) {
-            return Err(format!(
-                "expected \"{usage}\", but got {} fields",
-                words.len()
-            ));
+            return Err(SpecProblem::Fields {
+                usage,
+                got: words.len(),
+            });
         }
         Ok(())
     };
@@ -116,11 +124,7 @@ fn parse_line(words: &[&str], env: &dyn Fn(&str) -> Option<String>) -> Result<Sp
             let kind = match words[5] {
                 "c" => DeviceKind::Char,
                 "b" => DeviceKind::Block,
-                other => {
-                    return Err(format!(
-                        "device type: expected \"c\" or \"b\", but got {other:?}"
-                    ))
-                }
+                other => return Err(SpecProblem::DeviceType { got: other.into() }),
             };
             Ok(SpecEntry::Node {
                 name: name(),
@@ -155,34 +159,34 @@ fn parse_line(words: &[&str], env: &dyn Fn(&str) -> Option<String>) -> Result<Sp
                 mode: octal(words[2])?,
             })
         }
-        other => Err(format!(
-            "expected file, dir, nod, slink, pipe or sock, but got {other:?}"
-        )),
+        other => Err(SpecProblem::Kind { got: other.into() }),
     }
 }
 
-fn octal(text: &str) -> Result<u32, String> {
+fn octal(text: &str) -> Result<u32, SpecProblem> {
     u32::from_str_radix(text, 8)
         .ok()
         .filter(|m| *m <= 0o7777)
-        .ok_or_else(|| format!("mode: expected octal permissions such as 0755, but got {text:?}"))
+        .ok_or_else(|| SpecProblem::Mode { got: text.into() })
 }
 
-fn number(text: &str) -> Result<u32, String> {
+fn number(text: &str) -> Result<u32, SpecProblem> {
     text.parse()
-        .map_err(|_| format!("expected a device number, but got {text:?}"))
+        .map_err(|_| SpecProblem::DeviceNumber { got: text.into() })
 }
 
-fn owner(uid: &str, gid: &str) -> Result<(), String> {
+fn owner(uid: &str, gid: &str) -> Result<(), SpecProblem> {
     for (what, v) in [("uid", uid), ("gid", gid)] {
-        v.parse::<u32>()
-            .map_err(|_| format!("{what}: expected a number, but got {v:?}"))?;
+        v.parse::<u32>().map_err(|_| SpecProblem::Owner {
+            what,
+            got: v.into(),
+        })?;
     }
     Ok(())
 }
 
 /// Replaces `${VAR}` with its value; an unset variable is an error.
-fn expand(text: &str, env: &dyn Fn(&str) -> Option<String>) -> Result<String, String> {
+fn expand(text: &str, env: &dyn Fn(&str) -> Option<String>) -> Result<String, SpecProblem> {
     let mut out = String::new();
     let mut rest = text;
     while let Some(start) = rest.find("${") {
@@ -190,11 +194,12 @@ fn expand(text: &str, env: &dyn Fn(&str) -> Option<String>) -> Result<String, St
         let after = &rest[start + 2..];
         let end = after
             .find('}')
-            .ok_or_else(|| format!("unclosed \"${{\" in {text:?}"))?;
+            .ok_or_else(|| SpecProblem::Unclosed { text: text.into() })?;
         let var = &after[..end];
-        out.push_str(
-            &env(var).ok_or_else(|| format!("{text:?}: environment variable {var} is not set"))?,
-        );
+        out.push_str(&env(var).ok_or_else(|| SpecProblem::Unset {
+            text: text.into(),
+            var: var.into(),
+        })?);
         rest = &after[end + 1..];
     }
     out.push_str(rest);
@@ -294,7 +299,7 @@ mod tests {
         ];
         for (text, expected) in cases {
             assert_eq!(
-                parse("list", text, &no_env).unwrap_err(),
+                parse("list", text, &no_env).unwrap_err().to_string(),
                 expected,
                 "{text:?}"
             );

@@ -3,6 +3,7 @@
 //! padding between them, e.g. an early-microcode cpio followed by a gzip'ed main one.
 
 use super::compression::{self, Compression};
+use super::Error;
 use flashroot_cpio::reader::{read_archive, read_entries, Entry};
 
 /// The first bytes every newc archive starts with (`070701` or `070702`).
@@ -18,7 +19,7 @@ pub struct Segment {
 }
 
 /// Splits `image` into its parts and reads every archive.
-pub fn read_image(image: &[u8]) -> Result<Vec<Segment>, String> {
+pub fn read_image(image: &[u8]) -> Result<Vec<Segment>, Error> {
     let mut segments = Vec::new();
     let mut pos = 0;
     while pos < image.len() {
@@ -28,7 +29,11 @@ pub fn read_image(image: &[u8]) -> Result<Vec<Segment>, String> {
         }
         let rest = &image[pos..];
         if rest.starts_with(NEWC_PREFIX) {
-            let (entries, used) = read_archive(rest, pos).map_err(|e| e.to_string())?;
+            let (entries, used) = read_archive(rest, pos).map_err(|e| Error::ImageArchive {
+                offset: pos,
+                compression: None,
+                source: e.into(),
+            })?;
             segments.push(Segment {
                 offset: pos,
                 compression: Compression::None,
@@ -36,10 +41,16 @@ pub fn read_image(image: &[u8]) -> Result<Vec<Segment>, String> {
             });
             pos += used;
         } else if let Some(c) = compression::detect(rest) {
-            let (data, used) = compression::decompress(c, rest)
-                .map_err(|e| format!("offset {pos}: {} data: {e}", compression::name(c)))?;
-            let entries = read_entries(&data, 0).map_err(|e| {
-                format!("in the {} part at offset {pos}: {e}", compression::name(c))
+            let (data, used) =
+                compression::decompress(c, rest).map_err(|source| Error::ImageData {
+                    offset: pos,
+                    compression: compression::name(c),
+                    source,
+                })?;
+            let entries = read_entries(&data, 0).map_err(|e| Error::ImageArchive {
+                offset: pos,
+                compression: Some(compression::name(c)),
+                source: e.into(),
             })?;
             segments.push(Segment {
                 offset: pos,
@@ -48,10 +59,10 @@ pub fn read_image(image: &[u8]) -> Result<Vec<Segment>, String> {
             });
             pos += used.max(1);
         } else {
-            return Err(format!(
-                "offset {pos}: expected a newc archive (070701) or gzip, zstd or xz data, but got {:02x?}",
-                &rest[..rest.len().min(6)]
-            ));
+            return Err(Error::ImageUnknown {
+                offset: pos,
+                start: rest[..rest.len().min(6)].to_vec(),
+            });
         }
     }
     Ok(segments)
@@ -113,7 +124,7 @@ mod tests {
         let mut image = archive(&["a"]);
         let at = image.len();
         image.extend_from_slice(b"garbage");
-        let err = read_image(&image).unwrap_err();
+        let err = read_image(&image).unwrap_err().to_string();
         assert!(
             err.starts_with(&format!("offset {at}: expected a newc archive")),
             "{err}"

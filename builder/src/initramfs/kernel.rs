@@ -4,6 +4,8 @@
 use std::cmp::Ordering;
 use std::path::{Path, PathBuf};
 
+use super::Error;
+
 /// Where distributions install module trees.
 pub const MODULES_ROOT: &str = "/lib/modules";
 /// The running kernel's release (`uname -r`), readable without a syscall wrapper.
@@ -24,22 +26,21 @@ pub fn choose(
     modules_dir: Option<&Path>,
     root: &Path,
     running: Option<&str>,
-) -> Result<KernelChoice, String> {
+) -> Result<KernelChoice, Error> {
     if let Some(dir) = modules_dir {
         let kver = match kver {
             Some(k) => k.to_string(),
             None => dir
                 .file_name()
                 .map(|n| n.to_string_lossy().into_owned())
-                .ok_or_else(|| {
-                    format!(
-                        "--modules-dir {}: cannot tell the kernel version from it; add --kver",
-                        dir.display()
-                    )
+                .ok_or_else(|| Error::ModulesDirUnnamed {
+                    dir: dir.to_path_buf(),
                 })?,
         };
         if !dir.is_dir() {
-            return Err(format!("--modules-dir {}: not a directory", dir.display()));
+            return Err(Error::ModulesDirMissing {
+                dir: dir.to_path_buf(),
+            });
         }
         return Ok(KernelChoice {
             kver,
@@ -50,11 +51,12 @@ pub fn choose(
     if let Some(k) = kver {
         let dir = root.join(k);
         if !dir.is_dir() {
-            return Err(format!(
-                "--kver {k}: {} does not exist; found: {}",
-                dir.display(),
-                list(root)
-            ));
+            return Err(Error::KernelMissing {
+                kver: k.to_string(),
+                dir,
+                root: root.to_path_buf(),
+                found: installed(root),
+            });
         }
         return Ok(KernelChoice {
             kver: k.to_string(),
@@ -74,11 +76,10 @@ pub fn choose(
     }
     let found = installed(root);
     let Some(newest) = found.iter().max_by(|a, b| compare_versions(a, b)) else {
-        return Err(format!(
-            "no kernel modules found: {} has no module trees (running kernel: {}); pass --kver or --modules-dir",
-            root.display(),
-            running.unwrap_or("unknown")
-        ));
+        return Err(Error::NoKernels {
+            root: root.to_path_buf(),
+            running: running.map(str::to_string),
+        });
     };
     Ok(KernelChoice {
         kver: newest.clone(),
@@ -112,27 +113,25 @@ pub fn installed(root: &Path) -> Vec<String> {
     names
 }
 
-fn list(root: &Path) -> String {
-    let found = installed(root);
-    if found.is_empty() {
-        format!("nothing under {}", root.display())
-    } else {
-        found.join(", ")
-    }
+/// A run of a kernel release: digits compare as numbers, and before any text.
+#[derive(Debug, PartialEq, Eq, PartialOrd, Ord)]
+enum Chunk {
+    Number(u64),
+    Text(String),
 }
 
 /// Compares kernel releases by their numeric runs: `6.1.0-10` < `6.1.0-9` is false.
 pub fn compare_versions(a: &str, b: &str) -> Ordering {
-    let chunks = |s: &str| -> Vec<Result<u64, String>> {
+    let chunks = |s: &str| -> Vec<Chunk> {
         let mut out = Vec::new();
         let mut cur = String::new();
         let mut digits = false;
         for c in s.chars() {
             if c.is_ascii_digit() != digits && !cur.is_empty() {
                 out.push(if digits {
-                    Ok(cur.parse().unwrap_or(u64::MAX))
+                    Chunk::Number(cur.parse().unwrap_or(u64::MAX))
                 } else {
-                    Err(std::mem::take(&mut cur))
+                    Chunk::Text(std::mem::take(&mut cur))
                 });
                 cur.clear();
             }
@@ -141,9 +140,9 @@ pub fn compare_versions(a: &str, b: &str) -> Ordering {
         }
         if !cur.is_empty() {
             out.push(if digits {
-                Ok(cur.parse().unwrap_or(u64::MAX))
+                Chunk::Number(cur.parse().unwrap_or(u64::MAX))
             } else {
-                Err(cur)
+                Chunk::Text(cur)
             });
         }
         out
@@ -210,14 +209,18 @@ mod tests {
     #[test]
     fn errors_list_what_was_found() {
         let root = root_with(&["6.1.0-9-amd64"]);
-        let err = choose(Some("6.2"), None, root.path(), None).unwrap_err();
+        let err = choose(Some("6.2"), None, root.path(), None)
+            .unwrap_err()
+            .to_string();
         assert!(
-            err.starts_with("--kver 6.2: ")
+            err.starts_with("kernel 6.2: ")
                 && err.ends_with("does not exist; found: 6.1.0-9-amd64"),
             "{err}"
         );
         let empty = root_with(&[]);
-        let err = choose(None, None, empty.path(), Some("6.1")).unwrap_err();
+        let err = choose(None, None, empty.path(), Some("6.1"))
+            .unwrap_err()
+            .to_string();
         assert!(err.starts_with("no kernel modules found: "), "{err}");
     }
 

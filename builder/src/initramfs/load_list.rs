@@ -8,6 +8,7 @@ use std::collections::BTreeMap;
 use flashroot_config::load_order::{LoadWhen, ModuleEntry};
 use flashroot_kmod::alias::{is_device_alias, AliasTable};
 
+use super::Error;
 use flashroot_kmod::{modinfo, Resolution, ResolvedModule};
 
 /// How a module names a filesystem type it registers (`alias=fs-ext4` in `.modinfo`).
@@ -29,7 +30,7 @@ pub fn load_list(
     base: &str,
     params: &BTreeMap<String, &String>,
     coldplug: bool,
-) -> Result<LoadList, String> {
+) -> Result<LoadList, Error> {
     let order: BTreeMap<&str, usize> = resolution
         .modules
         .iter()
@@ -87,10 +88,7 @@ pub struct Selection {
     pub dropped: Vec<String>,
 }
 
-pub fn select_for_devices(
-    resolution: &Resolution,
-    devices: &[String],
-) -> Result<Selection, String> {
+pub fn select_for_devices(resolution: &Resolution, devices: &[String]) -> Result<Selection, Error> {
     let mut selection = Selection::default();
     for m in resolution.modules.iter().filter(|m| m.requested) {
         let mut table = AliasTable::default();
@@ -108,9 +106,13 @@ pub fn select_for_devices(
 }
 
 /// The aliases by which a present device asks for `m` (its `.modinfo` ones on device buses).
-fn device_aliases(m: &ResolvedModule) -> Result<Vec<String>, String> {
+fn device_aliases(m: &ResolvedModule) -> Result<Vec<String>, Error> {
     Ok(modinfo::read(&m.data)
-        .map_err(|e| format!("module {} ({}): {e}", m.name, m.source_path))?
+        .map_err(|e| Error::Modinfo {
+            module: m.name.clone(),
+            source_path: m.source_path.clone(),
+            source: e.into(),
+        })?
         .aliases
         .into_iter()
         .filter(|a| is_device_alias(a))
@@ -119,9 +121,13 @@ fn device_aliases(m: &ResolvedModule) -> Result<Vec<String>, String> {
 
 /// The filesystem types `m` registers: its `fs-<type>` aliases (`MODULE_ALIAS_FS`), by
 /// which the kernel itself would ask modprobe for it.
-fn filesystems(m: &ResolvedModule) -> Result<Vec<String>, String> {
+fn filesystems(m: &ResolvedModule) -> Result<Vec<String>, Error> {
     Ok(modinfo::read(&m.data)
-        .map_err(|e| format!("module {} ({}): {e}", m.name, m.source_path))?
+        .map_err(|e| Error::Modinfo {
+            module: m.name.clone(),
+            source_path: m.source_path.clone(),
+            source: e.into(),
+        })?
         .aliases
         .iter()
         .filter_map(|a| a.strip_prefix(FS_ALIAS_PREFIX))
@@ -131,7 +137,7 @@ fn filesystems(m: &ResolvedModule) -> Result<Vec<String>, String> {
 
 /// Modaliases from a file, one a line (`cat /sys/bus/*/devices/*/modalias` on the target);
 /// blank lines and `#` comments are skipped.
-pub fn parse_devices(file: &str, text: &str) -> Result<Vec<String>, String> {
+pub fn parse_devices(file: &str, text: &str) -> Result<Vec<String>, Error> {
     let mut devices = Vec::new();
     for (i, line) in text.lines().enumerate() {
         let line = line.trim();
@@ -139,15 +145,18 @@ pub fn parse_devices(file: &str, text: &str) -> Result<Vec<String>, String> {
             continue;
         }
         if !line.contains(':') {
-            return Err(format!(
-                "{file} line {}: expected a modalias such as pci:v00008086d00007010sv…, but got {line:?}",
-                i + 1
-            ));
+            return Err(Error::NotAModalias {
+                file: file.to_string(),
+                line: i + 1,
+                text: line.to_string(),
+            });
         }
         devices.push(line.to_string());
     }
     if devices.is_empty() {
-        return Err(format!("{file}: no modalias in it (make it with `cat /sys/bus/*/devices/*/modalias` on the target machine)"));
+        return Err(Error::NoModalias {
+            file: file.to_string(),
+        });
     }
     Ok(devices)
 }
@@ -258,10 +267,13 @@ mod tests {
     fn device_files_name_their_bad_line() {
         let ok = parse_devices("box.txt", "# from the box\npci:v1d2\n\nusb:v1p2\n").unwrap();
         assert_eq!(ok, ["pci:v1d2", "usb:v1p2"]);
-        let err = parse_devices("box.txt", "pci:v1d2\nnot a modalias\n").unwrap_err();
+        let err = parse_devices("box.txt", "pci:v1d2\nnot a modalias\n")
+            .unwrap_err()
+            .to_string();
         assert!(err.starts_with("box.txt line 2:"), "{err}");
         assert!(parse_devices("box.txt", "# nothing\n")
             .unwrap_err()
+            .to_string()
             .contains("no modalias"));
     }
 }

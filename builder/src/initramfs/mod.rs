@@ -6,6 +6,7 @@
 //! back (for `flashroot ls`), [`gen_init_cpio`] parses the kernel's text spec.
 
 pub mod compression;
+mod error;
 pub mod gen_init_cpio;
 pub mod image;
 pub mod kernel;
@@ -19,6 +20,7 @@ use std::path::{Path, PathBuf};
 use flashroot_config::load_order::{self, ModuleEntry, ALIASES_PATH, LOAD_ORDER_PATH};
 use flashroot_config::{Config, COMPACT_PATH, CONFIG_PATH};
 
+pub use error::{Error, SpecProblem};
 use flashroot_cpio::{NewcWriter, WriterOptions};
 use flashroot_kmod::{self as modules, ModuleTree};
 use gen_init_cpio::{DeviceKind, SpecEntry};
@@ -97,7 +99,7 @@ fn add_root_filesystem(tree: &ModuleTree, fstype: &str, wanted: &mut Vec<String>
 }
 
 /// Builds the uncompressed newc archive.
-pub fn build_archive(inputs: &BuildInputs) -> Result<BuildOutput, String> {
+pub fn build_archive(inputs: &BuildInputs) -> Result<BuildOutput, Error> {
     let config = inputs.config;
     let mut plan = Plan::default();
     let mut notes = Vec::new();
@@ -148,7 +150,8 @@ pub fn build_archive(inputs: &BuildInputs) -> Result<BuildOutput, String> {
         if let Some(fstype) = inputs.root_fs {
             notes.push(add_root_filesystem(tree, fstype, &mut wanted));
         }
-        let mut resolution = modules::resolve(tree, &wanted).map_err(|e| e.to_string())?;
+        let mut resolution =
+            modules::resolve(tree, &wanted).map_err(|e| Error::Modules(e.into()))?;
         if let Some(devices) = inputs.devices {
             let selection = load_list::select_for_devices(&resolution, devices)?;
             notes.push(format!(
@@ -160,7 +163,8 @@ pub fn build_archive(inputs: &BuildInputs) -> Result<BuildOutput, String> {
                 },
                 devices.len()
             ));
-            resolution = modules::resolve(tree, &selection.keep).map_err(|e| e.to_string())?;
+            resolution =
+                modules::resolve(tree, &selection.keep).map_err(|e| Error::Modules(e.into()))?;
         }
         notes.extend(resolution.notes.iter().cloned());
         let params: BTreeMap<String, &String> = config
@@ -182,7 +186,7 @@ pub fn build_archive(inputs: &BuildInputs) -> Result<BuildOutput, String> {
         load_order = list.entries;
         aliases = list.aliases;
     } else if !config.wanted_modules().is_empty() {
-        return Err("the config asks for modules but no module tree was given".into());
+        return Err(Error::NoModuleTree);
     }
     plan.add(
         LOAD_ORDER_PATH,
@@ -203,10 +207,9 @@ pub fn build_archive(inputs: &BuildInputs) -> Result<BuildOutput, String> {
     if !config.initramfs.shell.is_empty() {
         let shell = Path::new(&config.initramfs.shell);
         if !shell.is_file() {
-            return Err(format!(
-                "[initramfs] shell = {:?}: no such file",
-                config.initramfs.shell
-            ));
+            return Err(Error::ShellMissing {
+                shell: config.initramfs.shell.clone(),
+            });
         }
         plan.add(
             SHELL_PATH,
@@ -229,9 +232,7 @@ pub fn build_archive(inputs: &BuildInputs) -> Result<BuildOutput, String> {
 
     let mut writer = NewcWriter::new(Vec::new(), inputs.options);
     let layout = plan.write(&mut writer)?;
-    let archive = writer
-        .finish()
-        .map_err(|e| format!("finishing the archive: {e}"))?;
+    let archive = writer.finish().map_err(|e| Error::Finish(e.into()))?;
     Ok(BuildOutput {
         archive,
         load_order,
@@ -249,13 +250,22 @@ fn file(mode: u32, data: Data) -> Node {
 }
 
 /// Adds a host file, symlink, device or directory tree (recursively) at `target`.
-fn add_host_tree(plan: &mut Plan, source: &Path, target: &str) -> Result<(), String> {
+fn add_host_tree(plan: &mut Plan, source: &Path, target: &str) -> Result<(), Error> {
     let origin = format!("[[initramfs.files]] source {}", source.display());
     if !source.exists() && source.symlink_metadata().is_err() {
-        return Err(format!("{origin}: no such file or directory"));
+        return Err(Error::HostTreeMissing {
+            source_path: source.to_path_buf(),
+        });
     }
     for entry in walkdir::WalkDir::new(source).sort_by_file_name() {
-        let entry = entry.map_err(|e| format!("{origin}: {e}"))?;
+        let entry = entry.map_err(|e| Error::HostTree {
+            source_path: source.to_path_buf(),
+            source: e,
+        })?;
+        let host_file = |source| Error::HostFile {
+            path: entry.path().to_path_buf(),
+            source,
+        };
         let rel = entry
             .path()
             .strip_prefix(source)
@@ -265,18 +275,14 @@ fn add_host_tree(plan: &mut Plan, source: &Path, target: &str) -> Result<(), Str
         } else {
             format!("{}/{}", target.trim_end_matches('/'), rel.to_string_lossy())
         };
-        let meta = entry
-            .path()
-            .symlink_metadata()
-            .map_err(|e| format!("{}: {e}", entry.path().display()))?;
+        let meta = entry.path().symlink_metadata().map_err(host_file)?;
         let mode = meta.mode() & flashroot_cpio::newc::PERM_MASK;
         let ft = meta.file_type();
         let (major, minor) = split_dev(meta.rdev());
         let node = if ft.is_dir() {
             Node::Dir { mode }
         } else if ft.is_symlink() {
-            let target = std::fs::read_link(entry.path())
-                .map_err(|e| format!("{}: {e}", entry.path().display()))?;
+            let target = std::fs::read_link(entry.path()).map_err(host_file)?;
             Node::Symlink {
                 target: target.to_string_lossy().into_owned(),
             }
@@ -308,9 +314,12 @@ fn split_dev(rdev: u64) -> (u32, u32) {
 }
 
 /// Adds every entry of a gen_init_cpio spec file.
-fn add_spec(plan: &mut Plan, spec: &Path) -> Result<(), String> {
+fn add_spec(plan: &mut Plan, spec: &Path) -> Result<(), Error> {
     let name = spec.display().to_string();
-    let text = std::fs::read_to_string(spec).map_err(|e| format!("{name}: cannot read: {e}"))?;
+    let text = std::fs::read_to_string(spec).map_err(|source| Error::SpecRead {
+        path: spec.to_path_buf(),
+        source,
+    })?;
     let env = |v: &str| std::env::var(v).ok();
     for (i, entry) in gen_init_cpio::parse(&name, &text, &env)?
         .into_iter()

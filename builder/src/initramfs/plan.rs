@@ -11,6 +11,8 @@ use std::path::{Path, PathBuf};
 use flashroot_cpio::writer::normalize;
 use flashroot_cpio::NewcWriter;
 
+use super::Error;
+
 /// What a path holds.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Node {
@@ -74,14 +76,18 @@ pub struct Layout {
 impl Plan {
     /// Adds `node` at `path`; the same directory twice is fine, anything else twice is an
     /// error naming the path and both origins.
-    pub fn add(&mut self, path: &str, node: Node, origin: &str) -> Result<(), String> {
-        let path = normalize(path).map_err(|e| format!("{origin}: {e}"))?;
+    pub fn add(&mut self, path: &str, node: Node, origin: &str) -> Result<(), Error> {
+        let bad_path = |source: flashroot_cpio::Error| Error::Path {
+            origin: origin.to_string(),
+            source: source.into(),
+        };
+        let path = normalize(path).map_err(bad_path)?;
         if path.is_empty() {
             return match node {
                 Node::Dir { .. } => Ok(()),
-                _ => Err(format!(
-                    "{origin}: the archive root \"/\" can only be a directory"
-                )),
+                _ => Err(Error::RootNotDir {
+                    origin: origin.to_string(),
+                }),
             };
         }
         if let Some(first) = self.link_names.get(&path) {
@@ -90,7 +96,7 @@ impl Plan {
         let mut new_links = Vec::new();
         if let Node::File { links, .. } = &node {
             for link in links {
-                let link = normalize(link).map_err(|e| format!("{origin}: {e}"))?;
+                let link = normalize(link).map_err(bad_path)?;
                 if let Some(first) = self
                     .entries
                     .get(&link)
@@ -100,9 +106,10 @@ impl Plan {
                     return Err(conflict(&link, first, origin));
                 }
                 if link == path || new_links.contains(&link) {
-                    return Err(format!(
-                        "{origin}: /{link} is named twice in one hard link set"
-                    ));
+                    return Err(Error::LinkTwice {
+                        origin: origin.to_string(),
+                        link,
+                    });
                 }
                 new_links.push(link);
             }
@@ -135,18 +142,18 @@ impl Plan {
 
     /// Writes the archive: directories in sorted order (so parents precede children),
     /// then every other entry in sorted order.
-    pub fn write<W: Write>(&self, writer: &mut NewcWriter<W>) -> Result<Layout, String> {
+    pub fn write<W: Write>(&self, writer: &mut NewcWriter<W>) -> Result<Layout, Error> {
         let mut layout = Layout::default();
         for (path, p) in &self.entries {
             if let Node::Dir { mode } = p.node {
                 writer
                     .dir(path, mode)
-                    .map_err(|e| format!("{path} ({}): {e}", p.origin))?;
+                    .map_err(|e| written(path, p, e.into()))?;
                 layout.entries += 1;
             }
         }
         for (path, p) in &self.entries {
-            write_node(writer, path, &p.node).map_err(|e| format!("{path} ({}): {e}", p.origin))?;
+            write_node(writer, path, &p.node).map_err(|e| written(path, p, e))?;
             layout.entries += match &p.node {
                 Node::Dir { .. } => 0,
                 Node::File { links, .. } => 1 + links.len(),
@@ -210,8 +217,20 @@ fn at(host: &Path, what: &str, e: io::Error) -> io::Error {
     io::Error::new(e.kind(), format!("{}: {what}: {e}", host.display()))
 }
 
-fn conflict(path: &str, first: &str, second: &str) -> String {
-    format!("/{path} is added twice: by {first} and by {second}")
+fn written(path: &str, p: &Planned, source: io::Error) -> Error {
+    Error::Write {
+        path: path.to_string(),
+        origin: p.origin.clone(),
+        source,
+    }
+}
+
+fn conflict(path: &str, first: &str, second: &str) -> Error {
+    Error::Twice {
+        path: path.to_string(),
+        first: first.to_string(),
+        second: second.to_string(),
+    }
 }
 
 #[cfg(test)]
@@ -277,7 +296,8 @@ mod tests {
                 },
                 "the config's [initramfs] shell",
             )
-            .unwrap_err();
+            .unwrap_err()
+            .to_string();
         assert_eq!(
             err,
             "/bin/sh is added twice: by list.txt line 3 and by the config's [initramfs] shell"
@@ -301,7 +321,8 @@ mod tests {
                 },
                 "spec line 2",
             )
-            .unwrap_err();
+            .unwrap_err()
+            .to_string();
         assert_eq!(
             err,
             "/bin/sh is added twice: by spec line 1 and by spec line 2"
@@ -311,7 +332,7 @@ mod tests {
             data: Data::Bytes(vec![]),
             links: vec!["b".into(), "/b".into()],
         };
-        let err = plan.add("a", twice, "spec line 3").unwrap_err();
+        let err = plan.add("a", twice, "spec line 3").unwrap_err().to_string();
         assert_eq!(err, "spec line 3: /b is named twice in one hard link set");
     }
 
@@ -329,7 +350,7 @@ mod tests {
         )
         .unwrap();
         let mut w = NewcWriter::new(Vec::new(), WriterOptions::default());
-        let err = plan.write(&mut w).unwrap_err();
+        let err = plan.write(&mut w).unwrap_err().to_string();
         assert!(
             err.starts_with("x (extra): /nonexistent/x: cannot open:"),
             "{err}"

@@ -5,26 +5,23 @@ use std::fs;
 use std::path::Path;
 use std::process::Command;
 
-use anyhow::{bail, Context};
+use super::Error;
 
 const CP: &str = "cp";
 /// The Debian package providing `cp`, for the error when it is missing.
 const CP_PACKAGE: &str = "coreutils";
 
 /// Copies the contents of `source` into `dest`, which must be missing or an empty directory.
-pub fn copy_tree(source: &Path, dest: &Path) -> anyhow::Result<()> {
+pub fn copy_tree(source: &Path, dest: &Path) -> Result<(), Error> {
     if dest.exists() {
-        let mut entries =
-            fs::read_dir(dest).with_context(|| format!("cannot list target {}", dest.display()))?;
+        let mut entries = fs::read_dir(dest).map_err(Error::io("list target", dest))?;
         if entries.next().is_some() {
-            bail!(
-                "target {} is not empty; give a new or empty directory",
-                dest.display()
-            );
+            return Err(Error::TargetNotEmpty {
+                path: dest.to_path_buf(),
+            });
         }
     } else {
-        fs::create_dir_all(dest)
-            .with_context(|| format!("cannot create target {}", dest.display()))?;
+        fs::create_dir_all(dest).map_err(Error::io("create target", dest))?;
     }
     // `source/.` copies the contents, and the root directory's own mode and owner.
     let output = Command::new(CP)
@@ -32,15 +29,17 @@ pub fn copy_tree(source: &Path, dest: &Path) -> anyhow::Result<()> {
         .arg(source.join("."))
         .arg(dest)
         .output()
-        .with_context(|| format!("cannot run {CP} (install Debian package {CP_PACKAGE})"))?;
+        .map_err(|source| Error::ToolMissing {
+            tool: CP,
+            package: CP_PACKAGE,
+            source,
+        })?;
     if !output.status.success() {
-        bail!(
-            "`{CP} -a {}/. {}` failed ({}): {}",
-            source.display(),
-            dest.display(),
-            output.status,
-            String::from_utf8_lossy(&output.stderr).trim()
-        );
+        return Err(Error::ToolFailed {
+            command: format!("{CP} -a {}/. {}", source.display(), dest.display()),
+            status: output.status,
+            stderr: String::from_utf8_lossy(&output.stderr).trim().to_string(),
+        });
     }
     Ok(())
 }

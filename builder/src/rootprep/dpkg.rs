@@ -5,8 +5,8 @@
 use std::path::Path;
 use std::process::Command;
 
-use super::error::PrepError;
 use super::tree;
+use super::Error;
 
 pub const DPKG_DIVERT: &str = "dpkg-divert";
 /// The Debian package providing `dpkg-divert`, for the error when it is missing.
@@ -31,7 +31,7 @@ pub fn is_dpkg_root(root: &Path) -> bool {
 }
 
 /// The diversion of `path` recorded in `root`'s database, if any.
-pub fn diversion(root: &Path, path: &str) -> Result<Option<Diversion>, PrepError> {
+pub fn diversion(root: &Path, path: &str) -> Result<Option<Diversion>, Error> {
     let by = run(root, &["--listpackage", path])?;
     let by = by.trim();
     if by.is_empty() {
@@ -45,7 +45,7 @@ pub fn diversion(root: &Path, path: &str) -> Result<Option<Diversion>, PrepError
 }
 
 /// Diverts `path` to `to` locally and moves the file there (`--local --rename --add`).
-pub fn divert_local(root: &Path, path: &str, to: &str) -> Result<(), PrepError> {
+pub fn divert_local(root: &Path, path: &str, to: &str) -> Result<(), Error> {
     run(
         root,
         &["--local", "--rename", "--divert", to, "--add", path],
@@ -54,20 +54,20 @@ pub fn divert_local(root: &Path, path: &str, to: &str) -> Result<(), PrepError> 
 }
 
 /// `dpkg-divert --root <root> <args>`; its standard output.
-fn run(root: &Path, args: &[&str]) -> Result<String, PrepError> {
+fn run(root: &Path, args: &[&str]) -> Result<String, Error> {
     let mut command = Command::new(DPKG_DIVERT);
     command
         .arg("--root")
         .arg(root)
         .args(args)
         .env("LC_ALL", "C");
-    let output = command.output().map_err(|source| PrepError::ToolMissing {
+    let output = command.output().map_err(|source| Error::ToolMissing {
         tool: DPKG_DIVERT,
         package: DPKG_PACKAGE,
         source,
     })?;
     if !output.status.success() {
-        return Err(PrepError::ToolFailed {
+        return Err(Error::ToolFailed {
             command: format!("{DPKG_DIVERT} --root {} {}", root.display(), args.join(" ")),
             status: output.status,
             stderr: String::from_utf8_lossy(&output.stderr).trim().to_string(),

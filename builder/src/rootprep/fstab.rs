@@ -46,10 +46,38 @@ pub fn render_block(entries: &[FstabEntry]) -> String {
     out
 }
 
+/// A broken flashroot block in an fstab, by its 1-based line.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum FstabProblem {
+    /// A second begin marker at `line`.
+    SecondBlock { line: usize },
+    /// The block beginning at `line` has no end marker.
+    Unterminated { line: usize },
+}
+
+impl std::fmt::Display for FstabProblem {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::SecondBlock { line } => {
+                write!(
+                    f,
+                    "line {line}: a second flashroot block; remove one of them"
+                )
+            }
+            Self::Unterminated { line } => write!(
+                f,
+                "line {line}: the flashroot block has no end marker {END_MARKER:?}"
+            ),
+        }
+    }
+}
+
+impl std::error::Error for FstabProblem {}
+
 /// `existing` with its flashroot block replaced by `block` (appended when there is none).
 /// Lines outside the block are kept as they are. An unterminated block (a begin marker
 /// without an end) is an error: guessing where it ends could drop the user's lines.
-pub fn merge_block(existing: &str, block: &str) -> Result<String, String> {
+pub fn merge_block(existing: &str, block: &str) -> Result<String, FstabProblem> {
     let mut out = String::new();
     let mut lines = existing.lines().enumerate();
     let mut placed = false;
@@ -60,16 +88,10 @@ pub fn merge_block(existing: &str, block: &str) -> Result<String, String> {
             continue;
         }
         if placed {
-            return Err(format!(
-                "line {}: a second flashroot block; remove one of them",
-                number + 1
-            ));
+            return Err(FstabProblem::SecondBlock { line: number + 1 });
         }
         if !lines.any(|(_, l)| l.trim_end() == END_MARKER) {
-            return Err(format!(
-                "line {}: the flashroot block has no end marker {END_MARKER:?}",
-                number + 1
-            ));
+            return Err(FstabProblem::Unterminated { line: number + 1 });
         }
         out.push_str(block);
         placed = true;
@@ -130,8 +152,9 @@ mod tests {
     fn unterminated_block_is_refused_with_its_line() {
         let broken = format!("a\n{BEGIN_MARKER}\ntmpfs /tmp tmpfs defaults 0 0\n");
         let err = merge_block(&broken, &render_block(&[])).unwrap_err();
+        assert_eq!(err, FstabProblem::Unterminated { line: 2 });
         assert_eq!(
-            err,
+            err.to_string(),
             format!("line 2: the flashroot block has no end marker {END_MARKER:?}")
         );
     }

@@ -15,12 +15,10 @@
 use std::fs;
 use std::path::Path;
 
-use anyhow::Context;
-
 use super::dpkg;
-use super::error::PrepError;
 use super::report::{Change, Report};
 use super::tree;
+use super::Error;
 use crate::atomic;
 
 /// The program every locale tool calls, as libc-bin installs it.
@@ -39,7 +37,7 @@ exec /usr/bin/localedef.distrib --no-archive \"$@\"\n";
 pub const LOCALE_ARCHIVE: &str = "/usr/lib/locale/locale-archive";
 
 /// Diverts `localedef` and installs the wrapper, unless done already.
-pub fn install_localedef_wrapper(root: &Path, report: &mut Report) -> anyhow::Result<()> {
+pub fn install_localedef_wrapper(root: &Path, report: &mut Report) -> Result<(), Error> {
     if !dpkg::is_dpkg_root(root) {
         report.push(Change::Kept {
             path: LOCALEDEF.into(),
@@ -51,14 +49,13 @@ pub fn install_localedef_wrapper(root: &Path, report: &mut Report) -> anyhow::Re
     match dpkg::diversion(root, LOCALEDEF)? {
         Some(d) if d.by.is_none() && d.to == LOCALEDEF_DIVERTED => {}
         Some(d) => {
-            return Err(PrepError::DivertedElsewhere {
+            return Err(Error::DivertedElsewhere {
                 root: root.to_path_buf(),
                 path: LOCALEDEF,
                 to: d.to,
                 by: d.by.unwrap_or_else(|| "a local diversion".into()),
                 wanted: LOCALEDEF_DIVERTED,
-            }
-            .into())
+            })
         }
         None => {
             if fs::symlink_metadata(&host).is_err() {
@@ -69,11 +66,10 @@ pub fn install_localedef_wrapper(root: &Path, report: &mut Report) -> anyhow::Re
                 return Ok(());
             }
             if is_wrapper(&host)? {
-                return Err(PrepError::WrapperWithoutDiversion {
+                return Err(Error::WrapperWithoutDiversion {
                     root: root.to_path_buf(),
                     path: LOCALEDEF,
-                }
-                .into());
+                });
             }
             dpkg::divert_local(root, LOCALEDEF, LOCALEDEF_DIVERTED)?;
             report.push(Change::Diverted {
@@ -95,15 +91,15 @@ pub fn install_localedef_wrapper(root: &Path, report: &mut Report) -> anyhow::Re
 }
 
 /// Whether the file at `host` is the wrapper already (false if it is missing).
-fn is_wrapper(host: &Path) -> anyhow::Result<bool> {
+fn is_wrapper(host: &Path) -> Result<bool, Error> {
     match fs::read(host) {
         Ok(bytes) => Ok(bytes == LOCALEDEF_WRAPPER.as_bytes()),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(false),
-        Err(e) => Err(e).with_context(|| format!("cannot read {}", host.display())),
+        Err(e) => Err(Error::io("read", host)(e)),
     }
 }
 
-fn write_wrapper(host: &Path, report: &mut Report) -> anyhow::Result<()> {
+fn write_wrapper(host: &Path, report: &mut Report) -> Result<(), Error> {
     if is_wrapper(host)? && tree::mode(host)? == WRAPPER_MODE {
         report.push(Change::Kept {
             path: LOCALEDEF.into(),

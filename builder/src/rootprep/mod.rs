@@ -30,12 +30,12 @@ pub mod tree;
 use std::fs;
 use std::path::{Path, PathBuf};
 
-use anyhow::{bail, Context};
 use flashroot_config::Config;
 
 pub use copy::copy_tree;
-pub use error::PrepError;
+pub use error::Error;
 pub use fstab::FstabEntry;
+pub use fstab::FstabProblem;
 pub use report::{Change, Report};
 
 /// Directories the init (or the kernel) mounts a filesystem on; they must exist and be empty.
@@ -77,9 +77,11 @@ pub enum Target<'a> {
 }
 
 /// Prepares `source` as [`target`](Target) says; returns the prepared directory and the report.
-pub fn import(source: &Path, target: Target, config: &Config) -> anyhow::Result<(PathBuf, Report)> {
+pub fn import(source: &Path, target: Target, config: &Config) -> Result<(PathBuf, Report), Error> {
     if !source.is_dir() {
-        bail!("source root {} is not a directory", source.display());
+        return Err(Error::SourceNotDir {
+            path: source.to_path_buf(),
+        });
     }
     let mut report = Report::default();
     let root = match target {
@@ -93,13 +95,15 @@ pub fn import(source: &Path, target: Target, config: &Config) -> anyhow::Result<
             dest.to_path_buf()
         }
     };
-    prepare(&root, config, &mut report)
-        .with_context(|| format!("preparing root {}", root.display()))?;
+    prepare(&root, config, &mut report).map_err(|e| Error::InRoot {
+        root: root.clone(),
+        source: Box::new(e),
+    })?;
     Ok((root, report))
 }
 
 /// Applies every step to `root` in place, appending to `report`.
-pub fn prepare(root: &Path, config: &Config, report: &mut Report) -> anyhow::Result<()> {
+pub fn prepare(root: &Path, config: &Config, report: &mut Report) -> Result<(), Error> {
     prepare_mount_dirs(root, report)?;
     link_var_tmp(root, report)?;
     prepare_tmpfs_dirs(root, config, report)?;
@@ -111,7 +115,7 @@ pub fn prepare(root: &Path, config: &Config, report: &mut Report) -> anyhow::Res
     systemd::check_dbus(root, report)
 }
 
-fn prepare_mount_dirs(root: &Path, report: &mut Report) -> anyhow::Result<()> {
+fn prepare_mount_dirs(root: &Path, report: &mut Report) -> Result<(), Error> {
     for (inner, mode) in MOUNT_DIRS {
         ensure_empty_dir(
             root,
@@ -131,7 +135,7 @@ fn ensure_empty_dir(
     mode: u32,
     why: &'static str,
     report: &mut Report,
-) -> anyhow::Result<()> {
+) -> Result<(), Error> {
     let path = tree::host_path(root, inner);
     match fs::symlink_metadata(&path) {
         Err(_) => {
@@ -142,10 +146,13 @@ fn ensure_empty_dir(
             });
             return Ok(());
         }
-        Ok(meta) if !meta.is_dir() => bail!(
-            "{inner} must be a directory ({why}), but it is {}",
-            tree::describe(&path).unwrap_or_else(|_| "not one".into())
-        ),
+        Ok(meta) if !meta.is_dir() => {
+            return Err(Error::NotADir {
+                path: inner.to_string(),
+                why,
+                what: tree::describe(&path).unwrap_or_else(|_| "not one".into()),
+            })
+        }
         Ok(_) => {}
     }
     let entries = tree::empty_dir(&path)?;
@@ -168,7 +175,7 @@ fn ensure_empty_dir(
     Ok(())
 }
 
-fn link_var_tmp(root: &Path, report: &mut Report) -> anyhow::Result<()> {
+fn link_var_tmp(root: &Path, report: &mut Report) -> Result<(), Error> {
     ensure_symlink(root, VAR_TMP, VAR_TMP_TARGET, report)
 }
 
@@ -178,7 +185,7 @@ fn ensure_symlink(
     inner: &str,
     target: &str,
     report: &mut Report,
-) -> anyhow::Result<()> {
+) -> Result<(), Error> {
     let path = tree::host_path(root, inner);
     let replaced = match fs::read_link(&path) {
         Ok(current) if current == Path::new(target) => {
@@ -189,8 +196,7 @@ fn ensure_symlink(
             return Ok(());
         }
         _ if fs::symlink_metadata(&path).is_ok() => {
-            let old =
-                tree::describe(&path).with_context(|| format!("cannot stat {}", path.display()))?;
+            let old = tree::describe(&path).map_err(Error::io("stat", &path))?;
             tree::remove_any(&path)?;
             Some(old)
         }
@@ -201,8 +207,7 @@ fn ensure_symlink(
             tree::create_dir(parent, DEFAULT_DIR_MODE)?;
         }
     }
-    std::os::unix::fs::symlink(target, &path)
-        .with_context(|| format!("cannot create symlink {}", path.display()))?;
+    std::os::unix::fs::symlink(target, &path).map_err(Error::io("create symlink", &path))?;
     report.push(Change::Symlinked {
         path: inner.into(),
         target: target.into(),
@@ -218,7 +223,7 @@ fn api_mount_of(inner: &str) -> Option<&'static str> {
         .find(|api| inner == *api || inner.starts_with(&format!("{api}/")))
 }
 
-fn prepare_tmpfs_dirs(root: &Path, config: &Config, report: &mut Report) -> anyhow::Result<()> {
+fn prepare_tmpfs_dirs(root: &Path, config: &Config, report: &mut Report) -> Result<(), Error> {
     for (index, tmpfs) in config.tmpfs.iter().enumerate() {
         let inner = tree::resolve(root, &tmpfs.path.0)?;
         if let Some(api) = api_mount_of(&inner) {
@@ -232,8 +237,10 @@ fn prepare_tmpfs_dirs(root: &Path, config: &Config, report: &mut Report) -> anyh
             continue; // emptied above already
         }
         let mode = match &tmpfs.mode {
-            Some(text) => parse_mode(text)
-                .with_context(|| format!("config tmpfs[{index}].mode ({})", tmpfs.path))?,
+            Some(text) => parse_mode(text).map_err(|e| Error::ConfigValue {
+                key: format!("tmpfs[{index}].mode ({})", tmpfs.path),
+                source: Box::new(e),
+            })?,
             None => DEFAULT_DIR_MODE,
         };
         ensure_empty_dir(
@@ -248,16 +255,16 @@ fn prepare_tmpfs_dirs(root: &Path, config: &Config, report: &mut Report) -> anyh
 }
 
 /// An octal mode such as `1777`.
-fn parse_mode(text: &str) -> anyhow::Result<u32> {
+fn parse_mode(text: &str) -> Result<u32, Error> {
     match u32::from_str_radix(text, 8) {
         Ok(mode) if mode <= 0o7777 => Ok(mode),
-        _ => bail!("expected an octal mode such as 1777 or 0755, but got {text:?}"),
+        _ => Err(Error::Mode { text: text.into() }),
     }
 }
 
 /// The directory `path` of the root (symlinks resolved inside it), made when missing;
 /// anything else there is refused, named as `what`. Returns the resolved path.
-fn ensure_dir(root: &Path, path: &str, what: &str, report: &mut Report) -> anyhow::Result<String> {
+fn ensure_dir(root: &Path, path: &str, what: &str, report: &mut Report) -> Result<String, Error> {
     let inner = tree::resolve(root, path)?;
     let host = tree::host_path(root, &inner);
     if !host.exists() {
@@ -267,15 +274,16 @@ fn ensure_dir(root: &Path, path: &str, what: &str, report: &mut Report) -> anyho
             mode: DEFAULT_DIR_MODE,
         });
     } else if !host.is_dir() {
-        bail!(
-            "{what} {inner} must be a directory, but it is {}",
-            tree::describe(&host).unwrap_or_else(|_| "not one".into())
-        );
+        return Err(Error::NotADirFor {
+            role: what.to_string(),
+            path: inner,
+            what: tree::describe(&host).unwrap_or_else(|_| "not one".into()),
+        });
     }
     Ok(inner)
 }
 
-fn prepare_overlays(root: &Path, config: &Config, report: &mut Report) -> anyhow::Result<()> {
+fn prepare_overlays(root: &Path, config: &Config, report: &mut Report) -> Result<(), Error> {
     for overlay in &config.overlays {
         let inner = ensure_dir(root, &overlay.path.0, "overlay path", report)?;
         if inner == APT_CACHE {
@@ -290,7 +298,7 @@ fn prepare_overlays(root: &Path, config: &Config, report: &mut Report) -> anyhow
 }
 
 /// A RAM directory keeps what the tree holds: the first boot loads it into the tmpfs.
-fn prepare_ramdirs(root: &Path, config: &Config, report: &mut Report) -> anyhow::Result<()> {
+fn prepare_ramdirs(root: &Path, config: &Config, report: &mut Report) -> Result<(), Error> {
     for ramdir in &config.ramdirs {
         let inner = ensure_dir(root, &ramdir.path.0, "RAM directory", report)?;
         report.push(Change::Kept {
@@ -306,7 +314,7 @@ fn prepare_ramdirs(root: &Path, config: &Config, report: &mut Report) -> anyhow:
 }
 
 /// Removes what `apt-get clean` removes: the package caches and downloaded packages.
-fn clean_apt_cache(root: &Path, report: &mut Report) -> anyhow::Result<()> {
+fn clean_apt_cache(root: &Path, report: &mut Report) -> Result<(), Error> {
     let cache = tree::host_path(root, APT_CACHE);
     let archives = cache.join(APT_ARCHIVES);
     let candidates = [
@@ -328,7 +336,7 @@ fn clean_apt_cache(root: &Path, report: &mut Report) -> anyhow::Result<()> {
         files.sort();
         for file in files {
             let bytes = file.metadata().map(|m| m.len()).unwrap_or(0);
-            fs::remove_file(&file).with_context(|| format!("cannot remove {}", file.display()))?;
+            fs::remove_file(&file).map_err(Error::io("remove", &file))?;
             let inner = format!("/{}", file.strip_prefix(root).unwrap_or(&file).display());
             report.push(Change::RemovedFile {
                 path: inner,
@@ -341,7 +349,7 @@ fn clean_apt_cache(root: &Path, report: &mut Report) -> anyhow::Result<()> {
 }
 
 /// The containers, then the tmpfs mounts that are not API mounts, as fstab lines.
-pub fn fstab_entries(root: &Path, config: &Config) -> anyhow::Result<Vec<FstabEntry>> {
+pub fn fstab_entries(root: &Path, config: &Config) -> Result<Vec<FstabEntry>, Error> {
     let mut entries: Vec<FstabEntry> = config
         .containers
         .iter()
@@ -384,15 +392,20 @@ pub fn fstab_entries(root: &Path, config: &Config) -> anyhow::Result<Vec<FstabEn
     Ok(entries)
 }
 
-fn write_fstab(root: &Path, entries: &[FstabEntry], report: &mut Report) -> anyhow::Result<()> {
+fn write_fstab(root: &Path, entries: &[FstabEntry], report: &mut Report) -> Result<(), Error> {
     let path = tree::host_path(root, FSTAB);
     let existing = match fs::read_to_string(&path) {
         Ok(text) => text,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
-        Err(e) => return Err(e).with_context(|| format!("cannot read {}", path.display())),
+        Err(e) => return Err(Error::io("read", &path)(e)),
     };
-    let merged = fstab::merge_block(&existing, &fstab::render_block(entries))
-        .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+    let merged =
+        fstab::merge_block(&existing, &fstab::render_block(entries)).map_err(|problem| {
+            Error::Fstab {
+                path: path.clone(),
+                problem,
+            }
+        })?;
     if merged == existing {
         report.push(Change::Kept {
             path: FSTAB.into(),
@@ -405,7 +418,7 @@ fn write_fstab(root: &Path, entries: &[FstabEntry], report: &mut Report) -> anyh
             tree::create_dir(parent, DEFAULT_DIR_MODE)?;
         }
     }
-    fs::write(&path, merged).with_context(|| format!("cannot write {}", path.display()))?;
+    fs::write(&path, merged).map_err(Error::io("write", &path))?;
     for entry in entries {
         report.push(Change::FstabLine(entry.line()));
     }

@@ -14,12 +14,10 @@
 use std::fs;
 use std::path::Path;
 
-use anyhow::Context;
-
 use super::ensure_symlink;
-use super::error::PrepError;
 use super::report::{Change, Report};
 use super::tree;
+use super::Error;
 use crate::atomic;
 
 pub const MACHINE_ID: &str = "/etc/machine-id";
@@ -32,12 +30,12 @@ pub const SYSTEMD: [&str; 2] = ["/usr/lib/systemd/systemd", "/lib/systemd/system
 pub const DBUS_DAEMONS: [&str; 2] = ["/usr/bin/dbus-daemon", "/usr/bin/dbus-broker"];
 
 /// Whether `inner` exists inside `root` (symlinks followed inside it).
-fn exists(root: &Path, inner: &str) -> anyhow::Result<bool> {
+fn exists(root: &Path, inner: &str) -> Result<bool, Error> {
     Ok(fs::symlink_metadata(tree::host_path(root, &tree::resolve(root, inner)?)).is_ok())
 }
 
 /// Whether `root` boots systemd.
-pub fn is_systemd_root(root: &Path) -> anyhow::Result<bool> {
+pub fn is_systemd_root(root: &Path) -> Result<bool, Error> {
     for path in SYSTEMD {
         if exists(root, path)? {
             return Ok(true);
@@ -48,7 +46,7 @@ pub fn is_systemd_root(root: &Path) -> anyhow::Result<bool> {
 
 /// Empties `/etc/machine-id` (creates it empty in a systemd root that lacks it) and points
 /// a copied `/var/lib/dbus/machine-id` at it.
-pub fn reset_machine_id(root: &Path, report: &mut Report) -> anyhow::Result<()> {
+pub fn reset_machine_id(root: &Path, report: &mut Report) -> Result<(), Error> {
     let path = tree::host_path(root, MACHINE_ID);
     match fs::symlink_metadata(&path) {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
@@ -68,14 +66,13 @@ pub fn reset_machine_id(root: &Path, report: &mut Report) -> anyhow::Result<()> 
                 });
             }
         }
-        Err(e) => return Err(e).with_context(|| format!("cannot stat {}", path.display())),
+        Err(e) => return Err(Error::io("stat", &path)(e)),
         Ok(meta) if !meta.is_file() => {
-            return Err(PrepError::NotAFile {
+            return Err(Error::NotAFile {
                 path: MACHINE_ID,
                 what: tree::describe(&path).unwrap_or_else(|_| "not one".into()),
                 why: "systemd writes the new machine ID into it",
-            }
-            .into())
+            })
         }
         Ok(meta) if meta.len() == 0 => report.push(Change::Kept {
             path: MACHINE_ID.into(),
@@ -101,7 +98,7 @@ pub fn reset_machine_id(root: &Path, report: &mut Report) -> anyhow::Result<()> 
 }
 
 /// Warns when a systemd root has no D-Bus system bus daemon.
-pub fn check_dbus(root: &Path, report: &mut Report) -> anyhow::Result<()> {
+pub fn check_dbus(root: &Path, report: &mut Report) -> Result<(), Error> {
     if !is_systemd_root(root)? {
         return Ok(());
     }

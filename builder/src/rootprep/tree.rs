@@ -7,7 +7,7 @@ use std::io;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Component, Path, PathBuf};
 
-use anyhow::{bail, Context};
+use super::Error;
 
 /// Linux's limit on symlinks followed while resolving one path (`MAXSYMLINKS`).
 const MAX_SYMLINK_HOPS: usize = 40;
@@ -21,7 +21,7 @@ pub fn host_path(root: &Path, inner: &str) -> PathBuf {
 
 /// `inner` with every symlink resolved inside `root` (absolute targets start at `root`,
 /// `..` stops at it). Missing components are kept as written.
-pub fn resolve(root: &Path, inner: &str) -> anyhow::Result<String> {
+pub fn resolve(root: &Path, inner: &str) -> Result<String, Error> {
     let mut pending: VecDeque<String> = components(inner).collect();
     let mut resolved: Vec<String> = Vec::new();
     let mut hops = 0;
@@ -40,13 +40,13 @@ pub fn resolve(root: &Path, inner: &str) -> anyhow::Result<String> {
         }
         hops += 1;
         if hops > MAX_SYMLINK_HOPS {
-            bail!(
-                "{inner} in {}: more than {MAX_SYMLINK_HOPS} symlinks (a loop?)",
-                root.display()
-            );
+            return Err(Error::SymlinkLoop {
+                path: inner.to_string(),
+                root: root.to_path_buf(),
+                max: MAX_SYMLINK_HOPS,
+            });
         }
-        let target = fs::read_link(&here)
-            .with_context(|| format!("cannot read symlink {}", here.display()))?;
+        let target = fs::read_link(&here).map_err(Error::io("read symlink", &here))?;
         let target = target.to_string_lossy().into_owned();
         resolved.pop();
         if target.starts_with('/') {
@@ -88,55 +88,53 @@ pub fn describe(path: &Path) -> io::Result<String> {
 
 /// Removes everything inside the directory `dir` (not following symlinks); returns how many
 /// entries were directly inside it.
-pub fn empty_dir(dir: &Path) -> anyhow::Result<usize> {
+pub fn empty_dir(dir: &Path) -> Result<usize, Error> {
     let mut count = 0;
-    for entry in fs::read_dir(dir).with_context(|| format!("cannot list {}", dir.display()))? {
-        let entry = entry.with_context(|| format!("cannot list {}", dir.display()))?;
+    for entry in fs::read_dir(dir).map_err(Error::io("list", dir))? {
+        let entry = entry.map_err(Error::io("list", dir))?;
         let path = entry.path();
         let is_dir = entry
             .file_type()
-            .with_context(|| format!("cannot stat {}", path.display()))?
+            .map_err(Error::io("stat", &path))?
             .is_dir();
         let removed = if is_dir {
             fs::remove_dir_all(&path)
         } else {
             fs::remove_file(&path)
         };
-        removed.with_context(|| format!("cannot remove {}", path.display()))?;
+        removed.map_err(Error::io("remove", &path))?;
         count += 1;
     }
     Ok(count)
 }
 
 /// The permission bits of `path`.
-pub fn mode(path: &Path) -> anyhow::Result<u32> {
-    let meta =
-        fs::symlink_metadata(path).with_context(|| format!("cannot stat {}", path.display()))?;
+pub fn mode(path: &Path) -> Result<u32, Error> {
+    let meta = fs::symlink_metadata(path).map_err(Error::io("stat", path))?;
     Ok(meta.permissions().mode() & MODE_BITS)
 }
 
 /// Sets the permission bits of `path` (umask does not apply, unlike `create_dir`).
-pub fn set_mode(path: &Path, mode: u32) -> anyhow::Result<()> {
+pub fn set_mode(path: &Path, mode: u32) -> Result<(), Error> {
     fs::set_permissions(path, fs::Permissions::from_mode(mode))
-        .with_context(|| format!("cannot chmod {mode:04o} {}", path.display()))
+        .map_err(Error::io(format!("chmod {mode:04o}"), path))
 }
 
 /// Creates the directory `path` (its parents too) with exactly `mode`.
-pub fn create_dir(path: &Path, mode: u32) -> anyhow::Result<()> {
-    fs::create_dir_all(path).with_context(|| format!("cannot create {}", path.display()))?;
+pub fn create_dir(path: &Path, mode: u32) -> Result<(), Error> {
+    fs::create_dir_all(path).map_err(Error::io("create", path))?;
     set_mode(path, mode)
 }
 
 /// Removes whatever is at `path`: a directory tree, a file or a symlink (not its target).
-pub fn remove_any(path: &Path) -> anyhow::Result<()> {
-    let meta =
-        fs::symlink_metadata(path).with_context(|| format!("cannot stat {}", path.display()))?;
+pub fn remove_any(path: &Path) -> Result<(), Error> {
+    let meta = fs::symlink_metadata(path).map_err(Error::io("stat", path))?;
     let removed = if meta.is_dir() {
         fs::remove_dir_all(path)
     } else {
         fs::remove_file(path)
     };
-    removed.with_context(|| format!("cannot remove {}", path.display()))
+    removed.map_err(Error::io("remove", path))
 }
 
 #[cfg(test)]

@@ -3,7 +3,7 @@
 
 use std::path::Path;
 
-use super::error::WearError;
+use super::error::Error;
 use super::fat_layout::CARD_SECTOR;
 use super::trace::Write;
 
@@ -17,12 +17,12 @@ pub struct SectorCounts {
 
 impl SectorCounts {
     /// Counts `writes` on a card of `card_sectors`; `trace` names the file in errors.
-    pub fn count(writes: &[Write], card_sectors: u64, trace: &Path) -> Result<Self, WearError> {
+    pub fn count(writes: &[Write], card_sectors: u64, trace: &Path) -> Result<Self, Error> {
         let mut counts = vec![0u32; card_sectors as usize];
         for w in writes {
             let end = w.offset + w.bytes;
             if end > card_sectors * CARD_SECTOR {
-                return Err(WearError::WriteBeyondCard {
+                return Err(Error::WriteBeyondCard {
                     path: trace.to_path_buf(),
                     line: w.line,
                     end,

@@ -4,15 +4,18 @@ use std::fmt;
 use std::io;
 use std::path::PathBuf;
 
+use super::fat_layout::LayoutError;
+use super::trace::LineProblem;
+
 #[derive(Debug)]
-pub enum WearError {
+pub enum Error {
     /// The file could not be opened or read.
     Io { path: PathBuf, source: io::Error },
     /// A `blk_co_pwritev` line of the trace that does not parse.
     TraceLine {
         path: PathBuf,
         line: usize,
-        reason: String,
+        problem: LineProblem,
     },
     /// The trace holds writes of several QEMU block backends and none was chosen.
     AmbiguousBackend {
@@ -24,7 +27,7 @@ pub enum WearError {
     /// The trace has no `blk_co_pwritev` line at all (tracing was not on).
     NoWrites { path: PathBuf },
     /// The card image's partition table or FAT structures do not parse.
-    Card { path: PathBuf, reason: String },
+    Card { path: PathBuf, source: LayoutError },
     /// A write in the trace reaches past the end of the card image.
     WriteBeyondCard {
         path: PathBuf,
@@ -32,8 +35,48 @@ pub enum WearError {
         end: u64,
         card_bytes: u64,
     },
-    /// The PNG could not be drawn or written.
+    /// The PNG could not be drawn or written; `reason` is the drawing library's message.
     Png { path: PathBuf, reason: String },
+    /// The heat map's font file could not be read or is no TrueType font.
+    Font { path: PathBuf, problem: FontProblem },
+}
+
+/// What is wrong with the heat map's font (kept once per process, so `Clone`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum FontProblem {
+    /// Reading the file failed; the I/O error's text.
+    Unreadable {
+        error: String,
+    },
+    NotTrueType,
+}
+
+impl fmt::Display for FontProblem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Unreadable { error } => write!(
+                f,
+                "{error} (the heat map's font; install fonts-dejavu-core)"
+            ),
+            Self::NotTrueType => f.write_str("not a TrueType font"),
+        }
+    }
+}
+
+impl Error {
+    /// The backends of [`Error::AmbiguousBackend`], one indented line each, for a
+    /// message that says how to choose one.
+    pub fn backend_lines(backends: &[BackendSummary]) -> String {
+        backends
+            .iter()
+            .map(|b| {
+                format!(
+                    "\n  blk {:#x}: {} writes, first at line {}, up to byte {}",
+                    b.blk, b.writes, b.first_line, b.highest_byte
+                )
+            })
+            .collect()
+    }
 }
 
 /// One backend of a trace, for the message that asks to choose one.
@@ -45,29 +88,24 @@ pub struct BackendSummary {
     pub highest_byte: u64,
 }
 
-impl fmt::Display for WearError {
+impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Self::Io { path, source } => write!(f, "{}: {source}", path.display()),
-            Self::TraceLine { path, line, reason } => {
-                write!(f, "{}:{line}: {reason}", path.display())
+            Self::TraceLine {
+                path,
+                line,
+                problem,
+            } => {
+                write!(f, "{}:{line}: {problem}", path.display())
             }
-            Self::AmbiguousBackend { path, backends } => {
-                write!(
-                    f,
-                    "{}: writes of {} block backends; choose the card's with --blk:",
-                    path.display(),
-                    backends.len()
-                )?;
-                for b in backends {
-                    write!(
-                        f,
-                        "\n  blk {:#x}: {} writes, first at line {}, up to byte {}",
-                        b.blk, b.writes, b.first_line, b.highest_byte
-                    )?;
-                }
-                Ok(())
-            }
+            Self::AmbiguousBackend { path, backends } => write!(
+                f,
+                "{}: writes of {} block backends; choose the card's:{}",
+                path.display(),
+                backends.len(),
+                Self::backend_lines(backends)
+            ),
             Self::UnknownBackend { path, blk } => {
                 write!(f, "{}: no write of block backend {blk:#x}", path.display())
             }
@@ -76,7 +114,7 @@ impl fmt::Display for WearError {
                 "{}: no blk_co_pwritev line (was QEMU run with -d trace:blk_co_pwritev?)",
                 path.display()
             ),
-            Self::Card { path, reason } => write!(f, "{}: {reason}", path.display()),
+            Self::Card { path, source } => write!(f, "{}: {source}", path.display()),
             Self::WriteBeyondCard {
                 path,
                 line,
@@ -89,14 +127,16 @@ impl fmt::Display for WearError {
                 path.display()
             ),
             Self::Png { path, reason } => write!(f, "{}: {reason}", path.display()),
+            Self::Font { path, problem } => write!(f, "{}: {problem}", path.display()),
         }
     }
 }
 
-impl std::error::Error for WearError {
+impl std::error::Error for Error {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match self {
             Self::Io { source, .. } => Some(source),
+            Self::Card { source, .. } => Some(source),
             _ => None,
         }
     }

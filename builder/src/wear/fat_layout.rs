@@ -5,11 +5,11 @@
 //! needs exactly that, so this is a small read-only parser of the on-disk structures
 //! (Microsoft's FAT specification, "FAT: General Overview of On-Disk Format").
 
-use std::io::{Read, Seek, SeekFrom};
+use std::io::{self, Read, Seek, SeekFrom};
 use std::ops::Range;
 use std::path::Path;
 
-use super::error::WearError;
+use super::error::Error;
 
 use crate::disk::mbr::{
     BOOT_SIGNATURE, BOOT_SIGNATURE_OFFSET, PARTITION_ENTRY_SIZE, PARTITION_TABLE_OFFSET,
@@ -138,34 +138,162 @@ impl Volume {
     }
 }
 
+/// Why a card image's partition table or FAT structures do not parse (the caller adds
+/// the image's path). Sectors are card sectors of 512 bytes; offsets are bytes.
+#[derive(Debug)]
+pub enum LayoutError {
+    /// The image's size could not be found.
+    Size(io::Error),
+    /// `len` bytes at byte `offset` could not be read.
+    Read {
+        offset: u64,
+        len: usize,
+        source: io::Error,
+    },
+    /// The MBR (sector 0) could not be read.
+    Mbr(io::Error),
+    /// Sector 0 lacks the boot signature 55 AA.
+    NoBootSignature,
+    /// No MBR entry of a FAT type.
+    NoFatPartition,
+    /// The FAT partition ends at `end`, past the image's `card_sectors`.
+    PartitionBeyondImage { end: u64, card_sectors: u64 },
+    /// The boot sector at `sector` says something this reader refuses.
+    BootSector { sector: u64, problem: BootProblem },
+    /// The FAT at `sector` is too short for the volume's clusters.
+    ShortFat {
+        sector: u64,
+        entries: usize,
+        clusters: usize,
+    },
+    /// The chain of `path` reaches `cluster`, outside `2..end`.
+    ChainOutside {
+        path: String,
+        cluster: u32,
+        end: u32,
+    },
+    /// The chain of `path` loops.
+    ChainLoop { path: String },
+    /// Directories under `path` nested deeper than `max`.
+    TooDeep { path: String, max: usize },
+}
+
+/// What a boot sector says that the reader refuses.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum BootProblem {
+    BytesPerSector(u16),
+    SectorsPerCluster(u64),
+    NoVolume {
+        reserved_sectors: u64,
+        fat_count: u64,
+        fat_sectors: u64,
+        total: u64,
+    },
+    Fat12 {
+        clusters: u64,
+    },
+}
+
+impl std::fmt::Display for LayoutError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Size(e) => write!(f, "cannot size the image: {e}"),
+            Self::Read {
+                offset,
+                len,
+                source,
+            } => write!(f, "cannot read {len} bytes at byte {offset}: {source}"),
+            Self::Mbr(e) => write!(f, "cannot read the MBR: {e}"),
+            Self::NoBootSignature => {
+                f.write_str("sector 0: expected the boot signature 55 AA but got none")
+            }
+            Self::NoFatPartition => {
+                f.write_str("the MBR has no FAT partition (types 01, 04, 06, 0B, 0C, 0E)")
+            }
+            Self::PartitionBeyondImage { end, card_sectors } => write!(
+                f,
+                "the FAT partition ends at sector {end} but the image has {card_sectors}"
+            ),
+            Self::BootSector { sector, problem } => {
+                write!(f, "boot sector (card sector {sector}): ")?;
+                match problem {
+                    BootProblem::BytesPerSector(got) => {
+                        write!(f, "expected 512 bytes per sector but got {got}")
+                    }
+                    BootProblem::SectorsPerCluster(got) => write!(
+                        f,
+                        "expected a power of two of sectors per cluster but got {got}"
+                    ),
+                    BootProblem::NoVolume {
+                        reserved_sectors,
+                        fat_count,
+                        fat_sectors,
+                        total,
+                    } => write!(
+                        f,
+                        "no FAT volume ({reserved_sectors} reserved sectors, \
+                         {fat_count} FATs of {fat_sectors} sectors, {total} sectors in all)"
+                    ),
+                    BootProblem::Fat12 { clusters } => {
+                        write!(f, "FAT12 ({clusters} clusters) is not supported")
+                    }
+                }
+            }
+            Self::ShortFat {
+                sector,
+                entries,
+                clusters,
+            } => write!(
+                f,
+                "FAT at card sector {sector}: {entries} entries for {clusters} clusters"
+            ),
+            Self::ChainOutside { path, cluster, end } => write!(
+                f,
+                "{path}: cluster chain reaches cluster {cluster}, outside 2..{end}"
+            ),
+            Self::ChainLoop { path } => write!(f, "{path}: cluster chain loops"),
+            Self::TooDeep { path, max } => {
+                write!(f, "{path}: directories nested deeper than {max}")
+            }
+        }
+    }
+}
+
+impl std::error::Error for LayoutError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            Self::Size(e) | Self::Mbr(e) | Self::Read { source: e, .. } => Some(e),
+            _ => None,
+        }
+    }
+}
+
 /// Reads the layout of the card image at `path`.
-pub fn read_layout(path: &Path) -> Result<Layout, WearError> {
-    let mut file = std::fs::File::open(path).map_err(|source| WearError::Io {
+pub fn read_layout(path: &Path) -> Result<Layout, Error> {
+    let mut file = std::fs::File::open(path).map_err(|source| Error::Io {
         path: path.to_path_buf(),
         source,
     })?;
-    layout_of(&mut file).map_err(|reason| WearError::Card {
+    layout_of(&mut file).map_err(|source| Error::Card {
         path: path.to_path_buf(),
-        reason,
+        source,
     })
 }
 
 /// The layout of a card image; the error is the reason, which the caller pairs with the path.
-pub fn layout_of<R: Read + Seek>(card: &mut R) -> Result<Layout, String> {
-    let card_bytes = card
-        .seek(SeekFrom::End(0))
-        .map_err(|e| format!("cannot size the image: {e}"))?;
+pub fn layout_of<R: Read + Seek>(card: &mut R) -> Result<Layout, LayoutError> {
+    let card_bytes = card.seek(SeekFrom::End(0)).map_err(LayoutError::Size)?;
     let card_sectors = card_bytes / CARD_SECTOR;
     let mbr = read_at(card, 0, SECTOR_SIZE)?;
     if mbr[BOOT_SIGNATURE_OFFSET..] != BOOT_SIGNATURE {
-        return Err("sector 0: expected the boot signature 55 AA but got none".into());
+        return Err(LayoutError::NoBootSignature);
     }
     let partition = fat_partition(&mbr)?;
     if partition.end > card_sectors {
-        return Err(format!(
-            "the FAT partition ends at sector {} but the image has {card_sectors}",
-            partition.end
-        ));
+        return Err(LayoutError::PartitionBeyondImage {
+            end: partition.end,
+            card_sectors,
+        });
     }
     let boot = read_at(card, partition.start * CARD_SECTOR, SECTOR_SIZE)?;
     let volume = parse_boot_sector(&boot, partition)?;
@@ -209,7 +337,7 @@ pub fn is_fat_type(partition_type: u8) -> bool {
 }
 
 /// The first FAT partition of the MBR.
-fn fat_partition(mbr: &[u8]) -> Result<Range<u64>, String> {
+fn fat_partition(mbr: &[u8]) -> Result<Range<u64>, LayoutError> {
     for index in 0..PRIMARY_PARTITIONS {
         let entry =
             &mbr[PARTITION_TABLE_OFFSET + index * PARTITION_ENTRY_SIZE..][..PARTITION_ENTRY_SIZE];
@@ -219,22 +347,22 @@ fn fat_partition(mbr: &[u8]) -> Result<Range<u64>, String> {
             return Ok(first..first + sectors);
         }
     }
-    Err("the MBR has no FAT partition (types 01, 04, 06, 0B, 0C, 0E)".into())
+    Err(LayoutError::NoFatPartition)
 }
 
-fn parse_boot_sector(boot: &[u8], partition: Range<u64>) -> Result<Volume, String> {
+fn parse_boot_sector(boot: &[u8], partition: Range<u64>) -> Result<Volume, LayoutError> {
     let at = partition.start;
+    let refuse = |problem| LayoutError::BootSector {
+        sector: at,
+        problem,
+    };
     let bytes_per_sector = u16_at(boot, BPB_BYTES_PER_SECTOR);
     if u64::from(bytes_per_sector) != CARD_SECTOR {
-        return Err(format!(
-            "boot sector (card sector {at}): expected 512 bytes per sector but got {bytes_per_sector}"
-        ));
+        return Err(refuse(BootProblem::BytesPerSector(bytes_per_sector)));
     }
     let sectors_per_cluster = u64::from(boot[BPB_SECTORS_PER_CLUSTER]);
     if !sectors_per_cluster.is_power_of_two() {
-        return Err(format!(
-            "boot sector (card sector {at}): expected a power of two of sectors per cluster but got {sectors_per_cluster}"
-        ));
+        return Err(refuse(BootProblem::SectorsPerCluster(sectors_per_cluster)));
     }
     let reserved_sectors = u64::from(u16_at(boot, BPB_RESERVED_SECTORS));
     let fat_count = u64::from(boot[BPB_FAT_COUNT]);
@@ -250,16 +378,18 @@ fn parse_boot_sector(boot: &[u8], partition: Range<u64>) -> Result<Volume, Strin
     let root_sectors = (root_entries * DIR_ENTRY_BYTES as u64).div_ceil(CARD_SECTOR);
     let meta = reserved_sectors + fat_count * fat_sectors + root_sectors;
     if reserved_sectors == 0 || fat_count == 0 || fat_sectors == 0 || meta >= total {
-        return Err(format!(
-            "boot sector (card sector {at}): no FAT volume ({reserved_sectors} reserved sectors, \
-             {fat_count} FATs of {fat_sectors} sectors, {total} sectors in all)"
-        ));
+        return Err(refuse(BootProblem::NoVolume {
+            reserved_sectors,
+            fat_count,
+            fat_sectors,
+            total,
+        }));
     }
     let cluster_count = (total - meta) / sectors_per_cluster;
     if cluster_count < FAT16_MIN_CLUSTERS {
-        return Err(format!(
-            "boot sector (card sector {at}): FAT12 ({cluster_count} clusters) is not supported"
-        ));
+        return Err(refuse(BootProblem::Fat12 {
+            clusters: cluster_count,
+        }));
     }
     let fat32 = cluster_count >= FAT32_MIN_CLUSTERS;
     let root_start = partition.start + reserved_sectors + fat_count * fat_sectors;
@@ -288,7 +418,7 @@ fn parse_boot_sector(boot: &[u8], partition: Range<u64>) -> Result<Volume, Strin
     })
 }
 
-fn read_fat<R: Read + Seek>(card: &mut R, volume: &Volume) -> Result<Vec<u32>, String> {
+fn read_fat<R: Read + Seek>(card: &mut R, volume: &Volume) -> Result<Vec<u32>, LayoutError> {
     let range = volume.fat_copy(0);
     let bytes = read_at(
         card,
@@ -310,11 +440,11 @@ fn read_fat<R: Read + Seek>(card: &mut R, volume: &Volume) -> Result<Vec<u32>, S
             .collect()
     };
     if fat.len() < entries {
-        return Err(format!(
-            "FAT at card sector {}: {} entries for {entries} clusters",
-            range.start,
-            fat.len()
-        ));
+        return Err(LayoutError::ShortFat {
+            sector: range.start,
+            entries: fat.len(),
+            clusters: entries,
+        });
     }
     Ok(fat)
 }
@@ -328,7 +458,7 @@ struct Reader<'a, R> {
 
 impl<R: Read + Seek> Reader<'_, R> {
     /// A cluster chain, with a guard against loops and entries out of range.
-    fn chain(&self, first: u32, path: &str) -> Result<Vec<u32>, String> {
+    fn chain(&self, first: u32, path: &str) -> Result<Vec<u32>, LayoutError> {
         let mut clusters = Vec::new();
         let mut cluster = first;
         if cluster == 0 {
@@ -336,13 +466,14 @@ impl<R: Read + Seek> Reader<'_, R> {
         }
         while !self.volume.end_of_chain(cluster) {
             if !self.volume.clusters().contains(&cluster) {
-                return Err(format!(
-                    "{path}: cluster chain reaches cluster {cluster}, outside 2..{}",
-                    self.volume.clusters().end
-                ));
+                return Err(LayoutError::ChainOutside {
+                    path: path.into(),
+                    cluster,
+                    end: self.volume.clusters().end,
+                });
             }
             if clusters.len() as u64 > self.volume.cluster_count {
-                return Err(format!("{path}: cluster chain loops"));
+                return Err(LayoutError::ChainLoop { path: path.into() });
             }
             clusters.push(cluster);
             cluster = self.fat[cluster as usize];
@@ -350,7 +481,7 @@ impl<R: Read + Seek> Reader<'_, R> {
         Ok(clusters)
     }
 
-    fn read_clusters(&mut self, clusters: &[u32]) -> Result<Vec<u8>, String> {
+    fn read_clusters(&mut self, clusters: &[u32]) -> Result<Vec<u8>, LayoutError> {
         let mut data = Vec::new();
         for &c in clusters {
             let sectors = self.volume.cluster_sectors(c);
@@ -360,7 +491,7 @@ impl<R: Read + Seek> Reader<'_, R> {
         Ok(data)
     }
 
-    fn walk_root(&mut self) -> Result<(), String> {
+    fn walk_root(&mut self) -> Result<(), LayoutError> {
         let (clusters, data) = if self.volume.fat32 {
             let clusters = self.chain(self.volume.root_cluster, "/")?;
             let data = self.read_clusters(&clusters)?;
@@ -383,13 +514,14 @@ impl<R: Read + Seek> Reader<'_, R> {
         self.walk_dir("", &data, 0)
     }
 
-    fn walk_dir(&mut self, parent: &str, data: &[u8], depth: usize) -> Result<(), String> {
+    fn walk_dir(&mut self, parent: &str, data: &[u8], depth: usize) -> Result<(), LayoutError> {
         // A directory tree deeper than this is a loop in a damaged volume.
         const MAX_DEPTH: usize = 64;
         if depth > MAX_DEPTH {
-            return Err(format!(
-                "{parent}: directories nested deeper than {MAX_DEPTH}"
-            ));
+            return Err(LayoutError::TooDeep {
+                path: parent.into(),
+                max: MAX_DEPTH,
+            });
         }
         let mut long_name: Vec<(u8, Vec<u16>)> = Vec::new();
         for raw in data.chunks_exact(DIR_ENTRY_BYTES) {
@@ -490,11 +622,15 @@ fn short_name(raw: &[u8]) -> String {
     }
 }
 
-fn read_at<R: Read + Seek>(card: &mut R, offset: u64, len: usize) -> Result<Vec<u8>, String> {
+fn read_at<R: Read + Seek>(card: &mut R, offset: u64, len: usize) -> Result<Vec<u8>, LayoutError> {
     let mut buf = vec![0u8; len];
     card.seek(SeekFrom::Start(offset))
         .and_then(|_| card.read_exact(&mut buf))
-        .map_err(|e| format!("cannot read {len} bytes at byte {offset}: {e}"))?;
+        .map_err(|source| LayoutError::Read {
+            offset,
+            len,
+            source,
+        })?;
     Ok(buf)
 }
 

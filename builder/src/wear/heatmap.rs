@@ -8,7 +8,7 @@ use std::sync::OnceLock;
 use plotters::prelude::*;
 use plotters::style::{register_font, FontStyle};
 
-use super::error::WearError;
+use super::error::{Error, FontProblem};
 use super::regions::{RegionKind, RegionMap};
 use super::report::WearReport;
 
@@ -35,9 +35,9 @@ pub fn write_png(
     map: &RegionMap,
     title: &str,
     out: &Path,
-) -> Result<(), WearError> {
+) -> Result<(), Error> {
     load_font()?;
-    let png_error = |reason: String| WearError::Png {
+    let png_error = |reason: String| Error::Png {
         path: out.to_path_buf(),
         reason,
     };
@@ -224,22 +224,23 @@ pub fn color(n: u32, max: u32) -> RGBColor {
 }
 
 /// Registers [`FONT`] once per process; plotters keeps a `'static` reference to it.
-fn load_font() -> Result<(), WearError> {
-    static LOADED: OnceLock<Result<(), String>> = OnceLock::new();
+fn load_font() -> Result<(), Error> {
+    static LOADED: OnceLock<Result<(), FontProblem>> = OnceLock::new();
     LOADED
         .get_or_init(|| {
-            let bytes = std::fs::read(FONT)
-                .map_err(|e| format!("{e} (the heat map's font; install fonts-dejavu-core)"))?;
+            let bytes = std::fs::read(FONT).map_err(|e| FontProblem::Unreadable {
+                error: e.to_string(),
+            })?;
             register_font(
                 FAMILY,
                 FontStyle::Normal,
                 Box::leak(bytes.into_boxed_slice()),
             )
-            .map_err(|_| "not a TrueType font".to_string())
+            .map_err(|_| FontProblem::NotTrueType)
         })
         .clone()
-        .map_err(|reason| WearError::Png {
+        .map_err(|problem| Error::Font {
             path: FONT.into(),
-            reason,
+            problem,
         })
 }

@@ -21,7 +21,7 @@ mod tests;
 
 use std::path::Path;
 
-pub use error::WearError;
+pub use error::Error;
 pub use regions::{RegionKind, RegionMap};
 pub use report::{Hottest, RegionWear, WearReport};
 pub use trace::Trace;
@@ -34,7 +34,7 @@ pub fn analyse(
     trace: &Path,
     blk: Option<u64>,
     seconds: Option<f64>,
-) -> Result<WearReport, WearError> {
+) -> Result<WearReport, Error> {
     let map = RegionMap::read(card)?;
     let trace = Trace::read(trace)?;
     let writes = trace.card_writes(blk)?;

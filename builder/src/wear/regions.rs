@@ -10,8 +10,8 @@ use std::ops::Range;
 use std::io::{Read, Seek, SeekFrom};
 use std::path::Path;
 
-use super::error::WearError;
-use super::fat_layout::{self, Layout, CARD_SECTOR};
+use super::error::Error;
+use super::fat_layout::{self, Layout, LayoutError, CARD_SECTOR};
 
 /// What a region is; the wear test and the report group by it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -94,12 +94,12 @@ pub struct RegionMap {
 impl RegionMap {
     /// The map of the card image at `path`: FAT structures and files when the MBR has a FAT
     /// partition, else each partition as one region (a card holding ext4 directly).
-    pub fn read(path: &Path) -> Result<Self, WearError> {
-        let card_error = |reason: String| WearError::Card {
+    pub fn read(path: &Path) -> Result<Self, Error> {
+        let card_error = |source: LayoutError| Error::Card {
             path: path.to_path_buf(),
-            reason,
+            source,
         };
-        let mut file = std::fs::File::open(path).map_err(|source| WearError::Io {
+        let mut file = std::fs::File::open(path).map_err(|source| Error::Io {
             path: path.to_path_buf(),
             source,
         })?;
@@ -108,7 +108,7 @@ impl RegionMap {
             .seek(SeekFrom::End(0))
             .and_then(|len| file.seek(SeekFrom::Start(0)).map(|_| len))
             .and_then(|len| file.read_exact(&mut mbr).map(|_| len))
-            .map_err(|e| card_error(format!("cannot read the MBR: {e}")))?;
+            .map_err(|e| card_error(LayoutError::Mbr(e)))?;
         let partitions = fat_layout::partitions(&mbr);
         if partitions
             .iter()

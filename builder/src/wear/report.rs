@@ -58,7 +58,7 @@ impl WearReport {
                     }
                     writes += u64::from(n);
                     written += 1;
-                    if hottest.map_or(true, |h| n > h.writes) {
+                    if hottest.is_none_or(|h| n > h.writes) {
                         hottest = Some(Hottest {
                             sector: s,
                             offset: region.offset_of(s).unwrap_or(0),
@@ -111,7 +111,7 @@ impl WearReport {
             self.requests,
             match self.seconds {
                 Some(s) => format!("{s:.0} s"),
-                None => "unknown length (give --hours-from SECONDS for rates)".into(),
+                None => "unknown length (no rates per hour without it)".into(),
             }
         );
         let _ = writeln!(

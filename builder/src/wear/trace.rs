@@ -14,7 +14,7 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use super::error::{BackendSummary, WearError};
+use super::error::{BackendSummary, Error};
 
 /// The trace event, as QEMU names it at the start of the line.
 pub const EVENT: &str = "blk_co_pwritev";
@@ -42,8 +42,8 @@ pub struct Trace {
 
 impl Trace {
     /// Reads and parses `path`.
-    pub fn read(path: &Path) -> Result<Self, WearError> {
-        let text = std::fs::read(path).map_err(|source| WearError::Io {
+    pub fn read(path: &Path) -> Result<Self, Error> {
+        let text = std::fs::read(path).map_err(|source| Error::Io {
             path: path.to_path_buf(),
             source,
         })?;
@@ -51,24 +51,24 @@ impl Trace {
     }
 
     /// Parses trace text; `path` only names the file in errors.
-    pub fn parse(path: &Path, text: &str) -> Result<Self, WearError> {
+    pub fn parse(path: &Path, text: &str) -> Result<Self, Error> {
         let mut writes = Vec::new();
         for (index, line) in text.lines().enumerate() {
             let number = index + 1;
             match parse_line(line, number) {
                 Ok(Some(write)) => writes.push(write),
                 Ok(None) => {}
-                Err(reason) => {
-                    return Err(WearError::TraceLine {
+                Err(problem) => {
+                    return Err(Error::TraceLine {
                         path: path.to_path_buf(),
                         line: number,
-                        reason,
+                        problem,
                     })
                 }
             }
         }
         if writes.is_empty() {
-            return Err(WearError::NoWrites {
+            return Err(Error::NoWrites {
                 path: path.to_path_buf(),
             });
         }
@@ -99,12 +99,12 @@ impl Trace {
     /// The writes of the card's backend. The pointers are heap addresses, so nothing in the
     /// trace itself says which drive is which: with one backend it is the card, with several
     /// the caller must name it (`blk`), and a wrong guess fails rather than mixing two disks.
-    pub fn card_writes(&self, blk: Option<u64>) -> Result<Vec<Write>, WearError> {
+    pub fn card_writes(&self, blk: Option<u64>) -> Result<Vec<Write>, Error> {
         let backends = self.backends();
         let chosen = match (blk, backends.as_slice()) {
             (Some(blk), _) => {
                 if !backends.iter().any(|b| b.blk == blk) {
-                    return Err(WearError::UnknownBackend {
+                    return Err(Error::UnknownBackend {
                         path: self.path.clone(),
                         blk,
                     });
@@ -113,7 +113,7 @@ impl Trace {
             }
             (None, [only]) => only.blk,
             (None, _) => {
-                return Err(WearError::AmbiguousBackend {
+                return Err(Error::AmbiguousBackend {
                     path: self.path.clone(),
                     backends,
                 })
@@ -135,20 +135,62 @@ impl Trace {
     }
 }
 
+/// What is wrong with a `blk_co_pwritev` line of a trace (the error adds file and line).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LineProblem {
+    /// Field `name` expected, `got` found, in `text` (the line).
+    Field {
+        name: &'static str,
+        got: String,
+        text: String,
+    },
+    /// Field `name` missing from `text`.
+    Missing { name: &'static str, text: String },
+    /// The `blk` value is no pointer.
+    Pointer { got: String },
+    /// `offset` or `bytes` (`field`) is no byte count.
+    ByteCount { field: &'static str, got: String },
+    /// The `-msg timestamp=on` prefix's seconds do not parse.
+    Timestamp { got: String },
+}
+
+impl std::fmt::Display for LineProblem {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Field { name, got, text } => {
+                write!(f, "expected field `{name}` but got `{got}` in {text:?}")
+            }
+            Self::Missing { name, text } => write!(f, "field `{name}` missing in {text:?}"),
+            Self::Pointer { got } => write!(f, "blk: expected a pointer but got `{got}`"),
+            Self::ByteCount { field, got } => {
+                write!(f, "{field}: expected a byte count but got `{got}`")
+            }
+            Self::Timestamp { got } => {
+                write!(f, "timestamp: expected SECONDS.MICROS but got `{got}`")
+            }
+        }
+    }
+}
+
 /// `Ok(None)` for a line of another event; `Err` for a `blk_co_pwritev` line that is broken.
-fn parse_line(line: &str, number: usize) -> Result<Option<Write>, String> {
+fn parse_line(line: &str, number: usize) -> Result<Option<Write>, LineProblem> {
     let (time, body) = split_timestamp(line)?;
     let mut words = body.split_ascii_whitespace();
     if words.next() != Some(EVENT) {
         return Ok(None);
     }
-    let mut field = |name: &str| -> Result<&str, String> {
+    let mut field = |name: &'static str| -> Result<&str, LineProblem> {
         match (words.next(), words.next()) {
             (Some(key), Some(value)) if key == name => Ok(value),
-            (Some(key), _) if key != name => Err(format!(
-                "expected field `{name}` but got `{key}` in {line:?}"
-            )),
-            _ => Err(format!("field `{name}` missing in {line:?}")),
+            (Some(key), _) if key != name => Err(LineProblem::Field {
+                name,
+                got: key.into(),
+                text: line.into(),
+            }),
+            _ => Err(LineProblem::Missing {
+                name,
+                text: line.into(),
+            }),
         }
     };
     let blk = field("blk")?;
@@ -156,14 +198,15 @@ fn parse_line(line: &str, number: usize) -> Result<Option<Write>, String> {
     let offset = field("offset")?;
     let bytes = field("bytes")?;
     let _flags = field("flags")?;
-    let blk =
-        parse_pointer(blk).ok_or_else(|| format!("blk: expected a pointer but got `{blk}`"))?;
-    let offset = offset
-        .parse::<u64>()
-        .map_err(|_| format!("offset: expected a byte count but got `{offset}`"))?;
-    let bytes = bytes
-        .parse::<u64>()
-        .map_err(|_| format!("bytes: expected a byte count but got `{bytes}`"))?;
+    let blk = parse_pointer(blk).ok_or_else(|| LineProblem::Pointer { got: blk.into() })?;
+    let count = |field: &'static str, got: &str| {
+        got.parse::<u64>().map_err(|_| LineProblem::ByteCount {
+            field,
+            got: got.into(),
+        })
+    };
+    let offset = count("offset", offset)?;
+    let bytes = count("bytes", bytes)?;
     Ok(Some(Write {
         line: number,
         blk,
@@ -174,7 +217,7 @@ fn parse_line(line: &str, number: usize) -> Result<Option<Write>, String> {
 }
 
 /// Splits `PID@SECONDS.MICROS:` off a line written with `-msg timestamp=on`.
-fn split_timestamp(line: &str) -> Result<(Option<f64>, &str), String> {
+fn split_timestamp(line: &str) -> Result<(Option<f64>, &str), LineProblem> {
     let Some((prefix, rest)) = line.split_once(':') else {
         return Ok((None, line));
     };
@@ -184,9 +227,9 @@ fn split_timestamp(line: &str) -> Result<(Option<f64>, &str), String> {
     if pid.is_empty() || !pid.bytes().all(|b| b.is_ascii_digit()) {
         return Ok((None, line));
     }
-    let time = seconds
-        .parse::<f64>()
-        .map_err(|_| format!("timestamp: expected SECONDS.MICROS but got `{seconds}`"))?;
+    let time = seconds.parse::<f64>().map_err(|_| LineProblem::Timestamp {
+        got: seconds.into(),
+    })?;
     Ok((Some(time), rest))
 }
 
@@ -207,7 +250,7 @@ mod tests {
     const OUTPUT: &str =
         "blk_co_pwritev blk 0x55d0c2000000 bs 0x55d0c2001000 offset 0 bytes 4096 flags 0x0";
 
-    fn parse(text: &str) -> Result<Trace, WearError> {
+    fn parse(text: &str) -> Result<Trace, Error> {
         Trace::parse(Path::new("trace.log"), text)
     }
 
@@ -279,7 +322,7 @@ mod tests {
         let error = both.card_writes(None).unwrap_err().to_string();
         assert_eq!(
             error,
-            "trace.log: writes of 2 block backends; choose the card's with --blk:\n  \
+            "trace.log: writes of 2 block backends; choose the card's:\n  \
              blk 0x55d0c1c3e0a0: 2 writes, first at line 1, up to byte 1049088\n  \
              blk 0x55d0c2000000: 1 writes, first at line 2, up to byte 4096"
         );

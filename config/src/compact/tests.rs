@@ -153,8 +153,11 @@ fn escapes_round_trip() {
     escape_into(&mut out, "a\tb\\c\nd\re");
     assert_eq!(out, "a\\tb\\\\c\\nd\\re");
     assert_eq!(unescape(&out), Ok("a\tb\\c\nd\re".to_string()));
-    assert!(unescape("bad\\q").unwrap_err().contains("\\q"));
-    assert!(unescape("trailing\\").unwrap_err().contains("escape"));
+    assert!(unescape("bad\\q").unwrap_err().to_string().contains("\\q"));
+    assert!(unescape("trailing\\")
+        .unwrap_err()
+        .to_string()
+        .contains("escape"));
 }
 
 #[test]

@@ -125,7 +125,7 @@ impl CardFile {
                 ),
                 Err(e) => notes.push(format!("comparing it with the card's partition: {e}")),
             },
-            Err(why) => notes.push(why),
+            Err(why) => notes.push(why.to_string()),
         }
         Ok((card, notes))
     }

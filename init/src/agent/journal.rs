@@ -182,7 +182,7 @@ impl<F: JournalFile> Journal<F> {
                 p += 1;
                 continue;
             }
-            if newest.map_or(true, |(seq, ..)| h.seq > seq) {
+            if newest.is_none_or(|(seq, ..)| h.seq > seq) {
                 newest = Some((h.seq, h.kind, p, len));
             }
             p += len;

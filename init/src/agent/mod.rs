@@ -180,7 +180,7 @@ impl<'a> Args<'a> {
         let erase_size = erase_size
             .parse()
             .ok()
-            .filter(|e: &u64| e % PAGE as u64 == 0 && *e > 0)
+            .filter(|e: &u64| e.is_multiple_of(PAGE as u64) && *e > 0)
             .ok_or_else(|| {
                 bad(
                     erase_size,

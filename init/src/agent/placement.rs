@@ -6,11 +6,75 @@
 //! so the kernel's map of the file (FIBMAP, what swap files and syslinux's installer use)
 //! stays true while the agent runs.
 
+use std::fmt;
 use std::fs::File;
 use std::io;
 use std::os::unix::fs::MetadataExt;
 
+use nix::errno::Errno;
+
 use crate::{blkid, fatchain, sys};
+
+/// Why a file's bytes cannot be written on the card's partition directly, so the agent
+/// keeps to the file's own path. `device` names the partition ("block device 8:1").
+#[derive(Debug)]
+pub enum PlacementError {
+    /// The file's metadata could not be read.
+    Stat(io::Error),
+    /// FIGETBSZ failed: the filesystem gives no block size.
+    NoBlockSize(Errno),
+    /// The filesystem's blocks are not 512-byte sectors.
+    BlockSize { bytes: u32 },
+    /// The partition could not be opened for direct writes.
+    Open { device: String, source: io::Error },
+    /// The partition's boot sector could not be read.
+    BootSector { device: String, source: io::Error },
+    /// The partition does not start with a FAT boot sector.
+    NotFat { device: String },
+    /// The file could not be mapped on the partition (a hole, FIBMAP, or the FAT and the
+    /// kernel disagree).
+    Map { device: String, source: io::Error },
+}
+
+impl fmt::Display for PlacementError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Stat(e) => write!(f, "stat: {e}"),
+            Self::NoBlockSize(e) => write!(
+                f,
+                "the card's filesystem gives no block size (FIGETBSZ: {e})"
+            ),
+            Self::BlockSize { bytes } => write!(
+                f,
+                "the card's filesystem has {bytes}-byte blocks; the agent writes 512-byte sectors"
+            ),
+            Self::Open { device, source } => write!(
+                f,
+                "the card's partition ({device}) cannot be opened for direct writes: {source}"
+            ),
+            Self::BootSector { device, source } => {
+                write!(f, "reading the boot sector of {device}: {source}")
+            }
+            Self::NotFat { device } => {
+                write!(f, "{device} does not start with a FAT boot sector")
+            }
+            Self::Map { device, source } => write!(f, "mapping the file on {device}: {source}"),
+        }
+    }
+}
+
+impl std::error::Error for PlacementError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            Self::Stat(e)
+            | Self::Open { source: e, .. }
+            | Self::BootSector { source: e, .. }
+            | Self::Map { source: e, .. } => Some(e),
+            Self::NoBlockSize(e) => Some(e),
+            Self::BlockSize { .. } | Self::NotFat { .. } => None,
+        }
+    }
+}
 
 /// A run of the file that is contiguous on the device.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -100,20 +164,17 @@ const CHECKED_CLUSTERS: usize = 256;
 /// Finds where `file` (a container or journal on the card) lies on the card's partition
 /// and opens that partition for direct I/O through a private node in `nodes`. The error
 /// says why the file's own path must be used instead.
-pub fn locate(file: &File, nodes: &str) -> Result<(File, Placement), String> {
-    let meta = file.metadata().map_err(|e| format!("stat: {e}"))?;
+pub fn locate(file: &File, nodes: &str) -> Result<(File, Placement), PlacementError> {
+    let meta = file.metadata().map_err(PlacementError::Stat)?;
     let (size, rdev) = (meta.size(), meta.dev());
     let name = format!(
         "block device {}:{}",
         nix::sys::stat::major(rdev),
         nix::sys::stat::minor(rdev)
     );
-    let block = sys::fibmap::block_size(file)
-        .map_err(|e| format!("the card's filesystem gives no block size (FIGETBSZ: {e})"))?;
+    let block = sys::fibmap::block_size(file).map_err(PlacementError::NoBlockSize)?;
     if block != blkid::SECTOR as u32 {
-        return Err(format!(
-            "the card's filesystem has {block}-byte blocks; the agent writes 512-byte sectors"
-        ));
+        return Err(PlacementError::BlockSize { bytes: block });
     }
     // The kernel's map, in bytes: FIBMAP counts filesystem blocks.
     let kernel_offset = |offset: u64| -> io::Result<u64> {
@@ -127,24 +188,36 @@ pub fn locate(file: &File, nodes: &str) -> Result<(File, Placement), String> {
             Err(e) => Err(io::Error::other(format!("FIBMAP of block {index}: {e}"))),
         }
     };
-    let device = sys::node::open_private_block(rdev, nodes, nix::libc::O_DIRECT).map_err(|e| {
-        format!("the card's partition ({name}) cannot be opened for direct writes: {e}")
-    })?;
+    let device =
+        sys::node::open_private_block(rdev, nodes, nix::libc::O_DIRECT).map_err(|source| {
+            PlacementError::Open {
+                device: name.clone(),
+                source,
+            }
+        })?;
     let mut buf = super::card::AlignedBuf::new();
     let boot = buf
         .read_at(&device, 0, blkid::SECTOR)
-        .map_err(|e| format!("reading the boot sector of {name}: {e}"))?
+        .map_err(|source| PlacementError::BootSector {
+            device: name.clone(),
+            source,
+        })?
         .to_vec();
     let placement = match fatchain::Layout::parse(&boot) {
         Some(layout) => from_the_fat(&layout, size, &device, &mut buf, &kernel_offset),
         // FAT12: at most 4084 clusters, few enough to ask the kernel for each.
         None => {
-            let cluster = blkid::fat_cluster_bytes(&boot)
-                .ok_or_else(|| format!("{name} does not start with a FAT boot sector"))?;
+            let cluster =
+                blkid::fat_cluster_bytes(&boot).ok_or_else(|| PlacementError::NotFat {
+                    device: name.clone(),
+                })?;
             Placement::map(size, u64::from(cluster), kernel_offset)
         }
     }
-    .map_err(|e| format!("mapping the file on {name}: {e}"))?;
+    .map_err(|source| PlacementError::Map {
+        device: name,
+        source,
+    })?;
     Ok((device, placement))
 }
 

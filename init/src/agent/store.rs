@@ -216,8 +216,8 @@ impl<B: Backing> Store<B> {
 
     fn check(&self, offset: u64, len: usize) -> Result<(), StoreError> {
         let len = len as u64;
-        let whole = offset % PAGE_U64 == 0 && len % PAGE_U64 == 0;
-        if !whole || offset.checked_add(len).map_or(true, |end| end > self.size) {
+        let whole = offset.is_multiple_of(PAGE_U64) && len.is_multiple_of(PAGE_U64);
+        if !whole || offset.checked_add(len).is_none_or(|end| end > self.size) {
             return Err(StoreError::Range {
                 offset,
                 len,

@@ -35,7 +35,7 @@ pub fn probe(b: &[u8]) -> Option<FsInfo> {
     let csum_at = u32_le(sb, CHECKSUM_OFFSET)? as usize;
     if csum_at != 0 {
         // f2fs seeds the CRC with its magic and does not invert it.
-        let ok = csum_at % 4 == 0
+        let ok = csum_at.is_multiple_of(4)
             && csum_at + 4 <= BLOCK
             && crc::update(crc::IEEE, MAGIC_VALUE, sb.get(..csum_at)?) == u32_le(sb, csum_at)?;
         if !ok {

@@ -3,7 +3,7 @@
 
 use std::fmt;
 
-use flashroot_config::{parse_size, CardWrites, Config, DeviceRef, EraseSize, Word};
+use flashroot_config::{parse_size, CardWrites, Config, DeviceRef, EraseSize, ValueError, Word};
 
 use super::BreakPoint;
 use crate::cmdline::Cmdline;
@@ -66,10 +66,10 @@ impl From<PlanError> for BootError {
     }
 }
 
-pub(super) fn bad(key: &str, value: &str, reason: impl Into<String>) -> PlanError {
+pub(super) fn bad(key: &str, value: &str, reason: impl std::fmt::Display) -> PlanError {
     PlanError {
         param: format!("{key}={value}"),
-        reason: reason.into(),
+        reason: reason.to_string(),
     }
 }
 
@@ -105,7 +105,7 @@ impl Overrides {
             }
         }
         let card = match cmdline.get(KEY_CARD) {
-            Some(v) => v.parse().map_err(|e: String| bad(KEY_CARD, v, e))?,
+            Some(v) => v.parse().map_err(|e: ValueError| bad(KEY_CARD, v, e))?,
             None => config.card.device.clone(),
         };
         let on_card = |key: &str, example: &str| match cmdline.get(key) {
@@ -216,7 +216,7 @@ pub(super) fn parse_root(value: &str) -> Result<RootRef, PlanError> {
         if let Some(id) = value.strip_prefix(link_dir).filter(|id| !id.is_empty()) {
             let device = format!("{kind}{id}")
                 .parse()
-                .map_err(|e: String| bad("root", value, e))?;
+                .map_err(|e: ValueError| bad("root", value, e))?;
             return Ok(RootRef::Block(device));
         }
     }
@@ -230,7 +230,7 @@ pub(super) fn parse_root(value: &str) -> Result<RootRef, PlanError> {
     value
         .parse()
         .map(RootRef::Block)
-        .map_err(|e: String| bad("root", value, e))
+        .map_err(|e: ValueError| bad("root", value, e))
 }
 
 /// `ro`/`rw` from the command line, else `default_ro`.

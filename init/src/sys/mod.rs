@@ -1,18 +1,22 @@
 //! The only module that talks to the kernel below nix's safe wrappers, and the only
-//! place allowed `unsafe` (the loop ioctls). Every error names what it acted on.
+//! place allowed `unsafe` (`unsafe_code` is denied workspace-wide, Cargo.toml). Every
+//! error names what it acted on.
+//!
+//! Where `unsafe` is used here: [`fibmap`] (FIBMAP and FIGETBSZ: no nix wrappers),
+//! [`loopdev`] (the loop ioctls: nix has no typed wrappers), [`nbd`] (the nbd ioctls,
+//! prctl and mlockall), [`switch_root`] (signal(SIGPIPE, SIG_DFL) before exec: nix marks
+//! it unsafe).
 
-#[allow(unsafe_code)] // FIBMAP and FIGETBSZ: no nix wrappers
+#![allow(unsafe_code)]
+
 pub mod fibmap;
 pub mod genetlink;
 pub mod kmod;
-#[allow(unsafe_code)] // the loop ioctls: nix has no typed wrappers for them
 pub mod loopdev;
 pub mod mount;
-#[allow(unsafe_code)] // the nbd ioctls, prctl and mlockall: no nix wrappers
 pub mod nbd;
 pub mod node;
 pub mod power;
 pub mod process;
-#[allow(unsafe_code)] // signal(SIGPIPE, SIG_DFL) before exec: nix marks it unsafe
 pub mod switch_root;
 pub mod uevent;

@@ -300,7 +300,7 @@ pub fn parse(block: &[u8], endian: Endian) -> Result<Option<ParsedSummary>> {
     };
     let offset = endian.u32_at(block, marker_at).unwrap_or(u32::MAX);
     let ofs = offset as usize;
-    if ofs % header::NODE_ALIGN != 0 || ofs > size - SUMMARY_HEADER_SIZE - MARKER_SIZE {
+    if !ofs.is_multiple_of(header::NODE_ALIGN) || ofs > size - SUMMARY_HEADER_SIZE - MARKER_SIZE {
         return Err(bad(format!(
             "summary marker at {marker_at:#x} points to {offset:#x}, outside the block or unaligned"
         )));

@@ -1,8 +1,6 @@
 //! Shared by the Debian package tests: the flashroot binary, the packages built from it by
 //! `packaging/deb/build`, and a chroot with /proc mounted for as long as a guard lives.
 
-#![allow(dead_code)] // each test binary uses its own subset
-
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};

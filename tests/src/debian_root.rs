@@ -4,8 +4,6 @@
 //! Shared by debian_boot, debian_user, power_cut and wear (each also includes flashboot),
 //! with the card, boot and step-probe helpers of the Debian boot tests.
 
-#![allow(dead_code)] // each test binary uses its own subset
-
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -149,7 +147,7 @@ pub fn deb822_mirror(text: &str) -> Option<String> {
         };
         let suites = field("Suites:")?;
         let components = field("Components:")?;
-        let enabled = field("Enabled:").map_or(true, |v| v != "no");
+        let enabled = field("Enabled:").is_none_or(|v| v != "no");
         (enabled
             && suites.split_whitespace().any(|s| s == SUITE)
             && components.split_whitespace().any(|c| c == "main"))

@@ -2,8 +2,6 @@
 //! built with flashroot's own code (initramfs pipeline, JFFS2 writer, card images), a
 //! busybox "real init" that reports what it sees, and a parser for its report.
 
-#![allow(dead_code)] // each test binary uses its own subset
-
 use std::os::unix::fs::{symlink, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -289,7 +287,8 @@ pub fn ext4_disk(tree: &Path, out: &Path) {
 /// [`ext4_disk`] with a partition of `size` bytes (a Debian root needs more).
 pub fn ext4_disk_of_size(tree: &Path, out: &Path, size: u64) {
     use flashroot::disk::mbr::{Mbr, Partition, SECTOR_SIZE};
-    use flashroot::disk::{write_ext4_image, Ext4Options, PARTITION_OFFSET};
+    use flashroot::disk::PARTITION_OFFSET;
+    use flashroot_testsupport::ext4::{write_ext4_image, Ext4Options};
     let fs = out.with_extension("ext4");
     let options = Ext4Options {
         size,
