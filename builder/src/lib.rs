@@ -10,7 +10,6 @@
 
 pub mod atomic;
 pub mod card;
-pub mod cmd;
 pub mod disk;
 pub mod initramfs;
 pub mod jffs2;

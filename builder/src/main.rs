@@ -3,7 +3,8 @@
 use std::process::ExitCode;
 
 use clap::{CommandFactory, Parser, Subcommand};
-use flashroot::cmd;
+
+mod cmd;
 
 /// Boot Debian from a FAT-formatted flash card with a JFFS2 root.
 ///

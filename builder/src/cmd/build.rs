@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{anyhow, Context};
 use flashroot_config::{Compression, Config, DEFAULT_TOML};
 
-use crate::initramfs::{self, compression, kernel, load_list, BuildInputs};
+use flashroot::initramfs::{self, compression, kernel, load_list, BuildInputs};
 use flashroot_cpio::WriterOptions;
 use flashroot_init::coldplug::modaliases_under;
 
@@ -88,14 +88,16 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     let init = match &args.init {
         Some(path) => std::fs::read(path)
             .with_context(|| format!("--init {}: cannot read", path.display()))?,
-        None => crate::embedded_init().context("no --init given")?.to_vec(),
+        None => flashroot::embedded_init()
+            .context("no --init given")?
+            .to_vec(),
     };
     let compression = args
         .compression
         .map(Compression::from)
         .unwrap_or(config.initramfs.compression);
     let options = WriterOptions {
-        mtime: crate::repro::Reproducibility::from_env()?.cpio_mtime(),
+        mtime: flashroot::repro::Reproducibility::from_env()?.cpio_mtime(),
     };
     let say = |msg: &str| {
         if !args.quiet {
@@ -163,7 +165,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     }
     let image = compression::compress_archive(compression, &built.archive)
         .context("compressing the archive")?;
-    crate::atomic::write(&args.output, &image)?;
+    flashroot::atomic::write(&args.output, &image)?;
     say(&format!(
         "wrote {} ({}, {} bytes; {} bytes uncompressed, {} entries, {} modules{})",
         args.output.display(),

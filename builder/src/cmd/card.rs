@@ -7,8 +7,8 @@ use std::path::{Path, PathBuf};
 use anyhow::{bail, Context};
 use flashroot_config::{format_size, parse_size, Config};
 
-use crate::card::{self, image::DEFAULT_LABEL, BootConfig, ImageOptions, Payload};
 use crate::cmd::import_root::load_config;
+use flashroot::card::{self, image::DEFAULT_LABEL, BootConfig, ImageOptions, Payload};
 
 /// The conventional root of the second entry, as in the classic recipe: the disk's
 /// second partition.
@@ -173,7 +173,7 @@ fn base_file(config: &Config, args: &Args) -> anyhow::Result<Vec<(String, PathBu
             host.display()
         );
     };
-    if !crate::squashfs::is_squashfs(host)
+    if !flashroot::squashfs::is_squashfs(host)
         .with_context(|| format!("--base: cannot read {}", host.display()))?
     {
         bail!("--base {}: not a squashfs image", host.display());

@@ -21,11 +21,11 @@ use anyhow::{bail, Context};
 use flashroot_config::format_size;
 use flashroot_init::layered::{Record, BASE_DIR, OVERLAY_DIR, RECORD, UPPER};
 
-use crate::atomic;
-use crate::card::layout::{journal_of, JOURNAL_BYTES, SYSLINUX_CFG};
-use crate::card::syslinux_cfg::{LABEL_FAILSAFE, LABEL_FLASH};
 use crate::cmd::import_root::load_config;
-use crate::{jffs2, layered, squashfs};
+use flashroot::atomic;
+use flashroot::card::layout::{journal_of, JOURNAL_BYTES, SYSLINUX_CFG};
+use flashroot::card::syslinux_cfg::{LABEL_FAILSAFE, LABEL_FLASH};
+use flashroot::{jffs2, layered, squashfs};
 
 /// Where the merged view is mounted while mksquashfs reads it.
 const MERGED: &str = "/run/flashroot/fold";

@@ -61,7 +61,7 @@ fn write_page(cmd: &clap::Command, name: &str, dir: &Path) -> anyhow::Result<()>
         .render(&mut roff)
         .with_context(|| format!("rendering the man page of {name}"))?;
     let path = dir.join(format!("{name}.{MAN_SECTION}"));
-    Ok(crate::atomic::write(&path, &roff)?)
+    Ok(flashroot::atomic::write(&path, &roff)?)
 }
 
 /// `flashroot` (bash), `_flashroot` (zsh), `flashroot.fish` (fish).
@@ -75,7 +75,7 @@ pub fn completions(mut cli: clap::Command, dir: &Path) -> anyhow::Result<()> {
             Shell::Zsh => "_flashroot",
             _ => "flashroot.fish",
         };
-        crate::atomic::write(&dir.join(name), &script)?;
+        flashroot::atomic::write(&dir.join(name), &script)?;
     }
     Ok(())
 }

@@ -7,8 +7,8 @@ use std::path::{Path, PathBuf};
 use anyhow::Context;
 use flashroot_config::{parse_size, Config};
 
-use crate::rootprep::{self, Target};
-use crate::{jffs2, layered, squashfs};
+use flashroot::rootprep::{self, Target};
+use flashroot::{jffs2, layered, squashfs};
 
 #[derive(clap::Args, Debug)]
 #[command(group(
@@ -110,7 +110,7 @@ fn import_to_image(args: &Args, image: &Path, config: &Config) -> anyhow::Result
             (None, true) => Some(layered::DEFAULT_OVERLAY_BYTES),
             (pad, _) => pad,
         },
-        times: crate::repro::Reproducibility::from_env()?.jffs2_times(),
+        times: flashroot::repro::Reproducibility::from_env()?.jffs2_times(),
         ..Default::default()
     };
     let scratch = scratch_dir(image);

@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use anyhow::Context;
 use flashroot_config::{Config, CONFIG_PATH};
 
-use crate::card::hook::{self, HookSettings};
+use flashroot::card::hook::{self, HookSettings};
 
 /// Where `--install-binary` puts flashroot inside `--root`, and the hook's default binary
 /// when installing into another root.

@@ -6,7 +6,7 @@ use std::path::PathBuf;
 
 use anyhow::{anyhow, Context};
 
-use crate::initramfs::image::read_image;
+use flashroot::initramfs::image::read_image;
 use flashroot_cpio::newc::{S_IFBLK, S_IFCHR, S_IFDIR, S_IFIFO, S_IFLNK, S_IFMT, S_IFSOCK};
 use flashroot_cpio::reader::Entry;
 

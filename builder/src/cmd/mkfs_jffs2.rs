@@ -7,8 +7,8 @@ use std::path::PathBuf;
 use anyhow::{bail, Context, Result};
 use flashroot_config::parse_size;
 
-use crate::jffs2::tree::Tree;
-use crate::jffs2::{
+use flashroot::jffs2::tree::Tree;
+use flashroot::jffs2::{
     write_image, write_tree, Compression, CompressionMode, Compressor, EmptyBlocks, Endian,
     Error as Jffs2Error, Options, Squash, Times,
 };
@@ -168,7 +168,7 @@ pub fn options(a: &Args) -> Result<Options> {
     let times = if a.faketime {
         Times::Zero
     } else {
-        crate::repro::Reproducibility::from_env()?.jffs2_times()
+        flashroot::repro::Reproducibility::from_env()?.jffs2_times()
     };
     Ok(Options {
         erase_size,

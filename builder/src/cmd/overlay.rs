@@ -9,8 +9,8 @@ use anyhow::Context;
 use flashroot_config::format_size;
 use flashroot_init::layered::{BASE_DIR, OVERLAY_DIR, UPPER};
 
-use crate::layered::overlay_usage;
-use crate::status::{self, System};
+use flashroot::layered::overlay_usage;
+use flashroot::status::{self, System};
 
 #[derive(clap::Args, Debug)]
 pub struct Args {

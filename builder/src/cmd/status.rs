@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use anyhow::Context;
 use flashroot_config::parse_size;
 
-use crate::status::{self, System};
+use flashroot::status::{self, System};
 
 /// Below this much sure room for data on the root, `status` exits with [`NEAR_ENOSPC_EXIT`].
 pub const DEFAULT_MIN_FREE: &str = "4MiB";

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 
 use anyhow::Context;
 
-use crate::wear::{self, analyse, heatmap, RegionMap};
+use flashroot::wear::{self, analyse, heatmap, RegionMap};
 
 #[derive(clap::Args, Debug)]
 pub struct Args {
