@@ -12,14 +12,7 @@ use flashroot_jffs2::{
 use flashroot_testsupport::jffs2::*;
 
 fn opts(dir: &Path, erase: u32, pad_blocks: u64) -> Options {
-    let table = dir.join("devtable");
-    fs::write(&table, devtable_text()).unwrap();
-    Options {
-        erase_size: erase,
-        pad_to: Some(erase as u64 * pad_blocks),
-        devtable: Some(table),
-        ..Options::default()
-    }
+    options_with_devtable(dir, erase, pad_blocks)
 }
 
 #[test]

@@ -125,34 +125,9 @@ pub fn write_ext4_image(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::oracle::{blkid_field, tool};
 
     const MIB: u64 = 1 << 20;
-
-    /// Runs a peer tool, failing the test with its output if it is missing or unhappy.
-    fn tool(program: &str, package: &str, args: &[&str]) -> String {
-        let output = Command::new(program)
-            .args(args)
-            .output()
-            .unwrap_or_else(|e| {
-                panic!("cannot run {program} (install Debian package {package}): {e}")
-            });
-        let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
-        assert!(
-            output.status.success(),
-            "{program} {args:?} failed ({}):\n{stdout}\n{}",
-            output.status,
-            String::from_utf8_lossy(&output.stderr)
-        );
-        stdout
-    }
-
-    /// `KEY=value` lines of `blkid -o export`, as a lookup.
-    fn blkid_field(export: &str, key: &str) -> Option<String> {
-        export
-            .lines()
-            .find_map(|line| line.strip_prefix(key)?.strip_prefix('='))
-            .map(str::to_owned)
-    }
 
     #[test]
     fn ext4_image_has_uuid_label_and_files() {

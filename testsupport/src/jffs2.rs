@@ -441,3 +441,16 @@ pub fn write_image(src: &Path, out: &Path, opts: &Options) -> flashroot_jffs2::R
         fs::File::create(out).map_err(|e| flashroot_jffs2::Error::io(out, "cannot create", e))?;
     write_tree(&tree, std::io::BufWriter::new(file), opts)
 }
+
+/// Image options for `erase`-byte blocks, padded to `pad_blocks` of them, with the device
+/// table of [`devtable_text`] written into `dir`.
+pub fn options_with_devtable(dir: &Path, erase: u32, pad_blocks: u64) -> Options {
+    let table = dir.join("devtable");
+    fs::write(&table, devtable_text()).unwrap();
+    Options {
+        erase_size: erase,
+        pad_to: Some(erase as u64 * pad_blocks),
+        devtable: Some(table),
+        ..Options::default()
+    }
+}

@@ -7,8 +7,10 @@
 //! - [`modinfo`]: kernel module objects made in memory (only a `.modinfo` section).
 //! - [`default_config`]: the modules the embedded default config must bring in.
 //! - [`ext4`]: ext4 images via `mkfs.ext4 -d`, for normal `root=` boot tests.
+//! - [`oracle`]: running the peer tools that judge our output.
 
 pub mod default_config;
 pub mod ext4;
 pub mod jffs2;
 pub mod modinfo;
+pub mod oracle;
