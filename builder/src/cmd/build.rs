@@ -7,10 +7,8 @@ use flashroot_config::{Compression, Config, DEFAULT_TOML};
 
 use flashroot::initramfs::{self, compression, kernel, load_list, BuildInputs};
 use flashroot_cpio::WriterOptions;
-use flashroot_init::coldplug::modaliases_under;
+use flashroot_kmod::sysfs::{modaliases_under, SYS_BUS};
 
-/// Where --host-only reads this machine's devices.
-const SYS_BUS: &str = "/sys/bus";
 /// Where --host-only reads this machine's root filesystem type.
 const MOUNTINFO: &str = "/proc/self/mountinfo";
 use flashroot_kmod::ModuleTree;
