@@ -34,11 +34,14 @@ fn main() {
         "config/src",
         "config/flashroot.toml",
         "config/Cargo.toml",
-        // Crates the init links: the JFFS2 core (its container check) and kmod (coldplug).
+        // Crates the init links: the JFFS2 core (its container check), kmod (coldplug) and
+        // runtime (the files it leaves for the tools, the command-line words).
         "jffs2/src",
         "jffs2/Cargo.toml",
         "kmod/src",
         "kmod/Cargo.toml",
+        "runtime/src",
+        "runtime/Cargo.toml",
         "Cargo.toml",
         "Cargo.lock",
     ] {

@@ -1,11 +1,11 @@
 //! A layered root's pieces on the host: the empty overlay container that goes beside the
-//! squashfs base ([`crate::squashfs`]). The init's side, the layout inside the container
-//! and the factory reset, is `flashroot_init::layered`.
+//! squashfs base ([`crate::squashfs`]). The init's side, mounting the layers and the factory
+//! reset, is `flashroot_init::layered`; the names both use are `flashroot_runtime::layered`.
 
 use std::os::unix::fs::DirBuilderExt;
 use std::path::{Path, PathBuf};
 
-use flashroot_init::layered::{UPPER, WORK};
+use flashroot_runtime::layered::{UPPER, WORK};
 
 use crate::jffs2;
 
@@ -308,7 +308,7 @@ pub fn fold_syslinux_cfg(
     new: (&str, &str),
     old: (&str, &str),
 ) -> Result<String, Error> {
-    use flashroot_init::plan::{KEY_BASE, KEY_CONTAINER};
+    use flashroot_runtime::keys::{KEY_BASE, KEY_CONTAINER};
     // Split into the header and the entries, each from its LABEL line.
     let mut blocks: Vec<Vec<String>> = vec![Vec::new()];
     for line in text.lines() {

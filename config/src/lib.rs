@@ -184,7 +184,7 @@ pub struct RamDir {
 pub const SQUASHFS_MODULE: &str = "squashfs";
 
 /// Where the saved copies of the RAM directories live in the root.
-pub const RAMDIR_STORE: &str = "/var/lib/flashroot/ramdir";
+pub use flashroot_runtime::ramdir::STORE as RAMDIR_STORE;
 
 /// An hour: see the wear figures in `flashroot.toml`.
 pub const DEFAULT_SAVE_MINUTES: u32 = 60;

@@ -13,13 +13,12 @@ use std::time::{Duration, Instant};
 
 use flashroot_config::load_order::{self, LoadWhen, ModuleEntry};
 use flashroot_kmod::alias::AliasTable;
+use flashroot_kmod::sysfs::{modaliases_under, SYS_BUS};
 
 use crate::error::BootError;
 use crate::modalias;
 use crate::sys::kmod::{self, Loaded};
 use crate::sys::uevent::{UeventSocket, MAX_MESSAGE};
-
-const SYS_BUS: &str = "/sys/bus";
 
 pub struct Coldplug {
     entries: Vec<ModuleEntry>,
@@ -326,27 +325,4 @@ pub fn undriven_storage() -> Vec<String> {
 /// The modalias of every device on every bus, e.g. `/sys/bus/pci/devices/*/modalias`.
 fn sysfs_modaliases() -> Vec<String> {
     modaliases_under(Path::new(SYS_BUS))
-}
-
-/// The modalias of every device under `sys_bus` (a `/sys/bus`), in directory order. The
-/// builder's host-only selection reads the build host's with it.
-pub fn modaliases_under(sys_bus: &Path) -> Vec<String> {
-    let mut out = Vec::new();
-    let Ok(buses) = std::fs::read_dir(sys_bus) else {
-        return out;
-    };
-    for bus in buses.flatten() {
-        let Ok(devices) = std::fs::read_dir(bus.path().join("devices")) else {
-            continue;
-        };
-        for dev in devices.flatten() {
-            if let Ok(alias) = std::fs::read_to_string(Path::new(&dev.path()).join("modalias")) {
-                let alias = alias.trim();
-                if !alias.is_empty() {
-                    out.push(alias.to_string());
-                }
-            }
-        }
-    }
-    out
 }

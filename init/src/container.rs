@@ -9,7 +9,7 @@ use flashroot_config::CardWrites;
 
 use crate::error::BootError;
 use crate::plan::ContainerSetup;
-use crate::{agent, containers_file, jffs2check, sys};
+use crate::{agent, jffs2check, record, sys};
 
 /// block2mtd takes new devices through this module parameter, one per write.
 pub const BLOCK2MTD_PARAM: &str = "/sys/module/block2mtd/parameters/block2mtd";
@@ -56,7 +56,7 @@ pub fn setup(c: &ContainerSetup) -> Result<(), BootError> {
     );
     // For the shutdown program; a boot that cannot record it still boots (and its
     // shutdown leaves the card dirty, as before).
-    if let Err(e) = containers_file::record_container(&c.on_card, &dev, &c.label, agent_pid) {
+    if let Err(e) = record::container(&c.on_card, &dev, &c.label, agent_pid) {
         error!("error: {e}; shutdown will not release this container");
     }
     Ok(())

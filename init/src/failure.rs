@@ -13,10 +13,10 @@ use crate::sys;
 
 /// Where the builder packs the rescue shell (`[initramfs] shell`).
 pub const RESCUE_SHELL: &str = "/bin/sh";
-/// `flashroot.failure=reboot|halt|poweroff` overrides `[failure] action`.
-pub const KEY_ACTION: &str = "flashroot.failure";
 /// `flashroot.delay=N` overrides `[failure] delay`.
-pub const KEY_DELAY: &str = "flashroot.delay";
+pub use flashroot_runtime::keys::KEY_DELAY;
+/// `flashroot.failure=reboot|halt|poweroff` overrides `[failure] action`.
+pub use flashroot_runtime::keys::KEY_FAILURE as KEY_ACTION;
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Policy {

@@ -13,7 +13,6 @@
 //! again, an empty one. Files named in [`KEEP_LIST`] are moved aside first (renames inside
 //! the JFFS2, atomic) and moved back into the new upper directory.
 
-use std::io::Write;
 use std::os::unix::fs::{DirBuilderExt, MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::time::Instant;
@@ -25,14 +24,12 @@ use crate::error::BootError;
 use crate::plan::{LayeredRoot, ResetCheck, NEW_ROOT};
 use crate::sys;
 
-/// Where both layers stay mounted (moves into the real root with /run).
-pub const LAYERS_DIR: &str = "/run/flashroot/layers";
-/// The squashfs base, read-only.
-pub const BASE_DIR: &str = "/run/flashroot/layers/base";
-/// The overlay container's JFFS2 (or the failsafe tmpfs): `upper/` and `work/`.
-pub const OVERLAY_DIR: &str = "/run/flashroot/layers/overlay";
-pub const UPPER: &str = "upper";
-pub const WORK: &str = "work";
+use flashroot_runtime::layered::sync_parent;
+pub use flashroot_runtime::layered::{
+    reset_marker, write_marker, Record, RecordError, BASE_DIR, LAYERS_DIR, OVERLAY_DIR, RECORD,
+    RESET_SUFFIX, UPPER, WORK,
+};
+
 /// During a reset, the kept files wait here (inside the JFFS2, beside `upper/`).
 pub const KEEP_DIR: &str = "keep";
 /// Files and directories (absolute paths in the root, one a line, `#` comments) a factory
@@ -40,17 +37,6 @@ pub const KEEP_DIR: &str = "keep";
 pub const KEEP_LIST: &str = "/etc/flashroot/reset-keep";
 /// The kernel's name of the base's filesystem.
 pub const SQUASHFS_FS: &str = "squashfs";
-/// What the boot set up, for the tools on the running system.
-pub const RECORD: &str = "/run/flashroot/layered";
-/// The reset marker is the container's file name with this suffix.
-pub const RESET_SUFFIX: &str = ".reset";
-/// The marker's text (its presence is what counts).
-const RESET_TEXT: &str = "flashroot factory reset pending\n";
-
-/// The reset marker beside `container` on the card: `overlay.img` → `overlay.img.reset`.
-pub fn reset_marker(container: &str) -> String {
-    format!("{}{RESET_SUFFIX}", container.trim_start_matches('/'))
-}
 
 /// Mounts the base, runs the reset check, prepares the upper layer and mounts the
 /// overlayfs at [`NEW_ROOT`]. The squashfs and overlay modules are loaded by the caller.
@@ -114,85 +100,16 @@ fn create_dir(path: &str) -> Result<(), BootError> {
         .map_err(|e| BootError::io("create directory", path, &e))
 }
 
-/// `/run/flashroot/layered`, tab-separated `key value` lines: `card` (the card in the
-/// real root, or `-`), `base` and `overlay` (files on the card), `mode` (`layered` or
-/// `failsafe`), `erase_size` (the overlay container's, in bytes).
+/// [`RECORD`], for `flashroot reset`, `flashroot overlay` and `flashroot fold`.
 fn write_record(l: &LayeredRoot) -> Result<(), BootError> {
-    let text = format!(
-        "card\t{}\nbase\t{}\noverlay\t{}\nmode\t{}\nerase_size\t{}\n",
-        l.card_in_root.as_deref().unwrap_or("-"),
-        l.base_on_card,
-        l.overlay_on_card,
-        if l.failsafe { "failsafe" } else { "layered" },
-        l.erase_size.0
-    );
-    std::fs::write(RECORD, text).map_err(|e| BootError::io("write record", RECORD, &e))
-}
-
-/// The record's fields, as `flashroot reset` reads them on the running system.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Record {
-    pub card: Option<String>,
-    pub base: String,
-    pub overlay: String,
-    pub failsafe: bool,
-    pub erase_size: u32,
-}
-
-/// A record that lacks a line, or whose erase size is not a number.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum RecordError {
-    MissingLine { key: &'static str },
-    EraseSize { value: String },
-}
-
-impl std::fmt::Display for RecordError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            Self::MissingLine { key } => write!(f, "no {key} line"),
-            Self::EraseSize { value } => write!(f, "erase_size {value:?} is not a number"),
-        }
-    }
-}
-
-impl std::error::Error for RecordError {}
-
-impl Record {
-    pub fn parse(text: &str) -> Result<Self, RecordError> {
-        let field = |key: &'static str| {
-            text.lines()
-                .find_map(|l| l.strip_prefix(key)?.strip_prefix('\t'))
-                .map(str::to_string)
-                .ok_or(RecordError::MissingLine { key })
-        };
-        let card = field("card")?;
-        Ok(Self {
-            card: (card != "-").then_some(card),
-            base: field("base")?,
-            overlay: field("overlay")?,
-            failsafe: field("mode")? == "failsafe",
-            erase_size: {
-                let value = field("erase_size")?;
-                value
-                    .parse()
-                    .map_err(|_| RecordError::EraseSize { value })?
-            },
-        })
-    }
-}
-
-/// Writes the reset marker `path` and makes it durable on the card: the file's data,
-/// then its directory entry (fsync of the directory).
-pub fn write_marker(path: &Path) -> std::io::Result<()> {
-    let mut f = std::fs::File::create(path)?;
-    f.write_all(RESET_TEXT.as_bytes())?;
-    f.sync_all()?;
-    sync_parent(path)
-}
-
-fn sync_parent(path: &Path) -> std::io::Result<()> {
-    let parent = path.parent().unwrap_or(Path::new("/"));
-    std::fs::File::open(parent)?.sync_all()
+    let record = Record {
+        card: l.card_in_root.clone(),
+        base: l.base_on_card.clone(),
+        overlay: l.overlay_on_card.clone(),
+        failsafe: l.failsafe,
+        erase_size: l.erase_size.0,
+    };
+    std::fs::write(RECORD, record.text()).map_err(|e| BootError::io("write record", RECORD, &e))
 }
 
 /// The factory reset, if asked for (by the command line, or by a marker on the card).
@@ -358,34 +275,10 @@ mod tests {
     use super::*;
 
     #[test]
-    fn the_marker_sits_beside_the_container() {
-        assert_eq!(reset_marker("overlay.img"), "overlay.img.reset");
-        assert_eq!(reset_marker("/img/o.img"), "img/o.img.reset");
-    }
-
-    #[test]
     fn keep_list_takes_absolute_paths_only() {
         assert_eq!(
             parse_keep_list("# config\n/etc/hostname\n\nrelative\n/etc/ssh/\n/../x\n/\n"),
             vec!["/etc/hostname", "/etc/ssh"]
-        );
-    }
-
-    #[test]
-    fn the_record_reads_back() {
-        let r = Record::parse(
-            "card\t/run/flashroot/card\nbase\tbase.sqfs\noverlay\trootfs.img\nmode\tlayered\nerase_size\t65536\n",
-        )
-        .unwrap();
-        assert_eq!(r.erase_size, 65536);
-        assert_eq!(r.card.as_deref(), Some("/run/flashroot/card"));
-        assert_eq!(
-            (r.base.as_str(), r.overlay.as_str(), r.failsafe),
-            ("base.sqfs", "rootfs.img", false)
-        );
-        assert_eq!(
-            Record::parse("card\t-\n").unwrap_err().to_string(),
-            "no base line"
         );
     }
 

@@ -12,7 +12,8 @@
 //!   sets up loop + block2mtd, [`switch`]
 //!   does switch_root, [`failure`] the failure policy, [`kmsg`] the logging.
 //! - At shutdown: [`shutdown`] (the same binary, run as /run/initramfs/shutdown)
-//!   undoes the boot from [`containers_file`] and [`mountinfo`] (pure, tested).
+//!   undoes the boot from [`containers_file`] and [`mountinfo`] (pure, tested, in
+//!   `flashroot-runtime`, which the tools on the running system read them with too).
 //! - [`sys`]: the system calls, the only module with `unsafe` (denied everywhere else by the
 //!   workspace lints).
 
@@ -24,7 +25,6 @@ pub mod boot;
 pub mod cmdline;
 pub mod coldplug;
 pub mod container;
-pub mod containers_file;
 pub mod device;
 mod early;
 pub mod error;
@@ -35,14 +35,18 @@ pub mod filesystems;
 pub mod jffs2check;
 pub mod layered;
 pub mod modalias;
-pub mod mountinfo;
 pub mod options;
 pub mod plan;
 pub mod ramdir;
+mod record;
 pub mod rootpath;
 pub mod shutdown;
 pub mod switch;
 pub mod sys;
+
+// The formats the boot shares with the tools on the running system, under the names the
+// init's modules have always used.
+pub use flashroot_runtime::{containers_file, mountinfo};
 
 pub use cmdline::Cmdline;
 pub use error::BootError;

@@ -14,7 +14,7 @@ use crate::plan::{KeepCardStep, Switch, MOVED_MOUNTS};
 use crate::rootpath;
 use crate::sys::mount::{detach, make_private, move_mount};
 use crate::sys::switch_root::{chdir, chroot, exec, is_pid1, is_ram_fs, reopen_console};
-use crate::{containers_file, early, shutdown};
+use crate::{early, record, shutdown};
 
 /// The environment the kernel gives init; the real init gets this and nothing of ours.
 const INIT_ENV: [&str; 2] = ["HOME=/", "TERM=linux"];
@@ -66,7 +66,7 @@ fn try_switch(s: &Switch, timing: &Timing) -> Result<std::convert::Infallible, B
     }
     if let Some(card) = &s.card {
         let kept_at = (card.how == KeepCard::Move).then_some(card.keep_at.as_str());
-        if let Err(e) = containers_file::record_card(kept_at) {
+        if let Err(e) = record::card(kept_at) {
             error!("error: {e}; shutdown will not find the card");
         }
     }

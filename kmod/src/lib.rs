@@ -5,12 +5,13 @@
 //! One job per module: [`dep`] (modules.dep), [`softdep`] (modules.softdep and the
 //! `softdep=` field of `.modinfo`), [`alias`] (modules.alias globs and the matcher of
 //! names and device modaliases), [`builtin`] (modules.builtin), [`modinfo`] (the
-//! `.modinfo` ELF section). With the default feature `tree`: [`tree`] (a kernel's
+//! `.modinfo` ELF section), [`sysfs`] (the modaliases of the devices a running kernel
+//! sees). With the default feature `tree`: [`tree`] (a kernel's
 //! module directory on disk), [`resolve`] (closure and load order) and [`decompress`]
 //! (`.ko.xz`/`.ko.zst`/`.ko.gz`). Without it the crate needs only std, for a static init.
 //!
-//! Parsers take text and the file's name (for errors); nothing here reads the
-//! environment or writes files. Every error is an [`Error`] with the file and line as
+//! Parsers take text and the file's name (for errors); only [`sysfs`] and [`tree`] read
+//! files (the directory they are given), and nothing here writes any. Every error is an [`Error`] with the file and line as
 //! fields.
 //!
 //! # Examples
@@ -71,6 +72,7 @@ pub mod modinfo;
 #[cfg(feature = "tree")]
 pub mod resolve;
 pub mod softdep;
+pub mod sysfs;
 #[cfg(feature = "tree")]
 pub mod tree;
 

@@ -25,8 +25,8 @@ pub use crate::atomic::PARTIAL_SUFFIX;
 /// release the agent would otherwise write into the new one. Unused with
 /// `writes = "buffered"`.
 pub fn journal_of(container: &str) -> String {
-    flashroot_init::agent::journal_path(container)
+    flashroot_runtime::journal::path(container)
 }
 
 /// The size of an empty journal: the agent's ring.
-pub const JOURNAL_BYTES: u64 = flashroot_init::agent::journal::DEFAULT_BYTES;
+pub const JOURNAL_BYTES: u64 = flashroot_runtime::journal::DEFAULT_BYTES;

@@ -48,7 +48,7 @@ impl BootConfig {
             "root=mtd:{} rootfstype={ROOTFSTYPE} {} {}",
             self.root_label,
             self.trigger,
-            flashroot_init::plan::KEY_FAILSAFE
+            flashroot_runtime::keys::KEY_FAILSAFE
         ))
     }
 

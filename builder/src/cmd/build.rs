@@ -7,12 +7,10 @@ use flashroot_config::{Compression, Config, DEFAULT_TOML};
 
 use flashroot::initramfs::{self, compression, kernel, load_list, BuildInputs};
 use flashroot_cpio::WriterOptions;
-use flashroot_init::coldplug::modaliases_under;
+use flashroot_kmod::sysfs::{modaliases_under, SYS_BUS};
 
-/// Where --host-only reads this machine's devices.
-const SYS_BUS: &str = "/sys/bus";
 /// Where --host-only reads this machine's root filesystem type.
-const MOUNTINFO: &str = "/proc/self/mountinfo";
+const MOUNTINFO: &str = flashroot_runtime::mountinfo::PATH;
 use flashroot_kmod::ModuleTree;
 
 #[derive(clap::Args, Debug)]
@@ -220,7 +218,7 @@ fn host_root_fs() -> anyhow::Result<String> {
 
 /// The type of the last mount on `/` in a mountinfo text (the one on top).
 fn root_fs_of(mountinfo: &str) -> Option<String> {
-    flashroot_init::mountinfo::parse(mountinfo)
+    flashroot_runtime::mountinfo::parse(mountinfo)
         .into_iter()
         .rev()
         .find(|m| m.mountpoint == "/")

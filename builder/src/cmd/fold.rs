@@ -19,7 +19,7 @@ use std::process::Command;
 
 use anyhow::{bail, Context};
 use flashroot_config::format_size;
-use flashroot_init::layered::{Record, BASE_DIR, OVERLAY_DIR, RECORD, UPPER};
+use flashroot_runtime::layered::{Record, BASE_DIR, OVERLAY_DIR, RECORD, UPPER};
 
 use crate::cmd::import_root::load_config;
 use flashroot::atomic;
@@ -138,9 +138,9 @@ fn fold_card(card: &Path, args: &Args) -> anyhow::Result<()> {
     };
     let cfg = std::fs::read_to_string(card.join(SYSLINUX_CFG)).unwrap_or_default();
     let word = |key: &str| layered::entry_word(&cfg, LABEL_FLASH, key);
-    let old_base = word(flashroot_init::plan::KEY_BASE).unwrap_or_else(|| base.0.clone());
+    let old_base = word(flashroot_runtime::keys::KEY_BASE).unwrap_or_else(|| base.0.clone());
     let old_overlay =
-        word(flashroot_init::plan::KEY_CONTAINER).unwrap_or_else(|| root.file.0.clone());
+        word(flashroot_runtime::keys::KEY_CONTAINER).unwrap_or_else(|| root.file.0.clone());
     let scratch = std::env::temp_dir().join(format!("flashroot-fold-{}", std::process::id()));
     let result = (|| {
         let merged = scratch.join("merged");

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::Context;
 use flashroot_config::format_size;
-use flashroot_init::layered::{BASE_DIR, OVERLAY_DIR, UPPER};
+use flashroot_runtime::layered::{BASE_DIR, OVERLAY_DIR, UPPER};
 
 use flashroot::layered::overlay_usage;
 use flashroot::status::{self, System};

@@ -8,7 +8,7 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context};
-use flashroot_init::layered::{reset_marker, write_marker, Record, RECORD};
+use flashroot_runtime::layered::{reset_marker, write_marker, Record, RECORD};
 
 #[derive(clap::Args, Debug)]
 pub struct Args {

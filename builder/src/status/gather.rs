@@ -5,10 +5,9 @@ use std::fs;
 use std::path::{Path, PathBuf};
 use std::time::SystemTime;
 
-use flashroot_init::containers_file::{self, ContainerRecord};
-use flashroot_init::mountinfo::{self, MountEntry};
-use flashroot_init::ramdir::keeper::{PID_FILE, RAMDIRS_FILE};
-use flashroot_init::ramdir::store::Store;
+use flashroot_runtime::containers_file::{self, ContainerRecord};
+use flashroot_runtime::mountinfo::{self, MountEntry};
+use flashroot_runtime::ramdir::{Store, PID_FILE, RAMDIRS_FILE};
 
 use super::fat_state::{self, BOOT_SECTOR_BYTES};
 use super::proc_info::{
@@ -384,7 +383,7 @@ fn ramdirs(system: &System, warnings: &mut Vec<String>) -> (Vec<RamDir>, Option<
         .map(|path| {
             let store = Store::of(&system.root, path);
             let saved = store.current();
-            let link = store.dir().join("current");
+            let link = store.current_link();
             let saved_at = fs::symlink_metadata(&link).and_then(|m| m.modified()).ok();
             let unix = saved_at
                 .and_then(|t| t.duration_since(SystemTime::UNIX_EPOCH).ok())

@@ -25,7 +25,7 @@ const ENTRIES_AT: usize = 64;
 const ENTRY_LEN: usize = 4;
 pub const ERASED_FLAG: u32 = 1 << 31;
 /// The ring's size when the agent makes the file.
-pub const DEFAULT_BYTES: u64 = 4 << 20;
+pub use flashroot_runtime::journal::DEFAULT_BYTES;
 
 /// The file the ring lives in: read, written and synced like the container, and of a
 /// known size.

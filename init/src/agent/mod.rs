@@ -40,14 +40,9 @@ pub const AGENT_ARGV0: &str = "@flashroot-agent";
 /// Where the agent (and the RAM directory keeper) make private device nodes: the
 /// initramfs' root, never unmounted.
 pub(crate) const PRIVATE_NODES: &str = "/";
-/// The journal beside each container: `rootfs.img.journal`.
-const JOURNAL_SUFFIX: &str = ".journal";
-
 /// The path of the journal beside `container` (the agent's, and what `flashroot card`
 /// lays down empty).
-pub fn journal_path(container: &str) -> String {
-    format!("{container}{JOURNAL_SUFFIX}")
-}
+pub use flashroot_runtime::journal::path as journal_path;
 /// The agent's own binary: the init's (`/init`); the keeper's too.
 pub(crate) const SELF_EXE: &str = "/proc/self/exe";
 const SYS_BLOCK: &str = "/sys/block";

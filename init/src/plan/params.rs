@@ -8,41 +8,14 @@ use flashroot_config::{parse_size, CardWrites, Config, DeviceRef, EraseSize, Val
 use super::BreakPoint;
 use crate::cmdline::Cmdline;
 use crate::error::BootError;
-use crate::failure;
 
-const KEY_CARD: &str = "flashroot.card";
-pub const KEY_CONTAINER: &str = "flashroot.container";
-const KEY_ERASE_SIZE: &str = "flashroot.erasesize";
-const KEY_TIMEOUT: &str = "flashroot.timeout";
-const KEY_BREAK: &str = "flashroot.break";
-/// `flashroot.modules=all`: load every packed module at once instead of the drivers of
-/// the devices present (`present`, the default).
-const KEY_MODULES: &str = "flashroot.modules";
-/// `flashroot.writes=buffered|ordered`: the card's write mode for this boot, e.g. to boot
-/// the classic way when the nbd module is missing.
-const KEY_WRITES: &str = "flashroot.writes";
-/// `flashroot.failsafe`: a layered root boots its base alone, with a tmpfs upper layer.
-pub const KEY_FAILSAFE: &str = "flashroot.failsafe";
-/// `flashroot.reset`: a layered root's overlay is emptied (factory reset) at this boot.
-pub const KEY_RESET: &str = "flashroot.reset";
-/// `flashroot.base=FILE`: a layered root's base on the card for this boot (with
-/// `flashroot.container=`, how `flashroot fold` points the boot entries at a generation).
-pub const KEY_BASE: &str = "flashroot.base";
-const FLASHROOT_PREFIX: &str = "flashroot.";
-const KNOWN_FLASHROOT_KEYS: &[&str] = &[
-    KEY_CARD,
-    KEY_CONTAINER,
-    KEY_ERASE_SIZE,
-    KEY_TIMEOUT,
-    KEY_BREAK,
-    KEY_MODULES,
-    KEY_WRITES,
-    KEY_FAILSAFE,
-    KEY_RESET,
-    KEY_BASE,
-    failure::KEY_ACTION,
-    failure::KEY_DELAY,
-];
+pub use flashroot_runtime::keys::{KEY_BASE, KEY_CONTAINER, KEY_FAILSAFE, KEY_RESET};
+use flashroot_runtime::keys::{
+    KEY_BREAK, KEY_CARD, KEY_ERASE_SIZE, KEY_MODULES, KEY_TIMEOUT, KEY_WRITES,
+    PREFIX as FLASHROOT_PREFIX,
+};
+/// Every flashroot word the planner knows (the failure policy's included).
+const KNOWN_FLASHROOT_KEYS: &[&str] = flashroot_runtime::keys::ALL;
 
 /// A command-line value the planner cannot use: `key=value` and why.
 #[derive(Clone, Debug, PartialEq, Eq)]

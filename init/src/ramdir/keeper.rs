@@ -20,7 +20,7 @@ use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 use nix::sys::signal::{SigSet, SigmaskHow, Signal};
 use nix::sys::signalfd::{SfdFlags, SignalFd};
 
-use super::store::Store;
+use super::store::{Save, Store};
 use crate::agent::{PRIVATE_NODES, SELF_EXE};
 use crate::{kmsg, BootError};
 
@@ -32,10 +32,9 @@ pub const SAVE_ARGV0: &str = "flashroot-ramdirs-save";
 /// them: this unit saves them first.
 pub const SYSTEMD_UNIT: &str = "flashroot-ramdirs.service";
 const SYSTEMD_RUNTIME_UNITS: &str = "/run/systemd/system";
-/// Where the init records the keeper's pid (in the real root's /run).
-pub const PID_FILE: &str = "/run/flashroot/ramdirs.pid";
-/// The RAM directories mounted this boot, one path a line, for the shutdown program.
-pub const RAMDIRS_FILE: &str = "/run/flashroot/ramdirs";
+/// Where the init records the keeper's pid ([`PID_FILE`]), and the RAM directories
+/// mounted this boot, one path a line, for the shutdown program ([`RAMDIRS_FILE`]).
+pub use flashroot_runtime::ramdir::{PID_FILE, RAMDIRS_FILE};
 
 /// One RAM directory the keeper saves.
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -1,4 +1,5 @@
-//! Where a RAM directory is saved on the root, and the save itself: all or nothing.
+//! The save of a RAM directory: all or nothing. Where the copies lie ([`Store`]) is
+//! `flashroot_runtime::ramdir`'s, which `flashroot status` reads them with too.
 //!
 //! `/var/log` is saved under `/var/lib/flashroot/ramdir/var/log/` as numbered copies
 //! (`gen.7/`) and a symlink `current` naming the one to load. A save writes the next copy
@@ -10,21 +11,13 @@
 
 use std::fs;
 use std::io;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use super::copy::{copy_tree, Copied};
 use crate::BootError;
 
-/// The directory of the root that holds the saved copies.
-pub const STORE: &str = flashroot_config::RAMDIR_STORE;
-const CURRENT: &str = "current";
-const CURRENT_NEW: &str = "current.new";
-const GEN_PREFIX: &str = "gen.";
-
-/// The saved copies of one RAM directory.
-pub struct Store {
-    dir: PathBuf,
-}
+use flashroot_runtime::ramdir::{generation_name, CURRENT, CURRENT_NEW};
+pub use flashroot_runtime::ramdir::{Store, STORE};
 
 fn err(step: &str, path: &Path, e: &io::Error) -> BootError {
     BootError::io(
@@ -34,68 +27,48 @@ fn err(step: &str, path: &Path, e: &io::Error) -> BootError {
     )
 }
 
-impl Store {
-    /// The store of the RAM directory `path` (absolute, in the root) in the root at `root`.
-    pub fn of(root: &Path, path: &str) -> Self {
-        Self {
-            dir: root
-                .join(STORE.trim_start_matches('/'))
-                .join(path.trim_start_matches('/')),
-        }
-    }
-
-    pub fn dir(&self) -> &Path {
-        &self.dir
-    }
-
-    /// The copy to load: the number and directory `current` names, if it names a whole one.
-    pub fn current(&self) -> Option<(u64, PathBuf)> {
-        let target = fs::read_link(self.dir.join(CURRENT)).ok()?;
-        let number = generation(target.to_str()?)?;
-        let dir = self.dir.join(&target);
-        dir.is_dir().then_some((number, dir))
-    }
-
+/// The save, which only the keeper (and the shutdown program) does.
+pub trait Save {
     /// Saves the tree at `from` as the next copy and makes it current; returns what was
     /// copied.
-    pub fn save(&self, from: &Path) -> Result<Copied, BootError> {
-        fs::create_dir_all(&self.dir).map_err(|e| err("create", &self.dir, &e))?;
+    fn save(&self, from: &Path) -> Result<Copied, BootError>;
+}
+
+impl Save for Store {
+    fn save(&self, from: &Path) -> Result<Copied, BootError> {
+        let dir = self.dir();
+        fs::create_dir_all(dir).map_err(|e| err("create", dir, &e))?;
         let current = self.current();
         let number = current.as_ref().map_or(1, |(n, _)| n + 1);
-        let name = format!("{GEN_PREFIX}{number}");
-        let new = self.dir.join(&name);
+        let name = generation_name(number);
+        let new = dir.join(&name);
         // Left by a cut during an earlier save of the same number.
         remove_if_present(&new)?;
         let copied = copy_tree(from, &new, current.as_ref().map(|(_, d)| d.as_path()))?;
         sync_dir(&new)?;
-        let staged = self.dir.join(CURRENT_NEW);
+        let staged = dir.join(CURRENT_NEW);
         remove_if_present(&staged)?;
         std::os::unix::fs::symlink(&name, &staged).map_err(|e| err("link", &staged, &e))?;
-        let link = self.dir.join(CURRENT);
+        let link = self.current_link();
         fs::rename(&staged, &link).map_err(|e| err("replace", &link, &e))?;
-        sync_dir(&self.dir)?;
-        self.remove_all_but(&name)?;
+        sync_dir(dir)?;
+        remove_all_but(dir, &name)?;
         Ok(copied)
-    }
-
-    /// Removes every copy but `keep`, and anything else a cut left.
-    fn remove_all_but(&self, keep: &str) -> Result<(), BootError> {
-        let entries = fs::read_dir(&self.dir).map_err(|e| err("list", &self.dir, &e))?;
-        for entry in entries {
-            let entry = entry.map_err(|e| err("list", &self.dir, &e))?;
-            let name = entry.file_name();
-            let name = name.to_string_lossy();
-            if name != keep && name != CURRENT {
-                remove_if_present(&entry.path())?;
-            }
-        }
-        Ok(())
     }
 }
 
-/// `gen.N` → N.
-fn generation(name: &str) -> Option<u64> {
-    name.strip_prefix(GEN_PREFIX)?.parse().ok()
+/// Removes every copy in the store `dir` but `keep`, and anything else a cut left.
+fn remove_all_but(dir: &Path, keep: &str) -> Result<(), BootError> {
+    let entries = fs::read_dir(dir).map_err(|e| err("list", dir, &e))?;
+    for entry in entries {
+        let entry = entry.map_err(|e| err("list", dir, &e))?;
+        let name = entry.file_name();
+        let name = name.to_string_lossy();
+        if name != keep && name != CURRENT {
+            remove_if_present(&entry.path())?;
+        }
+    }
+    Ok(())
 }
 
 fn remove_if_present(path: &Path) -> Result<(), BootError> {
@@ -171,14 +144,5 @@ mod tests {
         assert_eq!(fs::read_to_string(dir.join("a.log")).unwrap(), "three\n");
         assert!(!store.dir().join(CURRENT_NEW).exists());
         assert!(!store.dir().join("gen.1").exists());
-    }
-
-    #[test]
-    fn a_current_link_to_a_missing_copy_loads_nothing() {
-        let root = tempfile::tempdir().unwrap();
-        let store = Store::of(root.path(), "/data");
-        fs::create_dir_all(store.dir()).unwrap();
-        std::os::unix::fs::symlink("gen.4", store.dir().join(CURRENT)).unwrap();
-        assert!(store.current().is_none());
     }
 }

@@ -1,5 +1,5 @@
-//! `/run/flashroot/containers`: what the boot set up, for the shutdown program to undo.
-//! The init appends one line per container as it sets it up and the card line at
+//! `/run/flashroot/containers`: what the boot set up, for the shutdown program to undo
+//! and for `flashroot status` to report. The init appends one line per container as it sets it up and the card line at
 //! switch_root; /run moves into the real root, so the file is still there at shutdown.
 //!
 //! Text, one record per line, fields separated by a TAB:
@@ -10,12 +10,10 @@
 //! ```
 
 use std::fmt;
-use std::io::Write;
-
-use crate::error::BootError;
 
 pub const PATH: &str = "/run/flashroot/containers";
-const DIR: &str = "/run/flashroot";
+/// The directory [`PATH`] is in, made by the first record.
+pub const DIR: &str = "/run/flashroot";
 /// Written for a missing value (card detached, no agent).
 const NONE: &str = "-";
 
@@ -54,10 +52,14 @@ impl fmt::Display for ParseError {
     }
 }
 
+impl std::error::Error for ParseError {}
+
+/// The card line: where the card stays in the real root (`None`: detached lazily).
 pub fn card_line(path: Option<&str>) -> String {
     format!("card\t{}\n", path.unwrap_or(NONE))
 }
 
+/// One container's line.
 pub fn container_line(r: &ContainerRecord) -> String {
     let pid = r
         .agent_pid
@@ -112,37 +114,6 @@ pub fn parse(text: &str) -> Result<Containers, ParseError> {
         }
     }
     Ok(out)
-}
-
-/// Records a container the boot set up (called once it is an MTD device).
-pub fn record_container(
-    file_on_card: &str,
-    device: &str,
-    label: &str,
-    agent_pid: Option<u32>,
-) -> Result<(), BootError> {
-    append(&container_line(&ContainerRecord {
-        file: file_on_card.into(),
-        device: device.into(),
-        label: label.into(),
-        agent_pid,
-    }))
-}
-
-/// Records where the card stays in the real root (`None`: detached lazily).
-pub fn record_card(path_in_root: Option<&str>) -> Result<(), BootError> {
-    append(&card_line(path_in_root))
-}
-
-fn append(line: &str) -> Result<(), BootError> {
-    let step = "record for shutdown";
-    std::fs::create_dir_all(DIR).map_err(|e| BootError::io(step, DIR, &e))?;
-    std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(PATH)
-        .and_then(|mut f| f.write_all(line.as_bytes()))
-        .map_err(|e| BootError::io(step, PATH, &e))
 }
 
 #[cfg(test)]

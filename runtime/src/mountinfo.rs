@@ -1,4 +1,5 @@
-//! `/proc/self/mountinfo`, parsed, and the order to unmount a tree in.
+//! `/proc/self/mountinfo`, parsed, and the order to unmount a tree in: the shutdown
+//! program unmounts with it, `flashroot status` and `flashroot build --host-only` read it.
 
 pub const PATH: &str = "/proc/self/mountinfo";
 
