@@ -13,11 +13,7 @@ use crate::jffs2;
 #[derive(Debug)]
 pub enum Error {
     /// A file operation (`action`: "create", "stat", "chmod", "set \"user.x\" on"...) on `path`.
-    Io {
-        action: String,
-        path: PathBuf,
-        source: std::io::Error,
-    },
+    Io(crate::file_error::FileError),
     /// Walking the tree under `dir` failed.
     Walk {
         dir: PathBuf,
@@ -32,11 +28,7 @@ pub enum Error {
 impl std::fmt::Display for Error {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            Self::Io {
-                action,
-                path,
-                source,
-            } => write!(f, "cannot {action} {}: {source}", path.display()),
+            Self::Io(e) => write!(f, "{e}"),
             Self::Walk { dir, source } => write!(f, "cannot read {}: {source}", dir.display()),
             Self::Jffs2(e) => write!(f, "{e}"),
             Self::NoEntry { label } => {
@@ -49,7 +41,7 @@ impl std::fmt::Display for Error {
 impl std::error::Error for Error {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match self {
-            Self::Io { source, .. } => Some(source),
+            Self::Io(e) => Some(&e.source),
             Self::Walk { source, .. } => Some(source),
             Self::Jffs2(e) => Some(e.as_ref()),
             Self::NoEntry { .. } => None,
@@ -59,12 +51,8 @@ impl std::error::Error for Error {
 
 /// A failed file operation: "cannot {action} {path}: {error}".
 fn io(action: impl Into<String>, path: &Path) -> impl FnOnce(std::io::Error) -> Error {
-    let (action, path) = (action.into(), path.to_path_buf());
-    move |source| Error::Io {
-        action,
-        path,
-        source,
-    }
+    let make = crate::file_error::FileError::at(action, path.to_path_buf());
+    move |source| Error::Io(make(source))
 }
 
 /// The overlay container's size when `import-root --layered` is given no `--pad`: room

@@ -11,6 +11,7 @@
 pub mod atomic;
 pub mod card;
 pub mod disk;
+pub mod file_error;
 pub mod initramfs;
 pub mod jffs2;
 pub mod layered;

@@ -15,11 +15,7 @@ pub enum Error {
     /// The mounted card directory is missing.
     NoCardDir { dir: PathBuf },
     /// A file operation (`action`: "stat", "read", "create", "rename X to"...) on `path`.
-    Io {
-        action: String,
-        path: PathBuf,
-        source: io::Error,
-    },
+    Io(crate::file_error::FileError),
     /// An output written atomically.
     Atomic(AtomicError),
     /// The disk image or its FAT volume.
@@ -54,11 +50,7 @@ impl fmt::Display for Error {
             Self::NoCardDir { dir } => {
                 write!(f, "card directory {} does not exist", dir.display())
             }
-            Self::Io {
-                action,
-                path,
-                source,
-            } => write!(f, "cannot {action} {}: {source}", path.display()),
+            Self::Io(e) => write!(f, "{e}"),
             Self::Atomic(e) => write!(f, "{e}"),
             Self::Disk(e) => write!(f, "{e}"),
             Self::MissingTools { missing, packages } => write!(
@@ -93,7 +85,8 @@ impl fmt::Display for Error {
 impl std::error::Error for Error {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match self {
-            Self::Io { source, .. } | Self::Spawn { source, .. } => Some(source),
+            Self::Io(e) => Some(&e.source),
+            Self::Spawn { source, .. } => Some(source),
             Self::Atomic(e) => Some(e),
             Self::Disk(e) => Some(e),
             Self::Syslinux { source, .. } => Some(source.as_ref()),
@@ -120,11 +113,7 @@ impl Error {
         action: impl Into<String>,
         path: impl Into<PathBuf>,
     ) -> impl FnOnce(io::Error) -> Self {
-        let (action, path) = (action.into(), path.into());
-        move |source| Self::Io {
-            action,
-            path,
-            source,
-        }
+        let make = crate::file_error::FileError::at(action, path);
+        move |source| Self::Io(make(source))
     }
 }

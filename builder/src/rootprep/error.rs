@@ -12,11 +12,7 @@ use crate::atomic::AtomicError;
 #[derive(Debug)]
 pub enum Error {
     /// A file operation (`action`: "stat", "list", "remove", "chmod 0755"...) on `path`.
-    Io {
-        action: String,
-        path: PathBuf,
-        source: io::Error,
-    },
+    Io(crate::file_error::FileError),
     /// A file written atomically (the localedef wrapper).
     Atomic(AtomicError),
     /// The root to import is not a directory.
@@ -89,23 +85,15 @@ impl Error {
         action: impl Into<String>,
         path: impl Into<PathBuf>,
     ) -> impl FnOnce(io::Error) -> Self {
-        let (action, path) = (action.into(), path.into());
-        move |source| Self::Io {
-            action,
-            path,
-            source,
-        }
+        let make = crate::file_error::FileError::at(action, path);
+        move |source| Self::Io(make(source))
     }
 }
 
 impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Self::Io {
-                action,
-                path,
-                source,
-            } => write!(f, "cannot {action} {}: {source}", path.display()),
+            Self::Io(e) => write!(f, "{e}"),
             Self::Atomic(e) => write!(f, "{e}"),
             Self::SourceNotDir { path } => {
                 write!(f, "source root {} is not a directory", path.display())
@@ -177,7 +165,8 @@ impl fmt::Display for Error {
 impl std::error::Error for Error {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match self {
-            Self::ToolMissing { source, .. } | Self::Io { source, .. } => Some(source),
+            Self::ToolMissing { source, .. } => Some(source),
+            Self::Io(e) => Some(&e.source),
             Self::Atomic(e) => Some(e),
             Self::InRoot { source, .. } | Self::ConfigValue { source, .. } => Some(source.as_ref()),
             _ => None,
