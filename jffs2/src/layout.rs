@@ -7,7 +7,7 @@ use std::io::Write;
 use crate::endian::Endian;
 use crate::error::{Error, Result};
 use crate::node::summary::{self, Record, SummaryInfo};
-use crate::node::{align, cleanmarker};
+use crate::node::{align, cleanmarker, NODE_ALIGN};
 use crate::options::EmptyBlocks;
 
 /// Empty blocks are written in chunks of about this size.
@@ -117,13 +117,26 @@ impl<W: Write> BlockFiller<W> {
     fn finish_block(&mut self) -> Result<()> {
         let erase = self.geo.erase_size;
         if self.geo.summary {
-            let at = align(self.block.len());
-            self.block.resize(at, 0xFF);
+            let data_end = align(self.block.len());
+            self.block.resize(data_end, 0xFF);
+            // The kernel's mount reads a block's summary from where its marker says it
+            // starts to the end of the block. Right after the block's last node, as the
+            // kernel itself writes it, the summary of a block that is far from full (the
+            // last one written, an empty overlay's only one) would span the whole free tail,
+            // and the mount would read all of it, page by page through block2mtd. So the
+            // summary goes at the very end and the gap before it stays 0xFF, as mkfs.jffs2
+            // and sumtool pad: the mount reads one page, and counts the gap as dirty space,
+            // which garbage collection reclaims. (A padding node would claim the gap too,
+            // but its body is covered by no CRC, so a check could not tell it was damaged.)
+            let at =
+                (erase as usize - summary::summary_size(self.records.len())) & !(NODE_ALIGN - 1);
+            debug_assert!(at >= data_end);
             let info = SummaryInfo {
                 sum_num: self.sum_num,
                 cln_mkr: self.geo.cleanmarker.unwrap_or(0),
                 padded: 0,
             };
+            self.block.resize(at, 0xFF);
             summary::encode(
                 &mut self.block,
                 self.geo.endian,
@@ -225,13 +238,15 @@ mod tests {
         let s = summary::parse(&img[..ERASE as usize], Endian::Little)
             .unwrap()
             .unwrap();
-        assert_eq!(s.offset, 68);
+        let summary_bytes = SUMMARY_HEADER_SIZE + 2 * (DIRENT_RECORD_BASE + 1) + MARKER_SIZE;
+        assert_eq!(counts.summary_bytes as usize, summary_bytes);
+        // The summary sits at the end of the block (4-byte aligned), so that the mount
+        // reads no more than it; the gap after the last node stays 0xFF.
+        let at = (ERASE as usize - summary_bytes) & !3;
+        assert_eq!(s.offset as usize, at);
         let offsets: Vec<u32> = s.records.iter().map(Record::offset).collect();
         assert_eq!(offsets, [12, 56]);
-        assert_eq!(
-            counts.summary_bytes as usize,
-            SUMMARY_HEADER_SIZE + 2 * (DIRENT_RECORD_BASE + 1) + MARKER_SIZE
-        );
+        assert!(img[66..at].iter().all(|&b| b == 0xFF));
         // The padding block: cleanmarker, then 0xFF.
         assert_eq!(&img[256..260], [0x85, 0x19, 0x03, 0x20]);
         assert!(img[268..].iter().all(|&b| b == 0xFF));
