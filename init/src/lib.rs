@@ -40,6 +40,7 @@ pub mod plan;
 pub mod ramdir;
 mod record;
 pub mod rootpath;
+pub mod scanahead;
 pub mod shutdown;
 pub mod switch;
 pub mod sys;

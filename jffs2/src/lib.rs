@@ -52,6 +52,7 @@ pub mod error;
 pub mod extract;
 #[cfg(feature = "writer")]
 pub mod layout;
+pub mod mountscan;
 pub mod node;
 #[cfg(feature = "writer")]
 pub mod options;
