@@ -59,9 +59,10 @@ fn io(action: impl Into<String>, path: &Path) -> impl FnOnce(std::io::Error) -> 
 /// for upgrades of a minimal Debian (an upgraded package costs its whole size again).
 pub const DEFAULT_OVERLAY_BYTES: u64 = 64 << 20;
 
-/// Erase blocks an overlay container can have and still mount in about a third of a
-/// second under QEMU TCG: the JFFS2 mount reads two pages of every erase block, empty or
-/// not, each a round trip to the card agent (about 1.3 ms a block; BENCHMARKS.md).
+/// Erase blocks an overlay container can have and still mount in a few tenths of a
+/// second under QEMU TCG: the JFFS2 mount reads the first and last page of every erase
+/// block, empty or not, which the init reads ahead from the card, about a millisecond a
+/// block (BENCHMARKS.md).
 pub const FAST_MOUNT_BLOCKS: u64 = 128;
 
 /// A note for an overlay container with more erase blocks than [`FAST_MOUNT_BLOCKS`]: the
@@ -78,7 +79,7 @@ pub fn slow_mount_note(report: &jffs2::Report) -> Option<String> {
         "note: the overlay container has {} erase blocks of {} KiB; the JFFS2 mount at boot reads each one, so it takes about {} ms under QEMU; with erase_size = \"{}KiB\" in the config (the image made again) it would take a fraction of that",
         report.blocks_total,
         report.erase_size >> 10,
-        report.blocks_total * 13 / 10,
+        report.blocks_total,
         fast >> 10
     ))
 }

@@ -198,6 +198,11 @@ fn layered_root_benchmark() {
                     println!("layered-bench: {name} {layout} run {run_no}: the guest kernel panicked at its timer check (host load); retry {retries}");
                 }
                 let console = &outcome.console;
+                let readahead = field(
+                    console,
+                    "read ahead what the JFFS2 scan reads of its",
+                    " blocks in ",
+                );
                 let jffs2 = field(console, "flashroot: mounted mtd:rootfs in", "in ");
                 let layered = field(
                     console,
@@ -212,7 +217,8 @@ fn layered_root_benchmark() {
                     outcome.tail(40)
                 );
                 println!(
-                    "layered-bench: {name} {layout} run {run_no}: JFFS2 mount {} ms; layered root (base + overlay mounts) {} ms; exec of the real init at {} s; real init's uptime {} s; QEMU wall {:.1} s",
+                    "layered-bench: {name} {layout} run {run_no}: read-ahead for the scan {} ms + JFFS2 mount {} ms; layered root (base + overlay mounts) {} ms; exec of the real init at {} s; real init's uptime {} s; QEMU wall {:.1} s",
+                    readahead.unwrap_or_else(|| "-".into()),
                     jffs2.unwrap_or_else(|| "-".into()),
                     layered.unwrap_or_else(|| "-".into()),
                     exec.map_or_else(|| "-".into(), |t| format!("{t:.2}")),
