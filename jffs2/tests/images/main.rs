@@ -2,6 +2,7 @@
 //! written and read back against the peer tools, mutated images fed to the reader, and
 //! the mtd-utils regressions.
 
+mod mountscan;
 mod mutations;
 mod regression;
 mod roundtrip;
