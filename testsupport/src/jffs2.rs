@@ -389,6 +389,36 @@ pub fn assert_same(got: &BTreeMap<Vec<u8>, Expect>, want: &BTreeMap<Vec<u8>, Exp
     }
 }
 
+/// The mtd-utils way to an image of `src` in `erase`-byte blocks, in `dir`: `mkfs.jffs2`
+/// (with `mkfs_args` too) to `mk.img`, then `sumtool -p` to `sum.img`; returns both paths.
+pub fn mkfs_jffs2_and_sumtool(
+    dir: &Path,
+    src: &Path,
+    erase: u32,
+    mkfs_args: &[String],
+) -> (std::path::PathBuf, std::path::PathBuf) {
+    let (raw, summed) = (dir.join("mk.img"), dir.join("sum.img"));
+    run_tool(
+        Command::new("mkfs.jffs2")
+            .arg("-d")
+            .arg(src)
+            .arg(format!("--eraseblock={erase}"))
+            .args(mkfs_args)
+            .arg("-o")
+            .arg(&raw),
+    );
+    run_tool(
+        Command::new("sumtool")
+            .arg("-p")
+            .arg(format!("--eraseblock={erase}"))
+            .arg("-i")
+            .arg(&raw)
+            .arg("-o")
+            .arg(&summed),
+    );
+    (raw, summed)
+}
+
 /// Runs a command that must succeed: our CLI or a peer tool. A missing tool fails the
 /// test (peer tools are part of the test setup: scripts/setup installs them).
 pub fn run_tool(cmd: &mut Command) -> std::process::Output {

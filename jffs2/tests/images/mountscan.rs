@@ -3,7 +3,6 @@
 
 use std::fs;
 use std::path::Path;
-use std::process::Command;
 
 use flashroot_jffs2::mountscan::{more_reads, MoreReads};
 use flashroot_jffs2::node::summary;
@@ -81,25 +80,8 @@ fn mtd_utils_images_are_read_whole_without_summaries_and_by_summary_with_them() 
     let src = t.path().join("src");
     make_tree(&src, SMALL);
     let erase = 16u32 << 10;
-    let (raw, summed) = (t.path().join("mk.img"), t.path().join("sum.img"));
-    run_tool(
-        Command::new("mkfs.jffs2")
-            .arg("-d")
-            .arg(&src)
-            .arg(format!("--eraseblock={erase}"))
-            .arg(format!("--pad={}", 64 * erase))
-            .arg("-o")
-            .arg(&raw),
-    );
-    run_tool(
-        Command::new("sumtool")
-            .arg("-p")
-            .arg(format!("--eraseblock={erase}"))
-            .arg("-i")
-            .arg(&raw)
-            .arg("-o")
-            .arg(&summed),
-    );
+    let pad = format!("--pad={}", 64 * erase);
+    let (raw, summed) = mkfs_jffs2_and_sumtool(t.path(), &src, erase, &[pad]);
     let image = read_padded(&raw, erase);
     let (mut whole, mut free) = (0, 0);
     for (i, (block, reads)) in blocks(&image, erase).into_iter().enumerate() {

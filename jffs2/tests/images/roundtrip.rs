@@ -4,7 +4,6 @@
 
 use std::fs;
 use std::path::Path;
-use std::process::Command;
 
 use flashroot_jffs2::{
     scan, Compression, CompressionMode, Compressor, EmptyBlocks, Endian, Options, Times,
@@ -173,24 +172,7 @@ fn jffs2dump_finds_nothing_wrong_in_our_images() {
 
 /// mkfs.jffs2 cannot store sockets or large device numbers: build the tree it can.
 fn mtd_utils_image(t: &Path, src: &Path, erase: u32, blocks: u64) -> Vec<u8> {
-    let (raw, summed) = (t.join("mk.img"), t.join("sum.img"));
-    run_tool(
-        Command::new("mkfs.jffs2")
-            .arg("-d")
-            .arg(src)
-            .arg(format!("--eraseblock={erase}"))
-            .arg("-o")
-            .arg(&raw),
-    );
-    run_tool(
-        Command::new("sumtool")
-            .arg("-p")
-            .arg(format!("--eraseblock={erase}"))
-            .arg("-i")
-            .arg(&raw)
-            .arg("-o")
-            .arg(&summed),
-    );
+    let (_, summed) = mkfs_jffs2_and_sumtool(t, src, erase, &[]);
     let mut bytes = fs::read(&summed).unwrap();
     // sumtool drops empty blocks: pad again with 0xFF, as users must.
     bytes.resize((erase as u64 * blocks) as usize, 0xFF);
