@@ -41,6 +41,15 @@ pub struct Filled {
     pub summary_bytes: u64,
 }
 
+/// Why a block is closed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Close {
+    /// The next node does not fit.
+    Full,
+    /// The nodes ended.
+    Last,
+}
+
 /// Lays encoded nodes out into erase blocks written to `W`, one block in memory at a time.
 pub struct BlockFiller<W: Write> {
     out: W,
@@ -110,24 +119,28 @@ impl<W: Write> BlockFiller<W> {
                     erase_size: self.geo.erase_size,
                 });
             }
-            self.finish_block()?;
+            self.finish_block(Close::Full)?;
         }
     }
 
-    fn finish_block(&mut self) -> Result<()> {
+    fn finish_block(&mut self, close: Close) -> Result<()> {
         let erase = self.geo.erase_size;
-        if self.geo.summary {
+        // The last block gets no summary, as the kernel and sumtool leave a block they have
+        // not filled: its free tail stays free, and the kernel writes its next nodes there.
+        // (A summary marks the rest of its block used or dirty: the kernel's garbage
+        // collection then picks the block early, which the wear bench showed as one more
+        // write to the hottest sector.) The mount scans such a block whole; the init reads
+        // it ahead, so that costs a request per 128 KiB.
+        if self.geo.summary && close == Close::Full {
             let data_end = align(self.block.len());
             self.block.resize(data_end, 0xFF);
-            // The kernel's mount reads a block's summary from where its marker says it
-            // starts to the end of the block. Right after the block's last node, as the
-            // kernel itself writes it, the summary of a block that is far from full (the
-            // last one written, an empty overlay's only one) would span the whole free tail,
-            // and the mount would read all of it, page by page through block2mtd. So the
-            // summary goes at the very end and the gap before it stays 0xFF, as mkfs.jffs2
-            // and sumtool pad: the mount reads one page, and counts the gap as dirty space,
-            // which garbage collection reclaims. (A padding node would claim the gap too,
-            // but its body is covered by no CRC, so a check could not tell it was damaged.)
+            // The kernel's mount reads a summary from where its marker says it starts to
+            // the block's end. A block closes when its next node does not fit, which can
+            // leave up to a node's size free; the summary goes at the very end and the gap
+            // before it stays 0xFF (as mkfs.jffs2 and sumtool pad), so the mount reads the
+            // summary alone and counts the gap as dirty. (A padding node would claim the
+            // gap too, but its body is covered by no CRC: a check could not tell it was
+            // damaged.)
             let at =
                 (erase as usize - summary::summary_size(self.records.len())) & !(NODE_ALIGN - 1);
             debug_assert!(at >= data_end);
@@ -166,7 +179,7 @@ impl<W: Write> BlockFiller<W> {
     /// Closes the last block and pads with empty blocks up to `total_blocks`.
     pub fn finish(mut self, total_blocks: u64, empty: EmptyBlocks) -> Result<(W, Filled)> {
         if self.has_nodes {
-            self.finish_block()?;
+            self.finish_block(Close::Last)?;
         }
         let missing = total_blocks.saturating_sub(self.counts.blocks_written);
         if missing > 0 && self.counts.blocks_used <= self.geo.max_blocks {
@@ -222,7 +235,7 @@ mod tests {
     }
 
     #[test]
-    fn nodes_are_aligned_and_summarised() {
+    fn nodes_are_aligned_and_the_last_block_has_no_summary() {
         let mut f = BlockFiller::new(Vec::new(), geo(true));
         f.add(&[0xAA; 41], Some(dirent_record())).unwrap();
         f.add(&[0xBB; 10], Some(dirent_record())).unwrap();
@@ -235,21 +248,39 @@ mod tests {
         assert_eq!(&img[12..53], [0xAA; 41]);
         assert_eq!(&img[53..56], [0xFF; 3], "gap to the 4-byte boundary");
         assert_eq!(&img[56..66], [0xBB; 10]);
-        let s = summary::parse(&img[..ERASE as usize], Endian::Little)
-            .unwrap()
-            .unwrap();
-        let summary_bytes = SUMMARY_HEADER_SIZE + 2 * (DIRENT_RECORD_BASE + 1) + MARKER_SIZE;
-        assert_eq!(counts.summary_bytes as usize, summary_bytes);
-        // The summary sits at the end of the block (4-byte aligned), so that the mount
-        // reads no more than it; the gap after the last node stays 0xFF.
-        let at = (ERASE as usize - summary_bytes) & !3;
-        assert_eq!(s.offset as usize, at);
-        let offsets: Vec<u32> = s.records.iter().map(Record::offset).collect();
-        assert_eq!(offsets, [12, 56]);
-        assert!(img[66..at].iter().all(|&b| b == 0xFF));
+        // The block the nodes ended in keeps its free tail free, as the kernel leaves a
+        // block it has not filled: no summary.
+        assert!(img[66..ERASE as usize].iter().all(|&b| b == 0xFF));
+        assert_eq!(counts.summary_bytes, 0);
         // The padding block: cleanmarker, then 0xFF.
         assert_eq!(&img[256..260], [0x85, 0x19, 0x03, 0x20]);
         assert!(img[268..].iter().all(|&b| b == 0xFF));
+    }
+
+    #[test]
+    fn a_full_block_ends_with_its_summary() {
+        // Three 40-byte nodes fill the 256-byte block with their summary (115 bytes); the
+        // fourth moves on to the next block.
+        let mut f = BlockFiller::new(Vec::new(), geo(true));
+        for n in 0..4u8 {
+            f.add(&[n; 40], Some(dirent_record())).unwrap();
+        }
+        let (img, counts) = f.finish(2, EmptyBlocks::Cleanmarker).unwrap();
+        assert_eq!(counts.blocks_used, 2);
+        let s = summary::parse(&img[..ERASE as usize], Endian::Little)
+            .unwrap()
+            .expect("a summary in the full block");
+        let offsets: Vec<u32> = s.records.iter().map(Record::offset).collect();
+        assert_eq!(offsets, [12, 52, 92]);
+        let summary_bytes = SUMMARY_HEADER_SIZE + 3 * (DIRENT_RECORD_BASE + 1) + MARKER_SIZE;
+        assert_eq!(counts.summary_bytes as usize, summary_bytes);
+        // At the end of the block (4-byte aligned), so that the mount reads no more than
+        // it; the gap after the last node stays 0xFF.
+        let at = (ERASE as usize - summary_bytes) & !3;
+        assert_eq!(s.offset as usize, at);
+        assert_eq!(at, 140);
+        assert!(img[132..at].iter().all(|&b| b == 0xFF));
+        assert_eq!(&img[256 + 12..256 + 52], [3; 40]);
     }
 
     #[test]

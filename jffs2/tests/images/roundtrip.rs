@@ -41,7 +41,9 @@ fn every_file_kind_reads_back() {
     assert_eq!(ino(b"hard/a"), ino(b"hard/b"));
     assert_eq!(ino(b"hard/a"), ino(b"one-more-link"));
     assert_ne!(ino(b"hard/a"), ino(b"one"));
-    assert_eq!(s.blocks_with_summary, report.blocks_used);
+    // Every used block but the last, which stays open as the kernel leaves one it has
+    // not filled.
+    assert_eq!(s.blocks_with_summary, report.blocks_used - 1);
     assert_eq!(s.blocks_empty, report.blocks_free);
 }
 
@@ -81,7 +83,7 @@ fn sweep_erase_sizes_and_compressions() {
                     (erase, endian),
                     "{what}: detected geometry"
                 );
-                assert_eq!(s.blocks_with_summary, r.blocks_used, "{what}");
+                assert_eq!(s.blocks_with_summary, r.blocks_used - 1, "{what}");
                 assert_same(&read_back(&bytes, None), &want, &what);
                 if cname == "none" {
                     assert_eq!(r.stored_bytes, r.data_bytes, "{what}: {r}");
@@ -145,7 +147,8 @@ fn jffs2dump_finds_nothing_wrong_in_our_images() {
                 .lines()
                 .filter(|l| l.contains("Sum Node Offset"))
                 .count() as u64;
-            assert_eq!(sums, if summary { r.blocks_used } else { 0 }, "{what}");
+            // Every used block but the last has a summary.
+            assert_eq!(sums, if summary { r.blocks_used - 1 } else { 0 }, "{what}");
             let dirents = dump
                 .lines()
                 .filter(|l| l.trim_start().starts_with("Dirent"))
