@@ -72,11 +72,8 @@ pub fn for_jffs2_scan(dev: &str, erase_size: u32, bytes: u64) -> io::Result<Read
     // Then, as each block's pages arrive (in the order asked), what else the scan reads.
     let (mut first, mut last) = (vec![0u8; PAGE as usize], vec![0u8; PAGE as usize]);
     let mut more = Vec::new();
-    for block in 0..bytes / erase.max(1) {
+    for block in 0..whole_blocks(erase, bytes) {
         let at = block * erase;
-        if erase < 2 * PAGE {
-            break;
-        }
         file.read_exact_at(&mut first, at)?;
         file.read_exact_at(&mut last, at + erase - PAGE)?;
         let extra = match more_reads(&first, &last, erase_size, NATIVE) {
@@ -100,10 +97,20 @@ pub fn for_jffs2_scan(dev: &str, erase_size: u32, bytes: u64) -> io::Result<Read
     Ok(done)
 }
 
+/// The whole `erase` blocks of a device of `bytes`; none when a block is smaller than the
+/// two pages the scan reads of it.
+fn whole_blocks(erase: u64, bytes: u64) -> u64 {
+    if erase < 2 * PAGE {
+        0
+    } else {
+        bytes / erase
+    }
+}
+
 /// The ranges around each block boundary of a device of `bytes` in `erase` blocks: the
 /// last page before it and the first page after it, clipped to the whole blocks.
 fn boundary_ranges(erase: u64, bytes: u64) -> impl Iterator<Item = (u64, u64)> {
-    let blocks = if erase < 2 * PAGE { 0 } else { bytes / erase };
+    let blocks = whole_blocks(erase, bytes);
     (0..=blocks).filter_map(move |k| {
         let boundary = k * erase;
         let start = boundary.saturating_sub(PAGE);

@@ -132,8 +132,6 @@ impl<W: Write> BlockFiller<W> {
         // write to the hottest sector.) The mount scans such a block whole; the init reads
         // it ahead, so that costs a request per 128 KiB.
         if self.geo.summary && close == Close::Full {
-            let data_end = align(self.block.len());
-            self.block.resize(data_end, 0xFF);
             // The kernel's mount reads a summary from where its marker says it starts to
             // the block's end. A block closes when its next node does not fit, which can
             // leave up to a node's size free; the summary goes at the very end and the gap
@@ -143,7 +141,7 @@ impl<W: Write> BlockFiller<W> {
             // damaged.)
             let at =
                 (erase as usize - summary::summary_size(self.records.len())) & !(NODE_ALIGN - 1);
-            debug_assert!(at >= data_end);
+            debug_assert!(at >= align(self.block.len()));
             let info = SummaryInfo {
                 sum_num: self.sum_num,
                 cln_mkr: self.geo.cleanmarker.unwrap_or(0),
