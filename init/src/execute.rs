@@ -18,7 +18,7 @@ use crate::plan::{
     OVERLAY_UPPER, OVERLAY_WORK,
 };
 use crate::sys;
-use crate::{container, device, ramdir, rootpath, switch};
+use crate::{container, device, ramdir, record, rootpath, switch};
 
 /// While the card is missing, load every packed driver after this long (or half the
 /// timeout, when shorter): the last resort for a device no modalias of ours matches.
@@ -421,13 +421,7 @@ fn overlay(target: &Target, tmpfs_dir: &str, size: Option<&str>) -> Result<(), B
 /// containers) and the reads it has completed so far.
 fn device_reads_under(source: &str) -> Option<(String, u64)> {
     let label = source.strip_prefix("mtd:")?;
-    let text = std::fs::read_to_string(flashroot_runtime::containers_file::PATH).ok()?;
-    let containers = flashroot_runtime::containers_file::parse(&text).ok()?;
-    let dev = containers
-        .containers
-        .into_iter()
-        .find(|c| c.label == label)?
-        .device;
+    let dev = record::container_device(label, "count the scan's reads").ok()?;
     let reads = block_device_reads(&dev)?;
     Some((dev, reads))
 }

@@ -19,9 +19,9 @@ use std::time::Instant;
 
 use nix::mount::MsFlags;
 
-use crate::containers_file;
 use crate::error::BootError;
 use crate::plan::{LayeredRoot, ResetCheck, NEW_ROOT};
+use crate::record;
 use crate::sys;
 
 use flashroot_runtime::layered::sync_parent;
@@ -246,18 +246,7 @@ fn make_parents(upper: &Path, staging: &Path, rel: &str) -> Result<(), ResetErro
 /// Pushes the overlay container's writes to the card: fsync of its block device (three
 /// for the card agent, which writes a held erase only at the flush after next).
 fn flush_container(label: &str) -> Result<(), BootError> {
-    let text = std::fs::read_to_string(containers_file::PATH)
-        .map_err(|e| BootError::io("flush the overlay", containers_file::PATH, &e))?;
-    let record = containers_file::parse(&text)
-        .map_err(|e| BootError::new("flush the overlay", containers_file::PATH, e.to_string()))?;
-    let Some(c) = record.containers.iter().find(|c| c.label == label) else {
-        return Err(BootError::new(
-            "flush the overlay",
-            containers_file::PATH,
-            format!("no container labelled {label}"),
-        ));
-    };
-    let dev = &c.device;
+    let dev = &record::container_device(label, "flush the overlay")?;
     if dev.starts_with("/dev/nbd") {
         let f = sys::nbd::open_device(dev)?;
         for _ in 0..3 {

@@ -3,7 +3,9 @@
 
 use std::io::Write;
 
-use flashroot_runtime::containers_file::{card_line, container_line, ContainerRecord, DIR, PATH};
+use flashroot_runtime::containers_file::{
+    card_line, container_line, parse, ContainerRecord, DIR, PATH,
+};
 
 use crate::error::BootError;
 
@@ -20,6 +22,19 @@ pub fn container(
         label: label.into(),
         agent_pid,
     }))
+}
+
+/// The block device of the container labelled `label`, from this boot's record; errors
+/// name `step`.
+pub fn container_device(label: &str, step: &str) -> Result<String, BootError> {
+    let text = std::fs::read_to_string(PATH).map_err(|e| BootError::io(step, PATH, &e))?;
+    let record = parse(&text).map_err(|e| BootError::new(step, PATH, e.to_string()))?;
+    record
+        .containers
+        .into_iter()
+        .find(|c| c.label == label)
+        .map(|c| c.device)
+        .ok_or_else(|| BootError::new(step, PATH, format!("no container labelled {label}")))
 }
 
 /// Records where the card stays in the real root (`None`: detached lazily).
